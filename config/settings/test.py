@@ -1,0 +1,9 @@
+import os
+
+from config.settings.base import *  # noqa: F403
+
+DEBUG = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Several test sessions may share the embedded server; each gets its own database.
+DATABASES["default"]["TEST"] = {"NAME": f"test_agents_{os.getpid()}"}  # noqa: F405
+LOGGING["root"]["level"] = "WARNING"  # noqa: F405

@@ -1,0 +1,1 @@
+"""Knowledge files and retrieval (planned: files, chunking, embeddings, pgvector search)."""

@@ -1,0 +1,1 @@
+"""The agent runtime: durable runs, queues, workers, events, LLM providers and tools."""

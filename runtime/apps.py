@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class RuntimeConfig(AppConfig):
+    name = "runtime"
+    verbose_name = "Agent runtime"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from runtime import conf, registry
+
+        conf.validate()
+        registry.autodiscover()

@@ -1,0 +1,272 @@
+"""The runtime's tables: conversations, messages, runs, events, checkpoints, memory.
+
+A run is a row that is also its own queue entry (``status``/``available_at``) and
+lease (``lease_owner``/``lease_token``/``lease_expires_at``). Every write a worker
+makes after claiming a run is conditioned on ``lease_token``, the fencing token
+minted at claim time, so a worker that lost its lease can write nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q, Sum
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+    TIMED_OUT = "timed_out", "Timed out"
+
+
+TERMINAL_STATUSES = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.TIMED_OUT})
+
+
+class AgentConversation(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="agent_conversations"
+    )
+    # The anonymous-session model is configurable, so it is referenced by id only.
+    anonymous_session_id = models.UUIDField(null=True, blank=True, db_index=True)
+    agent_key = models.CharField(max_length=200, db_index=True)
+    title = models.CharField(max_length=300, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    # The agent that currently holds the conversation after a hand-off (blank: agent_key).
+    active_agent_key = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at"]
+        indexes = [models.Index(fields=["user", "-updated_at"])]
+
+    def __str__(self) -> str:
+        return self.title or f"{self.agent_key} conversation"
+
+    def get_message_history(self, include_failed_runs: bool = False) -> list[dict]:
+        """Every message (user, assistant, tool calls, tool results) in order.
+
+        Messages written by runs that did not succeed are left out unless
+        ``include_failed_runs`` is true; messages without a run (user input) stay.
+        """
+        messages = self.messages.select_related("run").order_by("seq")
+        if not include_failed_runs:
+            messages = messages.filter(Q(run__isnull=True) | Q(run__status=RunStatus.SUCCEEDED))
+        return [message.as_dict() for message in messages]
+
+    def get_last_assistant_message(self) -> dict | None:
+        message = (
+            self.messages.filter(role="assistant")
+            .filter(Q(run__isnull=True) | Q(run__status=RunStatus.SUCCEEDED))
+            .order_by("-seq")
+            .first()
+        )
+        return message.as_dict() if message else None
+
+    def usage_totals(self) -> dict:
+        totals = self.runs.aggregate(
+            prompt_tokens=Sum("prompt_tokens"), completion_tokens=Sum("completion_tokens"), cost=Sum("cost_usd")
+        )
+        return {
+            "prompt_tokens": totals["prompt_tokens"] or 0,
+            "completion_tokens": totals["completion_tokens"] or 0,
+            "cost_usd": totals["cost"] or Decimal("0"),
+        }
+
+
+class AgentMessage(models.Model):
+    """One message of a conversation, in the provider-neutral format."""
+
+    conversation = models.ForeignKey(AgentConversation, on_delete=models.CASCADE, related_name="messages")
+    run = models.ForeignKey("AgentRun", null=True, blank=True, on_delete=models.CASCADE, related_name="messages")
+    seq = models.PositiveIntegerField()
+    role = models.CharField(max_length=20)
+    content = models.JSONField(null=True, blank=True)
+    tool_calls = models.JSONField(null=True, blank=True)
+    tool_call_id = models.CharField(max_length=200, blank=True)
+    name = models.CharField(max_length=200, blank=True)
+    agent_key = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["conversation", "seq"]
+        constraints = [models.UniqueConstraint(fields=["conversation", "seq"], name="message_seq_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.role} #{self.seq}"
+
+    def as_dict(self) -> dict:
+        data: dict = {"role": self.role, "content": self.content}
+        if self.tool_calls:
+            data["tool_calls"] = self.tool_calls
+        if self.tool_call_id:
+            data["tool_call_id"] = self.tool_call_id
+        if self.name:
+            data["name"] = self.name
+        return data
+
+
+class AgentRun(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    conversation = models.ForeignKey(
+        AgentConversation, null=True, blank=True, on_delete=models.CASCADE, related_name="runs"
+    )
+    parent_run = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
+    agent_key = models.CharField(max_length=200, db_index=True)
+    # The exact definition a database agent runs: "version:<uuid>" or "draft:<uuid>@<revision>".
+    agent_version = models.CharField(max_length=200, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="agent_runs"
+    )
+    anonymous_session_id = models.UUIDField(null=True, blank=True, db_index=True)
+
+    status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    input = models.JSONField(default=dict, blank=True)
+    output = models.JSONField(null=True, blank=True)
+    # Only ever a user-safe {"code": ..., "message": ...}; details go to the log.
+    error = models.JSONField(null=True, blank=True)
+    model = models.CharField(max_length=200, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+
+    attempt = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField(default=4)
+    available_at = models.DateTimeField()
+    lease_owner = models.CharField(max_length=200, blank=True)
+    lease_token = models.UUIDField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    # Next event sequence number; bumped under the lease in the same transaction as the events.
+    next_seq = models.PositiveIntegerField(default=0)
+
+    # "user:<id>", "anon:<uuid>" or "system": idempotency keys are unique per caller.
+    caller = models.CharField(max_length=100, default="system")
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["caller", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="run_idempotency_per_caller",
+            ),
+        ]
+        indexes = [
+            # the claim query: queued runs in available_at order
+            models.Index(fields=["available_at"], condition=Q(status="queued"), name="run_queued_idx"),
+            # the rescue sweep: running runs by lease expiry
+            models.Index(fields=["lease_expires_at"], condition=Q(status="running"), name="run_lease_idx"),
+            models.Index(fields=["user", "-created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agent_key} run {self.id}"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class AgentEvent(models.Model):
+    run = models.ForeignKey(AgentRun, on_delete=models.CASCADE, related_name="events")
+    seq = models.PositiveIntegerField()
+    event_type = models.CharField(max_length=100)
+    payload = models.JSONField(default=dict, blank=True)
+    visibility = models.CharField(max_length=20, default="user")
+    attempt = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["run", "seq"]
+        constraints = [models.UniqueConstraint(fields=["run", "seq"], name="event_seq_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} #{self.seq}"
+
+    def as_dict(self) -> dict:
+        return {
+            "run_id": str(self.run_id),
+            "seq": self.seq,
+            "type": self.event_type,
+            "payload": self.payload,
+            "ts": self.created_at.isoformat(),
+            "attempt": self.attempt,
+        }
+
+
+class AgentCheckpoint(models.Model):
+    run = models.ForeignKey(AgentRun, on_delete=models.CASCADE, related_name="checkpoints")
+    seq = models.PositiveIntegerField()
+    state = models.JSONField(default=dict)
+    attempt = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["run", "seq"]
+        constraints = [models.UniqueConstraint(fields=["run", "seq"], name="checkpoint_seq_unique")]
+
+    def __str__(self) -> str:
+        return f"checkpoint #{self.seq} of {self.run_id}"
+
+
+class MemoryScope(models.TextChoices):
+    CONVERSATION = "conversation", "Conversation"
+    USER = "user", "User"
+    SYSTEM = "system", "System"
+
+
+class MemoryEntry(models.Model):
+    """Shared memory: a key/value an agent remembered, within one scope.
+
+    The scope fields that do not apply are NULL; uniqueness treats NULLs as equal
+    (``nulls_distinct=False``) so "one entry per key per scope" really holds.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    scope = models.CharField(max_length=20, choices=MemoryScope.choices)
+    conversation = models.ForeignKey(
+        AgentConversation, null=True, blank=True, on_delete=models.CASCADE, related_name="memory"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="agent_memory"
+    )
+    system_key = models.CharField(max_length=200, null=True, blank=True)
+    key = models.CharField(max_length=200)
+    value = models.JSONField()
+    agent_key = models.CharField(max_length=200, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["key"]
+        verbose_name_plural = "memory entries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["scope", "conversation", "user", "system_key", "key"],
+                name="memory_unique_per_scope",
+                nulls_distinct=False,
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope}:{self.key}"

@@ -1,0 +1,118 @@
+"""Where agent runtimes are found by key.
+
+Code agents are registered with :func:`register_runtime` (usually from a
+function listed in ``RUNTIME_REGISTRY``). Database-defined agents come from
+resolvers (the builder registers one): a resolver is asked for a key, and for
+the exact version a run pins, every time a run starts, so no process serves a
+stale definition.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from django.core.exceptions import ImproperlyConfigured
+
+from runtime import conf
+
+if TYPE_CHECKING:
+    from runtime.interfaces import AgentRuntime
+    from runtime.models import AgentRun
+
+logger = logging.getLogger(__name__)
+
+# resolver(agent_key, run) -> AgentRuntime | None ; run is None for existence checks
+Resolver = Callable[[str, "AgentRun | None"], "AgentRuntime | None"]
+
+_runtimes: dict[str, AgentRuntime] = {}
+_resolvers: list[Resolver] = []
+_discovered = False
+
+
+class UnknownAgent(LookupError):
+    def __init__(self, agent_key: str) -> None:
+        super().__init__(f"No agent is registered with the key {agent_key!r}.")
+        self.agent_key = agent_key
+
+
+def register_runtime(runtime: AgentRuntime) -> AgentRuntime:
+    """Register a code agent under its ``key``; a later registration of the same key replaces it."""
+    key = runtime.key
+    if not isinstance(key, str) or not key:
+        raise ValueError("An agent runtime needs a non-empty string key.")
+    _runtimes[key] = runtime
+    return runtime
+
+
+def unregister_runtime(key: str) -> None:
+    _runtimes.pop(key, None)
+
+
+def register_resolver(resolver: Resolver) -> Resolver:
+    if resolver not in _resolvers:
+        _resolvers.append(resolver)
+    return resolver
+
+
+def get_runtime(agent_key: str, run: AgentRun | None = None) -> AgentRuntime:
+    """The runtime for ``agent_key``; code agents first, then resolvers (fresh each call)."""
+    runtime = _runtimes.get(agent_key)
+    if runtime is not None:
+        return runtime
+    for resolver in _resolvers:
+        runtime = resolver(agent_key, run)
+        if runtime is not None:
+            return runtime
+    raise UnknownAgent(agent_key)
+
+
+def agent_exists(agent_key: str) -> bool:
+    try:
+        get_runtime(agent_key)
+    except UnknownAgent:
+        return False
+    return True
+
+
+def list_runtimes() -> dict[str, AgentRuntime]:
+    return dict(_runtimes)
+
+
+def _load_entry(entry: str) -> Callable[[], object]:
+    """Import ``module:function`` or ``module.function``."""
+    if ":" in entry:
+        module_path, _, attr = entry.partition(":")
+    else:
+        module_path, _, attr = entry.rpartition(".")
+    if not module_path or not attr:
+        raise ImproperlyConfigured(
+            f"RUNTIME_REGISTRY entry {entry!r} must look like 'myapp.agents:register_agents' or "
+            "'myapp.agents.register_agents'."
+        )
+    module = importlib.import_module(module_path)
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise ImproperlyConfigured(f"RUNTIME_REGISTRY entry {entry!r}: {module_path} has no {attr!r}.") from None
+
+
+def autodiscover(force: bool = False) -> None:
+    """Call every ``RUNTIME_REGISTRY`` function once per process.
+
+    In debug mode an entry that fails to import raises; otherwise it is logged
+    and the other entries still load.
+    """
+    global _discovered
+    if _discovered and not force:
+        return
+    _discovered = True
+    for entry in conf.get("RUNTIME_REGISTRY"):
+        try:
+            _load_entry(entry)()
+        except Exception:
+            if not conf.should_swallow_exceptions():
+                raise
+            logger.exception("Could not load RUNTIME_REGISTRY entry %s", entry)

@@ -1,0 +1,5 @@
+"""Tools an agent can call: a name, a description, a JSON Schema and a handler."""
+
+from runtime.tools.base import Tool, ToolError, ToolRegistry
+
+__all__ = ["Tool", "ToolError", "ToolRegistry"]

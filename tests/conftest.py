@@ -1,0 +1,29 @@
+"""Shared fixtures: personas, factories and helpers for starting real processes."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from runtime import conf
+
+
+@pytest.fixture(autouse=True)
+def _reset_runtime_conf():
+    yield
+    conf.reset()
+
+
+@pytest.fixture
+def owner(db):
+    return get_user_model().objects.create_user("owner", "owner@example.com", "pw-owner-123", is_staff=True)
+
+
+@pytest.fixture
+def other_staff(db):
+    return get_user_model().objects.create_user("editor", "editor@example.com", "pw-editor-123", is_staff=True)
+
+
+@pytest.fixture
+def stranger(db):
+    return get_user_model().objects.create_user("stranger", "stranger@example.com", "pw-stranger-123")
