@@ -1,1 +1,181 @@
-from django.db import models  # noqa: F401
+"""Database-defined agents, their drafts and versions, tools and multi-agent systems.
+
+An agent's configuration lives in one :class:`AgentDraft` that every edit
+changes (bumping ``revision`` and writing an :class:`AgentDraftRevision`, so a
+run pinned to ``draft:<agent>@<revision>`` executes exactly that text). Publishing
+freezes the draft into an immutable numbered :class:`AgentVersion`. Rules about
+what a configuration may contain live in ``builder/schema.py`` only.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+
+
+class Agent(models.Model):
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # The agent_key runs use; unique across the whole site because the registry is.
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    icon = models.CharField(max_length=16, blank=True, default="🤖")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="builder_agents"
+    )
+    # Denormalised from the versions so the list page needs no per-row query.
+    published_version = models.ForeignKey(
+        "AgentVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at"]
+        indexes = [models.Index(fields=["owner", "-updated_at"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("builder:agent-edit", args=[self.public_id])
+
+
+class AgentDraft(models.Model):
+    agent = models.OneToOneField(Agent, on_delete=models.CASCADE, related_name="draft")
+    config = models.JSONField(default=dict)
+    revision = models.PositiveIntegerField(default=1)
+    # The revision the latest published version was made from; differs when changes are pending.
+    published_revision = models.PositiveIntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"draft of {self.agent_id} @{self.revision}"
+
+    @property
+    def has_unpublished_changes(self) -> bool:
+        return self.published_revision != self.revision
+
+
+class AgentDraftRevision(models.Model):
+    """Every saved draft, so a playground run pinned to a revision runs exactly that text."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="draft_revisions")
+    revision = models.PositiveIntegerField()
+    config = models.JSONField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["agent", "-revision"]
+        constraints = [models.UniqueConstraint(fields=["agent", "revision"], name="draft_revision_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.agent_id}@{self.revision}"
+
+
+class AgentVersion(models.Model):
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    config = models.JSONField()
+    # Name/description at publish time, so a diff shows them too.
+    name = models.CharField(max_length=200, blank=True)
+    description = models.TextField(blank=True)
+    note = models.CharField(max_length=500, blank=True)
+    draft_revision = models.PositiveIntegerField(null=True, blank=True)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="published_agent_versions",
+    )
+    published_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["agent", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["agent", "number"], name="agent_version_number_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agent_id} v{self.number}"
+
+    @property
+    def pin(self) -> str:
+        return f"version:{self.public_id}"
+
+
+class ToolKind(models.TextChoices):
+    HTTP = "http", "HTTP API"
+    PYTHON = "python", "Registered Python function"
+
+
+class ToolDefinition(models.Model):
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    kind = models.CharField(max_length=20, choices=ToolKind.choices, default=ToolKind.HTTP)
+    # The name the model sees; unique per owner so agent configs can refer to it.
+    name = models.CharField(max_length=64)
+    description = models.TextField()
+    spec = models.JSONField(default=dict, blank=True)
+    # Encrypted at rest (Fernet); write-only in every UI; never exported.
+    secrets_encrypted = models.TextField(blank=True, default="")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="builder_tools"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="tool_name_per_owner")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AgentSystem(models.Model):
+    """A multi-agent system: an entry agent, members with roles and shared knowledge."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="builder_systems"
+    )
+    entry_agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="entry_of_systems")
+    # Short texts injected into every member's system prompt.
+    knowledge = models.JSONField(default=list, blank=True)
+    # {agent_key: "version:<uuid>"}: what a published run of this system executes.
+    published_pins = models.JSONField(default=dict, blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SystemMember(models.Model):
+    system = models.ForeignKey(AgentSystem, on_delete=models.CASCADE, related_name="members")
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="system_memberships")
+    role = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["system", "agent__name"]
+        constraints = [models.UniqueConstraint(fields=["system", "agent"], name="system_member_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.agent_id} in {self.system_id}"

@@ -1,0 +1,71 @@
+"""One access helper per resource: the object and what the user may do with it.
+
+Objects belong to their owner; superusers see everything. Collaborators with
+roles (issue: accounts) plug in here and nowhere else. An object the user may
+not see is a 404, never a 403, so its existence does not leak.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from django.http import Http404
+
+from builder.models import Agent, AgentSystem, ToolDefinition
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+    from django.db.models import Model, QuerySet
+
+
+@dataclass(frozen=True)
+class Perms:
+    view: bool = False
+    edit: bool = False
+    delete: bool = False
+    publish: bool = False
+
+
+FULL = Perms(view=True, edit=True, delete=True, publish=True)
+NONE = Perms()
+
+
+def perms_for(user: AbstractBaseUser, obj: Model) -> Perms:
+    if not getattr(user, "is_staff", False):
+        return NONE
+    if user.is_superuser or getattr(obj, "owner_id", None) == user.pk:
+        return FULL
+    return NONE
+
+
+def visible_to(user: AbstractBaseUser, queryset: QuerySet) -> QuerySet:
+    """Rows of ``queryset`` the user may see (the list-page counterpart of ``perms_for``)."""
+    if not getattr(user, "is_staff", False):
+        return queryset.none()
+    if user.is_superuser:
+        return queryset
+    return queryset.filter(owner=user)
+
+
+def _get(user: AbstractBaseUser, queryset: QuerySet, public_id: object) -> tuple[Model, Perms]:
+    try:
+        obj = queryset.get(public_id=public_id)
+    except (queryset.model.DoesNotExist, ValueError, TypeError):
+        raise Http404("Not found.") from None
+    perms = perms_for(user, obj)
+    if not perms.view:
+        raise Http404("Not found.")
+    return obj, perms
+
+
+def get_agent_for_user(user: AbstractBaseUser, public_id: object) -> tuple[Agent, Perms]:
+    return _get(user, Agent.objects.select_related("draft", "published_version", "owner"), public_id)
+
+
+def get_tool_for_user(user: AbstractBaseUser, public_id: object) -> tuple[ToolDefinition, Perms]:
+    return _get(user, ToolDefinition.objects.all(), public_id)
+
+
+def get_system_for_user(user: AbstractBaseUser, public_id: object) -> tuple[AgentSystem, Perms]:
+    return _get(user, AgentSystem.objects.select_related("entry_agent", "owner"), public_id)

@@ -1,0 +1,90 @@
+"""Reads: lists for pages, and what a configuration may refer to."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from django.db.models import Q, QuerySet
+
+from builder.access import visible_to
+from builder.models import Agent, AgentSystem, AgentVersion, ToolDefinition, ToolKind
+from builder.schema import Known
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+logger = logging.getLogger(__name__)
+
+DEMO_ONLY = {
+    "models": [{"id": "demo", "name": "Demo (offline)", "provider": "demo", "is_demo": True}],
+    "default": "demo",
+}
+
+
+def available_models() -> dict[str, Any]:
+    """What the configured providers offer (``runtime.llm.list_models``), demo model included."""
+    try:
+        from runtime.llm import list_models
+    except ImportError:
+        return DEMO_ONLY
+    try:
+        return list_models()
+    except Exception:
+        logger.exception("Listing models failed; offering the demo model only")
+        return DEMO_ONLY
+
+
+def python_tool_catalog() -> list[dict[str, Any]]:
+    """The allow-listed Python tools: name, description, parameter schema."""
+    try:
+        from runtime.tools.python import list_python_tools
+    except ImportError:
+        return []
+    catalog = []
+    for tool in list_python_tools():
+        catalog.append({"name": tool.name, "description": tool.description, "parameters": tool.parameters})
+    return sorted(catalog, key=lambda t: t["name"])
+
+
+def known_for(user: AbstractBaseUser) -> Known:
+    return Known(
+        models=frozenset(m["id"] for m in available_models()["models"]),
+        http_tools=frozenset(
+            visible_to(user, ToolDefinition.objects.filter(kind=ToolKind.HTTP)).values_list("name", flat=True)
+        ),
+        python_tools=frozenset(t["name"] for t in python_tool_catalog()),
+        agents=frozenset(visible_to(user, Agent.objects.all()).values_list("slug", flat=True)),
+    )
+
+
+def agent_list(*, user: AbstractBaseUser, search: str = "", status: str = "") -> QuerySet[Agent]:
+    """Agents the user may see; ``status`` is ``published``, ``pending`` (unpublished changes) or ``draft``."""
+    qs = visible_to(user, Agent.objects.all()).select_related("draft", "published_version", "owner")
+    if search:
+        qs = qs.filter(
+            Q(name__icontains=search) | Q(slug__icontains=search) | Q(description__icontains=search)
+        )
+    if status == "published":
+        qs = qs.filter(published_version__isnull=False)
+    elif status == "draft":
+        qs = qs.filter(published_version__isnull=True)
+    elif status == "pending":
+        from django.db.models import F
+
+        qs = qs.filter(published_version__isnull=False).exclude(
+            draft__published_revision=F("draft__revision")
+        )
+    return qs.order_by("-updated_at")
+
+
+def agent_versions(*, agent: Agent) -> QuerySet[AgentVersion]:
+    return agent.versions.select_related("published_by").order_by("-number")
+
+
+def tool_list(*, user: AbstractBaseUser) -> QuerySet[ToolDefinition]:
+    return visible_to(user, ToolDefinition.objects.all()).order_by("name")
+
+
+def system_list(*, user: AbstractBaseUser) -> QuerySet[AgentSystem]:
+    return visible_to(user, AgentSystem.objects.all()).select_related("entry_agent").order_by("-updated_at")
