@@ -35,6 +35,7 @@ DEFAULT_EVENT_VISIBILITY: dict[str, str] = {
     "sub_agent.start": "debug",
     "sub_agent.end": "debug",
     "usage": "debug",
+    "debug.exception": "debug",
     "error": "user",
 }
 VISIBILITY_LEVELS = ("internal", "debug", "user")

@@ -7,3 +7,9 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Several test sessions may share the embedded server; each gets its own database.
 DATABASES["default"]["TEST"] = {"NAME": f"test_agents_{os.getpid()}"}  # noqa: F405
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
+# Agents the test-suite runs (workers started by tests import them too).
+DJANGO_AGENT_RUNTIME["RUNTIME_REGISTRY"] = [  # noqa: F405
+    *DJANGO_AGENT_RUNTIME["RUNTIME_REGISTRY"],  # noqa: F405
+    "tests.agents:register_agents",
+]
+AGENT_RETRY_BACKOFF_BASE = 0.05

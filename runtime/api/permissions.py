@@ -1,0 +1,116 @@
+"""Who is calling: a signed-in user, a token user, or an anonymous session (the widget).
+
+An anonymous session authenticates with the ``X-Anonymous-Token`` header. The
+query form ``?anonymous_token=`` exists only because ``EventSource`` cannot set
+headers, so only the event-stream routes accept it
+(:class:`AnonymousSessionQueryAuthentication`); anywhere else a token in a URL
+would end up in logs and browser history for no reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.apps import apps
+from django.contrib.auth.models import AnonymousUser
+from django.db import models
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.permissions import BasePermission
+
+from runtime import conf
+
+ANONYMOUS_TOKEN_HEADER = "HTTP_X_ANONYMOUS_TOKEN"
+ANONYMOUS_TOKEN_QUERY = "anonymous_token"
+
+
+def anonymous_session_model() -> type[models.Model] | None:
+    """The model named by ``ANONYMOUS_SESSION_MODEL``, or None when anonymous sessions are off."""
+    label = conf.get("ANONYMOUS_SESSION_MODEL")
+    if not label:
+        return None
+    return apps.get_model(label)
+
+
+def session_for_token(token: str) -> Any:
+    """The anonymous session holding ``token``; raises AuthenticationFailed when unknown or expired."""
+    model = anonymous_session_model()
+    if model is None:
+        raise exceptions.AuthenticationFailed("Anonymous sessions are not enabled on this server.")
+    session = model._default_manager.filter(token=token).first()
+    if session is None:
+        raise exceptions.AuthenticationFailed(
+            "The anonymous session token is not valid; mint a new one at /api/accounts/anonymous-session/."
+        )
+    if getattr(session, "is_expired", False):
+        raise exceptions.AuthenticationFailed(
+            "The anonymous session token has expired; mint a new one at /api/accounts/anonymous-session/."
+        )
+    return session
+
+
+class AnonymousSessionAuthentication(BaseAuthentication):
+    """Authenticates ``X-Anonymous-Token: <token>``; ``request.auth`` is the session object."""
+
+    allow_query_token = False
+
+    def get_token(self, request: Any) -> str:
+        token = request.META.get(ANONYMOUS_TOKEN_HEADER, "")
+        if not token and self.allow_query_token:
+            token = request.query_params.get(ANONYMOUS_TOKEN_QUERY, "")
+        return token.strip()
+
+    def authenticate(self, request: Any) -> tuple[AnonymousUser, Any] | None:
+        token = self.get_token(request)
+        if not token:
+            return None
+        return AnonymousUser(), session_for_token(token)
+
+    def authenticate_header(self, request: Any) -> str:
+        return "X-Anonymous-Token"
+
+
+class AnonymousSessionQueryAuthentication(AnonymousSessionAuthentication):
+    """Also accepts ``?anonymous_token=``: for the event-stream routes only."""
+
+    allow_query_token = True
+
+
+def is_anonymous_session(auth: Any) -> bool:
+    model = anonymous_session_model()
+    return model is not None and isinstance(auth, model)
+
+
+class IsAuthenticatedOrAnonymousSession(BasePermission):
+    """A signed-in user or a valid anonymous session."""
+
+    message = "Sign in, send an API token, or send an anonymous session token in X-Anonymous-Token."
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        user = getattr(request, "user", None)
+        return bool(user and user.is_authenticated) or is_anonymous_session(getattr(request, "auth", None))
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The owner a request acts for: exactly one of ``user`` and ``anonymous_session_id`` is set."""
+
+    user: Any = None
+    anonymous_session_id: Any = None
+
+    @classmethod
+    def from_request(cls, request: Any) -> Caller:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            return cls(user=user)
+        auth = getattr(request, "auth", None)
+        if is_anonymous_session(auth):
+            return cls(anonymous_session_id=auth.pk)
+        raise exceptions.NotAuthenticated()
+
+    def owner_filter(self) -> dict[str, Any]:
+        """ORM filter kwargs selecting this caller's rows."""
+        if self.user is not None:
+            return {"user": self.user}
+        return {"anonymous_session_id": self.anonymous_session_id, "user__isnull": True}

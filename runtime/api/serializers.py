@@ -1,0 +1,176 @@
+"""Request and response shapes of the API (also the OpenAPI schema's source)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from runtime.models import AgentConversation, AgentMessage, AgentRun
+
+MESSAGE_ROLES = ("system", "user", "assistant", "tool")
+
+
+class InputMessageSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=MESSAGE_ROLES)
+    content = serializers.JSONField(
+        required=False, allow_null=True, help_text="Text, or a list of content parts in the neutral format."
+    )
+    name = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    tool_call_id = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    tool_calls = serializers.ListField(child=serializers.DictField(), required=False)
+
+
+class RunCreateSerializer(serializers.Serializer):
+    agent_key = serializers.CharField(max_length=200)
+    conversation_id = serializers.UUIDField(
+        required=False, allow_null=True, help_text="Continue this conversation; a new one is created when absent."
+    )
+    messages = InputMessageSerializer(many=True, allow_empty=False)
+    params = serializers.DictField(required=False, default=dict)
+    metadata = serializers.DictField(required=False, default=dict)
+    idempotency_key = serializers.CharField(
+        required=False,
+        allow_null=True,
+        max_length=200,
+        help_text="Repeating a key returns the run it first created (status 200 instead of 201).",
+    )
+    model = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
+
+    def validate_messages(self, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        # keep only the keys the client sent, so the stored history stays in the neutral format
+        return [{key: val for key, val in message.items() if val not in (None, "")} | {"role": message["role"]}
+                for message in value]
+
+
+class RunSerializer(serializers.ModelSerializer):
+    conversation_id = serializers.UUIDField(read_only=True, allow_null=True)
+    parent_run_id = serializers.UUIDField(read_only=True, allow_null=True)
+    usage = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AgentRun
+        fields = [
+            "id",
+            "conversation_id",
+            "parent_run_id",
+            "agent_key",
+            "status",
+            "model",
+            "attempt",
+            "output",
+            "error",
+            "metadata",
+            "usage",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "cancel_requested_at",
+        ]
+        read_only_fields = fields
+
+    def get_usage(self, run: AgentRun) -> dict[str, Any]:
+        return {
+            "prompt_tokens": run.prompt_tokens,
+            "completion_tokens": run.completion_tokens,
+            "total_tokens": run.total_tokens,
+            "cost_usd": str(run.cost_usd),
+        }
+
+
+class ConversationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AgentConversation
+        fields = ["id", "agent_key", "title", "metadata", "created_at", "updated_at"]
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+
+class ConversationCreateSerializer(serializers.Serializer):
+    agent_key = serializers.CharField(max_length=200)
+    title = serializers.CharField(required=False, allow_blank=True, max_length=300, default="")
+    metadata = serializers.DictField(required=False, default=dict)
+
+
+class ConversationUpdateSerializer(serializers.Serializer):
+    title = serializers.CharField(allow_blank=True, max_length=300)
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    run_id = serializers.UUIDField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = AgentMessage
+        fields = ["seq", "role", "content", "tool_calls", "tool_call_id", "name", "agent_key", "run_id", "created_at"]
+        read_only_fields = fields
+
+
+class MessagePageQuerySerializer(serializers.Serializer):
+    limit = serializers.IntegerField(required=False, default=50, min_value=1, max_value=500)
+    offset = serializers.IntegerField(required=False, default=0, min_value=0)
+
+
+class ConversationDetailSerializer(ConversationSerializer):
+    """A conversation with one page of its messages."""
+
+    messages = serializers.SerializerMethodField()
+    total = serializers.SerializerMethodField()
+    has_more = serializers.SerializerMethodField()
+    limit = serializers.SerializerMethodField()
+    offset = serializers.SerializerMethodField()
+
+    class Meta(ConversationSerializer.Meta):
+        fields = [*ConversationSerializer.Meta.fields, "messages", "total", "has_more", "limit", "offset"]
+
+    def _page(self) -> dict[str, Any]:
+        return self.context["page"]
+
+    def get_messages(self, obj: AgentConversation) -> list[dict[str, Any]]:
+        return MessageSerializer(self._page()["messages"], many=True).data
+
+    def get_total(self, obj: AgentConversation) -> int:
+        return self._page()["total"]
+
+    def get_has_more(self, obj: AgentConversation) -> bool:
+        page = self._page()
+        return page["offset"] + len(page["messages"]) < page["total"]
+
+    def get_limit(self, obj: AgentConversation) -> int:
+        return self._page()["limit"]
+
+    def get_offset(self, obj: AgentConversation) -> int:
+        return self._page()["offset"]
+
+
+class ModelInfoSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    provider = serializers.CharField()
+    supports_tools = serializers.BooleanField()
+    supports_streaming = serializers.BooleanField()
+    is_demo = serializers.BooleanField(required=False)
+
+
+class ModelListSerializer(serializers.Serializer):
+    models = ModelInfoSerializer(many=True)
+    default = serializers.CharField(allow_null=True)
+
+
+class EventSerializer(serializers.Serializer):
+    """The JSON in each SSE frame's ``data:`` line."""
+
+    run_id = serializers.UUIDField()
+    seq = serializers.IntegerField()
+    type = serializers.CharField()
+    payload = serializers.DictField()
+    ts = serializers.DateTimeField()
+    attempt = serializers.IntegerField()
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorDetailSerializer()

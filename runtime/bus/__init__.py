@@ -1,0 +1,74 @@
+"""Event bus: tells listeners (SSE endpoints, workers) that something was written.
+
+The bus carries only notifications (``<run_id>:<last_seq>``); the event table is
+the source of truth and listeners read from it. The ``db`` bus uses
+PostgreSQL NOTIFY inside the transaction that wrote the batch, so a
+notification is never seen before its rows; the ``redis`` bus publishes right
+after commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cache
+
+from django.db import transaction
+
+from runtime import conf
+
+logger = logging.getLogger(__name__)
+
+EVENTS_CHANNEL = "agent_events"
+RUNS_CHANNEL = "agent_runs"  # new work for workers
+CANCEL_CHANNEL = "agent_cancel"  # a running run was asked to stop
+REDIS_EVENTS_CHANNEL = "agent_runtime:events"
+REDIS_CANCEL_CHANNEL = "agent_runtime:cancel"
+
+
+class DbBus:
+    name = "db"
+
+    def notify_events(self, cursor, run_id: str, last_seq: int) -> None:
+        cursor.execute("SELECT pg_notify(%s, %s)", [EVENTS_CHANNEL, f"{run_id}:{last_seq}"])
+
+    def notify_cancel(self, cursor, run_id: str) -> None:
+        cursor.execute("SELECT pg_notify(%s, %s)", [CANCEL_CHANNEL, str(run_id)])
+
+
+class RedisBus:
+    name = "redis"
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self._client = redis.Redis.from_url(url)
+
+    def _publish_on_commit(self, channel: str, message: str) -> None:
+        def publish() -> None:
+            try:
+                self._client.publish(channel, message)
+            except Exception:
+                # Listeners also poll on reconnect, so a lost notification delays, never loses, events.
+                logger.warning("Could not publish to Redis channel %s", channel, exc_info=True)
+
+        transaction.on_commit(publish)
+
+    def notify_events(self, cursor, run_id: str, last_seq: int) -> None:
+        self._publish_on_commit(REDIS_EVENTS_CHANNEL, f"{run_id}:{last_seq}")
+
+    def notify_cancel(self, cursor, run_id: str) -> None:
+        # Workers listen on PostgreSQL for cancellation whatever the bus, so do both.
+        cursor.execute("SELECT pg_notify(%s, %s)", [CANCEL_CHANNEL, str(run_id)])
+        self._publish_on_commit(REDIS_CANCEL_CHANNEL, str(run_id))
+
+
+@cache
+def _bus_for(backend: str, url: str | None) -> DbBus | RedisBus:
+    if backend == "redis":
+        return RedisBus(url or "")
+    return DbBus()
+
+
+def get_bus() -> DbBus | RedisBus:
+    settings = conf.runtime_settings()
+    return _bus_for(settings["EVENT_BUS_BACKEND"], settings["REDIS_URL"])

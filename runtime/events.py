@@ -1,0 +1,94 @@
+"""Event visibility and the fenced, batched event writes a worker makes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection
+
+from runtime import conf
+from runtime.bus import get_bus
+
+
+class LeaseLost(Exception):
+    """The worker no longer holds the run's lease; it must stop and write nothing."""
+
+
+def visible_levels(*, include_debug: bool = False, include_all: bool = False) -> set[str]:
+    if include_all:
+        return {"user", "debug", "internal"}
+    if include_debug or conf.get("DEBUG_MODE"):
+        return {"user", "debug"}
+    return {"user"}
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, cls=DjangoJSONEncoder, default=str)
+
+
+def insert_events(
+    cursor, run_id: str, first_seq: int, attempt: int, events: Sequence[tuple[str, dict[str, Any]]]
+) -> int:
+    """Insert ``events`` with consecutive seqs from ``first_seq``; return the last seq."""
+    rows: list[Any] = []
+    for offset, (event_type, payload) in enumerate(events):
+        rows.extend([run_id, first_seq + offset, event_type, dumps(payload), conf.visibility_of(event_type), attempt])
+    placeholders = ",".join(["(%s, %s, %s, %s::jsonb, %s, %s, now())"] * len(events))
+    cursor.execute(
+        "INSERT INTO runtime_agentevent (run_id, seq, event_type, payload, visibility, attempt, created_at) "
+        f"VALUES {placeholders}",  # noqa: S608 - placeholders only
+        rows,
+    )
+    return first_seq + len(events) - 1
+
+
+def reserve_seqs(cursor, run_id: str, count: int, *, lease_token: str | None) -> int:
+    """Take ``count`` sequence numbers from the run row; return the first.
+
+    With a lease token the update is fenced: no row means the lease is gone.
+    """
+    if lease_token is None:
+        cursor.execute(
+            "UPDATE runtime_agentrun SET next_seq = next_seq + %s WHERE id = %s RETURNING next_seq",
+            [count, run_id],
+        )
+    else:
+        cursor.execute(
+            "UPDATE runtime_agentrun SET next_seq = next_seq + %s "
+            "WHERE id = %s AND lease_token = %s AND status = 'running' RETURNING next_seq",
+            [count, run_id, lease_token],
+        )
+    row = cursor.fetchone()
+    if row is None:
+        raise LeaseLost(run_id)
+    return row[0] - count + 1
+
+
+def append_events(
+    run_id: str,
+    events: Iterable[tuple[str, dict[str, Any]]],
+    *,
+    attempt: int,
+    lease_token: str | None,
+    cursor=None,
+) -> int | None:
+    """Write a batch of events and wake listeners once. Returns the last seq (None if empty)."""
+    batch = list(events)
+    if not batch:
+        return None
+    if cursor is not None:
+        return _append(cursor, run_id, batch, attempt, lease_token)
+    from django.db import transaction
+
+    with transaction.atomic(), connection.cursor() as cur:
+        return _append(cur, run_id, batch, attempt, lease_token)
+
+
+def _append(cursor, run_id, batch, attempt, lease_token) -> int:
+    first = reserve_seqs(cursor, run_id, len(batch), lease_token=lease_token)
+    last = insert_events(cursor, run_id, first, attempt, batch)
+    get_bus().notify_events(cursor, str(run_id), last)
+    return last

@@ -1,0 +1,28 @@
+"""Queue backends, chosen by ``QUEUE_BACKEND``: ``postgres`` (default) or ``redis_streams``.
+
+PostgreSQL is always the source of truth for a run's state and lease; a queue
+backend only decides how workers learn that work is due.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from runtime import conf
+from runtime.queue.base import RunQueue
+
+
+@cache
+def _queue_for(backend: str, url: str | None) -> RunQueue:
+    if backend == "redis_streams":
+        from runtime.queue.redis_streams import RedisStreamsQueue
+
+        return RedisStreamsQueue(url or "")
+    from runtime.queue.postgres import PostgresQueue
+
+    return PostgresQueue()
+
+
+def get_queue() -> RunQueue:
+    settings = conf.runtime_settings()
+    return _queue_for(settings["QUEUE_BACKEND"], settings["REDIS_URL"])

@@ -1,0 +1,472 @@
+"""Executes one claimed run: resolve the agent, stream its events, write the outcome.
+
+Algorithm for a claim:
+1. Load the run (input, conversation history, last checkpoint) and resolve the
+   agent from the registry, pinned to ``run.agent_version``.
+2. Emit ``run.started``; start the heartbeat, which extends the lease every
+   ``LEASE_TTL_SECONDS / 3`` and notices lost leases and cancel requests.
+3. Await ``runtime.run(ctx)`` under the run timeout.
+4. Write the outcome fenced by the lease token, together with the last events:
+   succeeded (with messages), retry-with-backoff or failed, cancelled, timed out.
+   A worker that lost its lease writes nothing at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+
+from runtime import conf, leases, registry
+from runtime.events import LeaseLost, append_events
+from runtime.interfaces import AgentRuntime, EventType, RunCancelled, RunContext, RunResult
+from runtime.models import AgentCheckpoint, AgentRun
+
+logger = logging.getLogger("runtime.runner")
+
+
+class ChildRunFailed(Exception):
+    """A sub-agent's run did not succeed; the message is safe to show to the model and the user."""
+
+
+@dataclass
+class RunEnvironment:
+    """What a run needs from the worker that executes it."""
+
+    executor: Executor
+    owner: str
+    ttl: float
+    retry_base: float = 1.0
+
+    async def db(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, _with_connection, fn, args, kwargs)
+
+
+def _with_connection(fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+    try:
+        return fn(*args, **kwargs)
+    except Exception:
+        # A broken connection must not poison this executor thread for later calls.
+        if connection.connection is not None and (connection.needs_rollback or not connection.is_usable()):
+            connection.close()
+        raise
+
+
+@dataclass
+class EventWriter:
+    """Buffers a run's events and writes them in batches, fenced by the lease token.
+
+    While one batch is being written, new events accumulate, so a fast token
+    stream becomes few transactions and one bus notification per batch.
+    """
+
+    env: RunEnvironment
+    run_id: str
+    lease_token: str
+    attempt: int
+    extra: dict[str, Any] = field(default_factory=dict)
+    on_lost: Callable[[], None] | None = None
+    lost: bool = False
+    _buffer: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    _task: asyncio.Task | None = None
+
+    async def emit(self, event_type: str, payload: dict[str, Any]) -> None:
+        if self.lost:
+            return
+        if self.extra:
+            payload = {**payload, **self.extra}
+        self._buffer.append((event_type, payload))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._flush_loop())
+
+    async def _flush_loop(self) -> None:
+        failures = 0
+        while self._buffer and not self.lost:
+            batch, self._buffer = self._buffer, []
+            try:
+                await self.env.db(append_events, self.run_id, batch, attempt=self.attempt, lease_token=self.lease_token)
+                failures = 0
+            except LeaseLost:
+                self._mark_lost()
+            except Exception:
+                failures += 1
+                logger.warning("run %s: could not write %d events (try %d)", self.run_id, len(batch), failures)
+                self._buffer[:0] = batch
+                if failures >= 5:
+                    raise
+                await asyncio.sleep(0.1 * 2**failures)
+
+    def _mark_lost(self) -> None:
+        self.lost = True
+        self._buffer.clear()
+        if self.on_lost:
+            self.on_lost()
+
+    async def drain(self) -> None:
+        while self._task is not None and not self._task.done():
+            await asyncio.shield(self._task)
+
+    def take_pending(self) -> list[tuple[str, dict[str, Any]]]:
+        pending, self._buffer = self._buffer, []
+        return pending
+
+    async def checkpoint(self, state: dict[str, Any]) -> None:
+        await self.drain()
+        await self.env.db(_write_checkpoint, self.run_id, self.lease_token, self.attempt, state)
+
+
+def _write_checkpoint(run_id: str, lease_token: str, attempt: int, state: dict[str, Any]) -> None:
+    from django.db import transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        seq = append_events(
+            run_id, [("state.checkpoint", {"keys": sorted(state)[:50]})], attempt=attempt,
+            lease_token=lease_token, cursor=cursor,
+        )
+        AgentCheckpoint.objects.create(run_id=run_id, seq=seq, state=state, attempt=attempt)
+
+
+@dataclass
+class LoadedRun:
+    run: AgentRun
+    runtime: AgentRuntime | None
+    history: list[dict[str, Any]]
+    state: dict[str, Any] | None
+    problem: str | None = None
+
+
+def _load(run_id: str) -> LoadedRun:
+    run = AgentRun.objects.select_related("conversation").get(pk=run_id)
+    try:
+        runtime = registry.get_runtime(run.agent_key, run)
+    except registry.UnknownAgent as exc:
+        return LoadedRun(run, None, [], None, problem=str(exc))
+    history: list[dict[str, Any]] = []
+    if run.conversation_id and run.parent_run_id is None:
+        history = [
+            m.as_dict()
+            for m in run.conversation.messages.filter(run__status="succeeded").exclude(run=run).order_by("seq")
+        ]
+    checkpoint = AgentCheckpoint.objects.filter(run=run).order_by("-seq").first()
+    return LoadedRun(run, runtime, history, checkpoint.state if checkpoint else None)
+
+
+def _new_messages(input_messages: list[dict[str, Any]], final_messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The messages a run added; agents often return the whole list including their input."""
+    n = len(input_messages)
+    if n and final_messages[:n] == input_messages:
+        return final_messages[n:]
+    return final_messages
+
+
+def _result_messages(ctx: RunContext, result: RunResult) -> list[dict[str, Any]]:
+    messages = _new_messages(ctx.input_messages, list(result.final_messages or []))
+    if not messages:
+        response = (result.final_output or {}).get("response")
+        if isinstance(response, str) and response:
+            messages = [{"role": "assistant", "content": response}]
+    return [m for m in messages if isinstance(m, dict)]
+
+
+def user_error(exc: BaseException) -> dict[str, Any]:
+    """What users may see about a failure: a code and a sentence, never a traceback."""
+    message = getattr(exc, "user_message", None)
+    if not isinstance(message, str) or not message:
+        message = f"The agent failed ({type(exc).__name__}). The details are in the server log."
+    return {"code": getattr(exc, "code", None) or "agent_error", "message": message}
+
+
+def _usage(ctx: RunContext, result: RunResult | None = None) -> dict[str, Any]:
+    usage = dict(ctx.usage)
+    if result and result.usage and not any(ctx.usage.values()):
+        usage.update({k: v for k, v in result.usage.items() if k in {"prompt_tokens", "completion_tokens"}})
+    usage["cost_usd"] = ctx.cost_usd
+    return usage
+
+
+async def execute(claim: leases.Claim, env: RunEnvironment, *, cancel_events: dict[str, Callable[[], None]]) -> str:
+    """Run one claim to an outcome; returns the status written (or "lost"/"released")."""
+    loaded: LoadedRun = await env.db(_load, claim.run_id)
+    run = loaded.run
+    log_prefix = f"run {run.id} ({run.agent_key}, attempt {claim.attempt}/{claim.max_attempts})"
+    if loaded.runtime is None:
+        error = {"code": "unknown_agent", "message": loaded.problem or "Unknown agent."}
+        await env.db(
+            leases.finish, claim.run_id, claim.lease_token, status="failed", attempt=claim.attempt,
+            error=error, events=[("run.failed", {"error": error, "attempt": claim.attempt})],
+        )
+        logger.info("%s failed: %s", log_prefix, error["message"])
+        return "failed"
+
+    main_task: asyncio.Task | None = None
+    reason: dict[str, str] = {}
+
+    def stop(why: str) -> None:
+        reason.setdefault("why", why)
+        if why == "cancel":
+            ctx.request_cancel()
+        if main_task is not None and not main_task.done():
+            main_task.cancel()
+
+    writer = EventWriter(env, claim.run_id, claim.lease_token, claim.attempt, on_lost=lambda: stop("lost"))
+    input_messages = [*loaded.history, *run.input.get("messages", [])]
+    ctx = RunContext(
+        run_id=str(run.id),
+        agent_key=run.agent_key,
+        input_messages=input_messages,
+        sink=writer,
+        conversation_id=str(run.conversation_id) if run.conversation_id else None,
+        params=run.input.get("params") or {},
+        metadata=run.metadata,
+        attempt=claim.attempt,
+        model=run.model,
+        user_id=run.user_id,
+        anonymous_session_id=str(run.anonymous_session_id) if run.anonymous_session_id else None,
+        state=loaded.state,
+    )
+    ctx._env = env  # type: ignore[attr-defined]  # invoke_child runs sub-agents with it
+    cancel_events[claim.run_id] = lambda: stop("cancel")
+    logger.info("%s started by %s", log_prefix, env.owner)
+    await writer.emit(EventType.RUN_STARTED, {"run_id": str(run.id), "attempt": claim.attempt, "agent_key": run.agent_key})
+
+    async def call() -> RunResult:
+        token = ctx.activate()
+        try:
+            return await loaded.runtime.run(ctx)
+        finally:
+            ctx.deactivate(token)
+
+    heartbeat = asyncio.create_task(_heartbeat(claim, env, stop))
+    timeout = conf.get("RUN_TIMEOUT_SECONDS")
+    main_task = asyncio.create_task(call())
+    if run.cancel_requested_at:
+        stop("cancel")
+    result: RunResult | None = None
+    failure: BaseException | None = None
+    try:
+        async with asyncio.timeout(timeout):
+            result = await main_task
+    except TimeoutError:
+        reason.setdefault("why", "timeout")
+    except (asyncio.CancelledError, RunCancelled):
+        if "why" not in reason:  # the worker task itself was cancelled (shutdown)
+            reason["why"] = "shutdown"
+    except Exception as exc:
+        failure = exc
+    finally:
+        heartbeat.cancel()
+        cancel_events.pop(claim.run_id, None)
+    if ctx.cancelled():
+        reason.setdefault("why", "cancel")
+        if result is not None:
+            reason["why"] = "cancel"
+
+    try:
+        await writer.drain()
+    except Exception:
+        logger.exception("%s: events could not be written", log_prefix)
+    if writer.lost or reason.get("why") == "lost":
+        logger.warning("%s lost its lease; stopped without writing", log_prefix)
+        return "lost"
+    pending = writer.take_pending()
+    usage = _usage(ctx, result)
+    why = reason.get("why")
+    try:
+        if why == "shutdown":
+            ok = await env.db(leases.release, claim.run_id, claim.lease_token, attempt=claim.attempt)
+            logger.info("%s released on shutdown%s", log_prefix, "" if ok else " (lease already gone)")
+            return "released"
+        if why == "cancel":
+            await env.db(
+                leases.finish, claim.run_id, claim.lease_token, status="cancelled", attempt=claim.attempt,
+                usage=usage, events=[*pending, ("run.cancelled", {"reason": "cancel requested"})],
+            )
+            logger.info("%s cancelled", log_prefix)
+            return "cancelled"
+        if why == "timeout":
+            error = {"code": "timed_out", "message": f"The run took longer than {timeout} seconds and was stopped."}
+            await env.db(
+                leases.finish, claim.run_id, claim.lease_token, status="timed_out", attempt=claim.attempt,
+                error=error, usage=usage, events=[*pending, ("run.timed_out", {"error": error})],
+            )
+            logger.info("%s timed out", log_prefix)
+            return "timed_out"
+        if failure is not None:
+            return await _fail(claim, env, failure, pending, usage, log_prefix)
+        assert result is not None
+        messages = _result_messages(ctx, result)
+        output = {"final_output": result.final_output or {}, "final_messages": result.final_messages or []}
+        await env.db(
+            leases.finish, claim.run_id, claim.lease_token, status="succeeded", attempt=claim.attempt,
+            output=output, usage=usage, messages=messages,
+            conversation_id=str(run.conversation_id) if run.conversation_id else None, agent_key=run.agent_key,
+            events=[*pending, ("run.succeeded", {"run_id": str(run.id), "output": result.final_output or {}})],
+        )
+        logger.info("%s succeeded", log_prefix)
+        return "succeeded"
+    except LeaseLost:
+        logger.warning("%s lost its lease before finishing; wrote nothing", log_prefix)
+        return "lost"
+
+
+async def _fail(claim, env, failure, pending, usage, log_prefix) -> str:
+    error = user_error(failure)
+    logger.error("%s raised", log_prefix, exc_info=failure)
+    events = list(pending)
+    if conf.is_debug():
+        trace = "".join(traceback.format_exception(failure))
+        events.append(("debug.exception", {"error": error, "traceback": trace[-8000:]}))
+    retryable = getattr(failure, "retryable", True) and conf.should_swallow_exceptions()
+    if not retryable:
+        await env.db(
+            leases.finish, claim.run_id, claim.lease_token, status="failed", attempt=claim.attempt, error=error,
+            usage=usage, events=[*events, ("run.failed", {"error": error, "attempt": claim.attempt})],
+        )
+        logger.info("%s failed (not retried): %s", log_prefix, error["message"])
+        return "failed"
+    status = await env.db(
+        leases.retry_or_fail, claim.run_id, claim.lease_token, attempt=claim.attempt,
+        max_attempts=claim.max_attempts, error=error, events=events, retry_base=env.retry_base,
+    )
+    logger.info("%s %s", log_prefix, "will be retried" if status == "queued" else "failed after its last attempt")
+    return status
+
+
+async def _heartbeat(claim: leases.Claim, env: RunEnvironment, stop: Callable[[str], None]) -> None:
+    interval = max(0.2, env.ttl / 3)
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            beat = await env.db(leases.heartbeat, claim.run_id, claim.lease_token, ttl=env.ttl)
+        except Exception:
+            logger.warning("run %s: heartbeat failed; will try again", claim.run_id, exc_info=True)
+            continue
+        if not beat.alive:
+            stop("lost")
+            return
+        if beat.cancel_requested:
+            stop("cancel")
+            return
+
+
+# ---------------------------------------------------------------------------
+# Sub-agents
+# ---------------------------------------------------------------------------
+
+
+def _create_child(parent_run_id: str, agent_key: str, messages: list[dict], owner: str, metadata: dict) -> AgentRun:
+    from django.utils import timezone
+
+    parent = AgentRun.objects.get(pk=parent_run_id)
+    now = timezone.now()
+    return AgentRun.objects.create(
+        agent_key=agent_key,
+        parent_run=parent,
+        conversation=None,
+        user_id=parent.user_id,
+        anonymous_session_id=parent.anonymous_session_id,
+        input={"messages": messages, "params": {}},
+        metadata=metadata,
+        model="",
+        agent_version=metadata.get("agent_version", ""),
+        caller=parent.caller,
+        status="running",
+        attempt=1,
+        max_attempts=1,
+        available_at=now,
+        started_at=now,
+        lease_owner=owner,
+        lease_token=uuid.uuid4(),
+    )
+
+
+async def invoke_child(
+    parent_ctx: RunContext,
+    *,
+    agent_key: str,
+    input_messages: list[dict[str, Any]],
+    metadata: dict[str, Any] | None = None,
+) -> RunResult:
+    """Run a sub-agent as a child run inside the parent's worker and return its result."""
+    env: RunEnvironment | None = getattr(parent_ctx, "_env", None)
+    if env is None:
+        raise ChildRunFailed("Sub-agents can only be called from a run executed by a worker.")
+    child_run: AgentRun = await env.db(
+        _create_child, parent_ctx.run_id, agent_key, input_messages, env.owner, dict(metadata or {})
+    )
+    try:
+        runtime = await env.db(registry.get_runtime, agent_key, child_run)
+    except registry.UnknownAgent as exc:
+        await env.db(_end_child, child_run, "failed", None, {"code": "unknown_agent", "message": str(exc)}, [], {})
+        raise ChildRunFailed(str(exc)) from None
+    writer = EventWriter(
+        env, str(child_run.id), str(child_run.lease_token), 1,
+        extra={"parent_run_id": parent_ctx.run_id, "sub_agent_run_id": str(child_run.id)},
+    )
+    ctx = RunContext(
+        run_id=str(child_run.id),
+        agent_key=agent_key,
+        input_messages=input_messages,
+        sink=writer,
+        conversation_id=parent_ctx.conversation_id,
+        metadata=child_run.metadata,
+        model="",
+        user_id=parent_ctx.user_id,
+        anonymous_session_id=parent_ctx.anonymous_session_id,
+        parent_run_id=parent_ctx.run_id,
+        depth=parent_ctx.depth + 1,
+        call_chain=(*parent_ctx.call_chain, agent_key),
+    )
+    ctx._env = env  # type: ignore[attr-defined]
+    if parent_ctx.cancelled():
+        ctx.request_cancel()
+    await writer.emit(EventType.RUN_STARTED, {"run_id": str(child_run.id), "agent_key": agent_key})
+    token = ctx.activate()
+    try:
+        result = await runtime.run(ctx)
+    except (asyncio.CancelledError, RunCancelled):
+        await writer.drain()
+        await asyncio.shield(env.db(_end_child, child_run, "cancelled", None, None, writer.take_pending(), _usage(ctx)))
+        raise
+    except Exception as exc:
+        await writer.drain()
+        error = user_error(exc)
+        logger.error("child run %s (%s) raised", child_run.id, agent_key, exc_info=exc)
+        await env.db(_end_child, child_run, "failed", None, error, writer.take_pending(), _usage(ctx))
+        raise ChildRunFailed(f"The agent {agent_key!r} failed: {error['message']}") from exc
+    finally:
+        ctx.deactivate(token)
+    await writer.drain()
+    parent_ctx.add_usage(
+        prompt_tokens=ctx.usage["prompt_tokens"], completion_tokens=ctx.usage["completion_tokens"], cost_usd=ctx.cost_usd
+    )
+    output = {"final_output": result.final_output or {}, "final_messages": result.final_messages or []}
+    await env.db(_end_child, child_run, "succeeded", output, None, writer.take_pending(), _usage(ctx))
+    return result
+
+
+def _end_child(child: AgentRun, status: str, output, error, pending, usage) -> None:
+    terminal = {"succeeded": "run.succeeded", "failed": "run.failed", "cancelled": "run.cancelled"}[status]
+    payload: dict[str, Any] = {"run_id": str(child.id), "parent_run_id": str(child.parent_run_id)}
+    if error:
+        payload["error"] = error
+    try:
+        leases.finish(
+            str(child.id), str(child.lease_token), status=status, attempt=1, output=output, error=error,
+            usage=usage, events=[*pending, (terminal, payload)],
+        )
+    except LeaseLost:
+        logger.warning("child run %s was ended elsewhere", child.id)
+
+
+def retry_base() -> float:
+    return float(getattr(settings, "AGENT_RETRY_BACKOFF_BASE", 1.0))

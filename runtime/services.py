@@ -1,0 +1,218 @@
+"""Writes on runs and conversations. Views, the API, admin actions and commands all call these."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from runtime import conf, registry
+from runtime.bus import get_bus
+from runtime.events import append_events
+from runtime.leases import append_messages
+from runtime.models import TERMINAL_STATUSES, AgentConversation, AgentRun, RunStatus
+from runtime.queue import get_queue
+
+logger = logging.getLogger(__name__)
+
+MESSAGE_ROLES = {"user", "assistant", "system", "tool"}
+MAX_MESSAGES = 500
+MAX_MESSAGE_CHARS = 200_000
+
+
+@dataclass
+class RunInputError(ValueError):
+    """Bad input for a run; ``field`` names what to fix."""
+
+    field: str
+    message: str
+    code: str = "invalid"
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+class RunAlreadyFinished(Exception):
+    def __init__(self, run: AgentRun) -> None:
+        super().__init__(f"This run already finished with status {run.status!r}; there is nothing to cancel.")
+        self.run = run
+
+
+def caller_for(*, user=None, anonymous_session_id=None) -> str:
+    if user is not None and getattr(user, "is_authenticated", False):
+        return f"user:{user.pk}"
+    if anonymous_session_id:
+        return f"anon:{anonymous_session_id}"
+    return "system"
+
+
+def validate_messages(messages: Any) -> list[dict[str, Any]]:
+    if not isinstance(messages, list) or not messages:
+        raise RunInputError("messages", 'Send a non-empty list, e.g. [{"role": "user", "content": "Hello"}].')
+    if len(messages) > MAX_MESSAGES:
+        raise RunInputError("messages", f"At most {MAX_MESSAGES} messages per run.")
+    cleaned = []
+    for index, message in enumerate(messages):
+        where = f"messages[{index}]"
+        if not isinstance(message, dict):
+            raise RunInputError(where, 'Each message must be an object with "role" and "content".')
+        role = message.get("role")
+        if role not in MESSAGE_ROLES:
+            raise RunInputError(f"{where}.role", f"Use one of {', '.join(sorted(MESSAGE_ROLES))}; got {role!r}.")
+        content = message.get("content")
+        if content is not None and not isinstance(content, (str, list)):
+            raise RunInputError(f"{where}.content", "Content must be text (or a list of content parts).")
+        if isinstance(content, str) and len(content) > MAX_MESSAGE_CHARS:
+            raise RunInputError(f"{where}.content", f"At most {MAX_MESSAGE_CHARS} characters.")
+        if role == "user" and not content:
+            raise RunInputError(f"{where}.content", "A user message needs some content.")
+        cleaned.append({k: v for k, v in message.items() if k in {"role", "content", "tool_calls", "tool_call_id", "name"}})
+    return cleaned
+
+
+def conversation_create(
+    *, agent_key: str, user=None, anonymous_session_id=None, title: str = "", metadata: dict | None = None
+) -> AgentConversation:
+    if not registry.agent_exists(agent_key):
+        raise RunInputError("agent_key", f"No agent is registered with the key {agent_key!r}.", code="unknown_agent")
+    return AgentConversation.objects.create(
+        agent_key=agent_key,
+        user=user if getattr(user, "is_authenticated", False) else None,
+        anonymous_session_id=anonymous_session_id,
+        title=title[:300],
+        metadata=metadata or {},
+    )
+
+
+def run_create(
+    *,
+    agent_key: str,
+    messages: Any,
+    user=None,
+    anonymous_session_id=None,
+    conversation: AgentConversation | None = None,
+    params: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+    idempotency_key: str | None = None,
+    model: str = "",
+    agent_version: str = "",
+    parent_run: AgentRun | None = None,
+    max_attempts: int | None = None,
+) -> tuple[AgentRun, bool]:
+    """Validate, store the user's messages, create the run and enqueue it atomically.
+
+    Returns ``(run, created)``; ``created`` is False when the caller already sent
+    this idempotency key and the first run is returned instead.
+    """
+    caller = caller_for(user=user, anonymous_session_id=anonymous_session_id)
+    if idempotency_key:
+        existing = AgentRun.objects.filter(caller=caller, idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing, False
+    if not isinstance(agent_key, str) or not agent_key:
+        raise RunInputError("agent_key", "Give the key of the agent to run.")
+    if not registry.agent_exists(agent_key):
+        raise RunInputError("agent_key", f"No agent is registered with the key {agent_key!r}.", code="unknown_agent")
+    cleaned = validate_messages(messages)
+    if params is not None and not isinstance(params, dict):
+        raise RunInputError("params", "Params must be a JSON object.")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise RunInputError("metadata", "Metadata must be a JSON object.")
+    if conversation is not None and conversation.agent_key != agent_key and not conversation.active_agent_key:
+        raise RunInputError(
+            "conversation_id", f"This conversation belongs to the agent {conversation.agent_key!r}, not {agent_key!r}."
+        )
+    retries = conf.get("MAX_RETRIES")
+    try:
+        with transaction.atomic():
+            if conversation is None:
+                conversation = AgentConversation.objects.create(
+                    agent_key=agent_key,
+                    user=user if getattr(user, "is_authenticated", False) else None,
+                    anonymous_session_id=anonymous_session_id,
+                    title=_title_from(cleaned),
+                )
+            run = AgentRun.objects.create(
+                agent_key=agent_key,
+                conversation=conversation,
+                parent_run=parent_run,
+                user=user if getattr(user, "is_authenticated", False) else None,
+                anonymous_session_id=anonymous_session_id,
+                input={"messages": cleaned, "params": params or {}},
+                metadata=metadata or {},
+                model=model or "",
+                agent_version=agent_version or "",
+                caller=caller,
+                idempotency_key=idempotency_key or None,
+                max_attempts=max_attempts or retries + 1,
+                available_at=timezone.now(),
+            )
+            with connection.cursor() as cursor:
+                append_messages(cursor, str(conversation.pk), str(run.pk), cleaned, agent_key="")
+                get_queue().enqueue(cursor, run)
+    except IntegrityError:
+        # Two requests raced with the same idempotency key: the other one won.
+        if idempotency_key:
+            existing = AgentRun.objects.filter(caller=caller, idempotency_key=idempotency_key).first()
+            if existing is not None:
+                return existing, False
+        raise
+    return run, True
+
+
+def _title_from(messages: list[dict[str, Any]]) -> str:
+    for message in messages:
+        if message["role"] == "user" and isinstance(message.get("content"), str):
+            text = " ".join(message["content"].split())
+            return text[:77] + "..." if len(text) > 80 else text
+    return ""
+
+
+def run_cancel(*, run: AgentRun) -> AgentRun:
+    """Cancel a run: a queued one never starts; a running one stops within one heartbeat."""
+    with transaction.atomic():
+        locked = AgentRun.objects.select_for_update().get(pk=run.pk)
+        if locked.status in TERMINAL_STATUSES:
+            raise RunAlreadyFinished(locked)
+        now = timezone.now()
+        with connection.cursor() as cursor:
+            if locked.status == RunStatus.QUEUED:
+                AgentRun.objects.filter(pk=run.pk).update(
+                    status=RunStatus.CANCELLED, cancel_requested_at=now, finished_at=now
+                )
+                append_events(
+                    str(run.pk), [("run.cancelled", {"reason": "cancelled before it started"})],
+                    attempt=locked.attempt, lease_token=None, cursor=cursor,
+                )
+            else:
+                AgentRun.objects.filter(pk=run.pk).update(cancel_requested_at=now)
+                get_bus().notify_cancel(cursor, str(run.pk))
+        # Sub-agents of a cancelled run are cancelled with it.
+        for child in AgentRun.objects.filter(parent_run=run, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]):
+            try:
+                run_cancel(run=child)
+            except RunAlreadyFinished:
+                pass
+    run.refresh_from_db()
+    return run
+
+
+def run_retry(*, run: AgentRun, user=None) -> AgentRun:
+    """Start a new run with the same input (the admin's and the playground's "retry")."""
+    if not run.is_terminal:
+        raise RunInputError("run", "Only a finished run can be retried; cancel it first.")
+    new_run, _ = run_create(
+        agent_key=run.agent_key,
+        messages=run.input.get("messages", []),
+        user=user or run.user,
+        anonymous_session_id=run.anonymous_session_id,
+        conversation=run.conversation,
+        params=run.input.get("params") or {},
+        metadata={**run.metadata, "retry_of": str(run.pk)},
+        model=run.model,
+        agent_version=run.agent_version,
+    )
+    return new_run

@@ -1,0 +1,145 @@
+"""The run lifecycle through a real in-process worker against PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from runtime import conf
+from runtime.models import AgentEvent, AgentRun
+from runtime.services import RunAlreadyFinished, RunInputError, run_cancel, run_create
+from runtime.worker import Worker
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def work(**options) -> int:
+    options.setdefault("poll_interval", 0.05)
+    return asyncio.run(Worker(once=True, **options).run())
+
+
+def events(run: AgentRun) -> list[tuple[int, str]]:
+    return list(AgentEvent.objects.filter(run=run).order_by("seq").values_list("seq", "event_type"))
+
+
+def say(text: str) -> list[dict]:
+    return [{"role": "user", "content": text}]
+
+
+def test_run_succeeds_with_ordered_gap_free_events_and_messages(owner):
+    run, created = run_create(agent_key="echo", messages=say("hello there world"), user=owner)
+    assert created and run.status == "queued"
+    work()
+    run.refresh_from_db()
+    assert run.status == "succeeded"
+    assert run.attempt == 1
+    assert run.output["final_output"] == {"response": "hello there world"}
+    seen = events(run)
+    assert [seq for seq, _ in seen] == list(range(1, len(seen) + 1))
+    assert [t for _, t in seen] == [
+        "run.started", "assistant.delta", "assistant.delta", "assistant.delta", "assistant.message", "run.succeeded",
+    ]
+    assert run.conversation.get_message_history() == [
+        {"role": "user", "content": "hello there world"},
+        {"role": "assistant", "content": "hello there world"},
+    ]
+    assert run.conversation.get_last_assistant_message() == {"role": "assistant", "content": "hello there world"}
+
+
+def test_second_run_sees_history_and_repeated_messages_are_kept(owner):
+    first, _ = run_create(agent_key="echo", messages=say("same"), user=owner)
+    work()
+    run_create(agent_key="echo", messages=say("same"), user=owner, conversation=first.conversation)
+    work()
+    history = first.conversation.get_message_history()
+    assert [m["content"] for m in history] == ["same", "same", "same", "same"]
+
+
+def test_unknown_agent_and_bad_messages_write_nothing(owner):
+    with pytest.raises(RunInputError) as err:
+        run_create(agent_key="nope", messages=say("x"), user=owner)
+    assert err.value.field == "agent_key"
+    with pytest.raises(RunInputError) as err:
+        run_create(agent_key="echo", messages=[{"role": "robot", "content": "x"}], user=owner)
+    assert err.value.field == "messages[0].role"
+    with pytest.raises(RunInputError) as err:
+        run_create(agent_key="echo", messages="hello", user=owner)
+    assert err.value.field == "messages"
+    assert AgentRun.objects.count() == 0
+
+
+def test_idempotency_key_returns_the_first_run_per_caller(owner, other_staff):
+    first, created = run_create(agent_key="noop", messages=say("a"), user=owner, idempotency_key="k1")
+    again, created_again = run_create(agent_key="noop", messages=say("a"), user=owner, idempotency_key="k1")
+    other, other_created = run_create(agent_key="noop", messages=say("a"), user=other_staff, idempotency_key="k1")
+    assert created and not created_again and other_created
+    assert again.pk == first.pk and other.pk != first.pk
+
+
+def test_cancelled_queued_run_never_starts(owner):
+    run, _ = run_create(agent_key="echo", messages=say("never"), user=owner)
+    run_cancel(run=run)
+    work()
+    run.refresh_from_db()
+    assert run.status == "cancelled"
+    assert [t for _, t in events(run)] == ["run.cancelled"]
+    with pytest.raises(RunAlreadyFinished):
+        run_cancel(run=run)
+
+
+def test_crashing_run_retries_with_backoff_then_fails_without_leaking_details(owner):
+    run, _ = run_create(agent_key="crash", messages=say("boom"), user=owner)
+    for _ in range(10):
+        work()
+        run.refresh_from_db()
+        if run.status == "failed":
+            break
+        # backoff: the run is not due again immediately
+        assert run.status == "queued" and run.available_at is not None
+        AgentRun.objects.filter(pk=run.pk).update(available_at=run.created_at)
+    assert run.status == "failed"
+    assert run.attempt == run.max_attempts == conf.get("MAX_RETRIES") + 1
+    assert "hunter2" not in str(run.error)
+    assert run.error["code"] == "agent_error"
+    types = [t for _, t in events(run)]
+    assert types.count("run.retrying") == run.max_attempts - 1
+    assert types[-1] == "run.failed"
+    assert not any("hunter2" in str(p) for p in AgentEvent.objects.filter(run=run).values_list("payload", flat=True))
+
+
+def test_flaky_run_succeeds_on_second_attempt(owner):
+    run, _ = run_create(agent_key="flaky", messages=say("x"), user=owner)
+    work()
+    AgentRun.objects.filter(pk=run.pk).update(available_at=run.created_at)
+    work()
+    run.refresh_from_db()
+    assert run.status == "succeeded" and run.attempt == 2
+    assert run.output["final_output"]["response"] == "ok on attempt 2"
+
+
+def test_checkpoint_is_offered_to_the_next_attempt(owner):
+    run, _ = run_create(agent_key="checkpoint", messages=say("x"), user=owner)
+    work()
+    AgentRun.objects.filter(pk=run.pk).update(available_at=run.created_at)
+    work()
+    run.refresh_from_db()
+    assert run.status == "succeeded"
+    assert run.output["final_output"] == {"resumed_from": 1}
+
+
+def test_debug_mode_fails_at_once_and_keeps_the_traceback_in_a_debug_event(owner):
+    conf.configure(debug=True)
+    run, _ = run_create(agent_key="crash", messages=say("x"), user=owner)
+    work()
+    run.refresh_from_db()
+    assert run.status == "failed" and run.attempt == 1
+    debug = AgentEvent.objects.get(run=run, event_type="debug.exception")
+    assert debug.visibility == "debug" and "RuntimeError" in debug.payload["traceback"]
+
+
+def test_runs_are_claimed_in_fifo_order(owner):
+    runs = [run_create(agent_key="noop", messages=say(str(i)), user=owner)[0] for i in range(5)]
+    work(concurrency=1)
+    started = list(AgentRun.objects.filter(pk__in=[r.pk for r in runs]).order_by("started_at").values_list("pk", flat=True))
+    assert started == [r.pk for r in runs]
