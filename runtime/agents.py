@@ -139,10 +139,13 @@ class ToolCallingAgent(AgentRuntime):
                 await ctx.emit(EventType.TOOL_CALL, self.tool_call_payload(registry.get(name), call))
                 result = await self.execute_tool(ctx, registry, call)
                 await ctx.emit(
-                    EventType.TOOL_RESULT, {"tool_call_id": call["id"], "tool": name, "result": _json_safe(result)}
+                    EventType.TOOL_RESULT,
+                    {"tool_call_id": call["id"], "tool": name, "result": _json_safe(result)},
                 )
                 added.append({"role": "tool", "tool_call_id": call["id"], "content": tool_content(result)})
-            await ctx.checkpoint({**(ctx.state or {}), _CHECKPOINT_KEY: {"messages": added, "iteration": iteration + 1}})
+            await ctx.checkpoint(
+                {**(ctx.state or {}), _CHECKPOINT_KEY: {"messages": added, "iteration": iteration + 1}}
+            )
 
         content = self.limit_message()
         added.append({"role": "assistant", "content": content})

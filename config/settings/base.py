@@ -130,11 +130,34 @@ DJANGO_AGENT_RUNTIME = {
     "LEASE_TTL_SECONDS": env_int("AGENT_LEASE_TTL_SECONDS", 30),
     "RUN_TIMEOUT_SECONDS": env_int("AGENT_RUN_TIMEOUT_SECONDS", 900),
     "MAX_RETRIES": env_int("AGENT_MAX_RETRIES", 3),
-    "RUNTIME_REGISTRY": env_list("AGENT_RUNTIME_REGISTRY", []),
+    "RUNTIME_REGISTRY": env_list("AGENT_RUNTIME_REGISTRY", ["examples.seed_agents:register_agents"]),
     "ANONYMOUS_SESSION_MODEL": "accounts.AnonymousSession",
     "DEBUG_MODE": env_bool("AGENT_DEBUG_MODE", False),
 }
 AGENT_HTTP_TOOL_TIMEOUT = env_float("AGENT_HTTP_TOOL_TIMEOUT", 10.0)
+
+# LLM providers (runtime/llm/): a provider switches on when its key is set. OPENAI_BASE_URL
+# points the openai provider at any OpenAI-compatible server (Ollama, vLLM); such a server
+# needs no key. See README "Models and providers".
+OPENAI_API_KEY = env_str("OPENAI_API_KEY")
+OPENAI_BASE_URL = env_str("OPENAI_BASE_URL")
+ANTHROPIC_API_KEY = env_str("ANTHROPIC_API_KEY")
+ANTHROPIC_BASE_URL = env_str("ANTHROPIC_BASE_URL")
+LITELLM_API_BASE = env_str("LITELLM_API_BASE")
+LITELLM_API_KEY = env_str("LITELLM_API_KEY")
+AGENT_LLM_MODELS = env_list("AGENT_LLM_MODELS", [])  # extra model ids to offer, e.g. litellm:ollama/llama3
+AGENT_LLM_TIMEOUT = env_float("AGENT_LLM_TIMEOUT", 60.0)  # longest wait for any read from a provider
+AGENT_LLM_MAX_RETRIES = env_int("AGENT_LLM_MAX_RETRIES", 3)  # 429/5xx/timeouts, before any text streamed
+AGENT_LLM_RETRY_BASE_DELAY = env_float("AGENT_LLM_RETRY_BASE_DELAY", 0.5)
+AGENT_LLM_RETRY_MAX_WAIT = env_float("AGENT_LLM_RETRY_MAX_WAIT", 30.0)  # cap on Retry-After and backoff
+# Outbound HTTP from tools reaches only public addresses; an operator opens internal
+# hosts here (names, name:port, *.suffix, CIDRs, ip:port). See runtime/net.py.
+AGENT_HTTP_ALLOWED_HOSTS = env_list("AGENT_HTTP_ALLOWED_HOSTS", [])
+# Fernet keys (or passphrases) for tool secrets at rest: the first encrypts, all decrypt,
+# so a new key goes first and old ones stay until `rotate` has run. Empty = derived from SECRET_KEY.
+AGENT_SECRET_KEYS = env_list("AGENT_SECRET_KEYS", [])
+# How deep agents may call agents (A -> B -> C is depth 2); deeper calls get an error result.
+AGENT_MAX_DEPTH = env_int("AGENT_MAX_DEPTH", 5)
 
 LOGGING = {
     "version": 1,

@@ -73,13 +73,19 @@ def get_llm_client(model: str | None = None, provider: str | None = None) -> LLM
         module = importlib.import_module(module_path)
     except ImportError as exc:
         raise LLMConfigurationError(
-            f"The {chosen} provider needs its SDK: pip install 'agent-builder[{extra}]' ({exc}).", provider=chosen
+            f"The {chosen} provider needs its SDK: pip install 'agent-builder[{extra}]' ({exc}).",
+            provider=chosen,
         ) from exc
     return getattr(module, class_name)(name)
 
 
 _KNOWN_MODELS: dict[str, list[tuple[str, str]]] = {
-    "openai": [("gpt-4o", "GPT-4o"), ("gpt-4o-mini", "GPT-4o mini"), ("gpt-4.1", "GPT-4.1"), ("gpt-4.1-mini", "GPT-4.1 mini")],
+    "openai": [
+        ("gpt-4o", "GPT-4o"),
+        ("gpt-4o-mini", "GPT-4o mini"),
+        ("gpt-4.1", "GPT-4.1"),
+        ("gpt-4.1-mini", "GPT-4.1 mini"),
+    ],
     "anthropic": [
         ("claude-sonnet-4-5", "Claude Sonnet 4.5"),
         ("claude-haiku-4-5", "Claude Haiku 4.5"),
@@ -139,4 +145,3 @@ def list_models() -> dict[str, Any]:
             models.append(entry)
             seen.add(entry["id"])
     return {"models": models, "default": default_id}
-

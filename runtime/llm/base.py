@@ -203,7 +203,9 @@ def parse_model(model: str | None, provider: str | None = None) -> tuple[str, st
     if provider:
         provider = provider.strip().lower()
         if provider not in PROVIDERS:
-            raise LLMConfigurationError(f"Unknown model provider {provider!r}; use one of {', '.join(PROVIDERS)}.")
+            raise LLMConfigurationError(
+                f"Unknown model provider {provider!r}; use one of {', '.join(PROVIDERS)}."
+            )
         prefix, sep, rest = model.partition(":")
         if sep and prefix == provider:
             model = rest
@@ -212,7 +214,9 @@ def parse_model(model: str | None, provider: str | None = None) -> tuple[str, st
         model = _runtime_setting("DEFAULT_MODEL") or "demo"
     prefix, sep, rest = model.partition(":")
     if sep and prefix.lower() in PROVIDERS:
-        return prefix.lower(), rest or ("demo" if prefix.lower() == "demo" else _default_model_for(prefix.lower()))
+        return prefix.lower(), rest or (
+            "demo" if prefix.lower() == "demo" else _default_model_for(prefix.lower())
+        )
     if model == "demo":
         return "demo", "demo"
     configured = _runtime_setting("MODEL_PROVIDER")
@@ -232,7 +236,9 @@ def _default_model_for(provider: str) -> str:
         return rest
     if not sep and _runtime_setting("MODEL_PROVIDER") == provider:
         return default
-    return {"openai": "gpt-4o-mini", "anthropic": "claude-sonnet-4-5", "litellm": "gpt-4o-mini"}.get(provider, "demo")
+    return {"openai": "gpt-4o-mini", "anthropic": "claude-sonnet-4-5", "litellm": "gpt-4o-mini"}.get(
+        provider, "demo"
+    )
 
 
 def _setting(name: str, default: Any) -> Any:
@@ -265,6 +271,7 @@ class LLMClient(ABC):
 
     def check_configured(self) -> None:
         """Raise :class:`LLMConfigurationError` naming the variable to set, if any is missing."""
+        return None
 
     async def generate(
         self,
@@ -309,7 +316,12 @@ class LLMClient(ABC):
                     raise
                 delay = self._retry_delay(exc, attempt)
                 logger.warning(
-                    "%s call failed (%s); retry %d/%d in %.2fs", self.provider, exc, attempt + 1, max_retries, delay
+                    "%s call failed (%s); retry %d/%d in %.2fs",
+                    self.provider,
+                    exc,
+                    attempt + 1,
+                    max_retries,
+                    delay,
                 )
                 if ctx is not None and ctx.cancelled():
                     raise
@@ -375,7 +387,8 @@ class LLMClient(ABC):
                     logger.debug("closing the %s stream failed", self.provider, exc_info=True)
         if assembler.finish_reason is None:
             raise LLMStreamInterrupted(
-                f"The {self.provider} stream ended before the model finished its answer.", provider=self.provider
+                f"The {self.provider} stream ended before the model finished its answer.",
+                provider=self.provider,
             )
         tool_calls = assembler.tool_calls()
         content = "".join(assembler.text)
@@ -383,7 +396,10 @@ class LLMClient(ABC):
         return LLMResponse(
             message=assistant_message(content, tool_calls),
             tool_calls=tool_calls,
-            usage={"prompt_tokens": assembler.prompt_tokens, "completion_tokens": assembler.completion_tokens},
+            usage={
+                "prompt_tokens": assembler.prompt_tokens,
+                "completion_tokens": assembler.completion_tokens,
+            },
             model=assembler.model or model,
             provider=self.provider,
             finish_reason=assembler.finish_reason,

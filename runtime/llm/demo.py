@@ -61,6 +61,8 @@ def _argument_text(rest: str, whole: str) -> str:
     words = re.sub(r"[^\w\s'.,-]", " ", rest).replace(",", " ").split()
     while words and words[0].lower() in _JOINERS:
         words.pop(0)
+    while words and words[-1].lower().strip(".?!") in {"please", "thanks", "now", "today"}:
+        words.pop()
     value = " ".join(words).strip(" .?!")
     return value or whole.strip()
 
@@ -108,7 +110,9 @@ def _tokens(text: str) -> list[str]:
     return re.findall(r"\S+\s*|\s+", text)
 
 
-def demo_reply(messages: list[Message], tools: list[dict[str, Any]] | None) -> tuple[str, list[dict[str, Any]]]:
+def demo_reply(
+    messages: list[Message], tools: list[dict[str, Any]] | None
+) -> tuple[str, list[dict[str, Any]]]:
     """``(text, tool_calls)`` for a conversation; pure, so the same input gives the same output."""
     last = messages[-1] if messages else {"role": "user", "content": ""}
     if last.get("role") == "tool":
@@ -117,7 +121,7 @@ def demo_reply(messages: list[Message], tools: list[dict[str, Any]] | None) -> t
             if message.get("role") != "tool":
                 break
             name = _tool_name_for(messages, str(message.get("tool_call_id", "")))
-            results.append(f"{name} returned: {_text(tool_content(message.get('content')))}")
+            results.append(f"{name} tool returned: {_text(tool_content(message.get('content')))}")
         summary = "; ".join(reversed(results))
         return f"{DEMO_NOTICE} The {summary}", []
     user_text = next((_text(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
