@@ -90,7 +90,9 @@ class AgentTool:
         if self.agent is None and not self.agent_key:
             raise ValueError("AgentTool needs an agent or an agent_key.")
         if self.agent is not None and self.agent_key and self.agent_key != self.agent.key:
-            raise ValueError(f"AgentTool got agent {self.agent.key!r} and a different agent_key {self.agent_key!r}.")
+            raise ValueError(
+                f"AgentTool got agent {self.agent.key!r} and a different agent_key {self.agent_key!r}."
+            )
         self.invocation_mode = InvocationMode(self.invocation_mode)
         self.context_mode = ContextMode(self.context_mode)
         if not self.name:
@@ -153,9 +155,14 @@ def hand_back_tool(ctx: RunContext) -> Tool:
             conversation_id=ctx.conversation_id, from_agent_key=ctx.agent_key
         )
         if not done:
-            return {"error": f"{ctx.agent_key} does not hold this conversation, so there is nothing to hand back."}
+            return {
+                "error": f"{ctx.agent_key} does not hold this conversation, so there is nothing to hand back."
+            }
         await ctx.emit(EventType.TOOL_RESULT, {"tool": "hand_back", "handed_back": True, "reason": reason})
-        return {"handed_back": True, "note": "The next user message goes to the entry agent. Finish your answer."}
+        return {
+            "handed_back": True,
+            "note": "The next user message goes to the entry agent. Finish your answer.",
+        }
 
     return Tool(
         name="hand_back",
@@ -233,7 +240,12 @@ async def build_child_input(
         summary = await summarise_conversation(history, model=model)
         if not summary:
             return [{"role": "user", "content": message}]
-        return [{"role": "user", "content": f"Summary of the conversation so far:\n{summary}\n\nRequest: {message}"}]
+        return [
+            {
+                "role": "user",
+                "content": f"Summary of the conversation so far:\n{summary}\n\nRequest: {message}",
+            }
+        ]
     dialogue = _dialogue(history)
     if message and not (dialogue and dialogue[-1]["role"] == "user" and dialogue[-1]["content"] == message):
         dialogue.append({"role": "user", "content": message})
@@ -274,18 +286,26 @@ def _agent_tool_handler(
 
     async def handler(message: str) -> Any:
         chain = tuple(parent_ctx.call_chain)
-        common = {"sub_agent_key": key, "invocation_mode": str(mode), "context_mode": str(agent_tool.context_mode)}
+        common = {
+            "sub_agent_key": key,
+            "invocation_mode": str(mode),
+            "context_mode": str(agent_tool.context_mode),
+        }
         await parent_ctx.emit(
             EventType.TOOL_CALL,
             {"tool": agent_tool.name, "arguments": {"message": message}, "is_agent_tool": True, **common},
         )
         if key in chain:
             loop = " → ".join((*chain, key))
-            return {"error": f"Refused to call agent {key!r}: it is already running in this chain ({loop}). "
-                    "Answer with what you have instead of calling it again."}
+            return {
+                "error": f"Refused to call agent {key!r}: it is already running in this chain ({loop}). "
+                "Answer with what you have instead of calling it again."
+            }
         if parent_ctx.depth + 1 > max_depth():
-            return {"error": f"Refused to call agent {key!r}: agents may call agents at most {max_depth()} deep "
-                    f"(chain: {' → '.join(chain)}). Answer with what you have."}
+            return {
+                "error": f"Refused to call agent {key!r}: agents may call agents at most {max_depth()} deep "
+                f"(chain: {' → '.join(chain)}). Answer with what you have."
+            }
         if mode is InvocationMode.HANDOFF and not parent_ctx.conversation_id:
             return {"error": f"Cannot hand off to {key!r}: this run has no conversation to hand over."}
 
@@ -295,14 +315,20 @@ def _agent_tool_handler(
             )
         except Exception as exc:
             logger.exception("Could not summarise the conversation for %s", key)
-            return {"error": f"Could not prepare the conversation for {key!r} ({type(exc).__name__}); "
-                    "try again or ask with the full message."}
+            return {
+                "error": f"Could not prepare the conversation for {key!r} ({type(exc).__name__}); "
+                "try again or ask with the full message."
+            }
 
         if mode is InvocationMode.HANDOFF:
             # Before the child runs, so a child that hands back at once wins.
-            await sync_to_async(conversation_handoff)(conversation_id=parent_ctx.conversation_id, to_agent_key=key)
+            await sync_to_async(conversation_handoff)(
+                conversation_id=parent_ctx.conversation_id, to_agent_key=key
+            )
 
-        await parent_ctx.emit(EventType.SUB_AGENT_START, {**common, "tool": agent_tool.name, "depth": parent_ctx.depth + 1})
+        await parent_ctx.emit(
+            EventType.SUB_AGENT_START, {**common, "tool": agent_tool.name, "depth": parent_ctx.depth + 1}
+        )
         if invoke is None:
             from runtime.runner import invoke_child as run_child
         else:
@@ -338,7 +364,8 @@ def _agent_tool_handler(
         # HANDOFF: the specialist's answer is shown to the user as this turn's answer.
         parent_ctx._handoff_result = {"agent_key": key, "content": answer}  # type: ignore[attr-defined]
         await parent_ctx.emit(
-            EventType.ASSISTANT_MESSAGE, {"content": answer, "role": "assistant", "agent_key": key, "handoff": True}
+            EventType.ASSISTANT_MESSAGE,
+            {"content": answer, "role": "assistant", "agent_key": key, "handoff": True},
         )
         return {
             "handed_off_to": key,
