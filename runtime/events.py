@@ -35,13 +35,12 @@ def insert_events(
     """Insert ``events`` with consecutive seqs from ``first_seq``; return the last seq."""
     rows: list[Any] = []
     for offset, (event_type, payload) in enumerate(events):
-        rows.extend([run_id, first_seq + offset, event_type, dumps(payload), conf.visibility_of(event_type), attempt])
+        rows.extend(
+            [run_id, first_seq + offset, event_type, dumps(payload), conf.visibility_of(event_type), attempt]
+        )
     placeholders = ",".join(["(%s, %s, %s, %s::jsonb, %s, %s, now())"] * len(events))
-    cursor.execute(
-        "INSERT INTO runtime_agentevent (run_id, seq, event_type, payload, visibility, attempt, created_at) "
-        f"VALUES {placeholders}",  # noqa: S608 - placeholders only
-        rows,
-    )
+    sql = f"INSERT INTO runtime_agentevent (run_id, seq, event_type, payload, visibility, attempt, created_at) VALUES {placeholders}"  # noqa: S608 - only placeholders are interpolated
+    cursor.execute(sql, rows)
     return first_seq + len(events) - 1
 
 

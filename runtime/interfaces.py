@@ -85,10 +85,16 @@ class AgentRuntime(ABC):
 
     def describe(self) -> dict[str, Any]:
         """What the API and the builder show about this agent."""
-        return {"key": self.key, "name": getattr(self, "name", self.key), "description": (self.__doc__ or "").strip()}
+        return {
+            "key": self.key,
+            "name": getattr(self, "name", self.key),
+            "description": (self.__doc__ or "").strip(),
+        }
 
 
-_current: contextvars.ContextVar[RunContext | None] = contextvars.ContextVar("agent_run_context", default=None)
+_current: contextvars.ContextVar[RunContext | None] = contextvars.ContextVar(
+    "agent_run_context", default=None
+)
 
 
 def current_context() -> RunContext | None:

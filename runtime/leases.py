@@ -15,8 +15,8 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from runtime.events import LeaseLost, dumps, insert_events, reserve_seqs
 from runtime.bus import get_bus
+from runtime.events import LeaseLost, dumps, insert_events, reserve_seqs
 
 
 @dataclass(frozen=True)
@@ -133,7 +133,9 @@ def finish(
         get_bus().notify_events(cursor, run_id, last)
 
 
-def append_messages(cursor, conversation_id: str, run_id: str | None, messages, *, agent_key: str = "") -> None:
+def append_messages(
+    cursor, conversation_id: str, run_id: str | None, messages, *, agent_key: str = ""
+) -> None:
     """Append messages to a conversation, keeping every one (identical repeats included)."""
     cursor.execute("SELECT id FROM runtime_agentconversation WHERE id = %s FOR UPDATE", [conversation_id])
     cursor.execute(
@@ -159,11 +161,11 @@ def append_messages(cursor, conversation_id: str, run_id: str | None, messages, 
     if not rows:
         return
     placeholders = ",".join(["(%s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s, now())"] * len(messages))
-    cursor.execute(
-        "INSERT INTO runtime_agentmessage (conversation_id, run_id, seq, role, content, tool_calls, tool_call_id, "
-        f"name, agent_key, created_at) VALUES {placeholders}",  # noqa: S608 - placeholders only
-        rows,
+    columns = (
+        "conversation_id, run_id, seq, role, content, tool_calls, tool_call_id, name, agent_key, created_at"
     )
+    sql = f"INSERT INTO runtime_agentmessage ({columns}) VALUES {placeholders}"  # noqa: S608 - only placeholders are interpolated
+    cursor.execute(sql, rows)
     cursor.execute("UPDATE runtime_agentconversation SET updated_at = now() WHERE id = %s", [conversation_id])
 
 
@@ -196,7 +198,10 @@ def retry_or_fail(
         return "failed"
     delay = backoff_seconds(attempt, base=retry_base)
     with transaction.atomic(), connection.cursor() as cursor:
-        retry_events = [*events, ("run.retrying", {"attempt": attempt + 1, "reason": error, "delay_s": delay})]
+        retry_events = [
+            *events,
+            ("run.retrying", {"attempt": attempt + 1, "reason": error, "delay_s": delay}),
+        ]
         first = reserve_seqs(cursor, run_id, len(retry_events), lease_token=lease_token)
         cursor.execute(
             "UPDATE runtime_agentrun SET status = 'queued', error = %s::jsonb, lease_token = NULL, "
@@ -213,7 +218,9 @@ def release(run_id: str, lease_token: str, *, attempt: int) -> bool:
     """Give a lease back on shutdown: the run is queued again and this attempt does not count."""
     try:
         with transaction.atomic(), connection.cursor() as cursor:
-            events = [("run.retrying", {"attempt": attempt, "reason": {"code": "worker_shutdown"}, "delay_s": 0})]
+            events = [
+                ("run.retrying", {"attempt": attempt, "reason": {"code": "worker_shutdown"}, "delay_s": 0})
+            ]
             first = reserve_seqs(cursor, run_id, 1, lease_token=lease_token)
             cursor.execute(
                 "UPDATE runtime_agentrun SET status = 'queued', attempt = greatest(attempt - 1, 0), "
@@ -266,7 +273,10 @@ def sweep_expired() -> list[tuple[str, str]]:
         rows = cursor.fetchall()
         for run_id, status, seq, attempt in rows:
             if status == "queued":
-                event = ("run.retrying", {"attempt": attempt + 1, "reason": {"code": "lease_expired"}, "delay_s": 0})
+                event = (
+                    "run.retrying",
+                    {"attempt": attempt + 1, "reason": {"code": "lease_expired"}, "delay_s": 0},
+                )
             elif status == "cancelled":
                 event = ("run.cancelled", {"reason": "cancel requested"})
             else:

@@ -25,13 +25,19 @@ class RunStatus(models.TextChoices):
     TIMED_OUT = "timed_out", "Timed out"
 
 
-TERMINAL_STATUSES = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.TIMED_OUT})
+TERMINAL_STATUSES = frozenset(
+    {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.TIMED_OUT}
+)
 
 
 class AgentConversation(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="agent_conversations"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="agent_conversations",
     )
     # The anonymous-session model is configurable, so it is referenced by id only.
     anonymous_session_id = models.UUIDField(null=True, blank=True, db_index=True)
@@ -72,7 +78,9 @@ class AgentConversation(models.Model):
 
     def usage_totals(self) -> dict:
         totals = self.runs.aggregate(
-            prompt_tokens=Sum("prompt_tokens"), completion_tokens=Sum("completion_tokens"), cost=Sum("cost_usd")
+            prompt_tokens=Sum("prompt_tokens"),
+            completion_tokens=Sum("completion_tokens"),
+            cost=Sum("cost_usd"),
         )
         return {
             "prompt_tokens": totals["prompt_tokens"] or 0,
@@ -85,7 +93,9 @@ class AgentMessage(models.Model):
     """One message of a conversation, in the provider-neutral format."""
 
     conversation = models.ForeignKey(AgentConversation, on_delete=models.CASCADE, related_name="messages")
-    run = models.ForeignKey("AgentRun", null=True, blank=True, on_delete=models.CASCADE, related_name="messages")
+    run = models.ForeignKey(
+        "AgentRun", null=True, blank=True, on_delete=models.CASCADE, related_name="messages"
+    )
     seq = models.PositiveIntegerField()
     role = models.CharField(max_length=20)
     content = models.JSONField(null=True, blank=True)
@@ -118,7 +128,9 @@ class AgentRun(models.Model):
     conversation = models.ForeignKey(
         AgentConversation, null=True, blank=True, on_delete=models.CASCADE, related_name="runs"
     )
-    parent_run = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
+    parent_run = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
+    )
     agent_key = models.CharField(max_length=200, db_index=True)
     # The exact definition a database agent runs: "version:<uuid>" or "draft:<uuid>@<revision>".
     agent_version = models.CharField(max_length=200, blank=True)
@@ -147,7 +159,7 @@ class AgentRun(models.Model):
 
     # "user:<id>", "anon:<uuid>" or "system": idempotency keys are unique per caller.
     caller = models.CharField(max_length=100, default="system")
-    idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001 - NULL: no key
 
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
@@ -249,7 +261,7 @@ class MemoryEntry(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="agent_memory"
     )
-    system_key = models.CharField(max_length=200, null=True, blank=True)
+    system_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001 - NULL: not system scope
     key = models.CharField(max_length=200)
     value = models.JSONField()
     agent_key = models.CharField(max_length=200, blank=True)

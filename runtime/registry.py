@@ -96,7 +96,9 @@ def _load_entry(entry: str) -> Callable[[], object]:
     try:
         return getattr(module, attr)
     except AttributeError:
-        raise ImproperlyConfigured(f"RUNTIME_REGISTRY entry {entry!r}: {module_path} has no {attr!r}.") from None
+        raise ImproperlyConfigured(
+            f"RUNTIME_REGISTRY entry {entry!r}: {module_path} has no {attr!r}."
+        ) from None
 
 
 def autodiscover(force: bool = False) -> None:

@@ -93,13 +93,17 @@ class EventWriter:
         while self._buffer and not self.lost:
             batch, self._buffer = self._buffer, []
             try:
-                await self.env.db(append_events, self.run_id, batch, attempt=self.attempt, lease_token=self.lease_token)
+                await self.env.db(
+                    append_events, self.run_id, batch, attempt=self.attempt, lease_token=self.lease_token
+                )
                 failures = 0
             except LeaseLost:
                 self._mark_lost()
             except Exception:
                 failures += 1
-                logger.warning("run %s: could not write %d events (try %d)", self.run_id, len(batch), failures)
+                logger.warning(
+                    "run %s: could not write %d events (try %d)", self.run_id, len(batch), failures
+                )
                 self._buffer[:0] = batch
                 if failures >= 5:
                     raise
@@ -129,8 +133,11 @@ def _write_checkpoint(run_id: str, lease_token: str, attempt: int, state: dict[s
 
     with transaction.atomic(), connection.cursor() as cursor:
         seq = append_events(
-            run_id, [("state.checkpoint", {"keys": sorted(state)[:50]})], attempt=attempt,
-            lease_token=lease_token, cursor=cursor,
+            run_id,
+            [("state.checkpoint", {"keys": sorted(state)[:50]})],
+            attempt=attempt,
+            lease_token=lease_token,
+            cursor=cursor,
         )
         AgentCheckpoint.objects.create(run_id=run_id, seq=seq, state=state, attempt=attempt)
 
@@ -154,13 +161,17 @@ def _load(run_id: str) -> LoadedRun:
     if run.conversation_id and run.parent_run_id is None:
         history = [
             m.as_dict()
-            for m in run.conversation.messages.filter(run__status="succeeded").exclude(run=run).order_by("seq")
+            for m in run.conversation.messages.filter(run__status="succeeded")
+            .exclude(run=run)
+            .order_by("seq")
         ]
     checkpoint = AgentCheckpoint.objects.filter(run=run).order_by("-seq").first()
     return LoadedRun(run, runtime, history, checkpoint.state if checkpoint else None)
 
 
-def _new_messages(input_messages: list[dict[str, Any]], final_messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _new_messages(
+    input_messages: list[dict[str, Any]], final_messages: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     """The messages a run added; agents often return the whole list including their input."""
     n = len(input_messages)
     if n and final_messages[:n] == input_messages:
@@ -193,7 +204,9 @@ def _usage(ctx: RunContext, result: RunResult | None = None) -> dict[str, Any]:
     return usage
 
 
-async def execute(claim: leases.Claim, env: RunEnvironment, *, cancel_events: dict[str, Callable[[], None]]) -> str:
+async def execute(
+    claim: leases.Claim, env: RunEnvironment, *, cancel_events: dict[str, Callable[[], None]]
+) -> str:
     """Run one claim to an outcome; returns the status written (or "lost"/"released")."""
     loaded: LoadedRun = await env.db(_load, claim.run_id)
     run = loaded.run
@@ -201,8 +214,13 @@ async def execute(claim: leases.Claim, env: RunEnvironment, *, cancel_events: di
     if loaded.runtime is None:
         error = {"code": "unknown_agent", "message": loaded.problem or "Unknown agent."}
         await env.db(
-            leases.finish, claim.run_id, claim.lease_token, status="failed", attempt=claim.attempt,
-            error=error, events=[("run.failed", {"error": error, "attempt": claim.attempt})],
+            leases.finish,
+            claim.run_id,
+            claim.lease_token,
+            status="failed",
+            attempt=claim.attempt,
+            error=error,
+            events=[("run.failed", {"error": error, "attempt": claim.attempt})],
         )
         logger.info("%s failed: %s", log_prefix, error["message"])
         return "failed"
@@ -236,7 +254,9 @@ async def execute(claim: leases.Claim, env: RunEnvironment, *, cancel_events: di
     ctx._env = env  # type: ignore[attr-defined]  # invoke_child runs sub-agents with it
     cancel_events[claim.run_id] = lambda: stop("cancel")
     logger.info("%s started by %s", log_prefix, env.owner)
-    await writer.emit(EventType.RUN_STARTED, {"run_id": str(run.id), "attempt": claim.attempt, "agent_key": run.agent_key})
+    await writer.emit(
+        EventType.RUN_STARTED, {"run_id": str(run.id), "attempt": claim.attempt, "agent_key": run.agent_key}
+    )
 
     async def call() -> RunResult:
         token = ctx.activate()
@@ -287,16 +307,30 @@ async def execute(claim: leases.Claim, env: RunEnvironment, *, cancel_events: di
             return "released"
         if why == "cancel":
             await env.db(
-                leases.finish, claim.run_id, claim.lease_token, status="cancelled", attempt=claim.attempt,
-                usage=usage, events=[*pending, ("run.cancelled", {"reason": "cancel requested"})],
+                leases.finish,
+                claim.run_id,
+                claim.lease_token,
+                status="cancelled",
+                attempt=claim.attempt,
+                usage=usage,
+                events=[*pending, ("run.cancelled", {"reason": "cancel requested"})],
             )
             logger.info("%s cancelled", log_prefix)
             return "cancelled"
         if why == "timeout":
-            error = {"code": "timed_out", "message": f"The run took longer than {timeout} seconds and was stopped."}
+            error = {
+                "code": "timed_out",
+                "message": f"The run took longer than {timeout} seconds and was stopped.",
+            }
             await env.db(
-                leases.finish, claim.run_id, claim.lease_token, status="timed_out", attempt=claim.attempt,
-                error=error, usage=usage, events=[*pending, ("run.timed_out", {"error": error})],
+                leases.finish,
+                claim.run_id,
+                claim.lease_token,
+                status="timed_out",
+                attempt=claim.attempt,
+                error=error,
+                usage=usage,
+                events=[*pending, ("run.timed_out", {"error": error})],
             )
             logger.info("%s timed out", log_prefix)
             return "timed_out"
@@ -306,10 +340,20 @@ async def execute(claim: leases.Claim, env: RunEnvironment, *, cancel_events: di
         messages = _result_messages(ctx, result)
         output = {"final_output": result.final_output or {}, "final_messages": result.final_messages or []}
         await env.db(
-            leases.finish, claim.run_id, claim.lease_token, status="succeeded", attempt=claim.attempt,
-            output=output, usage=usage, messages=messages,
-            conversation_id=str(run.conversation_id) if run.conversation_id else None, agent_key=run.agent_key,
-            events=[*pending, ("run.succeeded", {"run_id": str(run.id), "output": result.final_output or {}})],
+            leases.finish,
+            claim.run_id,
+            claim.lease_token,
+            status="succeeded",
+            attempt=claim.attempt,
+            output=output,
+            usage=usage,
+            messages=messages,
+            conversation_id=str(run.conversation_id) if run.conversation_id else None,
+            agent_key=run.agent_key,
+            events=[
+                *pending,
+                ("run.succeeded", {"run_id": str(run.id), "output": result.final_output or {}}),
+            ],
         )
         logger.info("%s succeeded", log_prefix)
         return "succeeded"
@@ -328,16 +372,30 @@ async def _fail(claim, env, failure, pending, usage, log_prefix) -> str:
     retryable = getattr(failure, "retryable", True) and conf.should_swallow_exceptions()
     if not retryable:
         await env.db(
-            leases.finish, claim.run_id, claim.lease_token, status="failed", attempt=claim.attempt, error=error,
-            usage=usage, events=[*events, ("run.failed", {"error": error, "attempt": claim.attempt})],
+            leases.finish,
+            claim.run_id,
+            claim.lease_token,
+            status="failed",
+            attempt=claim.attempt,
+            error=error,
+            usage=usage,
+            events=[*events, ("run.failed", {"error": error, "attempt": claim.attempt})],
         )
         logger.info("%s failed (not retried): %s", log_prefix, error["message"])
         return "failed"
     status = await env.db(
-        leases.retry_or_fail, claim.run_id, claim.lease_token, attempt=claim.attempt,
-        max_attempts=claim.max_attempts, error=error, events=events, retry_base=env.retry_base,
+        leases.retry_or_fail,
+        claim.run_id,
+        claim.lease_token,
+        attempt=claim.attempt,
+        max_attempts=claim.max_attempts,
+        error=error,
+        events=events,
+        retry_base=env.retry_base,
     )
-    logger.info("%s %s", log_prefix, "will be retried" if status == "queued" else "failed after its last attempt")
+    logger.info(
+        "%s %s", log_prefix, "will be retried" if status == "queued" else "failed after its last attempt"
+    )
     return status
 
 
@@ -363,7 +421,9 @@ async def _heartbeat(claim: leases.Claim, env: RunEnvironment, stop: Callable[[s
 # ---------------------------------------------------------------------------
 
 
-def _create_child(parent_run_id: str, agent_key: str, messages: list[dict], owner: str, metadata: dict) -> AgentRun:
+def _create_child(
+    parent_run_id: str, agent_key: str, messages: list[dict], owner: str, metadata: dict
+) -> AgentRun:
     from django.utils import timezone
 
     parent = AgentRun.objects.get(pk=parent_run_id)
@@ -406,10 +466,15 @@ async def invoke_child(
     try:
         runtime = await env.db(registry.get_runtime, agent_key, child_run)
     except registry.UnknownAgent as exc:
-        await env.db(_end_child, child_run, "failed", None, {"code": "unknown_agent", "message": str(exc)}, [], {})
+        await env.db(
+            _end_child, child_run, "failed", None, {"code": "unknown_agent", "message": str(exc)}, [], {}
+        )
         raise ChildRunFailed(str(exc)) from None
     writer = EventWriter(
-        env, str(child_run.id), str(child_run.lease_token), 1,
+        env,
+        str(child_run.id),
+        str(child_run.lease_token),
+        1,
         extra={"parent_run_id": parent_ctx.run_id, "sub_agent_run_id": str(child_run.id)},
     )
     ctx = RunContext(
@@ -435,7 +500,9 @@ async def invoke_child(
         result = await runtime.run(ctx)
     except (asyncio.CancelledError, RunCancelled):
         await writer.drain()
-        await asyncio.shield(env.db(_end_child, child_run, "cancelled", None, None, writer.take_pending(), _usage(ctx)))
+        await asyncio.shield(
+            env.db(_end_child, child_run, "cancelled", None, None, writer.take_pending(), _usage(ctx))
+        )
         raise
     except Exception as exc:
         await writer.drain()
@@ -447,7 +514,9 @@ async def invoke_child(
         ctx.deactivate(token)
     await writer.drain()
     parent_ctx.add_usage(
-        prompt_tokens=ctx.usage["prompt_tokens"], completion_tokens=ctx.usage["completion_tokens"], cost_usd=ctx.cost_usd
+        prompt_tokens=ctx.usage["prompt_tokens"],
+        completion_tokens=ctx.usage["completion_tokens"],
+        cost_usd=ctx.cost_usd,
     )
     output = {"final_output": result.final_output or {}, "final_messages": result.final_messages or []}
     await env.db(_end_child, child_run, "succeeded", output, None, writer.take_pending(), _usage(ctx))
@@ -461,8 +530,14 @@ def _end_child(child: AgentRun, status: str, output, error, pending, usage) -> N
         payload["error"] = error
     try:
         leases.finish(
-            str(child.id), str(child.lease_token), status=status, attempt=1, output=output, error=error,
-            usage=usage, events=[*pending, (terminal, payload)],
+            str(child.id),
+            str(child.lease_token),
+            status=status,
+            attempt=1,
+            output=output,
+            error=error,
+            usage=usage,
+            events=[*pending, (terminal, payload)],
         )
     except LeaseLost:
         logger.warning("child run %s was ended elsewhere", child.id)

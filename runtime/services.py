@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -61,7 +62,9 @@ def validate_messages(messages: Any) -> list[dict[str, Any]]:
             raise RunInputError(where, 'Each message must be an object with "role" and "content".')
         role = message.get("role")
         if role not in MESSAGE_ROLES:
-            raise RunInputError(f"{where}.role", f"Use one of {', '.join(sorted(MESSAGE_ROLES))}; got {role!r}.")
+            raise RunInputError(
+                f"{where}.role", f"Use one of {', '.join(sorted(MESSAGE_ROLES))}; got {role!r}."
+            )
         content = message.get("content")
         if content is not None and not isinstance(content, (str, list)):
             raise RunInputError(f"{where}.content", "Content must be text (or a list of content parts).")
@@ -69,7 +72,13 @@ def validate_messages(messages: Any) -> list[dict[str, Any]]:
             raise RunInputError(f"{where}.content", f"At most {MAX_MESSAGE_CHARS} characters.")
         if role == "user" and not content:
             raise RunInputError(f"{where}.content", "A user message needs some content.")
-        cleaned.append({k: v for k, v in message.items() if k in {"role", "content", "tool_calls", "tool_call_id", "name"}})
+        cleaned.append(
+            {
+                k: v
+                for k, v in message.items()
+                if k in {"role", "content", "tool_calls", "tool_call_id", "name"}
+            }
+        )
     return cleaned
 
 
@@ -77,7 +86,9 @@ def conversation_create(
     *, agent_key: str, user=None, anonymous_session_id=None, title: str = "", metadata: dict | None = None
 ) -> AgentConversation:
     if not registry.agent_exists(agent_key):
-        raise RunInputError("agent_key", f"No agent is registered with the key {agent_key!r}.", code="unknown_agent")
+        raise RunInputError(
+            "agent_key", f"No agent is registered with the key {agent_key!r}.", code="unknown_agent"
+        )
     return AgentConversation.objects.create(
         agent_key=agent_key,
         user=user if getattr(user, "is_authenticated", False) else None,
@@ -115,7 +126,9 @@ def run_create(
     if not isinstance(agent_key, str) or not agent_key:
         raise RunInputError("agent_key", "Give the key of the agent to run.")
     if not registry.agent_exists(agent_key):
-        raise RunInputError("agent_key", f"No agent is registered with the key {agent_key!r}.", code="unknown_agent")
+        raise RunInputError(
+            "agent_key", f"No agent is registered with the key {agent_key!r}.", code="unknown_agent"
+        )
     cleaned = validate_messages(messages)
     if params is not None and not isinstance(params, dict):
         raise RunInputError("params", "Params must be a JSON object.")
@@ -123,7 +136,8 @@ def run_create(
         raise RunInputError("metadata", "Metadata must be a JSON object.")
     if conversation is not None and conversation.agent_key != agent_key and not conversation.active_agent_key:
         raise RunInputError(
-            "conversation_id", f"This conversation belongs to the agent {conversation.agent_key!r}, not {agent_key!r}."
+            "conversation_id",
+            f"This conversation belongs to the agent {conversation.agent_key!r}, not {agent_key!r}.",
         )
     retries = conf.get("MAX_RETRIES")
     try:
@@ -184,18 +198,21 @@ def run_cancel(*, run: AgentRun) -> AgentRun:
                     status=RunStatus.CANCELLED, cancel_requested_at=now, finished_at=now
                 )
                 append_events(
-                    str(run.pk), [("run.cancelled", {"reason": "cancelled before it started"})],
-                    attempt=locked.attempt, lease_token=None, cursor=cursor,
+                    str(run.pk),
+                    [("run.cancelled", {"reason": "cancelled before it started"})],
+                    attempt=locked.attempt,
+                    lease_token=None,
+                    cursor=cursor,
                 )
             else:
                 AgentRun.objects.filter(pk=run.pk).update(cancel_requested_at=now)
                 get_bus().notify_cancel(cursor, str(run.pk))
         # Sub-agents of a cancelled run are cancelled with it.
-        for child in AgentRun.objects.filter(parent_run=run, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]):
-            try:
+        for child in AgentRun.objects.filter(
+            parent_run=run, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]
+        ):
+            with contextlib.suppress(RunAlreadyFinished):
                 run_cancel(run=child)
-            except RunAlreadyFinished:
-                pass
     run.refresh_from_db()
     return run
 

@@ -15,6 +15,7 @@ Algorithm:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -66,16 +67,20 @@ class Worker:
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            try:
+            # Outside the main thread (tests) there are no signal handlers: stop() is called directly.
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, self.stop)
-            except (NotImplementedError, RuntimeError, ValueError):
-                pass  # not the main thread (tests): stop() is called directly
-        executor = ThreadPoolExecutor(max_workers=min(self.concurrency, 16) + 3, thread_name_prefix="agent-db")
+        executor = ThreadPoolExecutor(
+            max_workers=min(self.concurrency, 16) + 3, thread_name_prefix="agent-db"
+        )
         env = RunEnvironment(executor=executor, owner=self.name, ttl=self.ttl, retry_base=retry_base())
         listener = asyncio.create_task(self._listen())
         logger.info(
             "worker %s ready: queue=%s concurrency=%d agents=%s",
-            self.name, self.queue.name, self.concurrency, ",".join(self.agent_keys or ["*"]),
+            self.name,
+            self.queue.name,
+            self.concurrency,
+            ",".join(self.agent_keys or ["*"]),
         )
         last_sweep = 0.0
         sweep_every = min(2.0, self.ttl / 3)
@@ -90,9 +95,17 @@ class Worker:
                 claims = []
                 if free > 0:
                     self._wake.clear()
-                    claims = await self._safe(
-                        env, self.queue.claim, owner=self.name, limit=free, ttl=self.ttl, agent_keys=self.agent_keys
-                    ) or []
+                    claims = (
+                        await self._safe(
+                            env,
+                            self.queue.claim,
+                            owner=self.name,
+                            limit=free,
+                            ttl=self.ttl,
+                            agent_keys=self.agent_keys,
+                        )
+                        or []
+                    )
                 for claim in claims:
                     task = asyncio.create_task(self._execute(claim, env))
                     self._active[claim.run_id] = task
@@ -123,10 +136,8 @@ class Worker:
             self._wake.set()
 
     async def _wait(self) -> None:
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
-        except TimeoutError:
-            pass
 
     async def _drain(self) -> None:
         if not self._active:
@@ -142,7 +153,9 @@ class Worker:
         try:
             return await env.db(fn, *args, **kwargs)
         except Exception:
-            logger.warning("worker %s: %s failed; backing off", self.name, getattr(fn, "__name__", fn), exc_info=True)
+            logger.warning(
+                "worker %s: %s failed; backing off", self.name, getattr(fn, "__name__", fn), exc_info=True
+            )
             await asyncio.sleep(min(5.0, self.poll_interval))
             return None
 
@@ -171,7 +184,9 @@ class Worker:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                logger.warning("worker %s: listener lost; polling until it reconnects", self.name, exc_info=True)
+                logger.warning(
+                    "worker %s: listener lost; polling until it reconnects", self.name, exc_info=True
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10)
 
@@ -186,10 +201,8 @@ def _close_thread_connections(executor: ThreadPoolExecutor) -> None:
     barrier = threading.Barrier(size)
 
     def close() -> None:
-        try:
+        with contextlib.suppress(threading.BrokenBarrierError):
             barrier.wait(timeout=5)
-        except threading.BrokenBarrierError:
-            pass
         connections.close_all()
 
     for future in [executor.submit(close) for _ in range(size)]:

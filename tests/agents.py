@@ -27,7 +27,9 @@ class EchoAgent(AgentRuntime):
         for word in text.split():
             await ctx.emit(EventType.ASSISTANT_DELTA, {"delta": word + " "})
         await ctx.emit(EventType.ASSISTANT_MESSAGE, {"content": text, "role": "assistant"})
-        return RunResult(final_output={"response": text}, final_messages=[{"role": "assistant", "content": text}])
+        return RunResult(
+            final_output={"response": text}, final_messages=[{"role": "assistant", "content": text}]
+        )
 
 
 class WaitAgent(AgentRuntime):

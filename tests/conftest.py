@@ -21,7 +21,9 @@ def owner(db):
 
 @pytest.fixture
 def other_staff(db):
-    return get_user_model().objects.create_user("editor", "editor@example.com", "pw-editor-123", is_staff=True)
+    return get_user_model().objects.create_user(
+        "editor", "editor@example.com", "pw-editor-123", is_staff=True
+    )
 
 
 @pytest.fixture

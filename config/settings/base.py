@@ -130,7 +130,9 @@ DJANGO_AGENT_RUNTIME = {
     "LEASE_TTL_SECONDS": env_int("AGENT_LEASE_TTL_SECONDS", 30),
     "RUN_TIMEOUT_SECONDS": env_int("AGENT_RUN_TIMEOUT_SECONDS", 900),
     "MAX_RETRIES": env_int("AGENT_MAX_RETRIES", 3),
-    "RUNTIME_REGISTRY": env_list("AGENT_RUNTIME_REGISTRY", ["examples.seed_agents:register_agents"]),
+    "RUNTIME_REGISTRY": env_list(
+        "AGENT_RUNTIME_REGISTRY", ["examples.seed_agents:register_agents", "examples.multi_agent:register_agents"]
+    ),
     "ANONYMOUS_SESSION_MODEL": "accounts.AnonymousSession",
     "DEBUG_MODE": env_bool("AGENT_DEBUG_MODE", False),
 }

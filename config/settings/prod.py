@@ -1,6 +1,7 @@
+from django.core.exceptions import ImproperlyConfigured
+
 from config.env import env_bool, env_int, env_str
 from config.settings.base import *  # noqa: F403
-from django.core.exceptions import ImproperlyConfigured
 
 DEBUG = False
 if not env_str("SECRET_KEY"):

@@ -38,13 +38,21 @@ def test_run_succeeds_with_ordered_gap_free_events_and_messages(owner):
     seen = events(run)
     assert [seq for seq, _ in seen] == list(range(1, len(seen) + 1))
     assert [t for _, t in seen] == [
-        "run.started", "assistant.delta", "assistant.delta", "assistant.delta", "assistant.message", "run.succeeded",
+        "run.started",
+        "assistant.delta",
+        "assistant.delta",
+        "assistant.delta",
+        "assistant.message",
+        "run.succeeded",
     ]
     assert run.conversation.get_message_history() == [
         {"role": "user", "content": "hello there world"},
         {"role": "assistant", "content": "hello there world"},
     ]
-    assert run.conversation.get_last_assistant_message() == {"role": "assistant", "content": "hello there world"}
+    assert run.conversation.get_last_assistant_message() == {
+        "role": "assistant",
+        "content": "hello there world",
+    }
 
 
 def test_second_run_sees_history_and_repeated_messages_are_kept(owner):
@@ -72,7 +80,9 @@ def test_unknown_agent_and_bad_messages_write_nothing(owner):
 def test_idempotency_key_returns_the_first_run_per_caller(owner, other_staff):
     first, created = run_create(agent_key="noop", messages=say("a"), user=owner, idempotency_key="k1")
     again, created_again = run_create(agent_key="noop", messages=say("a"), user=owner, idempotency_key="k1")
-    other, other_created = run_create(agent_key="noop", messages=say("a"), user=other_staff, idempotency_key="k1")
+    other, other_created = run_create(
+        agent_key="noop", messages=say("a"), user=other_staff, idempotency_key="k1"
+    )
     assert created and not created_again and other_created
     assert again.pk == first.pk and other.pk != first.pk
 
@@ -105,7 +115,9 @@ def test_crashing_run_retries_with_backoff_then_fails_without_leaking_details(ow
     types = [t for _, t in events(run)]
     assert types.count("run.retrying") == run.max_attempts - 1
     assert types[-1] == "run.failed"
-    assert not any("hunter2" in str(p) for p in AgentEvent.objects.filter(run=run).values_list("payload", flat=True))
+    assert not any(
+        "hunter2" in str(p) for p in AgentEvent.objects.filter(run=run).values_list("payload", flat=True)
+    )
 
 
 def test_flaky_run_succeeds_on_second_attempt(owner):
@@ -141,5 +153,9 @@ def test_debug_mode_fails_at_once_and_keeps_the_traceback_in_a_debug_event(owner
 def test_runs_are_claimed_in_fifo_order(owner):
     runs = [run_create(agent_key="noop", messages=say(str(i)), user=owner)[0] for i in range(5)]
     work(concurrency=1)
-    started = list(AgentRun.objects.filter(pk__in=[r.pk for r in runs]).order_by("started_at").values_list("pk", flat=True))
+    started = list(
+        AgentRun.objects.filter(pk__in=[r.pk for r in runs])
+        .order_by("started_at")
+        .values_list("pk", flat=True)
+    )
     assert started == [r.pk for r in runs]

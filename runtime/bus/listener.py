@@ -1,0 +1,341 @@
+"""The per-process event listener that feeds every open SSE stream.
+
+One listener per process (per event loop) holds one subscription to the bus:
+``LISTEN agent_events`` on a PostgreSQL connection in autocommit, or a Redis
+pubsub subscription on ``agent_runtime:events``. A notification says only
+``<run_id>:<last_seq>``; the listener then reads the new events of that run
+once, on its own reader connection, renders each SSE frame once, and puts it
+in the bounded buffer of every stream watching the run. So a thousand idle
+streams cost no database connection and no thread, and one event fanned out to
+a thousand clients costs one query.
+
+Algorithm of the listener task:
+1. connect and subscribe; mark ready (streams wait for this before their
+   catch-up read, so no notification can fall between the two);
+2. record each notification as "run R has events up to S" (coalesced);
+3. a dispatcher reads the events of each pending run above the listener's
+   cursor for it and offers them to that run's subscriptions;
+4. on a lost connection, back off, reconnect, and send every subscription a
+   RESYNC so it re-reads what it may have missed.
+
+A subscription whose buffer is full is marked overflowed and gets nothing
+more: the stream ends and the client resumes with ``Last-Event-ID``. The
+listener never waits for a client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from runtime.api.frames import StreamEvent, render_event
+
+logger = logging.getLogger("runtime.bus.listener")
+
+PG_CHANNEL = "agent_events"
+REDIS_CHANNEL = "agent_runtime:events"
+RESYNC = object()  # "you may have missed events: read from the database"
+
+
+@dataclass(eq=False)
+class Subscription:
+    run_id: str
+    queue: asyncio.Queue
+    # the highest seq this stream has sent; a hint for where the listener starts reading
+    position: int = -1
+    overflowed: bool = False
+    degraded: bool = False
+
+    def offer(self, item: Any) -> bool:
+        if self.overflowed:
+            return False
+        try:
+            self.queue.put_nowait(item)
+        except asyncio.QueueFull:
+            self.overflowed = True
+            # wake a reader that may be blocked on get(): it sees the flag and ends the stream
+            with contextlib.suppress(asyncio.QueueFull):
+                self.queue.get_nowait()
+                self.queue.put_nowait(RESYNC)
+            return False
+        return True
+
+
+@dataclass
+class ListenerStats:
+    notifications: int = 0
+    reads: int = 0
+    delivered: int = 0
+    overflows: int = 0
+    reconnects: int = 0
+
+
+@dataclass(eq=False)
+class EventListener:
+    backend: str = "db"
+    redis_url: str | None = None
+    conninfo: dict[str, Any] = field(default_factory=dict)
+    buffer_size: int = 1024
+    read_limit: int = 500
+    ready_timeout: float = 5.0
+
+    def __post_init__(self) -> None:
+        self._subscriptions: dict[str, set[Subscription]] = {}
+        self._cursor: dict[str, int] = {}
+        self._pending: dict[str, int] = {}
+        self._wakeup = asyncio.Event()
+        self._ready = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+        self._reader: Any = None
+        self.stats = ListenerStats()
+        self.loop = asyncio.get_running_loop()
+
+    # --- the streams' side ------------------------------------------------------------
+    @property
+    def subscriber_count(self) -> int:
+        return sum(len(subs) for subs in self._subscriptions.values())
+
+    @property
+    def connected(self) -> bool:
+        return self._ready.is_set()
+
+    async def subscribe(self, run_id: str, *, position: int = -1) -> Subscription:
+        """Register a stream for ``run_id``; returns once the bus subscription is live.
+
+        If the bus cannot be reached in time the subscription is ``degraded``: the
+        stream then polls the database itself until the listener is back.
+        """
+        self._start()
+        subscription = Subscription(run_id=run_id, queue=asyncio.Queue(self.buffer_size), position=position)
+        self._subscriptions.setdefault(run_id, set()).add(subscription)
+        if not self._ready.is_set():
+            try:
+                await asyncio.wait_for(self._ready.wait(), self.ready_timeout)
+            except TimeoutError:
+                subscription.degraded = True
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        subs = self._subscriptions.get(subscription.run_id)
+        if subs is None:
+            return
+        subs.discard(subscription)
+        if not subs:
+            del self._subscriptions[subscription.run_id]
+            self._cursor.pop(subscription.run_id, None)
+            self._pending.pop(subscription.run_id, None)
+
+    def unsubscribe_threadsafe(self, subscription: Subscription) -> None:
+        """``unsubscribe`` from another thread (Django runs response closers in one)."""
+        with contextlib.suppress(RuntimeError):  # the loop is already closed: nothing to free
+            self.loop.call_soon_threadsafe(self.unsubscribe, subscription)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "backend": self.backend,
+            "connected": self.connected,
+            "subscribers": self.subscriber_count,
+            "runs_watched": len(self._subscriptions),
+            **self.stats.__dict__,
+        }
+
+    # --- lifecycle ----------------------------------------------------------------------
+    def _start(self) -> None:
+        if self._tasks:
+            return
+        self._tasks = [
+            self.loop.create_task(self._listen_forever(), name="agent-events-listener"),
+            self.loop.create_task(self._dispatch_forever(), name="agent-events-dispatcher"),
+        ]
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+        await self._close_reader()
+
+    # --- the bus side ---------------------------------------------------------------------
+    def _on_notification(self, payload: str) -> None:
+        self.stats.notifications += 1
+        run_id, _, last = payload.rpartition(":")
+        if run_id not in self._subscriptions:
+            return
+        try:
+            last_seq = int(last)
+        except ValueError:
+            logger.warning("Ignoring malformed event notification %r", payload)
+            return
+        if last_seq > self._pending.get(run_id, -1):
+            self._pending[run_id] = last_seq
+        self._wakeup.set()
+
+    def _resync_all(self) -> None:
+        self._cursor.clear()
+        for subs in self._subscriptions.values():
+            for subscription in subs:
+                subscription.degraded = False
+                subscription.offer(RESYNC)
+
+    async def _listen_forever(self) -> None:
+        delay = 0.2
+        first = True
+        while True:
+            try:
+                async for payload in self._notifications(first):
+                    delay = 0.2
+                    self._on_notification(payload)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning("Event listener lost its %s connection (%s); reconnecting", self.backend, exc)
+            self._ready.clear()
+            first = False
+            self.stats.reconnects += 1
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def _notifications(self, first: bool):
+        """Yield notification payloads; sets ready once subscribed."""
+        if self.backend == "redis":
+            import redis.asyncio as aioredis
+
+            client = aioredis.from_url(self.redis_url)
+            pubsub = client.pubsub()
+            try:
+                await pubsub.subscribe(REDIS_CHANNEL)
+                self._mark_ready(first)
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        data = message["data"]
+                        yield data.decode() if isinstance(data, bytes) else str(data)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+                    await client.aclose()
+        else:
+            import psycopg
+
+            conn = await psycopg.AsyncConnection.connect(**self.conninfo, autocommit=True)
+            try:
+                await conn.execute(f"LISTEN {PG_CHANNEL}")
+                self._mark_ready(first)
+                async for notify in conn.notifies():
+                    yield notify.payload
+            finally:
+                with contextlib.suppress(Exception):
+                    await conn.close()
+
+    def _mark_ready(self, first: bool) -> None:
+        self._ready.set()
+        if not first:
+            self._resync_all()
+
+    # --- reading and fanning out -----------------------------------------------------------
+    async def _dispatch_forever(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            pending, self._pending = self._pending, {}
+            for run_id, last_seq in pending.items():
+                try:
+                    await self._deliver(run_id, last_seq)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    logger.warning("Could not read events of run %s (%s); streams will re-read", run_id, exc)
+                    await self._close_reader()
+                    for subscription in self._subscriptions.get(run_id, ()):
+                        subscription.offer(RESYNC)
+
+    async def _deliver(self, run_id: str, last_seq: int) -> None:
+        subs = self._subscriptions.get(run_id)
+        if not subs:
+            return
+        start = self._cursor.get(run_id)
+        if start is None:
+            # streams that are behind this point catch up from the database themselves
+            start = max(subscription.position for subscription in subs)
+        while start < last_seq:
+            events = await self._read(run_id, start, last_seq)
+            if not events:
+                break
+            start = events[-1].seq
+            self._cursor[run_id] = start
+            for subscription in list(self._subscriptions.get(run_id, ())):
+                for event in events:
+                    if subscription.offer(event):
+                        self.stats.delivered += 1
+                    else:
+                        self.stats.overflows += 1
+                        break
+
+    async def _read(self, run_id: str, after: int, upto: int) -> list[StreamEvent]:
+        from runtime.models import AgentEvent
+
+        if self._reader is None or self._reader.closed:
+            import psycopg
+
+            self._reader = await psycopg.AsyncConnection.connect(**self.conninfo, autocommit=True)
+        self.stats.reads += 1
+        table = AgentEvent._meta.db_table
+        cursor = await self._reader.execute(
+            f"SELECT seq, event_type, payload, visibility, attempt, created_at FROM {table} "  # noqa: S608
+            "WHERE run_id = %s AND seq > %s AND seq <= %s ORDER BY seq LIMIT %s",
+            (run_id, after, upto, self.read_limit),
+        )
+        rows = await cursor.fetchall()
+        return [
+            render_event(
+                run_id=run_id,
+                seq=seq,
+                event_type=event_type,
+                payload=payload,
+                visibility=visibility,
+                attempt=attempt,
+                created_at=created_at,
+            )
+            for seq, event_type, payload, visibility, attempt, created_at in rows
+        ]
+
+    async def _close_reader(self) -> None:
+        if self._reader is not None:
+            with contextlib.suppress(Exception):
+                await self._reader.close()
+            self._reader = None
+
+
+_listener: EventListener | None = None
+
+
+def _conninfo() -> dict[str, Any]:
+    from django.db import connections
+
+    params = connections["default"].get_connection_params()
+    # Django's own cursor class and adapters are for its sync connections only
+    for key in ("cursor_factory", "context"):
+        params.pop(key, None)
+    return params
+
+
+def get_listener() -> EventListener:
+    """The listener of the running event loop (created on first use)."""
+    global _listener
+    loop = asyncio.get_running_loop()
+    if _listener is None or _listener.loop is not loop or loop.is_closed():
+        from runtime import conf
+
+        _listener = EventListener(
+            backend=conf.get("EVENT_BUS_BACKEND"), redis_url=conf.get("REDIS_URL"), conninfo=_conninfo()
+        )
+    return _listener
+
+
+def current_listener() -> EventListener | None:
+    """The listener if one was started in this process (for stats), without starting one."""
+    return _listener
