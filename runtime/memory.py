@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -43,6 +44,7 @@ __all__ = [
     "memory_remember",
     "memory_tools",
     "owner_for_context",
+    "run_db",
 ]
 
 MAX_KEY_LENGTH = 200
@@ -103,6 +105,15 @@ class MemoryOwner:
 
 def _live() -> Q:
     return Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
+
+
+async def run_db(ctx: RunContext | None, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run ORM code from a run: on the worker's database executor when the run has one
+    (its connections are checked and recycled there), else through ``sync_to_async``."""
+    env = getattr(ctx, "_env", None)
+    if env is not None and hasattr(env, "db"):
+        return await env.db(fn, *args, **kwargs)
+    return await sync_to_async(fn)(*args, **kwargs)
 
 
 def _clean_key(key: Any) -> str:
@@ -270,8 +281,7 @@ def memory_tools(
         except MemoryInputError as exc:
             raise ToolError(exc.message) from None
 
-    @sync_to_async
-    def remember(
+    def _remember(
         key: str, value: Any, scope: str | None = None, ttl_days: float | None = None
     ) -> dict[str, Any]:
         ttl = int(ttl_days * 86400) if ttl_days else None
@@ -283,8 +293,7 @@ def memory_tools(
             raise ToolError(f"{exc.field}: {exc.message}") from None
         return {"ok": True, "remembered": _entry_dict(entry)}
 
-    @sync_to_async
-    def recall(key: str | None = None, query: str | None = None, scope: str | None = None) -> dict[str, Any]:
+    def _recall(key: str | None = None, query: str | None = None, scope: str | None = None) -> dict[str, Any]:
         try:
             chosen = [owner(scope)] if scope else _owners_for_context(ctx, scopes, system_key)
             if key:
@@ -299,13 +308,21 @@ def memory_tools(
             return {"found": False, "key": key}
         return {"found": bool(entries), "entries": [_entry_dict(e) for e in entries[:20]]}
 
-    @sync_to_async
-    def forget(key: str, scope: str | None = None) -> dict[str, Any]:
+    def _forget(key: str, scope: str | None = None) -> dict[str, Any]:
         try:
             deleted = memory_forget(owner=owner(scope), key=key)
         except MemoryInputError as exc:
             raise ToolError(f"{exc.field}: {exc.message}") from None
         return {"ok": True, "forgotten": deleted, "key": key}
+
+    async def remember(**arguments: Any) -> dict[str, Any]:
+        return await run_db(ctx, _remember, **arguments)
+
+    async def recall(**arguments: Any) -> dict[str, Any]:
+        return await run_db(ctx, _recall, **arguments)
+
+    async def forget(**arguments: Any) -> dict[str, Any]:
+        return await run_db(ctx, _forget, **arguments)
 
     meta = {"kind": "memory"}
     return [
@@ -439,6 +456,6 @@ async def memory_prompt_block(
     recently updated; the block (header included) never exceeds ``budget_chars``.
     Returns "" when nothing fits or nothing is remembered.
     """
-    return await sync_to_async(memory_prompt_block_sync)(
-        ctx, budget_chars, scopes=scopes, system_key=system_key
+    return await run_db(
+        ctx, memory_prompt_block_sync, ctx, budget_chars, scopes=scopes, system_key=system_key
     )

@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from runtime.interfaces import EventType, RunCancelled
+from runtime.memory import run_db
 from runtime.models import AgentConversation
 from runtime.tools import Tool, ToolRegistry
 
@@ -151,8 +151,8 @@ def hand_back_tool(ctx: RunContext) -> Tool:
     async def hand_back(reason: str = "") -> dict[str, Any]:
         if not ctx.conversation_id:
             return {"error": "There is no conversation to hand back."}
-        done = await sync_to_async(conversation_hand_back)(
-            conversation_id=ctx.conversation_id, from_agent_key=ctx.agent_key
+        done = await run_db(
+            ctx, conversation_hand_back, conversation_id=ctx.conversation_id, from_agent_key=ctx.agent_key
         )
         if not done:
             return {
@@ -322,8 +322,8 @@ def _agent_tool_handler(
 
         if mode is InvocationMode.HANDOFF:
             # Before the child runs, so a child that hands back at once wins.
-            await sync_to_async(conversation_handoff)(
-                conversation_id=parent_ctx.conversation_id, to_agent_key=key
+            await run_db(
+                parent_ctx, conversation_handoff, conversation_id=parent_ctx.conversation_id, to_agent_key=key
             )
 
         await parent_ctx.emit(
@@ -347,8 +347,11 @@ def _agent_tool_handler(
                 logger.exception("sub-agent %s raised", key)
                 shown = f"The agent {key!r} failed: {type(exc).__name__}."
             if mode is InvocationMode.HANDOFF:
-                await sync_to_async(conversation_hand_back)(
-                    conversation_id=parent_ctx.conversation_id, from_agent_key=key
+                await run_db(
+                    parent_ctx,
+                    conversation_hand_back,
+                    conversation_id=parent_ctx.conversation_id,
+                    from_agent_key=key,
                 )
             await parent_ctx.emit(EventType.SUB_AGENT_END, {**common, "status": "failed", "error": shown})
             return {"error": shown}

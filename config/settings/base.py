@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "guardian",
     "runtime",
@@ -111,13 +112,25 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Every API error is {"error": {"code", "message", "fields"}}; no stack traces.
+    "EXCEPTION_HANDLER": "runtime.api.errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Agent runtime API",
     "DESCRIPTION": "Runs, conversations, models and live event streams.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The docs page's assets are served from our static files, not a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
+# SSE keep-alive comment interval, and how many anonymous sessions one address may mint.
+AGENT_SSE_KEEPALIVE_SECONDS = env_float("AGENT_SSE_KEEPALIVE_SECONDS", 15.0)
+ANONYMOUS_SESSION_MINT_RATE = env_str("ANONYMOUS_SESSION_MINT_RATE", "20/min")
+if REDIS_URL:
+    # Rate limits (and any other cache use) are shared by every process through Redis.
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 
 # The runtime's own settings; every key of the original django-agent-runtime is
 # accepted (see runtime/conf.py for the defaults and the checks).

@@ -1,0 +1,100 @@
+"""The seed's router/billing example and a hand-off, through the real worker and the demo model."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from runtime.models import AgentConversation, AgentEvent, AgentRun
+from runtime.multi_agent import resolve_active_agent
+from runtime.services import run_create
+from runtime.worker import Worker
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def work() -> None:
+    asyncio.run(Worker(once=True, poll_interval=0.05).run())
+
+
+def say(text: str) -> list[dict]:
+    return [{"role": "user", "content": text}]
+
+
+def payloads(run: AgentRun, event_type: str) -> list[dict]:
+    return list(
+        AgentEvent.objects.filter(run=run, event_type=event_type)
+        .order_by("seq")
+        .values_list("payload", flat=True)
+    )
+
+
+def test_router_delegates_to_billing_as_a_child_run_with_its_own_events(owner):
+    run, _ = run_create(
+        agent_key="customer-router", messages=say("billing_specialist I was charged twice"), user=owner
+    )
+    work()
+    run.refresh_from_db()
+    assert run.status == "succeeded", run.error
+
+    child = AgentRun.objects.get(parent_run=run)
+    assert child.agent_key == "billing-specialist" and child.status == "succeeded"
+    assert child.user_id == owner.pk
+    billing_answer = child.output["final_output"]["response"]
+    assert "I was charged twice" in billing_answer
+
+    call = payloads(run, "tool.call")
+    assert call[0]["tool"] == "billing_specialist"
+    assert call[0]["is_agent_tool"] is True and call[0]["sub_agent_key"] == "billing-specialist"
+    assert payloads(run, "sub_agent.start")[0]["sub_agent_key"] == "billing-specialist"
+    end = payloads(run, "sub_agent.end")[0]
+    assert end["status"] == "succeeded" and end["sub_agent_key"] == "billing-specialist"
+    # the router's answer is built from the child's answer (the demo model reports the tool result)
+    assert billing_answer in run.output["final_output"]["response"]
+    result = payloads(run, "tool.result")[0]
+    assert result["result"] == billing_answer
+
+    # the child's own events carry the trace ids
+    child_events = list(AgentEvent.objects.filter(run=child).order_by("seq"))
+    assert child_events and {e.payload.get("parent_run_id") for e in child_events} == {str(run.id)}
+    # (the runner's terminal event names the child as run_id rather than sub_agent_run_id)
+    assert {e.payload.get("sub_agent_run_id") or e.payload.get("run_id") for e in child_events} == {str(child.id)}
+    assert [e.event_type for e in child_events][-1] == "run.succeeded"
+
+
+def test_handoff_routes_later_messages_until_the_specialist_hands_back(owner):
+    first, _ = run_create(agent_key="support-desk", messages=say("billing_desk I need a refund"), user=owner)
+    work()
+    first.refresh_from_db()
+    assert first.status == "succeeded", first.error
+    conversation = AgentConversation.objects.get(pk=first.conversation_id)
+    assert conversation.active_agent_key == "billing-desk"
+    handed = [p for p in payloads(first, "assistant.message") if p.get("handoff")]
+    assert len(handed) == 1 and handed[0]["agent_key"] == "billing-desk"
+    assert len(payloads(first, "assistant.message")) == 1  # the router did not answer a second time
+    # SUMMARY context: the desk got a model-written summary, not the raw history
+    child = AgentRun.objects.get(parent_run=first)
+    assert child.input["messages"][0]["content"].startswith("Summary of the conversation so far:")
+
+    # the next message to the system's entry agent goes to the desk, with the conversation's history
+    target = resolve_active_agent(conversation, "support-desk")
+    assert target == "billing-desk"
+    second, _ = run_create(
+        agent_key=target, messages=say("is it done?"), user=owner, conversation=conversation
+    )
+    work()
+    second.refresh_from_db()
+    assert second.status == "succeeded", second.error
+    assert second.agent_key == "billing-desk"
+
+    third, _ = run_create(
+        agent_key=target, messages=say("thanks, hand_back please"), user=owner, conversation=conversation
+    )
+    work()
+    third.refresh_from_db()
+    assert third.status == "succeeded", third.error
+    assert [p["tool"] for p in payloads(third, "tool.call")] == ["hand_back"]
+    conversation.refresh_from_db()
+    assert conversation.active_agent_key == ""
+    assert resolve_active_agent(conversation, "support-desk") == "support-desk"
