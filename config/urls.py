@@ -1,8 +1,15 @@
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from runtime.api.schema import API_SCHEMA_SETTINGS
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/agents/", include("runtime.api.urls")),
+    path("api/accounts/", include("accounts.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(custom_settings=API_SCHEMA_SETTINGS), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     # The builder owns "/" and is mounted last so /admin/ and /api/ win.
     path("", include("builder.urls")),
 ]

@@ -46,9 +46,7 @@ def conversations_for_caller(*, caller: Caller, agent_key: str | None = None) ->
 
 def conversation_for_caller(*, caller: Caller, conversation_id: Any) -> AgentConversation:
     conversation = (
-        conversations_for_caller(caller=caller)
-        .filter(pk=_as_uuid(conversation_id, "conversation"))
-        .first()
+        conversations_for_caller(caller=caller).filter(pk=_as_uuid(conversation_id, "conversation")).first()
     )
     if conversation is None:
         raise Http404("No conversation with this id.")

@@ -75,12 +75,14 @@ def _runtime_error_response(exc: Exception) -> Response | None:
     if isinstance(exc, RunInputError):
         field = str(getattr(exc, "field", "") or "non_field_errors")
         message = str(getattr(exc, "message", "") or exc)
+        code = str(getattr(exc, "code", "") or "invalid")
         return Response(
-            error_body("invalid", f"{field}: {message}", {field: [message]}), status=status.HTTP_400_BAD_REQUEST
+            error_body(code, f"{field}: {message}", {field: [message]}), status=status.HTTP_400_BAD_REQUEST
         )
     if isinstance(exc, RunAlreadyFinished):
         return Response(
-            error_body("run_finished", str(exc) or "The run has already finished."), status=status.HTTP_409_CONFLICT
+            error_body("run_finished", str(exc) or "The run has already finished."),
+            status=status.HTTP_409_CONFLICT,
         )
     return None
 

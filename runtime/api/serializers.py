@@ -24,7 +24,9 @@ class InputMessageSerializer(serializers.Serializer):
 class RunCreateSerializer(serializers.Serializer):
     agent_key = serializers.CharField(max_length=200)
     conversation_id = serializers.UUIDField(
-        required=False, allow_null=True, help_text="Continue this conversation; a new one is created when absent."
+        required=False,
+        allow_null=True,
+        help_text="Continue this conversation; a new one is created when absent.",
     )
     messages = InputMessageSerializer(many=True, allow_empty=False)
     params = serializers.DictField(required=False, default=dict)
@@ -36,11 +38,6 @@ class RunCreateSerializer(serializers.Serializer):
         help_text="Repeating a key returns the run it first created (status 200 instead of 201).",
     )
     model = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
-
-    def validate_messages(self, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        # keep only the keys the client sent, so the stored history stays in the neutral format
-        return [{key: val for key, val in message.items() if val not in (None, "")} | {"role": message["role"]}
-                for message in value]
 
 
 class RunSerializer(serializers.ModelSerializer):
@@ -100,7 +97,17 @@ class MessageSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AgentMessage
-        fields = ["seq", "role", "content", "tool_calls", "tool_call_id", "name", "agent_key", "run_id", "created_at"]
+        fields = [
+            "seq",
+            "role",
+            "content",
+            "tool_calls",
+            "tool_call_id",
+            "name",
+            "agent_key",
+            "run_id",
+            "created_at",
+        ]
         read_only_fields = fields
 
 
