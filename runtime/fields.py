@@ -11,6 +11,7 @@ from typing import Any
 
 from django.apps import apps
 from django.db import models, transaction
+from django.db.models.functions import Cast
 
 from runtime import secrets
 
@@ -50,8 +51,8 @@ def encrypted_fields(model: type[models.Model]) -> list[EncryptedJSONField]:
 def rotate_encrypted_fields(model: type[models.Model], *, batch_size: int = 500) -> int:
     """Re-encrypt every stored token of ``model`` under the newest key; returns rows touched.
 
-    Works on the raw tokens (``.values_list`` skips ``from_db_value``), so the
-    plaintext is never materialised.
+    Works on the raw tokens (a cast to plain text skips ``from_db_value``), so
+    the plaintext is never materialised.
     """
     fields = encrypted_fields(model)
     if not fields:
@@ -62,7 +63,13 @@ def rotate_encrypted_fields(model: type[models.Model], *, batch_size: int = 500)
     for start in range(0, len(pks), batch_size):
         chunk = pks[start : start + batch_size]
         with transaction.atomic():
-            rows = model._base_manager.filter(pk__in=chunk).select_for_update().values_list("pk", *names)
+            raw = {f"_raw_{n}": Cast(n, output_field=models.TextField()) for n in names}
+            rows = (
+                model._base_manager.filter(pk__in=chunk)
+                .select_for_update()
+                .annotate(**raw)
+                .values_list("pk", *raw)
+            )
             for pk, *tokens in rows:
                 updates = {n: secrets.rotate(t) for n, t in zip(names, tokens, strict=True) if t}
                 if updates:
@@ -75,7 +82,9 @@ def rotate_encrypted_fields(model: type[models.Model], *, batch_size: int = 500)
 def rotate_all_encrypted_fields() -> dict[str, int]:
     """Rotate every model with an EncryptedJSONField; for a ``rotate_secrets`` command."""
     return {
-        model._meta.label: rotate_encrypted_fields(model) for model in apps.get_models() if encrypted_fields(model)
+        model._meta.label: rotate_encrypted_fields(model)
+        for model in apps.get_models()
+        if encrypted_fields(model)
     }
 
 

@@ -165,7 +165,9 @@ def parse_url(url: str) -> Target:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in {"http", "https"}:
-        raise BlockedDestination(f"Only http and https URLs are allowed, not {scheme or 'a URL without scheme'!r}.")
+        raise BlockedDestination(
+            f"Only http and https URLs are allowed, not {scheme or 'a URL without scheme'!r}."
+        )
     if parts.username is not None or parts.password is not None:
         raise BlockedDestination("Credentials in the URL are not allowed; put them in a secret header.")
     try:
@@ -278,7 +280,9 @@ def parse_allow_entry(entry: str) -> AllowEntry:
     elif raw.count(":") == 1:
         host, _, port_text = raw.partition(":")
         if not port_text.isdigit():
-            raise ImproperlyConfigured(f"AGENT_HTTP_ALLOWED_HOSTS entry {entry!r}: the port must be a number.")
+            raise ImproperlyConfigured(
+                f"AGENT_HTTP_ALLOWED_HOSTS entry {entry!r}: the port must be a number."
+            )
         port = int(port_text)
     if port is not None and not 0 < port < 65536:
         raise ImproperlyConfigured(f"AGENT_HTTP_ALLOWED_HOSTS entry {entry!r}: the port is out of range.")
@@ -377,7 +381,9 @@ for _name in ("httpx", "httpcore.connection", "httpcore.http11", "httpcore.http2
 
 def _ip_url(target: Target, ip: IPAddress) -> httpx.URL:
     host = f"[{ip}]" if ip.version == 6 else str(ip)
-    return httpx.URL(f"{target.scheme}://{host}:{target.port}").copy_with(raw_path=target.path.encode("ascii"))
+    return httpx.URL(f"{target.scheme}://{host}:{target.port}").copy_with(
+        raw_path=target.path.encode("ascii")
+    )
 
 
 async def _send_once(
@@ -406,7 +412,9 @@ async def _send_once(
             stream = response.extensions.get("network_stream")
             peer = stream.get_extra_info("server_addr") if stream is not None else None
             if not peer or ipaddress.ip_address(str(peer[0]).split("%", 1)[0]) != ip:
-                raise BlockedDestination(f"Refused {target.host}: the connected peer is not the vetted address.")
+                raise BlockedDestination(
+                    f"Refused {target.host}: the connected peer is not the vetted address."
+                )
             body = bytearray()
             truncated = False
             async for chunk in response.aiter_bytes():
@@ -514,7 +522,9 @@ async def _follow(
             if response.status == 303 or (response.status in {301, 302} and method == "POST"):
                 method = "GET" if method != "HEAD" else method
                 content = None
-                headers = {k: v for k, v in headers.items() if k.lower() not in {"content-type", "content-length"}}
+                headers = {
+                    k: v for k, v in headers.items() if k.lower() not in {"content-type", "content-length"}
+                }
             hops.append(next_target.url)
             target = next_target
 

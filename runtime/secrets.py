@@ -84,7 +84,9 @@ def rotate(token: str) -> str:
     try:
         return fernet().rotate(token.encode("ascii")).decode("ascii")
     except (InvalidToken, UnicodeError, ValueError):
-        raise SecretDecryptError("A stored secret cannot be rotated: no configured key decrypts it.") from None
+        raise SecretDecryptError(
+            "A stored secret cannot be rotated: no configured key decrypts it."
+        ) from None
 
 
 def encrypt_json(value: Any) -> str:

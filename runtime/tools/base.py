@@ -89,7 +89,9 @@ class Tool:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_function(cls, func: Callable[..., Any], *, name: str | None = None, description: str | None = None) -> Tool:
+    def from_function(
+        cls, func: Callable[..., Any], *, name: str | None = None, description: str | None = None
+    ) -> Tool:
         """A tool whose JSON Schema comes from ``func``'s type hints and docstring."""
         summary, docs = _param_docs(func.__doc__ or "")
         hints = typing.get_type_hints(func)
@@ -169,7 +171,9 @@ class ToolRegistry:
         """Run a tool with the model's arguments; problems come back as ``{"error": ...}``."""
         tool = self._tools.get(name)
         if tool is None:
-            return {"error": f"There is no tool named {name!r}. Available tools: {', '.join(self._tools) or 'none'}."}
+            return {
+                "error": f"There is no tool named {name!r}. Available tools: {', '.join(self._tools) or 'none'}."
+            }
         if isinstance(arguments, str):
             try:
                 arguments = json.loads(arguments) if arguments.strip() else {}
