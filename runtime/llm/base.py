@@ -17,12 +17,15 @@ provider lives here:
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import logging
 import random
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from django.conf import settings
@@ -95,6 +98,77 @@ class LLMStreamInterrupted(LLMError):
     retryable = True
 
 
+def parse_retry_after(headers: Any) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
+    if headers is None:
+        return None
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms:
+        try:
+            return max(0.0, float(raw_ms) / 1000)
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, (parsedate_to_datetime(raw) - datetime.now(UTC)).total_seconds())
+    except (TypeError, ValueError):
+        return None
+
+
+def error_for_status(
+    provider: str, status: int, message: str, *, headers: Any = None, key_variable: str = ""
+) -> LLMError:
+    """The neutral error for an HTTP status from a provider."""
+    detail = message.strip() or f"HTTP {status}"
+    if status == 429:
+        return LLMRateLimitError(
+            f"The {provider} provider is rate limiting requests: {detail}",
+            provider=provider,
+            status_code=status,
+            retry_after=parse_retry_after(headers),
+        )
+    if status in (401, 403):
+        hint = f" Check {key_variable}." if key_variable else ""
+        return LLMConfigurationError(
+            f"The {provider} provider refused the credentials ({status}).{hint}",
+            provider=provider,
+            status_code=status,
+        )
+    if status >= 500 or status in (408, 409):
+        return LLMServerError(
+            f"The {provider} provider had a server error ({status}): {detail}",
+            provider=provider,
+            status_code=status,
+            retry_after=parse_retry_after(headers),
+        )
+    return LLMBadRequestError(
+        f"The {provider} provider rejected the request ({status}): {detail}",
+        provider=provider,
+        status_code=status,
+    )
+
+
+# Raw HTTP errors the SDKs let through while a stream is read (a dropped connection).
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = []
+    for module_name in ("httpx2", "httpx"):
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        errors.append(module.HTTPError)
+    return tuple(errors)
+
+
+TRANSPORT_ERRORS = _transport_errors()
+
+
 # responses --------------------------------------------------------------------------------
 @dataclass
 class Chunk:
@@ -136,6 +210,10 @@ class _Assembler:
         self.completion_tokens = 0
         self.finish_reason: str | None = None
         self.model: str | None = None
+
+    @property
+    def started(self) -> bool:
+        return bool(self.text or self.calls)
 
     def add(self, chunk: Chunk) -> None:
         if chunk.text:
@@ -284,8 +362,16 @@ class LLMClient(ABC):
         max_tokens: int | None = None,
     ) -> LLMResponse:
         ctx = current_context()
-        wanted = model or self.default_model or (ctx.model if ctx is not None and ctx.model else None)
-        provider, model_name = parse_model(wanted) if wanted else parse_model(None)
+        if model:
+            # a prefixed name may switch provider; a bare one is this provider's model
+            prefixed = model.partition(":")[0].lower() in PROVIDERS and ":" in model
+            provider, model_name = (
+                parse_model(model) if prefixed or model == "demo" else (self.provider, model)
+            )
+        elif self.default_model:
+            provider, model_name = self.provider, self.default_model
+        else:
+            provider, model_name = parse_model(ctx.model if ctx is not None and ctx.model else None)
         if provider != self.provider:
             from runtime.llm import get_llm_client
 
@@ -374,6 +460,14 @@ class LLMClient(ABC):
                         f"The {self.provider} model did not answer within {timeout:g} s (AGENT_LLM_TIMEOUT).",
                         provider=self.provider,
                     ) from None
+                except LLMError as exc:
+                    if assembler.started:
+                        raise LLMStreamInterrupted(
+                            f"The {self.provider} stream broke after the answer had started: {exc.message}",
+                            provider=self.provider,
+                            status_code=exc.status_code,
+                        ) from exc
+                    raise
                 assembler.add(chunk)
                 if chunk.text and ctx is not None:
                     emitted[0] = True

@@ -59,6 +59,12 @@ def _find_tool(text: str, tools: list[dict[str, Any]]) -> tuple[dict[str, Any], 
 
 def _argument_text(rest: str, whole: str) -> str:
     words = re.sub(r"[^\w\s'.,-]", " ", rest).replace(",", " ").split()
+    # "get_weather say for Paris": what follows a joining word near the start is the value
+    lowered = [w.lower() for w in words[:3]]
+    for position in range(len(lowered) - 1, -1, -1):
+        if lowered[position] in _JOINERS:
+            words = words[position + 1 :]
+            break
     while words and words[0].lower() in _JOINERS:
         words.pop(0)
     while words and words[-1].lower().strip(".?!") in {"please", "thanks", "now", "today"}:
