@@ -26,6 +26,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from runtime.interfaces import current_context
 from runtime.models import AgentConversation, MemoryEntry, MemoryScope
 from runtime.tools import Tool, ToolError
 
@@ -258,7 +259,7 @@ def _entry_dict(entry: MemoryEntry) -> dict[str, Any]:
 
 
 def memory_tools(
-    ctx: RunContext,
+    ctx: RunContext | None = None,
     *,
     scopes: tuple[str, ...] = SCOPES,
     system_key: str | None = None,
@@ -268,34 +269,38 @@ def memory_tools(
     The model chooses only the kind of scope, among ``scopes``; whose scope it
     is comes from ``ctx`` (and ``system_key``, which only agent code can pass).
     Unknown arguments are refused by the schema, so there is no way to name
-    another user, conversation or system.
+    another user, conversation or system. Without ``ctx`` the tools are plain data
+    that use the run they are called in (``current_context()``); the builder makes
+    them this way, before any run exists.
     """
     for scope in scopes:
         if scope not in SCOPES:
             raise ValueError(f"Unknown memory scope {scope!r}; use one of {', '.join(SCOPES)}.")
     scope_schema = {"type": "string", "enum": list(scopes), "default": scopes[0]}
 
-    def owner(scope: str | None) -> MemoryOwner:
+    def owner(run: RunContext, scope: str | None) -> MemoryOwner:
         try:
-            return owner_for_context(ctx, scope or scopes[0], system_key=system_key)
+            return owner_for_context(run, scope or scopes[0], system_key=system_key)
         except MemoryInputError as exc:
             raise ToolError(exc.message) from None
 
     def _remember(
-        key: str, value: Any, scope: str | None = None, ttl_days: float | None = None
+        run: RunContext, key: str, value: Any, scope: str | None = None, ttl_days: float | None = None
     ) -> dict[str, Any]:
         ttl = int(ttl_days * 86400) if ttl_days else None
         try:
             entry = memory_remember(
-                owner=owner(scope), key=key, value=value, agent_key=ctx.agent_key, ttl_seconds=ttl
+                owner=owner(run, scope), key=key, value=value, agent_key=run.agent_key, ttl_seconds=ttl
             )
         except MemoryInputError as exc:
             raise ToolError(f"{exc.field}: {exc.message}") from None
         return {"ok": True, "remembered": _entry_dict(entry)}
 
-    def _recall(key: str | None = None, query: str | None = None, scope: str | None = None) -> dict[str, Any]:
+    def _recall(
+        run: RunContext, key: str | None = None, query: str | None = None, scope: str | None = None
+    ) -> dict[str, Any]:
         try:
-            chosen = [owner(scope)] if scope else _owners_for_context(ctx, scopes, system_key)
+            chosen = [owner(run, scope)] if scope else _owners_for_context(run, scopes, system_key)
             if key:
                 entries = [e for o in chosen if (e := memory_recall(owner=o, key=key))]
             else:
@@ -308,21 +313,23 @@ def memory_tools(
             return {"found": False, "key": key}
         return {"found": bool(entries), "entries": [_entry_dict(e) for e in entries[:20]]}
 
-    def _forget(key: str, scope: str | None = None) -> dict[str, Any]:
+    def _forget(run: RunContext, key: str, scope: str | None = None) -> dict[str, Any]:
         try:
-            deleted = memory_forget(owner=owner(scope), key=key)
+            deleted = memory_forget(owner=owner(run, scope), key=key)
         except MemoryInputError as exc:
             raise ToolError(f"{exc.field}: {exc.message}") from None
         return {"ok": True, "forgotten": deleted, "key": key}
 
-    async def remember(**arguments: Any) -> dict[str, Any]:
-        return await run_db(ctx, _remember, **arguments)
+    def bound(fn: Callable[..., dict[str, Any]]) -> Callable[..., Any]:
+        async def handler(**arguments: Any) -> dict[str, Any]:
+            run = ctx or current_context()
+            if run is None:
+                raise ToolError("Memory tools can only be used inside a run.")
+            return await run_db(run, fn, run, **arguments)
 
-    async def recall(**arguments: Any) -> dict[str, Any]:
-        return await run_db(ctx, _recall, **arguments)
+        return handler
 
-    async def forget(**arguments: Any) -> dict[str, Any]:
-        return await run_db(ctx, _forget, **arguments)
+    remember, recall, forget = bound(_remember), bound(_recall), bound(_forget)
 
     meta = {"kind": "memory"}
     return [

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
-from runtime.interfaces import EventType, RunCancelled
+from runtime.interfaces import EventType, RunCancelled, current_context
 from runtime.memory import run_db
 from runtime.models import AgentConversation
 from runtime.tools import Tool, ToolRegistry
@@ -277,24 +277,30 @@ def max_depth() -> int:
 
 def _agent_tool_handler(
     agent_tool: AgentTool,
-    get_conversation_history: HistoryGetter,
-    parent_ctx: RunContext,
+    get_conversation_history: HistoryGetter | None,
+    bound_ctx: RunContext | None,
     invoke: InvokeChild | None,
+    emit_tool_call: bool,
 ) -> Callable[..., Awaitable[Any]]:
     key = agent_tool.key
     mode = agent_tool.invocation_mode
 
     async def handler(message: str) -> Any:
+        # Unbound tools (built as data, before any run) find their run when called.
+        parent_ctx = bound_ctx or current_context()
+        if parent_ctx is None:
+            return {"error": f"The agent tool {agent_tool.name} can only be used inside a run."}
         chain = tuple(parent_ctx.call_chain)
         common = {
             "sub_agent_key": key,
             "invocation_mode": str(mode),
             "context_mode": str(agent_tool.context_mode),
         }
-        await parent_ctx.emit(
-            EventType.TOOL_CALL,
-            {"tool": agent_tool.name, "arguments": {"message": message}, "is_agent_tool": True, **common},
-        )
+        if emit_tool_call:
+            await parent_ctx.emit(
+                EventType.TOOL_CALL,
+                {"tool": agent_tool.name, "arguments": {"message": message}, "is_agent_tool": True, **common},
+            )
         if key in chain:
             loop = " → ".join((*chain, key))
             return {
@@ -311,7 +317,13 @@ def _agent_tool_handler(
 
         try:
             child_input = await build_child_input(
-                agent_tool, message, list(get_conversation_history() or []), model=parent_ctx.model or None
+                agent_tool,
+                message,
+                list(
+                    (get_conversation_history() if get_conversation_history else parent_ctx.input_messages)
+                    or []
+                ),
+                model=parent_ctx.model or None,
             )
         except Exception as exc:
             logger.exception("Could not summarise the conversation for %s", key)
@@ -382,19 +394,28 @@ def _agent_tool_handler(
 def register_agent_tools(
     registry: ToolRegistry,
     agent_tools: list[AgentTool],
-    get_conversation_history: HistoryGetter,
-    parent_ctx: RunContext,
+    get_conversation_history: HistoryGetter | None = None,
+    parent_ctx: RunContext | None = None,
     *,
     invoke_child: InvokeChild | None = None,
+    emit_tool_call: bool | None = None,
 ) -> list[Tool]:
-    """Register one tool per :class:`AgentTool` on ``registry`` for the run ``parent_ctx``.
+    """Register one tool per :class:`AgentTool` on ``registry``.
 
-    ``get_conversation_history`` is called when the tool runs, so the sub-agent
-    sees the conversation as it is then. ``invoke_child`` replaces
+    As the seed shows, pass the running ``parent_ctx`` and a ``get_conversation_history``
+    callable (called when the tool runs, so the sub-agent sees the conversation as it is
+    then); the tool then emits its own ``tool.call`` with ``is_agent_tool`` and
+    ``sub_agent_key``. Without ``parent_ctx`` the tools are plain data that find their run
+    through ``current_context()`` when called (the builder builds agents this way, before
+    any run) and the caller's loop emits ``tool.call``, with the same fields taken from
+    ``tool.metadata["event_fields"]``. ``invoke_child`` replaces
     ``runtime.runner.invoke_child`` (tests, other runners).
     """
+    if emit_tool_call is None:
+        emit_tool_call = parent_ctx is not None
     tools = []
     for agent_tool in agent_tools:
+        fields = {"is_agent_tool": True, "sub_agent_key": agent_tool.key}
         tool = Tool(
             name=agent_tool.name,
             description=agent_tool.description,
@@ -410,15 +431,17 @@ def register_agent_tools(
                 "required": ["message"],
                 "additionalProperties": False,
             },
-            handler=_agent_tool_handler(agent_tool, get_conversation_history, parent_ctx, invoke_child),
+            handler=_agent_tool_handler(
+                agent_tool, get_conversation_history, parent_ctx, invoke_child, emit_tool_call
+            ),
             metadata={
                 "kind": "agent",
-                "is_agent_tool": True,
-                "sub_agent_key": agent_tool.key,
+                **fields,
                 "invocation_mode": str(agent_tool.invocation_mode),
-                # the handler emits its own tool.call (with is_agent_tool and
-                # sub_agent_key); a tool loop should not emit a second one
-                "emits_tool_call": True,
+                # a tool loop adds these to its own tool.call event ...
+                "event_fields": fields,
+                # ... unless the tool emits tool.call itself, in which case the loop should not
+                "emits_tool_call": emit_tool_call,
             },
         )
         registry.register(tool)

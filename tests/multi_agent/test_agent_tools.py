@@ -220,3 +220,39 @@ def test_the_model_cannot_pass_extra_arguments_to_an_agent_tool():
     result = run(tools.execute, "billing", {"message": "hi", "agent_key": "admin"})
     assert "error" in result and runner.calls == []
     assert tools.get("billing").metadata["is_agent_tool"] is True
+
+
+def test_unbound_agent_tools_in_a_tool_calling_agent_emit_one_tool_call_with_the_agent_fields():
+    """The builder's path: tools made as data before the run, the agent's loop emits tool.call."""
+    from runtime.agents import ToolCallingAgent
+
+    recorder, runner = make(lambda r: [AnswerAgent("billing", "Refund issued")])
+    tools = ToolRegistry()
+    register_agent_tools(tools, [AgentTool(agent_key="billing")], invoke_child=runner.invoke_child)
+    agent = ToolCallingAgent.from_config(key="router", tools=tools)
+    ctx = runner.context("router", [{"role": "user", "content": "billing: refund invoice 42"}])
+
+    async def go():
+        token = ctx.activate()
+        try:
+            return await agent.run(ctx)
+        finally:
+            ctx.deactivate(token)
+
+    result = run(go)
+    calls = [p for t, p in recorder.of(ctx.run_id) if t == "tool.call"]
+    assert len(calls) == 1
+    assert (
+        calls[0]["tool"] == "billing"
+        and calls[0]["is_agent_tool"] is True
+        and calls[0]["sub_agent_key"] == "billing"
+    )
+    assert "sub_agent.start" in recorder.types(ctx.run_id) and "sub_agent.end" in recorder.types(ctx.run_id)
+    assert "Refund issued" in result.final_output["response"]
+    assert runner.calls[0]["ctx"].call_chain == ("router", "billing")
+
+
+def test_unbound_agent_tool_outside_a_run_says_so():
+    tools = ToolRegistry()
+    register_agent_tools(tools, [AgentTool(agent_key="billing")])
+    assert "inside a run" in run(tools.execute, "billing", {"message": "hi"})["error"]

@@ -59,7 +59,9 @@ def test_router_delegates_to_billing_as_a_child_run_with_its_own_events(owner):
     child_events = list(AgentEvent.objects.filter(run=child).order_by("seq"))
     assert child_events and {e.payload.get("parent_run_id") for e in child_events} == {str(run.id)}
     # (the runner's terminal event names the child as run_id rather than sub_agent_run_id)
-    assert {e.payload.get("sub_agent_run_id") or e.payload.get("run_id") for e in child_events} == {str(child.id)}
+    assert {e.payload.get("sub_agent_run_id") or e.payload.get("run_id") for e in child_events} == {
+        str(child.id)
+    }
     assert [e.event_type for e in child_events][-1] == "run.succeeded"
 
 
