@@ -112,11 +112,12 @@ def finish(
     """Write the terminal status, the last events and the run's messages in one transaction."""
     usage = usage or {}
     with transaction.atomic(), connection.cursor() as cursor:
-        first = reserve_seqs(cursor, run_id, len(events), lease_token=lease_token)
+        # One fenced statement both ends the lease and reserves the events' seqs.
         cursor.execute(
             "UPDATE runtime_agentrun SET status = %s, output = %s::jsonb, error = %s::jsonb, finished_at = now(), "
             "lease_token = NULL, lease_expires_at = NULL, prompt_tokens = prompt_tokens + %s, "
-            "completion_tokens = completion_tokens + %s, cost_usd = cost_usd + %s WHERE id = %s",
+            "completion_tokens = completion_tokens + %s, cost_usd = cost_usd + %s, next_seq = next_seq + %s "
+            "WHERE id = %s AND lease_token = %s AND status = 'running' RETURNING next_seq",
             [
                 status,
                 dumps(output) if output is not None else None,
@@ -124,10 +125,15 @@ def finish(
                 int(usage.get("prompt_tokens", 0)),
                 int(usage.get("completion_tokens", 0)),
                 float(usage.get("cost_usd", 0) or 0),
+                len(events),
                 run_id,
+                lease_token,
             ],
         )
-        last = insert_events(cursor, run_id, first, attempt, events)
+        row = cursor.fetchone()
+        if row is None:
+            raise LeaseLost(run_id)
+        last = insert_events(cursor, run_id, row[0] - len(events) + 1, attempt, events)
         if messages and conversation_id:
             append_messages(cursor, conversation_id, run_id, messages, agent_key=agent_key)
         get_bus().notify_events(cursor, run_id, last)
@@ -137,9 +143,11 @@ def append_messages(
     cursor, conversation_id: str, run_id: str | None, messages, *, agent_key: str = ""
 ) -> None:
     """Append messages to a conversation, keeping every one (identical repeats included)."""
-    cursor.execute("SELECT id FROM runtime_agentconversation WHERE id = %s FOR UPDATE", [conversation_id])
+    # Locking the conversation row serialises writers, so seqs never collide.
     cursor.execute(
-        "SELECT coalesce(max(seq), 0) FROM runtime_agentmessage WHERE conversation_id = %s", [conversation_id]
+        "UPDATE runtime_agentconversation SET updated_at = now() WHERE id = %s "
+        "RETURNING (SELECT coalesce(max(seq), 0) FROM runtime_agentmessage WHERE conversation_id = %s)",
+        [conversation_id, conversation_id],
     )
     seq = cursor.fetchone()[0]
     rows: list[Any] = []
@@ -166,7 +174,6 @@ def append_messages(
     )
     sql = f"INSERT INTO runtime_agentmessage ({columns}) VALUES {placeholders}"  # noqa: S608 - only placeholders are interpolated
     cursor.execute(sql, rows)
-    cursor.execute("UPDATE runtime_agentconversation SET updated_at = now() WHERE id = %s", [conversation_id])
 
 
 def backoff_seconds(attempt: int, *, base: float = 1.0, cap: float = 300.0) -> float:

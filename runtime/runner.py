@@ -14,6 +14,7 @@ Algorithm for a claim:
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import traceback
 import uuid
@@ -28,7 +29,7 @@ from django.db import connection
 from runtime import conf, leases, registry
 from runtime.events import LeaseLost, append_events
 from runtime.interfaces import AgentRuntime, EventType, RunCancelled, RunContext, RunResult
-from runtime.models import AgentCheckpoint, AgentRun
+from runtime.models import AgentCheckpoint, AgentMessage, AgentRun
 
 logger = logging.getLogger("runtime.runner")
 
@@ -151,21 +152,49 @@ class LoadedRun:
     problem: str | None = None
 
 
-def _load(run_id: str) -> LoadedRun:
-    run = AgentRun.objects.select_related("conversation").get(pk=run_id)
+_RUN_FIELDS = (
+    "id", "agent_key", "agent_version", "conversation_id", "parent_run_id", "user_id", "anonymous_session_id",
+    "input", "metadata", "model", "cancel_requested_at", "attempt", "max_attempts", "caller",
+)  # fmt: skip
+_JSON_FIELDS = {"input", "metadata"}
+
+
+def _load(run_id: str, attempt: int) -> LoadedRun:
+    """Everything a run needs, in two plain queries (this is on every run's path)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(_RUN_FIELDS)} FROM runtime_agentrun WHERE id = %s", [run_id])  # noqa: S608
+        values = cursor.fetchone()
+        fields = {
+            name: json.loads(value) if name in _JSON_FIELDS and isinstance(value, str) else value
+            for name, value in zip(_RUN_FIELDS, values, strict=True)
+        }
+        run = AgentRun(**fields)
+        history: list[dict[str, Any]] = []
+        if run.conversation_id and run.parent_run_id is None:
+            cursor.execute(
+                "SELECT m.role, m.content, m.tool_calls, m.tool_call_id, m.name FROM runtime_agentmessage m "
+                "JOIN runtime_agentrun r ON r.id = m.run_id WHERE m.conversation_id = %s AND r.status = 'succeeded' "
+                "AND m.run_id <> %s ORDER BY m.seq",
+                [run.conversation_id, run_id],
+            )
+            for role, content, tool_calls, tool_call_id, name in cursor.fetchall():
+                history.append(
+                    AgentMessage(
+                        role=role,
+                        content=json.loads(content) if isinstance(content, str) else content,
+                        tool_calls=json.loads(tool_calls) if isinstance(tool_calls, str) else tool_calls,
+                        tool_call_id=tool_call_id,
+                        name=name,
+                    ).as_dict()
+                )
     try:
         runtime = registry.get_runtime(run.agent_key, run)
     except registry.UnknownAgent as exc:
         return LoadedRun(run, None, [], None, problem=str(exc))
-    history: list[dict[str, Any]] = []
-    if run.conversation_id and run.parent_run_id is None:
-        history = [
-            m.as_dict()
-            for m in run.conversation.messages.filter(run__status="succeeded")
-            .exclude(run=run)
-            .order_by("seq")
-        ]
-    checkpoint = AgentCheckpoint.objects.filter(run=run).order_by("-seq").first()
+    # Only an earlier attempt can have left a checkpoint.
+    checkpoint = (
+        AgentCheckpoint.objects.filter(run_id=run_id).order_by("-seq").first() if attempt > 1 else None
+    )
     return LoadedRun(run, runtime, history, checkpoint.state if checkpoint else None)
 
 
@@ -208,7 +237,7 @@ async def execute(
     claim: leases.Claim, env: RunEnvironment, *, cancel_events: dict[str, Callable[[], None]]
 ) -> str:
     """Run one claim to an outcome; returns the status written (or "lost"/"released")."""
-    loaded: LoadedRun = await env.db(_load, claim.run_id)
+    loaded: LoadedRun = await env.db(_load, claim.run_id, claim.attempt)
     run = loaded.run
     log_prefix = f"run {run.id} ({run.agent_key}, attempt {claim.attempt}/{claim.max_attempts})"
     if loaded.runtime is None:
