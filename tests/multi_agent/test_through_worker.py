@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 
 import pytest
 
+from runtime.interfaces import AgentRuntime, RunContext, RunResult
 from runtime.models import AgentConversation, AgentEvent, AgentRun
-from runtime.multi_agent import resolve_active_agent
-from runtime.services import run_create
+from runtime.multi_agent import AgentTool, ContextMode, register_agent_tools, resolve_active_agent
+from runtime.registry import register_runtime, unregister_runtime
+from runtime.services import run_cancel, run_create
+from runtime.tools import ToolRegistry
 from runtime.worker import Worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -100,3 +105,45 @@ def test_handoff_routes_later_messages_until_the_specialist_hands_back(owner):
     conversation.refresh_from_db()
     assert conversation.active_agent_key == ""
     assert resolve_active_agent(conversation, "support-desk") == "support-desk"
+
+
+class DelegateToWait(AgentRuntime):
+    """Delegates to the test suite's ``wait`` agent, which runs until cancelled."""
+
+    key = "delegate-to-wait"
+
+    async def run(self, ctx: RunContext) -> RunResult:
+        tools = ToolRegistry()
+        register_agent_tools(
+            tools, [AgentTool(agent_key="wait", context_mode=ContextMode.MESSAGE_ONLY)], lambda: [], ctx
+        )
+        result = await tools.execute("wait", {"message": "take your time"})
+        return RunResult(final_output={"response": str(result)})
+
+
+def test_cancelling_the_parent_cancels_the_running_child(owner):
+    register_runtime(DelegateToWait())
+    try:
+        parent, _ = run_create(agent_key="delegate-to-wait", messages=say("go"), user=owner)
+        worker = threading.Thread(target=work, daemon=True)
+        worker.start()
+        deadline = time.monotonic() + 20
+        child = None
+        while time.monotonic() < deadline:
+            child = AgentRun.objects.filter(parent_run=parent, status="running").first()
+            if (
+                child is not None
+                and AgentEvent.objects.filter(run=child, event_type="assistant.delta").exists()
+            ):
+                break
+            time.sleep(0.02)  # polling the database with a deadline, not waiting for time to pass
+        assert child is not None, "the child run never started"
+        run_cancel(run=parent)
+        worker.join(timeout=30)
+        assert not worker.is_alive()
+        parent.refresh_from_db()
+        child.refresh_from_db()
+        assert parent.status == "cancelled" and child.status == "cancelled"
+        assert AgentEvent.objects.filter(run=child, event_type="run.cancelled").exists()
+    finally:
+        unregister_runtime("delegate-to-wait")
