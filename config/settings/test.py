@@ -13,3 +13,5 @@ DJANGO_AGENT_RUNTIME["RUNTIME_REGISTRY"] = [  # noqa: F405
     "tests.agents:register_agents",
 ]
 AGENT_RETRY_BACKOFF_BASE = 0.05
+# Workers started by tests log each run state change; tests read those lines.
+LOGGING["loggers"]["runtime"] = {"level": "INFO"}  # noqa: F405
