@@ -1,21 +1,4 @@
-"""Agents as tools: delegation and hand-off between agents.
-
-    from runtime.multi_agent import AgentTool, InvocationMode, ContextMode, register_agent_tools
-
-An :class:`AgentTool` wraps another agent as a tool. Calling it runs the other
-agent as a child run (own row, own events, ``parent_run`` set) through
-``runtime.runner.invoke_child``:
-
-- ``DELEGATE``: the sub-agent's answer comes back to the caller as the tool result.
-- ``HANDOFF``: the sub-agent answers the user itself and takes the conversation
-  over; later user messages go to it (``resolve_active_agent``) until it calls
-  its ``hand_back`` tool.
-
-What the sub-agent sees is set by the context mode: the whole conversation
-(``FULL``), a summary written by the model (``SUMMARY``) or only the message the
-caller wrote (``MESSAGE_ONLY``). A depth limit (``AGENT_MAX_DEPTH``) and a cycle
-check on the call chain stop A→B→A loops with an error result the model can read.
-"""
+"""``AgentTool`` and ``register_agent_tools``: other agents offered to an agent as tools."""
 
 from __future__ import annotations
 
@@ -30,26 +13,13 @@ from django.conf import settings
 
 from runtime.interfaces import EventType, RunCancelled, current_context
 from runtime.memory import run_db
-from runtime.models import AgentConversation
+from runtime.multi_agent.handoff import conversation_hand_back, conversation_handoff, set_handoff_result
 from runtime.tools import Tool, ToolRegistry
 
 if TYPE_CHECKING:
     from runtime.interfaces import AgentRuntime, RunContext, RunResult
 
 logger = logging.getLogger(__name__)
-
-__all__ = [
-    "AgentTool",
-    "ContextMode",
-    "InvocationMode",
-    "conversation_hand_back",
-    "conversation_handoff",
-    "hand_back_tool",
-    "handoff_result",
-    "register_agent_tools",
-    "register_hand_back_tool",
-    "resolve_active_agent",
-]
 
 InvokeChild = Callable[..., Awaitable["RunResult"]]
 HistoryGetter = Callable[[], list[dict[str, Any]]]
@@ -105,93 +75,6 @@ class AgentTool:
     @property
     def key(self) -> str:
         return self.agent.key if self.agent is not None else self.agent_key
-
-
-# -- hand-off state --------------------------------------------------------------
-
-
-def conversation_handoff(*, conversation_id: Any, to_agent_key: str) -> None:
-    """Give the conversation to ``to_agent_key``: later user messages are routed to it."""
-    AgentConversation.objects.filter(pk=conversation_id).update(active_agent_key=to_agent_key)
-
-
-def conversation_hand_back(*, conversation_id: Any, from_agent_key: str) -> bool:
-    """Return the conversation to its entry agent; only the agent holding it may (True if it did)."""
-    updated = AgentConversation.objects.filter(pk=conversation_id, active_agent_key=from_agent_key).update(
-        active_agent_key=""
-    )
-    return updated > 0
-
-
-def resolve_active_agent(conversation: AgentConversation | None, requested_key: str) -> str:
-    """The agent that should answer a new user message in ``conversation``.
-
-    After a hand-off the conversation's ``active_agent_key`` holds it; a message
-    addressed to the conversation's entry agent (or to the holder) goes there.
-    A message addressed explicitly to some other agent goes where it was sent.
-    A holder that no longer exists gives the conversation back.
-    """
-    from runtime.registry import agent_exists
-
-    if conversation is None or not conversation.active_agent_key:
-        return requested_key
-    active = conversation.active_agent_key
-    if requested_key not in (conversation.agent_key, active):
-        return requested_key
-    if not agent_exists(active):
-        conversation_hand_back(conversation_id=conversation.pk, from_agent_key=active)
-        conversation.active_agent_key = ""
-        return requested_key
-    return active
-
-
-def hand_back_tool(ctx: RunContext) -> Tool:
-    """``hand_back``: the agent holding a conversation returns it to the entry agent."""
-
-    async def hand_back(reason: str = "") -> dict[str, Any]:
-        if not ctx.conversation_id:
-            return {"error": "There is no conversation to hand back."}
-        done = await run_db(
-            ctx, conversation_hand_back, conversation_id=ctx.conversation_id, from_agent_key=ctx.agent_key
-        )
-        if not done:
-            return {
-                "error": f"{ctx.agent_key} does not hold this conversation, so there is nothing to hand back."
-            }
-        await ctx.emit(EventType.TOOL_RESULT, {"tool": "hand_back", "handed_back": True, "reason": reason})
-        return {
-            "handed_back": True,
-            "note": "The next user message goes to the entry agent. Finish your answer.",
-        }
-
-    return Tool(
-        name="hand_back",
-        description="Give the conversation back to the agent that handed it to you, when your part is done "
-        "or the user needs something outside your speciality.",
-        parameters={
-            "type": "object",
-            "properties": {"reason": {"type": "string", "maxLength": 500}},
-            "additionalProperties": False,
-        },
-        handler=hand_back,
-        metadata={"kind": "hand_back"},
-    )
-
-
-def register_hand_back_tool(registry: ToolRegistry, ctx: RunContext) -> None:
-    """Offer ``hand_back`` to an agent that may hold a conversation after a hand-off."""
-    if ctx.conversation_id:
-        registry.register(hand_back_tool(ctx))
-
-
-def handoff_result(ctx: RunContext) -> dict[str, Any] | None:
-    """Set when a hand-off tool ran in this run: ``{"agent_key", "content"}``.
-
-    The sub-agent's answer has already been shown to the user (an
-    ``assistant.message`` on this run), so the calling agent should end its turn
-    with that content instead of generating another answer.
-    """
-    return getattr(ctx, "_handoff_result", None)
 
 
 # -- building the sub-agent's input -------------------------------------------------
@@ -377,7 +260,7 @@ def _agent_tool_handler(
         if mode is InvocationMode.DELEGATE:
             return answer
         # HANDOFF: the specialist's answer is shown to the user as this turn's answer.
-        parent_ctx._handoff_result = {"agent_key": key, "content": answer}  # type: ignore[attr-defined]
+        set_handoff_result(parent_ctx, agent_key=key, content=answer)
         await parent_ctx.emit(
             EventType.ASSISTANT_MESSAGE,
             {"content": answer, "role": "assistant", "agent_key": key, "handoff": True},
