@@ -113,6 +113,9 @@ class Worker:
                     break
                 if claims and len(self._active) < self.concurrency:
                     continue  # there may be more due work right now
+                waited = getattr(self.queue, "waited_for_work", None)
+                if free > 0 and not claims and waited is not None and waited(self.name):
+                    continue  # the claim already blocked in the queue (Redis XREADGROUP BLOCK)
                 await self._wait()
             await self._drain()
         finally:
