@@ -161,6 +161,12 @@ def _render_body(template: Any, arguments: Mapping[str, Any]) -> Any:
     return template
 
 
+def _omitted(template: str, arguments: Mapping[str, Any]) -> bool:
+    """A header or query value that is just ``{arg}`` is left out when the model omits ``arg``."""
+    only = _ONLY_PLACEHOLDER.match(template)
+    return bool(only) and only.group(1) not in arguments
+
+
 def _body_placeholders(template: Any) -> list[str]:
     if isinstance(template, str):
         return placeholders(template)
@@ -255,8 +261,12 @@ def validate_http_spec(data: Mapping[str, Any] | HttpToolSpec) -> list[tuple[str
         headers = {}
     for hname, value in headers.items():
         where = f"headers.{hname}"
-        if not _HEADER_NAME.match(str(hname)) or str(hname).lower() in _RESERVED_HEADERS:
-            errors.append((where, "Not a header name you can set."))
+        if not _HEADER_NAME.match(str(hname)):
+            errors.append((where, "Not a valid header name; use letters, digits and -."))
+        elif str(hname).lower() in _RESERVED_HEADERS:
+            errors.append(
+                (where, f"{hname} cannot be set by a tool; the client sets it from the URL and body.")
+            )
         elif not isinstance(value, str) or any(c in value for c in "\r\n\0"):
             errors.append((where, "The value must be one line of text."))
         elif _stray_braces(value):
@@ -355,8 +365,7 @@ def build_http_tool(spec: HttpToolSpec, secrets: Mapping[str, str] | None = None
         url = origin + _render(path_template or "/", arguments, encode=_path_segment)
         query: list[tuple[str, str]] = []
         for qname, template in spec.query_template.items():
-            only = _ONLY_PLACEHOLDER.match(template)
-            if only and only.group(1) not in arguments:
+            if _omitted(template, arguments):
                 continue
             query.append((qname, _render(template, arguments, secrets=secret_values)))
         query.extend((qname, secret_values[qname]) for qname in spec.secret_query_params)
@@ -367,7 +376,9 @@ def build_http_tool(spec: HttpToolSpec, secrets: Mapping[str, str] | None = None
         if (rendered.scheme, rendered.host, rendered.port) != (pinned.scheme, pinned.host, pinned.port):
             raise ToolError("The arguments changed the tool's host; refused.")  # belt and braces
         headers = {
-            hname: _render(value, arguments, secrets=secret_values) for hname, value in spec.headers.items()
+            hname: _render(value, arguments, secrets=secret_values)
+            for hname, value in spec.headers.items()
+            if not _omitted(value, arguments)
         }
         if any(c in v for v in headers.values() for c in "\r\n\0"):
             raise ToolError("A header argument contains a line break.")

@@ -17,6 +17,8 @@ import pytest
 class Recorder:
     requests: list[dict] = field(default_factory=list)
     release: threading.Event = field(default_factory=threading.Event)
+    # What /inject answers: text planted by a hostile page or API.
+    inject_body: str = ""
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -55,12 +57,14 @@ class _Handler(BaseHTTPRequestHandler):
         entry = self._record()
         path = entry["path"]
         if path.startswith("/redirect"):
-            self._send(302, b"", "text/plain", {"Location": entry["query"]["to"]})
+            self._send(302, b"", "text/plain", {"Location": entry["query"].get("to", "/done")})
         elif path == "/big":
             self._send(200, b"x" * 200_000, "text/plain")
         elif path == "/slow":
             self.recorder.release.wait(10)
             self._send(200, b"late", "text/plain")
+        elif path.endswith("/inject"):
+            self._send(200, self.recorder.inject_body.encode(), "text/plain; charset=utf-8")
         elif path == "/text":
             self._send(200, b"plain words", "text/plain; charset=utf-8")
         else:
