@@ -25,9 +25,9 @@ from runtime.multi_agent import (
     AgentTool,
     ContextMode,
     InvocationMode,
+    hand_back_tool,
     handoff_result,
     register_agent_tools,
-    register_hand_back_tool,
 )
 from runtime.registry import register_runtime
 
@@ -149,13 +149,8 @@ class BillingDeskAgent(ToolCallingAgent):
         "When the user's billing issue is settled or they ask about something else, call hand_back."
     )
 
-    async def run(self, ctx: RunContext) -> RunResult:
-        # hand_back is bound to this run, so the registry is built per run; a per-run
-        # copy of the agent keeps concurrent runs from sharing it
-        tools = ToolRegistry()
-        register_hand_back_tool(tools, ctx)
-        desk = ToolCallingAgent.from_config(key=self.key, system_prompt=self.system_prompt, tools=tools)
-        return await desk.run(ctx)
+    # hand_back acts on the run it is called in, so one registry serves every run
+    tools = ToolRegistry([hand_back_tool()])
 
 
 class SupportDeskAgent(AgentRuntime):

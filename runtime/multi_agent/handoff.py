@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from runtime.interfaces import EventType
+from runtime.interfaces import current_context
 from runtime.memory import run_db
 from runtime.models import AgentConversation
 from runtime.tools import Tool, ToolRegistry
@@ -54,22 +54,26 @@ def resolve_active_agent(conversation: AgentConversation | None, requested_key: 
     return active
 
 
-def hand_back_tool(ctx: RunContext) -> Tool:
-    """``hand_back``: the agent holding a conversation returns it to the entry agent."""
+def hand_back_tool(ctx: RunContext | None = None) -> Tool:
+    """``hand_back``: the agent holding a conversation returns it to the entry agent.
+
+    Without ``ctx`` the tool uses the run it is called in (agents built as data).
+    """
 
     async def hand_back(reason: str = "") -> dict[str, Any]:
-        if not ctx.conversation_id:
+        run = ctx or current_context()
+        if run is None or not run.conversation_id:
             return {"error": "There is no conversation to hand back."}
         done = await run_db(
-            ctx, conversation_hand_back, conversation_id=ctx.conversation_id, from_agent_key=ctx.agent_key
+            run, conversation_hand_back, conversation_id=run.conversation_id, from_agent_key=run.agent_key
         )
         if not done:
             return {
-                "error": f"{ctx.agent_key} does not hold this conversation, so there is nothing to hand back."
+                "error": f"{run.agent_key} does not hold this conversation, so there is nothing to hand back."
             }
-        await ctx.emit(EventType.TOOL_RESULT, {"tool": "hand_back", "handed_back": True, "reason": reason})
         return {
             "handed_back": True,
+            "reason": reason,
             "note": "The next user message goes to the entry agent. Finish your answer.",
         }
 
@@ -87,9 +91,9 @@ def hand_back_tool(ctx: RunContext) -> Tool:
     )
 
 
-def register_hand_back_tool(registry: ToolRegistry, ctx: RunContext) -> None:
+def register_hand_back_tool(registry: ToolRegistry, ctx: RunContext | None = None) -> None:
     """Offer ``hand_back`` to an agent that may hold a conversation after a hand-off."""
-    if ctx.conversation_id:
+    if ctx is None or ctx.conversation_id:
         registry.register(hand_back_tool(ctx))
 
 
