@@ -15,6 +15,8 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from runtime.fields import EncryptedJSONField
+
 
 class Agent(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -123,8 +125,8 @@ class ToolDefinition(models.Model):
     name = models.CharField(max_length=64)
     description = models.TextField()
     spec = models.JSONField(default=dict, blank=True)
-    # Encrypted at rest (Fernet); write-only in every UI; never exported.
-    secrets_encrypted = models.TextField(blank=True, default="")
+    # {NAME: value}, encrypted at rest; write-only in every UI; never exported.
+    secrets = EncryptedJSONField(null=True, blank=True)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="builder_tools"
     )

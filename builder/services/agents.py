@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
-from builder.models import Agent, AgentDraft, AgentDraftRevision, AgentVersion
+from builder.models import Agent, AgentDraft, AgentDraftRevision, AgentSystem, AgentVersion
 from builder.schema import AgentConfig, ConfigError, Known, parse_config, validate_slug
 
 if TYPE_CHECKING:
@@ -24,7 +24,10 @@ def _check_identity(*, slug: str | None, name: str, exclude_pk: int | None = Non
         problem = validate_slug(slug)
         if problem:
             errors["slug"] = problem
-        elif Agent.objects.filter(slug=slug).exclude(pk=exclude_pk).exists():
+        elif (
+            Agent.objects.filter(slug=slug).exclude(pk=exclude_pk).exists()
+            or AgentSystem.objects.filter(slug=slug).exists()
+        ):
             errors["slug"] = f"The key {slug!r} is already taken; choose another."
     if not name or not name.strip():
         errors["name"] = "Give the agent a name."

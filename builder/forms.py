@@ -1,0 +1,248 @@
+"""Forms collect input; the rules live in ``builder/schema.py`` and the services.
+
+A form turns its fields into the config dict the schema validates; when a
+service raises ``ConfigError`` the view hands the errors back with
+:func:`apply_errors`, so each message lands next to its field.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from unfold.widgets import (
+    UnfoldAdminCheckboxSelectMultipleWidget,
+    UnfoldAdminSelectWidget,
+    UnfoldAdminTextareaWidget,
+    UnfoldAdminTextInputWidget,
+    UnfoldBooleanSwitchWidget,
+)
+
+from builder.schema import CONTEXT_MODES, INVOCATION_MODES, MEMORY_SCOPES, ConfigError
+
+# schema field -> form field that shows its error
+_ERROR_FIELD = {"memory": "memory_scope", "config": None, "agent": None, "version": None}
+
+
+def apply_errors(form: forms.Form, exc: ConfigError) -> None:
+    for name, message in exc.errors.items():
+        target = _ERROR_FIELD.get(name, name)
+        form.add_error(target if target in form.fields else None, message)
+
+
+def _text(**kwargs: Any) -> forms.CharField:
+    return forms.CharField(widget=UnfoldAdminTextInputWidget, **kwargs)
+
+
+class AgentIdentityForm(forms.Form):
+    slug = _text(
+        label="Key",
+        max_length=64,
+        help_text="Used by the API and the widget, e.g. support-bot. Cannot change later.",
+    )
+    name = _text(max_length=200)
+
+
+class AgentForm(forms.Form):
+    name = _text(max_length=200, required=False)
+    icon = _text(max_length=16, required=False, help_text="An emoji shown in lists.")
+    description = forms.CharField(required=False, widget=UnfoldAdminTextareaWidget(attrs={"rows": 2}))
+    system_prompt = forms.CharField(
+        required=False,
+        label="Instructions (system prompt)",
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 10}),
+        help_text="Who the agent is, what it should do, what it must never do.",
+    )
+    # A CharField with a select widget: the schema, not Django's choice check, judges the model,
+    # so an unknown model gets the schema's message.
+    model = forms.CharField(required=False, widget=UnfoldAdminSelectWidget)
+    temperature = forms.CharField(
+        required=False,
+        widget=UnfoldAdminTextInputWidget,
+        help_text="0 = focused, 2 = creative. Blank: default.",
+    )
+    max_tokens = forms.CharField(
+        required=False,
+        label="Max tokens per reply",
+        widget=UnfoldAdminTextInputWidget,
+        help_text="Blank: default.",
+    )
+    http_tools = forms.MultipleChoiceField(
+        required=False, label="HTTP tools", widget=UnfoldAdminCheckboxSelectMultipleWidget
+    )
+    python_tools = forms.MultipleChoiceField(
+        required=False, label="Python tools", widget=UnfoldAdminCheckboxSelectMultipleWidget
+    )
+    sub_agents = forms.MultipleChoiceField(
+        required=False, label="Sub-agents", widget=UnfoldAdminCheckboxSelectMultipleWidget
+    )
+    memory_enabled = forms.BooleanField(
+        required=False, label="Shared memory", widget=UnfoldBooleanSwitchWidget
+    )
+    memory_scope = forms.ChoiceField(
+        required=False, choices=[(s, s.title()) for s in MEMORY_SCOPES], widget=UnfoldAdminSelectWidget
+    )
+
+    def __init__(
+        self,
+        *args: Any,
+        models: list[dict[str, Any]],
+        http_tools: list[str],
+        python_tools: list[dict[str, Any]],
+        agents: list[tuple[str, str]],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["model"].widget.choices = [("", "Default model")] + [
+            (m["id"], f"{m.get('name') or m['id']}{' — demo, offline' if m.get('is_demo') else ''}")
+            for m in models
+        ]
+        self.fields["http_tools"].choices = [(name, name) for name in http_tools]
+        self.fields["python_tools"].choices = [(t["name"], t["name"]) for t in python_tools]
+        self.fields["sub_agents"].choices = agents
+        self._sub_agents = agents
+        for key, _label in agents:
+            mode = forms.ChoiceField(
+                required=False,
+                choices=[(m, m.title()) for m in INVOCATION_MODES],
+                widget=UnfoldAdminSelectWidget,
+            )
+            context = forms.ChoiceField(
+                required=False,
+                choices=[(c, c.replace("_", " ").title()) for c in CONTEXT_MODES],
+                widget=UnfoldAdminSelectWidget,
+            )
+            self.fields[f"sub_mode__{key}"] = mode
+            self.fields[f"sub_context__{key}"] = context
+
+    @property
+    def sub_agent_rows(self) -> list[tuple[str, str, forms.BoundField, forms.BoundField]]:
+        """One row per possible sub-agent: its key, label, and its mode and context fields."""
+        return [
+            (k, label, self[f"sub_mode__{k}"], self[f"sub_context__{k}"]) for k, label in self._sub_agents
+        ]
+
+    @staticmethod
+    def initial_from(agent: Any, config: dict[str, Any]) -> dict[str, Any]:
+        initial = {
+            "name": agent.name,
+            "icon": agent.icon,
+            "description": agent.description,
+            "system_prompt": config.get("system_prompt", ""),
+            "model": config.get("model", ""),
+            "temperature": "" if config.get("temperature") is None else config["temperature"],
+            "max_tokens": "" if config.get("max_tokens") is None else config["max_tokens"],
+            "http_tools": config.get("http_tools", []),
+            "python_tools": config.get("python_tools", []),
+            "sub_agents": [link["agent_key"] for link in config.get("sub_agents", [])],
+            "memory_enabled": config.get("memory", {}).get("enabled", False),
+            "memory_scope": config.get("memory", {}).get("scope", "conversation"),
+        }
+        for link in config.get("sub_agents", []):
+            initial[f"sub_mode__{link['agent_key']}"] = link.get("mode", "delegate")
+            initial[f"sub_context__{link['agent_key']}"] = link.get("context", "full")
+        return initial
+
+    def to_config(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            "system_prompt": data.get("system_prompt", ""),
+            "model": data.get("model", ""),
+            "temperature": data.get("temperature") or None,
+            "max_tokens": data.get("max_tokens") or None,
+            "http_tools": data.get("http_tools", []),
+            "python_tools": data.get("python_tools", []),
+            "sub_agents": [
+                {
+                    "agent_key": key,
+                    "mode": data.get(f"sub_mode__{key}") or "delegate",
+                    "context": data.get(f"sub_context__{key}") or "full",
+                }
+                for key in data.get("sub_agents", [])
+            ],
+            "memory": {
+                "enabled": data.get("memory_enabled", False),
+                "scope": data.get("memory_scope") or "conversation",
+            },
+        }
+
+
+class PublishForm(forms.Form):
+    note = _text(max_length=500, required=False, help_text="What changed, for the version list.")
+
+
+class DuplicateForm(AgentIdentityForm):
+    pass
+
+
+class ToolForm(forms.Form):
+    name = _text(max_length=64, help_text="The name the model sees, e.g. get_weather.")
+    description = forms.CharField(
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 2}), help_text="Tell the model when to use this tool."
+    )
+    method = forms.ChoiceField(
+        choices=[(m, m) for m in ("GET", "POST", "PUT", "PATCH", "DELETE")], widget=UnfoldAdminSelectWidget
+    )
+    url = _text(label="URL", max_length=2000, help_text="https://… ; use {param} for path parameters.")
+    headers = forms.CharField(
+        required=False,
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 3}),
+        help_text='JSON object of headers; reference a secret as "{{secret:NAME}}".',
+    )
+    parameters = forms.CharField(
+        label="Parameters (JSON Schema)",
+        required=False,
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 6}),
+        help_text='e.g. {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}',
+    )
+    secrets = forms.CharField(
+        required=False,
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 2, "autocomplete": "off"}),
+        help_text="NAME=value per line. Write-only: stored encrypted, never shown again. Blank keeps the current ones.",
+    )
+
+
+class TryToolForm(forms.Form):
+    arguments = forms.CharField(
+        required=False,
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 3}),
+        help_text="JSON object of arguments.",
+    )
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(required=False, help_text="A .yaml or .json file exported from this builder.")
+    text = forms.CharField(
+        required=False,
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 8}),
+        help_text="…or paste the file here.",
+    )
+
+
+class SystemForm(forms.Form):
+    slug = _text(label="Key", max_length=64, required=False)
+    name = _text(max_length=200)
+    description = forms.CharField(required=False, widget=UnfoldAdminTextareaWidget(attrs={"rows": 2}))
+    entry_agent = forms.ChoiceField(widget=UnfoldAdminSelectWidget, help_text="The agent that answers first.")
+    members = forms.MultipleChoiceField(required=False, widget=UnfoldAdminCheckboxSelectMultipleWidget)
+    roles = forms.CharField(
+        required=False,
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 3}),
+        help_text="agent-key: role, one per line (e.g. billing: answers billing questions).",
+    )
+    knowledge = forms.CharField(
+        required=False,
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 4}),
+        help_text="Shared facts every member sees; separate snippets with a line containing only ---.",
+    )
+
+    def __init__(self, *args: Any, agents: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["entry_agent"].choices = agents
+        self.fields["members"].choices = agents
+
+
+class MemoryEntryForm(forms.Form):
+    value = forms.CharField(
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 3}), help_text="JSON or plain text."
+    )

@@ -1,0 +1,214 @@
+"""How database-defined agents reach the runtime: the resolver ``BuilderConfig.ready`` registers.
+
+``resolve(agent_key, run)`` loads the definition from the database on every
+call (no per-process cache, so an edit is never served stale) and returns a
+``ToolCallingAgent.from_config(...)``. Which definition:
+
+- ``run.agent_version`` = ``version:<uuid>``: that published version;
+  ``draft:<agent uuid>@<n>``: exactly draft revision n (the playground);
+- a run with no pin: the published version (or, never published, the latest
+  draft); the resolver then records that pin on the run, so retries and the
+  run history name exactly what executed;
+- ``agent_key`` naming a system runs the system's entry agent. Its pin is
+  ``system:<uuid>`` (the member versions pinned at publish) or
+  ``system-draft:<uuid>`` (members' current drafts: the system playground).
+  Child runs of a system use the pins of the root run; system knowledge is
+  added to every member's prompt.
+- a child run of a draft test uses the sub-agent's current draft.
+
+Run metadata is never consulted: API callers write it. ``agent_version`` is
+set only by builder services and this resolver.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from builder.models import Agent, AgentDraftRevision, AgentSystem, AgentVersion, ToolDefinition, ToolKind
+from builder.schema import AgentConfig, parse_config
+
+if TYPE_CHECKING:
+    from runtime.interfaces import AgentRuntime
+    from runtime.models import AgentRun
+
+logger = logging.getLogger(__name__)
+MAX_PARENT_DEPTH = 20
+
+
+@dataclass
+class Definition:
+    agent: Agent
+    config: dict[str, Any]
+    pin: str
+    knowledge: list[str]
+
+
+def _root(run: AgentRun) -> AgentRun:
+    root, hops = run, 0
+    while root.parent_run_id and hops < MAX_PARENT_DEPTH:
+        root = root.parent_run
+        hops += 1
+    return root
+
+
+def _draft_pin(agent: Agent) -> tuple[dict[str, Any], str]:
+    draft = agent.draft
+    return draft.config, f"draft:{agent.public_id}@{draft.revision}"
+
+
+def _default(agent: Agent) -> tuple[dict[str, Any], str]:
+    if agent.published_version is not None:
+        return agent.published_version.config, agent.published_version.pin
+    return _draft_pin(agent)
+
+
+def _from_pin(agent: Agent, pin: str) -> tuple[dict[str, Any], str] | None:
+    kind, _, ref = pin.partition(":")
+    if kind == "version":
+        version = AgentVersion.objects.filter(public_id=ref, agent=agent).first()
+        return (version.config, pin) if version else None
+    if kind == "draft":
+        agent_id, _, revision = ref.partition("@")
+        if agent_id != str(agent.public_id) or not revision.isdigit():
+            return None
+        row = AgentDraftRevision.objects.filter(agent=agent, revision=int(revision)).first()
+        return (row.config, pin) if row else None
+    return None
+
+
+def _agents() -> Any:
+    return Agent.objects.select_related("draft", "published_version", "owner")
+
+
+def find_definition(agent_key: str, run: AgentRun | None) -> Definition | None:
+    system = AgentSystem.objects.select_related("entry_agent").filter(slug=agent_key).first()
+    if system is not None:
+        return _system_entry(system, run)
+    agent = _agents().filter(slug=agent_key).first()
+    if agent is None:
+        return None
+    if run is None:
+        config, pin = _default(agent)
+        return Definition(agent, config, pin, [])
+    if run.agent_version:
+        found = _from_pin(agent, run.agent_version)
+        if found is None:
+            logger.warning("Run %s pins %r, which %s does not have", run.pk, run.agent_version, agent_key)
+            return None
+        return Definition(agent, *found, [])
+    root = _root(run) if run.parent_run_id else run
+    root_system = AgentSystem.objects.filter(slug=root.agent_key).first() if root is not run else None
+    if root_system is not None:
+        return _system_member(root_system, root, agent)
+    if root is not run and root.agent_version.startswith("draft:"):
+        config, pin = _draft_pin(agent)
+    else:
+        config, pin = _default(agent)
+    return Definition(agent, config, pin, [])
+
+
+def _system_entry(system: AgentSystem, run: AgentRun | None) -> Definition:
+    entry = _agents().get(pk=system.entry_agent_id)
+    if run is not None and run.agent_version == f"system-draft:{system.public_id}":
+        config, _ = _draft_pin(entry)
+        return Definition(entry, config, run.agent_version, system.knowledge)
+    pinned = system.published_pins.get(entry.slug)
+    found = _from_pin(entry, pinned) if pinned else None
+    config = found[0] if found else _default(entry)[0]
+    return Definition(entry, config, f"system:{system.public_id}", system.knowledge)
+
+
+def _system_member(system: AgentSystem, root: AgentRun, agent: Agent) -> Definition:
+    if root.agent_version == f"system-draft:{system.public_id}":
+        config, pin = _draft_pin(agent)
+    else:
+        pinned = system.published_pins.get(agent.slug)
+        found = _from_pin(agent, pinned) if pinned else None
+        config, pin = found if found else _default(agent)
+    return Definition(agent, config, pin, system.knowledge)
+
+
+def _tools(agent: Agent, config: AgentConfig) -> list[Any]:
+    from runtime.multi_agent import AgentTool, register_agent_tools
+    from runtime.tools import ToolRegistry
+
+    tools: list[Any] = []
+    if config.http_tools:
+        from runtime.tools.http import HttpToolSpec, build_http_tool
+
+        stored = ToolDefinition.objects.filter(
+            owner=agent.owner_id, kind=ToolKind.HTTP, name__in=config.http_tools
+        )
+        for tool in stored:
+            spec = HttpToolSpec.from_dict({**tool.spec, "name": tool.name, "description": tool.description})
+            tools.append(build_http_tool(spec, tool.secrets or {}))
+    if config.python_tools:
+        from runtime.tools.python import get_python_tool
+
+        for name in config.python_tools:
+            try:
+                tools.append(get_python_tool(name))
+            except LookupError:
+                logger.warning(
+                    "Agent %s lists Python tool %r, which is no longer registered", agent.slug, name
+                )
+    if config.sub_agents:
+        registry = ToolRegistry()
+        register_agent_tools(
+            registry,
+            [
+                AgentTool(
+                    agent_key=link.agent_key,
+                    invocation_mode=link.mode,
+                    context_mode=link.context,
+                    description=link.description or "",
+                )
+                for link in config.sub_agents
+            ],
+        )
+        tools.extend(registry)
+    if config.memory.enabled:
+        from runtime.memory import memory_tools
+
+        tools.extend(memory_tools(scopes=(config.memory.scope,)))
+    return tools
+
+
+def build_runtime(agent_key: str, definition: Definition) -> AgentRuntime:
+    from runtime.agents import ToolCallingAgent
+
+    config = parse_config(definition.config, self_key=definition.agent.slug)
+    prompt = config.system_prompt
+    if definition.knowledge:
+        facts = "\n\n".join(f"- {snippet}" for snippet in definition.knowledge)
+        prompt = f"{prompt}\n\nShared knowledge for this team of agents:\n{facts}"
+    settings = {
+        k: v
+        for k, v in (("temperature", config.temperature), ("max_tokens", config.max_tokens))
+        if v is not None
+    }
+    return ToolCallingAgent.from_config(
+        key=agent_key,
+        system_prompt=prompt,
+        tools=_tools(definition.agent, config),
+        model=config.model or None,
+        model_settings=settings,
+        name=definition.agent.name,
+        description=definition.agent.description,
+    )
+
+
+def resolve(agent_key: str, run: AgentRun | None) -> AgentRuntime | None:
+    """The registry's resolver: a fresh runtime for ``agent_key`` as ``run`` pins it, or None."""
+    definition = find_definition(agent_key, run)
+    if definition is None:
+        return None
+    if run is not None and not run.agent_version:
+        from runtime.models import AgentRun
+
+        # Record what this run executes, so a retry runs the same definition and the history says which.
+        AgentRun.objects.filter(pk=run.pk, agent_version="").update(agent_version=definition.pin)
+        run.agent_version = definition.pin
+    return build_runtime(agent_key, definition)

@@ -1,0 +1,220 @@
+"""Import and export of agents (and systems) as readable YAML.
+
+Export writes the draft configuration and identity; secrets never leave the
+database (tools are referred to by name). Import is two steps: :func:`import_plan`
+validates the whole file and says what would be created or changed, then
+:func:`import_apply` does it in one transaction, so a bad file saves nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import yaml
+from django.db import transaction
+
+from builder.models import Agent, AgentSystem
+from builder.schema import CONFIG_FORMAT, ConfigError, Known, parse_config, validate_slug
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+MAX_IMPORT_BYTES = 512 * 1024
+
+
+def _agent_data(agent: Agent) -> dict[str, Any]:
+    return {
+        "slug": agent.slug,
+        "name": agent.name,
+        "description": agent.description,
+        "icon": agent.icon,
+        "config": agent.draft.config,
+    }
+
+
+def export_agent(*, agent: Agent) -> str:
+    return _dump({"format": CONFIG_FORMAT, "kind": "agent", "agents": [_agent_data(agent)]})
+
+
+def export_system(*, system: AgentSystem) -> str:
+    members = system.members.select_related("agent__draft")
+    agents = {system.entry_agent.slug: system.entry_agent}
+    agents.update({m.agent.slug: m.agent for m in members})
+    data = {
+        "format": CONFIG_FORMAT,
+        "kind": "system",
+        "agents": [_agent_data(a) for a in agents.values()],
+        "system": {
+            "slug": system.slug,
+            "name": system.name,
+            "description": system.description,
+            "entry_agent": system.entry_agent.slug,
+            "members": [{"agent": m.agent.slug, "role": m.role} for m in members],
+            "knowledge": system.knowledge,
+        },
+    }
+    return _dump(data)
+
+
+def _dump(data: dict[str, Any]) -> str:
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100)
+
+
+@dataclass
+class PlanItem:
+    action: str  # "create" | "update"
+    kind: str  # "agent" | "system"
+    slug: str
+    name: str
+    changes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ImportPlan:
+    items: list[PlanItem]
+    data: dict[str, Any]
+
+
+def _load(text: str) -> dict[str, Any]:
+    if len(text.encode()) > MAX_IMPORT_BYTES:
+        raise ConfigError({"file": f"The file is larger than {MAX_IMPORT_BYTES // 1024} KB."})
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" (line {where.line + 1}, column {where.column + 1})" if where else ""
+        raise ConfigError({"file": f"This is not valid YAML or JSON{at}."}) from None
+    if not isinstance(data, dict):
+        raise ConfigError({"file": "The file must contain a mapping with 'format', 'kind' and 'agents'."})
+    fmt = data.get("format")
+    if fmt is None:
+        raise ConfigError({"file": "The file has no 'format' field; export it again from this builder."})
+    if fmt != CONFIG_FORMAT:
+        raise ConfigError(
+            {
+                "file": f"This file uses format {fmt!r}; this builder reads format {CONFIG_FORMAT}. Export it again."
+            }
+        )
+    if data.get("kind") not in ("agent", "system"):
+        raise ConfigError({"file": "'kind' must be 'agent' or 'system'."})
+    if not isinstance(data.get("agents"), list) or not data["agents"]:
+        raise ConfigError({"file": "The file lists no agents under 'agents'."})
+    return data
+
+
+def import_plan(*, user: AbstractBaseUser, text: str, known: Known) -> ImportPlan:
+    """Validate everything and describe what would happen; raises ConfigError naming the place."""
+    data = _load(text)
+    items: list[PlanItem] = []
+    slugs = {a.get("slug") for a in data["agents"] if isinstance(a, dict)}
+    agent_known = Known(
+        models=known.models,
+        http_tools=known.http_tools,
+        python_tools=known.python_tools,
+        agents=(known.agents or frozenset()) | frozenset(s for s in slugs if isinstance(s, str)),
+    )
+    for index, raw in enumerate(data["agents"], start=1):
+        where = f"agents[{index}]"
+        if not isinstance(raw, dict):
+            raise ConfigError({"file": f"{where} must be a mapping."})
+        missing = [k for k in ("slug", "name", "config") if k not in raw]
+        if missing:
+            raise ConfigError({"file": f"{where} is missing {', '.join(missing)}."})
+        slug = raw["slug"]
+        problem = validate_slug(slug)
+        if problem:
+            raise ConfigError({"file": f"{where}.slug: {problem}"})
+        try:
+            parse_config(raw["config"], known=agent_known, self_key=slug)
+        except ConfigError as exc:
+            raise ConfigError(
+                {"file": f"{where} ({slug}): " + "; ".join(f"{k}: {v}" for k, v in exc.errors.items())}
+            ) from None
+        existing = Agent.objects.select_related("draft").filter(slug=slug).first()
+        if existing is None:
+            items.append(PlanItem("create", "agent", slug, str(raw["name"])))
+        elif existing.owner_id != user.pk and not user.is_superuser:
+            raise ConfigError(
+                {"file": f"{where}: the key {slug!r} belongs to someone else's agent; rename it in the file."}
+            )
+        else:
+            changed = [k for k, v in raw["config"].items() if existing.draft.config.get(k) != v]
+            changed += [
+                k for k in ("name", "description", "icon") if k in raw and getattr(existing, k) != raw[k]
+            ]
+            items.append(PlanItem("update", "agent", slug, str(raw["name"]), changed or ["nothing"]))
+    if data["kind"] == "system":
+        items.append(_plan_system(user, data.get("system"), slugs))
+    return ImportPlan(items=items, data=data)
+
+
+def _plan_system(user: AbstractBaseUser, raw: Any, agent_slugs: set[Any]) -> PlanItem:
+    if not isinstance(raw, dict):
+        raise ConfigError({"file": "A system file needs a 'system' mapping."})
+    missing = [k for k in ("slug", "name", "entry_agent") if k not in raw]
+    if missing:
+        raise ConfigError({"file": f"system is missing {', '.join(missing)}."})
+    problem = validate_slug(raw["slug"])
+    if problem:
+        raise ConfigError({"file": f"system.slug: {problem}"})
+    if raw["entry_agent"] not in agent_slugs:
+        raise ConfigError(
+            {"file": f"system.entry_agent {raw['entry_agent']!r} is not one of the file's agents."}
+        )
+    for member in raw.get("members") or []:
+        if not isinstance(member, dict) or member.get("agent") not in agent_slugs:
+            raise ConfigError({"file": f"system member {member!r} must name one of the file's agents."})
+    existing = AgentSystem.objects.filter(slug=raw["slug"]).first()
+    if existing and existing.owner_id != user.pk and not user.is_superuser:
+        raise ConfigError(
+            {"file": f"the system key {raw['slug']!r} belongs to someone else; rename it in the file."}
+        )
+    return PlanItem("update" if existing else "create", "system", raw["slug"], str(raw["name"]))
+
+
+@transaction.atomic
+def import_apply(*, user: AbstractBaseUser, text: str, known: Known) -> list[PlanItem]:
+    from builder.services.agents import agent_create, agent_update_draft
+
+    plan = import_plan(user=user, text=text, known=known)
+    by_slug = {a["slug"]: a for a in plan.data["agents"]}
+    # Create every agent first with a neutral config so sub-agent references between them resolve.
+    for item in plan.items:
+        if item.kind == "agent" and item.action == "create":
+            raw = by_slug[item.slug]
+            agent_create(
+                owner=user,
+                slug=item.slug,
+                name=raw["name"],
+                description=raw.get("description", ""),
+                icon=raw.get("icon", ""),
+            )
+    for item in plan.items:
+        if item.kind != "agent":
+            continue
+        raw = by_slug[item.slug]
+        agent = Agent.objects.select_related("draft").get(slug=item.slug)
+        agent_update_draft(
+            agent=agent,
+            user=user,
+            config=raw["config"],
+            name=raw["name"],
+            description=raw.get("description", ""),
+            icon=raw.get("icon") or agent.icon,
+        )
+    if plan.data["kind"] == "system":
+        from builder.services.systems import system_save
+
+        raw = plan.data["system"]
+        system_save(
+            owner=user,
+            system=AgentSystem.objects.filter(slug=raw["slug"]).first(),
+            slug=raw["slug"],
+            name=raw["name"],
+            description=raw.get("description", ""),
+            entry_agent=Agent.objects.get(slug=raw["entry_agent"]),
+            members={m["agent"]: m.get("role", "") for m in raw.get("members") or []},
+            knowledge=[str(k) for k in raw.get("knowledge") or []],
+        )
+    return plan.items

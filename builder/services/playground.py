@@ -1,0 +1,119 @@
+"""The playground: send a turn to a draft, a version or a system, and read turns back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
+
+from builder.models import Agent, AgentSystem
+from builder.schema import ConfigError
+from runtime.models import AgentConversation, AgentMessage, AgentRun
+from runtime.services import RunInputError, conversation_create, run_create
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+MAX_MESSAGE = 20_000
+
+
+def playground_pin(
+    *, agent: Agent | None = None, system: AgentSystem | None = None, target: str = "draft"
+) -> str:
+    """What the run will execute: ``draft`` (the saved draft now), a version number, or a system mode."""
+    if system is not None:
+        return f"system:{system.public_id}" if target == "published" else f"system-draft:{system.public_id}"
+    assert agent is not None
+    if target in ("", "draft"):
+        return f"draft:{agent.public_id}@{agent.draft.revision}"
+    version = agent.versions.filter(number=int(target)).first() if target.isdigit() else None
+    if version is None:
+        raise ConfigError(
+            {"target": f"Version {target} does not exist; pick the draft or a published version."}
+        )
+    return version.pin
+
+
+def _last_user_seq(conversation: AgentConversation) -> int | None:
+    return conversation.messages.filter(role="user").order_by("-seq").values_list("seq", flat=True).first()
+
+
+@transaction.atomic
+def playground_send(
+    *,
+    user: AbstractBaseUser,
+    text: str,
+    agent: Agent | None = None,
+    system: AgentSystem | None = None,
+    target: str = "draft",
+    conversation: AgentConversation | None = None,
+    replace_last: bool = False,
+) -> AgentRun:
+    """Start one playground turn. ``replace_last`` drops the last user message and what followed
+    (retry or edit of the last message) before sending ``text``."""
+    text = (text or "").strip()
+    if not text:
+        raise ConfigError({"message": "Type a message first."})
+    if len(text) > MAX_MESSAGE:
+        raise ConfigError({"message": f"Keep the message under {MAX_MESSAGE} characters."})
+    key = system.slug if system is not None else agent.slug  # type: ignore[union-attr]
+    pin = playground_pin(agent=agent, system=system, target=target)
+    try:
+        if conversation is None:
+            conversation = conversation_create(
+                agent_key=key, user=user, title=text[:80], metadata={"playground": True, "target": target}
+            )
+        elif replace_last:
+            last = _last_user_seq(conversation)
+            if last is not None:
+                AgentMessage.objects.filter(conversation=conversation, seq__gte=last).delete()
+        run, _ = run_create(
+            agent_key=key,
+            messages=[{"role": "user", "content": text}],
+            user=user,
+            conversation=conversation,
+            agent_version=pin,
+            metadata={"source": "playground"},
+        )
+    except RunInputError as exc:
+        raise ConfigError({"message": str(exc)}) from None
+    return run
+
+
+@dataclass
+class Turn:
+    run: AgentRun
+    user_text: str
+    replies: list[dict[str, Any]] = field(default_factory=list)
+
+
+def playground_turns(*, conversation: AgentConversation) -> list[Turn]:
+    """The conversation as turns: what the user said, what each agent answered, usage per run."""
+    runs = list(conversation.runs.filter(parent_run__isnull=True).order_by("created_at"))
+    messages = list(conversation.messages.filter(role__in=["user", "assistant"]).order_by("seq"))
+    by_run: dict[Any, list[AgentMessage]] = {}
+    for message in messages:
+        by_run.setdefault(message.run_id, []).append(message)
+    turns = []
+    for run in runs:
+        rows = by_run.get(run.pk, [])
+        user_text = next((m.content for m in rows if m.role == "user"), None)
+        if user_text is None:
+            continue  # replaced by a retry or an edit of the last message
+        replies = [
+            {"content": m.content, "agent_key": m.agent_key}
+            for m in rows
+            if m.role == "assistant" and isinstance(m.content, str) and m.content
+        ]
+        turns.append(Turn(run=run, user_text=str(user_text), replies=replies))
+    return turns
+
+
+def turn_for_run(*, run: AgentRun) -> Turn:
+    rows = list(run.messages.filter(role__in=["user", "assistant"]).order_by("seq"))
+    user_text = next((m.content for m in rows if m.role == "user"), "")
+    replies = [
+        {"content": m.content, "agent_key": m.agent_key} for m in rows if m.role == "assistant" and m.content
+    ]
+    return Turn(run=run, user_text=str(user_text), replies=replies)

@@ -1,0 +1,91 @@
+"""Multi-agent systems: save, publish (pinning member versions) and delete."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from builder.models import Agent, AgentSystem, SystemMember
+from builder.schema import ConfigError, validate_slug
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+MAX_SNIPPET = 4000
+
+
+@transaction.atomic
+def system_save(
+    *,
+    owner: AbstractBaseUser,
+    slug: str,
+    name: str,
+    entry_agent: Agent,
+    members: dict[str, str],
+    knowledge: list[str],
+    description: str = "",
+    system: AgentSystem | None = None,
+) -> AgentSystem:
+    """Create or update a system; ``members`` maps agent keys to roles (the entry agent is always a member)."""
+    errors: dict[str, str] = {}
+    if system is None:
+        problem = validate_slug(slug)
+        if problem:
+            errors["slug"] = problem
+        elif AgentSystem.objects.filter(slug=slug).exists() or Agent.objects.filter(slug=slug).exists():
+            errors["slug"] = f"The key {slug!r} is already taken; choose another."
+    if not name.strip():
+        errors["name"] = "Give the system a name."
+    too_long = [i for i, k in enumerate(knowledge, 1) if len(k) > MAX_SNIPPET]
+    if too_long:
+        errors["knowledge"] = f"Snippet {too_long[0]} is longer than {MAX_SNIPPET} characters; split it."
+    agents = {a.slug: a for a in Agent.objects.filter(slug__in=set(members) | {entry_agent.slug})}
+    unknown = sorted(set(members) - set(agents))
+    if unknown:
+        errors["members"] = f"Unknown agent(s): {', '.join(unknown)}."
+    if errors:
+        raise ConfigError(errors)
+    if system is None:
+        system = AgentSystem(owner=owner, slug=slug)
+    system.name, system.description, system.entry_agent = name.strip(), description, entry_agent
+    system.knowledge = [k.strip() for k in knowledge if k.strip()]
+    try:
+        with transaction.atomic():
+            system.save()
+    except IntegrityError:
+        raise ConfigError({"slug": f"The key {slug!r} is already taken; choose another."}) from None
+    roles = {entry_agent.slug: members.get(entry_agent.slug, "entry"), **members}
+    system.members.exclude(agent__slug__in=roles).delete()
+    for key, role in roles.items():
+        SystemMember.objects.update_or_create(system=system, agent=agents[key], defaults={"role": role})
+    return system
+
+
+@transaction.atomic
+def system_publish(*, system: AgentSystem, user: AbstractBaseUser) -> dict[str, str]:
+    """Pin every member to the version it was tested with.
+
+    The playground tests members' drafts, so a member with unpublished changes is
+    published first; the pins then name exactly what was tested.
+    """
+    from builder.services.agents import agent_publish
+
+    pins: dict[str, str] = {}
+    for member in system.members.select_related("agent__draft", "agent__published_version"):
+        agent = member.agent
+        if agent.published_version is None or agent.draft.has_unpublished_changes:
+            version = agent_publish(agent=agent, user=user, note=f"Published with system {system.name}")
+        else:
+            version = agent.published_version
+        pins[agent.slug] = version.pin
+    system.published_pins = pins
+    system.published_at = timezone.now()
+    system.published_by = user
+    system.save(update_fields=["published_pins", "published_at", "published_by", "updated_at"])
+    return pins
+
+
+def system_delete(*, system: AgentSystem) -> None:
+    system.delete()

@@ -1,0 +1,209 @@
+// The playground pane: send a turn, stream its events over SSE, render the finished turn from the server.
+// Streaming text is inserted as text (never HTML); the finished turn comes back from the server as
+// sanitised markdown. EventSource reconnects by itself and resumes with Last-Event-ID.
+(function () {
+  "use strict";
+  var TERMINAL = ["run.succeeded", "run.failed", "run.cancelled", "run.timed_out"];
+  var STEP_TYPES = ["tool.call", "tool.result", "sub_agent.start", "sub_agent.end"];
+
+  function init() {
+    var pane = document.getElementById("playground");
+    if (!pane) return;
+    var form = document.getElementById("pg-form");
+    var input = document.getElementById("pg-message");
+    var chat = document.getElementById("pg-chat");
+    var status = document.getElementById("pg-status");
+    var sendButton = document.getElementById("pg-send");
+    var stopButton = document.getElementById("pg-stop");
+    var retryButton = document.getElementById("pg-retry");
+    var editButton = document.getElementById("pg-edit");
+    var debug = document.getElementById("pg-debug");
+    var csrf = form.querySelector("input[name=csrfmiddlewaretoken]").value;
+    var state = { source: null, run: null, lastText: lastUserText(), replaceLast: false, finishing: false };
+
+    function lastUserText() {
+      var users = chat.querySelectorAll(".b-msg--user");
+      return users.length ? users[users.length - 1].textContent : "";
+    }
+    function setBusy(busy) {
+      sendButton.disabled = busy;
+      stopButton.hidden = !busy;
+      retryButton.disabled = busy || !state.lastText;
+      editButton.disabled = busy || !state.lastText;
+      pane.setAttribute("aria-busy", busy ? "true" : "false");
+    }
+    function el(tag, cls, text) {
+      var node = document.createElement(tag);
+      if (cls) node.className = cls;
+      if (text !== undefined) node.textContent = text;
+      return node;
+    }
+    function scroll() { chat.scrollTop = chat.scrollHeight; }
+
+    debug.addEventListener("change", function () { pane.classList.toggle("b-debug", debug.checked); });
+    setBusy(false);
+
+    input.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); form.requestSubmit(); }
+    });
+
+    retryButton.addEventListener("click", function () {
+      if (!state.lastText) return;
+      removeLastTurn();
+      send(state.lastText, true);
+    });
+    editButton.addEventListener("click", function () {
+      input.value = state.lastText;
+      state.replaceLast = true;
+      input.focus();
+      status.textContent = "Editing your last message: sending replaces it.";
+    });
+
+    function removeLastTurn() {
+      var turns = chat.querySelectorAll(".b-turn");
+      if (turns.length) turns[turns.length - 1].remove();
+    }
+
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var text = input.value.trim();
+      if (!text || state.run) return;
+      if (state.replaceLast) removeLastTurn();
+      send(text, state.replaceLast);
+    });
+
+    function send(text, replaceLast) {
+      var empty = document.getElementById("pg-empty");
+      if (empty) empty.remove();
+      var body = new FormData();
+      body.append("message", text);
+      body.append("target", document.getElementById("pg-target").value);
+      body.append("conversation_id", pane.dataset.conversationId || "");
+      if (replaceLast) body.append("replace_last", "1");
+      state.replaceLast = false;
+      setBusy(true);
+      status.textContent = "Sending…";
+      fetch(pane.dataset.sendUrl, { method: "POST", body: body, headers: { "X-CSRFToken": csrf }, credentials: "same-origin" })
+        .then(function (response) { return response.json().then(function (data) { return { ok: response.ok, data: data }; }); })
+        .then(function (result) {
+          if (!result.ok) { status.textContent = result.data.message || "Could not send."; setBusy(false); return; }
+          input.value = "";
+          state.lastText = text;
+          pane.dataset.conversationId = result.data.conversation_id;
+          startTurn(text, result.data);
+        })
+        .catch(function () { status.textContent = "Could not reach the server. Check your connection and try again."; setBusy(false); });
+    }
+
+    function startTurn(text, run) {
+      var turn = el("div", "b-turn");
+      turn.dataset.runId = run.run_id;
+      turn.appendChild(el("div", "b-msg b-msg--user", text));
+      var reply = el("div", "b-msg b-msg--assistant");
+      turn.appendChild(reply);
+      chat.appendChild(turn);
+      scroll();
+      state.run = { info: run, turn: turn, reply: reply, text: "" };
+      status.textContent = "Thinking…";
+      var source = new EventSource(run.stream_url, { withCredentials: true });
+      state.source = source;
+      source.addEventListener("assistant.delta", function (event) {
+        var data = JSON.parse(event.data);
+        state.run.text += (data.payload && data.payload.delta) || "";
+        state.run.reply.textContent = state.run.text;
+        status.textContent = "Streaming…";
+        scroll();
+      });
+      source.addEventListener("assistant.message", function (event) {
+        var data = JSON.parse(event.data);
+        var payload = data.payload || {};
+        if (payload.agent_key) {
+          // a hand-off or a sub-agent speaking: show who
+          var other = el("div", "b-msg b-msg--assistant");
+          other.appendChild(el("span", "b-speaker", payload.agent_key));
+          other.appendChild(document.createTextNode(payload.content || ""));
+          state.run.turn.appendChild(other);
+        } else if (!state.run.text) {
+          state.run.reply.textContent = payload.content || "";
+        }
+        scroll();
+      });
+      STEP_TYPES.forEach(function (type) {
+        source.addEventListener(type, function (event) { addStep(type, JSON.parse(event.data)); });
+      });
+      source.addEventListener("run.retrying", function () {
+        state.run.text = "";
+        state.run.reply.textContent = "";
+        status.textContent = "Retrying…";
+      });
+      source.addEventListener("error", function (event) {
+        if (event.data) {
+          var data = JSON.parse(event.data);
+          addError((data.payload && data.payload.message) || "Something went wrong.");
+          return;
+        }
+        // The connection dropped or the server closed the stream: finished, or reconnecting by itself.
+        checkFinished();
+      });
+      TERMINAL.forEach(function (type) { source.addEventListener(type, function () { finish(); }); });
+    }
+
+    function addStep(type, data) {
+      var payload = data.payload || {};
+      var step = el("details", "b-step");
+      var label = type === "tool.call" ? "Tool call: " + (payload.tool || "") :
+        type === "tool.result" ? "Tool result: " + (payload.tool || "") :
+        type === "sub_agent.start" ? "Agent " + (payload.sub_agent_key || "") + " starts (" + (payload.invocation_mode || "") + ")" :
+        "Agent " + (payload.sub_agent_key || "") + " finished: " + (payload.status || "");
+      step.appendChild(el("summary", "", label));
+      step.appendChild(el("pre", "", JSON.stringify(payload, null, 2)));
+      state.run.turn.insertBefore(step, state.run.reply);
+      scroll();
+    }
+    function addError(message) {
+      state.run.turn.appendChild(el("div", "b-msg b-msg--error", message));
+    }
+
+    function checkFinished() {
+      if (!state.run) return;
+      fetch(state.run.info.turn_url, { credentials: "same-origin" }).then(function (response) {
+        var runStatus = response.headers.get("X-Run-Status");
+        if (["succeeded", "failed", "cancelled", "timed_out"].indexOf(runStatus) >= 0) finish();
+        else status.textContent = "Connection lost; reconnecting…";
+      });
+    }
+
+    function finish() {
+      if (!state.run || state.finishing) return;
+      state.finishing = true;
+      var run = state.run;
+      if (state.source) state.source.close();
+      fetch(run.info.turn_url, { credentials: "same-origin" })
+        .then(function (response) { return response.text(); })
+        .then(function (html) {
+          // Server-rendered and sanitised (nh3); replaces the streamed plain text.
+          var holder = document.createElement("div");
+          holder.innerHTML = html;
+          var fresh = holder.firstElementChild;
+          run.turn.querySelectorAll(".b-step").forEach(function (step) { fresh.insertBefore(step, fresh.children[1] || null); });
+          run.turn.replaceWith(fresh);
+        })
+        .finally(function () {
+          state.run = null; state.source = null; state.finishing = false;
+          status.textContent = "";
+          setBusy(false);
+          scroll();
+        });
+    }
+
+    stopButton.addEventListener("click", function () {
+      if (!state.run) return;
+      stopButton.disabled = true;
+      status.textContent = "Stopping…";
+      fetch(state.run.info.cancel_url, { method: "POST", headers: { "X-CSRFToken": csrf }, credentials: "same-origin" })
+        .then(function () { checkFinished(); })
+        .finally(function () { stopButton.disabled = false; });
+    });
+  }
+  document.addEventListener("DOMContentLoaded", init);
+})();

@@ -1,0 +1,194 @@
+"""Agent list, create, edit (with inline validation), duplicate, publish and delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from builder import selectors
+from builder.access import get_agent_for_user
+from builder.forms import AgentForm, AgentIdentityForm, DuplicateForm, PublishForm, apply_errors
+from builder.models import Agent
+from builder.schema import ConfigError
+from builder.services import agent_create, agent_delete, agent_duplicate, agent_publish, agent_update_draft
+from builder.views.common import go, is_partial, page, staff_view
+from builder.views.playground import playground_context
+
+STATUSES = [
+    ("", "All"),
+    ("published", "Published"),
+    ("pending", "Unpublished changes"),
+    ("draft", "Never published"),
+]
+
+
+@staff_view
+def agent_list(request: HttpRequest) -> HttpResponse:
+    search = request.GET.get("q", "").strip()[:200]
+    status = request.GET.get("status", "")
+    agents = list(selectors.agent_list(user=request.user, search=search, status=status)[:200])
+    context = {"agents": agents, "q": search, "status": status, "statuses": STATUSES, "title": "Agents"}
+    return page(request, "builder/agent_list.html", context, partial="agent-rows")
+
+
+@staff_view
+@require_http_methods(["GET", "POST"])
+def agent_create_view(request: HttpRequest) -> HttpResponse:
+    form = AgentIdentityForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            agent = agent_create(
+                owner=request.user, slug=form.cleaned_data["slug"], name=form.cleaned_data["name"]
+            )
+        except ConfigError as exc:
+            apply_errors(form, exc)
+        else:
+            messages.success(
+                request, f"Created {agent.name}. Write its instructions, then try it in the playground."
+            )
+            return go(request, agent.get_absolute_url())
+    status = 422 if form.errors else 200
+    return page(
+        request,
+        "builder/agent_create.html",
+        {"form": form, "title": "New agent"},
+        partial="form",
+        status=status,
+    )
+
+
+def editor_form(request: HttpRequest, agent: Agent, data: Any = None) -> AgentForm:
+    models = selectors.available_models()["models"]
+    http_tools = list(
+        selectors.tool_list(user=request.user).filter(kind="http").values_list("name", flat=True)
+    )
+    agents = [
+        (slug, f"{name} ({slug})")
+        for slug, name in selectors.agent_list(user=request.user)
+        .exclude(pk=agent.pk)
+        .values_list("slug", "name")
+    ]
+    return AgentForm(
+        data,
+        initial=AgentForm.initial_from(agent, agent.draft.config),
+        models=models,
+        http_tools=http_tools,
+        python_tools=selectors.python_tool_catalog(),
+        agents=agents,
+    )
+
+
+def editor_context(request: HttpRequest, agent: Agent, perms: Any, form: AgentForm) -> dict[str, Any]:
+    models = selectors.available_models()["models"]
+    return {
+        "agent": agent,
+        "perms": perms,
+        "form": form,
+        "publish_form": PublishForm(),
+        "only_demo": all(m.get("is_demo") for m in models),
+        "python_catalog": selectors.python_tool_catalog(),
+        "versions": list(selectors.agent_versions(agent=agent)[:20]),
+        "title": agent.name,
+        "playground": None
+        if is_partial(request)
+        else playground_context(request, key=agent.slug, agent=agent),
+    }
+
+
+@staff_view
+@require_http_methods(["GET", "POST"])
+def agent_edit(request: HttpRequest, public_id: str) -> HttpResponse:
+    agent, perms = get_agent_for_user(request.user, public_id)
+    form = editor_form(request, agent, request.POST or None)
+    status = 200
+    if request.method == "POST" and perms.edit:
+        if form.is_valid():
+            try:
+                agent_update_draft(
+                    agent=agent,
+                    user=request.user,
+                    config=form.to_config(),
+                    name=form.cleaned_data["name"],
+                    description=form.cleaned_data["description"],
+                    icon=form.cleaned_data["icon"],
+                    known=selectors.known_for(request.user),
+                )
+            except ConfigError as exc:
+                apply_errors(form, exc)
+            else:
+                if not request.htmx:
+                    messages.success(request, "Draft saved.")
+                    return go(request, agent.get_absolute_url())
+                form = editor_form(request, agent)
+                form.saved = True
+        status = 422 if form.errors else 200
+    return page(
+        request,
+        "builder/agent_edit.html",
+        editor_context(request, agent, perms, form),
+        partial="editor",
+        status=status,
+    )
+
+
+@staff_view
+@require_POST
+def agent_publish_view(request: HttpRequest, public_id: str) -> HttpResponse:
+    agent, perms = get_agent_for_user(request.user, public_id)
+    form = PublishForm(request.POST)
+    if perms.publish and form.is_valid():
+        try:
+            version = agent_publish(agent=agent, user=request.user, note=form.cleaned_data["note"])
+        except ConfigError as exc:
+            messages.error(request, " ".join(exc.errors.values()))
+        else:
+            messages.success(request, f"Published version {version.number}.")
+    return go(request, reverse("builder:agent-versions", args=[agent.public_id]))
+
+
+@staff_view
+@require_http_methods(["GET", "POST"])
+def agent_duplicate_view(request: HttpRequest, public_id: str) -> HttpResponse:
+    agent, perms = get_agent_for_user(request.user, public_id)
+    form = DuplicateForm(
+        request.POST or None, initial={"slug": f"{agent.slug}-copy", "name": f"{agent.name} (copy)"}
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            copy = agent_duplicate(agent=agent, user=request.user, **form.cleaned_data)
+        except ConfigError as exc:
+            apply_errors(form, exc)
+        else:
+            messages.success(request, f"Duplicated as {copy.name}.")
+            return go(request, copy.get_absolute_url())
+    context = {"form": form, "agent": agent, "title": f"Duplicate {agent.name}"}
+    return page(
+        request, "builder/agent_duplicate.html", context, partial="form", status=422 if form.errors else 200
+    )
+
+
+@staff_view
+@require_http_methods(["GET", "POST"])
+def agent_delete_view(request: HttpRequest, public_id: str) -> HttpResponse:
+    agent, perms = get_agent_for_user(request.user, public_id)
+    error = ""
+    if request.method == "POST" and perms.delete:
+        try:
+            agent_delete(agent=agent)
+        except ConfigError as exc:
+            error = " ".join(exc.errors.values())
+        else:
+            messages.success(request, f"Deleted {agent.name}.")
+            return go(request, reverse("builder:agent-list"))
+    context = {
+        "object": agent,
+        "kind": "agent",
+        "action": reverse("builder:agent-delete", args=[agent.public_id]),
+        "error": error,
+        "title": f"Delete {agent.name}",
+    }
+    return page(request, "builder/delete_modal.html", context, partial="dialog", status=409 if error else 200)

@@ -1,0 +1,56 @@
+"""What every builder view shares: staff-only access and one-template-two-renders."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib import admin
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.utils.cache import patch_vary_headers
+from django_htmx.http import HttpResponseClientRedirect
+
+
+def staff_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Staff only; everyone else goes to the admin login (which explains why)."""
+    return wraps(view)(staff_member_required(view))
+
+
+def is_partial(request: HttpRequest) -> bool:
+    htmx = getattr(request, "htmx", None)
+    return bool(htmx) and not htmx.boosted
+
+
+# Sections whose pages exist; the tab bar shows only these.
+SECTIONS: tuple[str, ...] = ("agents", "tools", "systems", "import")
+
+
+def page(
+    request: HttpRequest,
+    template: str,
+    context: dict[str, Any],
+    *,
+    partial: str | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """Render ``template`` in the admin frame, or only ``template#partial`` for an htmx request."""
+    context.setdefault("section", template.split("/")[-1].split("_")[0].rstrip("s") + "s")
+    context.setdefault("builder_sections", SECTIONS)
+    if partial and is_partial(request):
+        response = TemplateResponse(request, f"{template}#{partial}", context, status=status)
+    else:
+        full = {**admin.site.each_context(request), **context}
+        response = TemplateResponse(request, template, full, status=status)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+def go(request: HttpRequest, url: str) -> HttpResponse:
+    """Redirect that also works when the request came from htmx."""
+    if getattr(request, "htmx", None):
+        return HttpResponseClientRedirect(url)
+    return redirect(url)
