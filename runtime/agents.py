@@ -144,7 +144,7 @@ class ToolCallingAgent(AgentRuntime):
                 )
                 added.append({"role": "tool", "tool_call_id": call["id"], "content": tool_content(result)})
             await ctx.checkpoint(
-                {**(ctx.state or {}), _CHECKPOINT_KEY: {"messages": added, "iteration": iteration + 1}}
+                {**(ctx.state or {}), _CHECKPOINT_KEY: {"messages": list(added), "iteration": iteration + 1}}
             )
 
         content = self.limit_message()

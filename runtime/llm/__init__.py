@@ -87,9 +87,9 @@ _KNOWN_MODELS: dict[str, list[tuple[str, str]]] = {
         ("gpt-4.1-mini", "GPT-4.1 mini"),
     ],
     "anthropic": [
-        ("claude-sonnet-4-5", "Claude Sonnet 4.5"),
+        ("claude-sonnet-4-6", "Claude Sonnet 4.6"),
         ("claude-haiku-4-5", "Claude Haiku 4.5"),
-        ("claude-opus-4-1", "Claude Opus 4.1"),
+        ("claude-opus-4-5", "Claude Opus 4.5"),
     ],
 }
 

@@ -314,7 +314,7 @@ def _default_model_for(provider: str) -> str:
         return rest
     if not sep and _runtime_setting("MODEL_PROVIDER") == provider:
         return default
-    return {"openai": "gpt-4o-mini", "anthropic": "claude-sonnet-4-5", "litellm": "gpt-4o-mini"}.get(
+    return {"openai": "gpt-4o-mini", "anthropic": "claude-sonnet-4-6", "litellm": "gpt-4o-mini"}.get(
         provider, "demo"
     )
 

@@ -23,6 +23,7 @@ PRICES: dict[str, tuple[float, float]] = {
     "o3": (2.00, 8.00),
     "gpt-3.5-turbo": (0.50, 1.50),
     # Anthropic
+    "claude-opus-4-5": (5.00, 25.00),
     "claude-opus-4": (15.00, 75.00),
     "claude-sonnet-4": (3.00, 15.00),
     "claude-haiku-4": (1.00, 5.00),

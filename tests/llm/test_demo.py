@@ -166,7 +166,7 @@ def test_list_models_offers_real_providers_only_with_their_keys(settings):
     settings.ANTHROPIC_API_KEY = "sk-ant"
     settings.AGENT_LLM_MODELS = ["litellm:ollama/llama3"]
     ids = [m["id"] for m in list_models()["models"]]
-    assert "anthropic:claude-sonnet-4-5" in ids and "litellm:ollama/llama3" in ids
+    assert "anthropic:claude-sonnet-4-6" in ids and "litellm:ollama/llama3" in ids
     assert not any(i.startswith("openai:") for i in ids)
     for model in list_models()["models"]:
         assert set(model) == {"id", "name", "provider", "supports_tools", "supports_streaming", "is_demo"}
