@@ -17,156 +17,57 @@ provider lives here:
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import logging
 import random
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from django.conf import settings
 
 from runtime.interfaces import EventType, current_context
+from runtime.llm.errors import (
+    TRANSPORT_ERRORS,
+    LLMBadRequestError,
+    LLMConfigurationError,
+    LLMConnectionError,
+    LLMError,
+    LLMRateLimitError,
+    LLMServerError,
+    LLMStreamInterrupted,
+    LLMTimeoutError,
+    error_for_status,
+    parse_retry_after,
+)
 from runtime.llm.pricing import estimate_cost
+
+__all__ = [
+    "PROVIDERS",
+    "TRANSPORT_ERRORS",
+    "Chunk",
+    "LLMBadRequestError",
+    "LLMClient",
+    "LLMConfigurationError",
+    "LLMConnectionError",
+    "LLMError",
+    "LLMRateLimitError",
+    "LLMResponse",
+    "LLMServerError",
+    "LLMStreamInterrupted",
+    "LLMTimeoutError",
+    "Message",
+    "error_for_status",
+    "parse_model",
+    "parse_retry_after",
+]
 
 logger = logging.getLogger(__name__)
 
 Message = dict[str, Any]
 
 PROVIDERS = ("openai", "anthropic", "litellm", "demo")
-
-
-# errors -----------------------------------------------------------------------------------
-class LLMError(Exception):
-    """A model call failed. ``retryable`` says whether trying again can help."""
-
-    retryable: bool = False
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        provider: str = "",
-        status_code: int | None = None,
-        retryable: bool | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.provider = provider
-        self.status_code = status_code
-        self.retry_after = retry_after
-        if retryable is not None:
-            self.retryable = retryable
-
-
-class LLMConfigurationError(LLMError):
-    """The provider is not set up (no key, unknown provider); fix the settings, do not retry."""
-
-    retryable = False
-
-
-class LLMBadRequestError(LLMError):
-    """The provider refused the request itself (bad model name, too long, invalid tools)."""
-
-    retryable = False
-
-
-class LLMRateLimitError(LLMError):
-    retryable = True
-
-
-class LLMServerError(LLMError):
-    retryable = True
-
-
-class LLMTimeoutError(LLMError):
-    retryable = True
-
-
-class LLMConnectionError(LLMError):
-    retryable = True
-
-
-class LLMStreamInterrupted(LLMError):
-    """The stream stopped before the model finished; the partial text was already shown."""
-
-    retryable = True
-
-
-def parse_retry_after(headers: Any) -> float | None:
-    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
-    if headers is None:
-        return None
-    raw_ms = headers.get("retry-after-ms")
-    if raw_ms:
-        try:
-            return max(0.0, float(raw_ms) / 1000)
-        except ValueError:
-            pass
-    raw = headers.get("retry-after")
-    if not raw:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, (parsedate_to_datetime(raw) - datetime.now(UTC)).total_seconds())
-    except (TypeError, ValueError):
-        return None
-
-
-def error_for_status(
-    provider: str, status: int, message: str, *, headers: Any = None, key_variable: str = ""
-) -> LLMError:
-    """The neutral error for an HTTP status from a provider."""
-    detail = message.strip() or f"HTTP {status}"
-    if status == 429:
-        return LLMRateLimitError(
-            f"The {provider} provider is rate limiting requests: {detail}",
-            provider=provider,
-            status_code=status,
-            retry_after=parse_retry_after(headers),
-        )
-    if status in (401, 403):
-        hint = f" Check {key_variable}." if key_variable else ""
-        return LLMConfigurationError(
-            f"The {provider} provider refused the credentials ({status}).{hint}",
-            provider=provider,
-            status_code=status,
-        )
-    if status >= 500 or status in (408, 409):
-        return LLMServerError(
-            f"The {provider} provider had a server error ({status}): {detail}",
-            provider=provider,
-            status_code=status,
-            retry_after=parse_retry_after(headers),
-        )
-    return LLMBadRequestError(
-        f"The {provider} provider rejected the request ({status}): {detail}",
-        provider=provider,
-        status_code=status,
-    )
-
-
-# Raw HTTP errors the SDKs let through while a stream is read (a dropped connection).
-def _transport_errors() -> tuple[type[BaseException], ...]:
-    errors: list[type[BaseException]] = []
-    for module_name in ("httpx2", "httpx"):
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        errors.append(module.HTTPError)
-    return tuple(errors)
-
-
-TRANSPORT_ERRORS = _transport_errors()
 
 
 # responses --------------------------------------------------------------------------------
