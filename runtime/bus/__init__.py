@@ -47,9 +47,10 @@ class RedisBus:
         def publish() -> None:
             try:
                 self._client.publish(channel, message)
-            except Exception:
+            except Exception as exc:
                 # Listeners also poll on reconnect, so a lost notification delays, never loses, events.
-                logger.warning("Could not publish to Redis channel %s", channel, exc_info=True)
+                # One line, no traceback: during an outage this happens for every batch.
+                logger.warning("Could not publish to Redis channel %s: %s", channel, exc)
 
         transaction.on_commit(publish)
 
