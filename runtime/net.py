@@ -28,6 +28,7 @@ import asyncio
 import contextvars
 import ipaddress
 import logging
+import ssl
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -194,7 +195,8 @@ async def _send_once(
             )
         finally:
             await response.aclose()
-    raise UpstreamError(f"Could not connect to {target.host}: {type(last_error).__name__}.")
+    detail = str(last_error)[:300] or type(last_error).__name__
+    raise UpstreamError(f"Could not connect to {target.host}: {detail}")
 
 
 async def safe_request(
@@ -207,12 +209,15 @@ async def safe_request(
     max_response_bytes: int = 1_000_000,
     max_redirects: int = MAX_REDIRECTS,
     secrets: Iterable[str] = (),
+    verify: ssl.SSLContext | bool = True,
 ) -> SafeResponse:
     """Send one request through the SSRF checks; see the module docstring for the steps.
 
     ``secrets`` are the secret values inside ``headers`` or ``url``: their
     presence disables redirects, and they are masked in httpx/httpcore logs and
     in the messages of errors raised here.
+    ``verify`` is an SSL context (a private CA) or True; certificates are always checked
+    against the host name, never the pinned address.
     """
     secret_values = [s for s in secrets if s]
     forms = redaction_forms(secret_values)
@@ -228,6 +233,7 @@ async def safe_request(
                 max_response_bytes,
                 0 if secret_values else max_redirects,
                 bool(secret_values),
+                verify,
             )
     except TimeoutError:
         raise UpstreamError(f"No complete answer within {timeout:g} seconds.") from None
@@ -252,10 +258,13 @@ async def _follow(
     max_bytes: int,
     max_redirects: int,
     carries_secret: bool,
+    verify: ssl.SSLContext | bool,
 ) -> SafeResponse:
     target = parse_url(url)
     hops: list[str] = []
-    async with httpx.AsyncClient(trust_env=False, follow_redirects=False, timeout=timeout) as client:
+    # trust_env=False: a proxy from the environment would make the pinned-address check meaningless.
+    client = httpx.AsyncClient(trust_env=False, follow_redirects=False, timeout=timeout, verify=verify)
+    async with client:
         while True:
             response = await _send_once(client, method, target, headers, content, max_bytes)
             response.redirects = hops
