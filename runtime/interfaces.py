@@ -63,6 +63,8 @@ class RunResult:
     final_output: dict[str, Any] = field(default_factory=dict)
     final_messages: list[dict[str, Any]] = field(default_factory=list)
     usage: dict[str, int] = field(default_factory=dict)
+    # set by the runner for sub-agent results: the child run's id
+    run_id: str | None = None
 
 
 class EventSink(Protocol):

@@ -451,13 +451,19 @@ async def _heartbeat(claim: leases.Claim, env: RunEnvironment, stop: Callable[[s
 
 
 def _create_child(
-    parent_run_id: str, agent_key: str, messages: list[dict], owner: str, metadata: dict
+    parent_run_id: str,
+    agent_key: str,
+    messages: list[dict],
+    owner: str,
+    metadata: dict,
+    child_run_id: str | None,
 ) -> AgentRun:
     from django.utils import timezone
 
     parent = AgentRun.objects.get(pk=parent_run_id)
     now = timezone.now()
     return AgentRun.objects.create(
+        id=child_run_id or uuid.uuid4(),
         agent_key=agent_key,
         parent_run=parent,
         conversation=None,
@@ -484,13 +490,23 @@ async def invoke_child(
     agent_key: str,
     input_messages: list[dict[str, Any]],
     metadata: dict[str, Any] | None = None,
+    child_run_id: str | None = None,
 ) -> RunResult:
-    """Run a sub-agent as a child run inside the parent's worker and return its result."""
+    """Run a sub-agent as a child run inside the parent's worker and return its result.
+
+    ``child_run_id`` lets the caller announce the child (``sub_agent.start``) before it exists.
+    """
     env: RunEnvironment | None = getattr(parent_ctx, "_env", None)
     if env is None:
         raise ChildRunFailed("Sub-agents can only be called from a run executed by a worker.")
     child_run: AgentRun = await env.db(
-        _create_child, parent_ctx.run_id, agent_key, input_messages, env.owner, dict(metadata or {})
+        _create_child,
+        parent_ctx.run_id,
+        agent_key,
+        input_messages,
+        env.owner,
+        dict(metadata or {}),
+        child_run_id,
     )
     try:
         runtime = await env.db(registry.get_runtime, agent_key, child_run)
@@ -549,12 +565,17 @@ async def invoke_child(
     )
     output = {"final_output": result.final_output or {}, "final_messages": result.final_messages or []}
     await env.db(_end_child, child_run, "succeeded", output, None, writer.take_pending(), _usage(ctx))
+    result.run_id = str(child_run.id)
     return result
 
 
 def _end_child(child: AgentRun, status: str, output, error, pending, usage) -> None:
     terminal = {"succeeded": "run.succeeded", "failed": "run.failed", "cancelled": "run.cancelled"}[status]
-    payload: dict[str, Any] = {"run_id": str(child.id), "parent_run_id": str(child.parent_run_id)}
+    payload: dict[str, Any] = {
+        "run_id": str(child.id),
+        "parent_run_id": str(child.parent_run_id),
+        "sub_agent_run_id": str(child.id),
+    }
     if error:
         payload["error"] = error
     try:

@@ -139,6 +139,11 @@ def run_create(
             "conversation_id",
             f"This conversation belongs to the agent {conversation.agent_key!r}, not {agent_key!r}.",
         )
+    if conversation is not None:
+        # After a hand-off, the specialist holding the conversation answers.
+        from runtime.multi_agent import resolve_active_agent
+
+        agent_key = resolve_active_agent(conversation, agent_key)
     retries = conf.get("MAX_RETRIES")
     try:
         with transaction.atomic():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -221,16 +222,28 @@ def _agent_tool_handler(
                 parent_ctx, conversation_handoff, conversation_id=parent_ctx.conversation_id, to_agent_key=key
             )
 
+        # The child's id is chosen here so sub_agent.start can name it before the child exists.
+        child_id = str(uuid.uuid4())
         await parent_ctx.emit(
-            EventType.SUB_AGENT_START, {**common, "tool": agent_tool.name, "depth": parent_ctx.depth + 1}
+            EventType.SUB_AGENT_START,
+            {**common, "tool": agent_tool.name, "depth": parent_ctx.depth + 1, "sub_agent_run_id": child_id},
         )
-        if invoke is None:
-            from runtime.runner import invoke_child as run_child
-        else:
-            run_child = invoke
         metadata = {"invoked_as_tool": agent_tool.name, **common}
         try:
-            result = await run_child(parent_ctx, agent_key=key, input_messages=child_input, metadata=metadata)
+            if invoke is None:
+                from runtime.runner import invoke_child
+
+                result = await invoke_child(
+                    parent_ctx,
+                    agent_key=key,
+                    input_messages=child_input,
+                    metadata=metadata,
+                    child_run_id=child_id,
+                )
+            else:
+                result = await invoke(
+                    parent_ctx, agent_key=key, input_messages=child_input, metadata=metadata
+                )
         except RunCancelled:
             raise
         except Exception as exc:

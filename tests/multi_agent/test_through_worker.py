@@ -52,9 +52,11 @@ def test_router_delegates_to_billing_as_a_child_run_with_its_own_events(owner):
     call = payloads(run, "tool.call")
     assert call[0]["tool"] == "billing_specialist"
     assert call[0]["is_agent_tool"] is True and call[0]["sub_agent_key"] == "billing-specialist"
-    assert payloads(run, "sub_agent.start")[0]["sub_agent_key"] == "billing-specialist"
+    start = payloads(run, "sub_agent.start")[0]
+    assert start["sub_agent_key"] == "billing-specialist" and start["sub_agent_run_id"] == str(child.id)
     end = payloads(run, "sub_agent.end")[0]
     assert end["status"] == "succeeded" and end["sub_agent_key"] == "billing-specialist"
+    assert end["sub_agent_run_id"] == str(child.id)
     # the router's answer is built from the child's answer (the demo model reports the tool result)
     assert billing_answer in run.output["final_output"]["response"]
     result = payloads(run, "tool.result")[0]
@@ -63,10 +65,7 @@ def test_router_delegates_to_billing_as_a_child_run_with_its_own_events(owner):
     # the child's own events carry the trace ids
     child_events = list(AgentEvent.objects.filter(run=child).order_by("seq"))
     assert child_events and {e.payload.get("parent_run_id") for e in child_events} == {str(run.id)}
-    # (the runner's terminal event names the child as run_id rather than sub_agent_run_id)
-    assert {e.payload.get("sub_agent_run_id") or e.payload.get("run_id") for e in child_events} == {
-        str(child.id)
-    }
+    assert {e.payload.get("sub_agent_run_id") for e in child_events} == {str(child.id)}
     assert [e.event_type for e in child_events][-1] == "run.succeeded"
 
 
@@ -88,7 +87,7 @@ def test_handoff_routes_later_messages_until_the_specialist_hands_back(owner):
     target = resolve_active_agent(conversation, "support-desk")
     assert target == "billing-desk"
     second, _ = run_create(
-        agent_key=target, messages=say("is it done?"), user=owner, conversation=conversation
+        agent_key="support-desk", messages=say("is it done?"), user=owner, conversation=conversation
     )
     work()
     second.refresh_from_db()
