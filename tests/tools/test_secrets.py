@@ -98,3 +98,22 @@ def test_field_refuses_content_lookups(holder_table):
     with pytest.raises(Exception, match="Unsupported lookup 'contains'"):
         list(holder_table.objects.filter(values__contains="sk-"))
     assert list(holder_table.objects.filter(values__isnull=True)) == []
+
+
+def test_rotate_secrets_command_reencrypts_stored_tool_secrets(owner, settings):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from builder.models import ToolDefinition
+
+    settings.AGENT_SECRET_KEYS = [OLD_KEY]
+    tool = ToolDefinition.objects.create(
+        owner=owner, name="crm", kind="http", spec={}, secrets={"token": "s3cret"}
+    )
+    settings.AGENT_SECRET_KEYS = [NEW_KEY, OLD_KEY]
+    out = StringIO()
+    call_command("rotate_secrets", stdout=out)
+    assert "builder.ToolDefinition: 1 row(s) re-encrypted" in out.getvalue()
+    settings.AGENT_SECRET_KEYS = [NEW_KEY]  # the old key is gone and the secret still reads
+    assert ToolDefinition.objects.get(pk=tool.pk).secrets == {"token": "s3cret"}
