@@ -26,7 +26,15 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from builder.models import Agent, AgentDraftRevision, AgentSystem, AgentVersion, ToolDefinition, ToolKind
+from builder.models import (
+    Agent,
+    AgentDraft,
+    AgentDraftRevision,
+    AgentSystem,
+    AgentVersion,
+    ToolDefinition,
+    ToolKind,
+)
 from builder.schema import AgentConfig, parse_config
 
 if TYPE_CHECKING:
@@ -169,11 +177,24 @@ def _tools(agent: Agent, config: AgentConfig) -> list[Any]:
             ],
         )
         tools.extend(registry)
+    if _is_handoff_target(agent):
+        from runtime.multi_agent import hand_back_tool
+
+        tools.append(hand_back_tool())
     if config.memory.enabled:
         from runtime.memory import memory_tools
 
         tools.extend(memory_tools(scopes=(config.memory.scope,)))
     return tools
+
+
+def _is_handoff_target(agent: Agent) -> bool:
+    """Some agent hands conversations off to this one, so it needs ``hand_back`` to return them."""
+    link = [{"agent_key": agent.slug, "mode": "handoff"}]
+    return (
+        AgentDraft.objects.filter(config__sub_agents__contains=link).exists()
+        or AgentVersion.objects.filter(config__sub_agents__contains=link).exists()
+    )
 
 
 def build_runtime(agent_key: str, definition: Definition) -> AgentRuntime:

