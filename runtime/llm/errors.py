@@ -13,6 +13,8 @@ class LLMError(Exception):
     """A model call failed. ``retryable`` says whether trying again can help."""
 
     retryable: bool = False
+    # the runner shows ``code`` and ``user_message`` to users (never a traceback)
+    code: str = "llm_error"
 
     def __init__(
         self,
@@ -31,39 +33,50 @@ class LLMError(Exception):
         if retryable is not None:
             self.retryable = retryable
 
+    @property
+    def user_message(self) -> str:
+        return self.message
+
 
 class LLMConfigurationError(LLMError):
     """The provider is not set up (no key, unknown provider); fix the settings, do not retry."""
 
     retryable = False
+    code = "llm_not_configured"
 
 
 class LLMBadRequestError(LLMError):
     """The provider refused the request itself (bad model name, too long, invalid tools)."""
 
     retryable = False
+    code = "llm_bad_request"
 
 
 class LLMRateLimitError(LLMError):
     retryable = True
+    code = "llm_rate_limited"
 
 
 class LLMServerError(LLMError):
     retryable = True
+    code = "llm_server_error"
 
 
 class LLMTimeoutError(LLMError):
     retryable = True
+    code = "llm_timeout"
 
 
 class LLMConnectionError(LLMError):
     retryable = True
+    code = "llm_connection_error"
 
 
 class LLMStreamInterrupted(LLMError):
     """The stream stopped before the model finished; the partial text was already shown."""
 
     retryable = True
+    code = "llm_stream_interrupted"
 
 
 def parse_retry_after(headers: Any) -> float | None:

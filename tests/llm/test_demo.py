@@ -170,3 +170,17 @@ def test_list_models_offers_real_providers_only_with_their_keys(settings):
     assert not any(i.startswith("openai:") for i in ids)
     for model in list_models()["models"]:
         assert set(model) == {"id", "name", "provider", "supports_tools", "supports_streaming", "is_demo"}
+
+
+def test_a_missing_key_reaches_users_as_a_clear_run_error(settings):
+    from examples.seed_agents import ChatAgent
+    from runtime.runner import user_error
+
+    settings.OPENAI_API_KEY = ""
+    settings.OPENAI_BASE_URL = ""
+    ctx, _ = make_context("hi", model="openai:gpt-4o")
+    with pytest.raises(LLMConfigurationError) as info:
+        asyncio.run(run_in_context(ctx, lambda: ChatAgent().run(ctx)))
+    error = user_error(info.value)
+    assert error["code"] == "llm_not_configured"
+    assert "set the OPENAI_API_KEY environment variable" in error["message"]
