@@ -9,6 +9,7 @@ from runtime.models import AgentRun
 from runtime.queue import get_queue
 from runtime.queue.redis_streams import GROUP, RedisStreamsQueue, stream_for
 from runtime.services import run_create
+from tests.processes import WorkerProcess
 from tests.runtime.redis_support import BackgroundWorker, RedisServer, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis, pytest.mark.slow]
@@ -123,3 +124,30 @@ def test_runs_redis_lost_on_restart_are_dispatched_to_a_worker_that_starts_later
     assert set(AgentRun.objects.filter(pk__in=[r.pk for r in waiting]).values_list("attempt", flat=True)) == {
         1
     }
+
+
+def test_runagent_processes_on_redis_streams_survive_a_redis_restart(queue, redis_server, owner):
+    """The same fault through real ``manage.py runagent`` processes configured from the environment."""
+    env = {
+        "AGENT_QUEUE_BACKEND": "redis_streams",
+        "AGENT_EVENT_BUS_BACKEND": "redis",
+        "REDIS_URL": redis_server.url,
+    }
+    workers = [WorkerProcess("--concurrency", "4", **env).start() for _ in range(2)]
+    logs: list[str] = []
+    try:
+        before = create(30, owner, "before")
+        wait_until(lambda: succeeded(before) >= 5, timeout=30, what="the workers to boot and run")
+        redis_server.kill()
+        during = create(10, owner, "during")
+        redis_server.start()
+        after = create(10, owner, "after")
+        everything = [*before, *during, *after]
+        wait_until(lambda: succeeded(everything) == len(everything), timeout=60, what="every run to succeed")
+    finally:
+        logs = [w.stop() for w in workers]
+    runs = AgentRun.objects.filter(pk__in=[r.pk for r in everything]).annotate(
+        started=Count("events", filter=Q(events__event_type="run.started"))
+    )
+    assert {(r.attempt, r.started) for r in runs} == {(1, 1)}
+    assert any("queue=redis_streams" in log for log in logs)
