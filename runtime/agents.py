@@ -31,6 +31,7 @@ from typing import Any
 from runtime.interfaces import AgentRuntime, EventType, RunContext, RunResult, Tool, ToolRegistry
 from runtime.llm import get_llm_client
 from runtime.llm.base import tool_content
+from runtime.multi_agent.handoff import handoff_result
 
 __all__ = ["ToolCallingAgent"]
 
@@ -47,6 +48,8 @@ class ToolCallingAgent(AgentRuntime):
     model: str | None = None
     model_settings: dict[str, Any] = {}  # noqa: RUF012 - read-only default
     max_iterations: int = 10
+    # Shared-memory scopes whose entries are put into the system prompt ("conversation", "user", "system").
+    memory_scopes: tuple[str, ...] = ()
 
     @classmethod
     def from_config(
@@ -60,6 +63,7 @@ class ToolCallingAgent(AgentRuntime):
         max_iterations: int = 10,
         name: str | None = None,
         description: str = "",
+        memory_scopes: tuple[str, ...] = (),
     ) -> ToolCallingAgent:
         """An agent built from data; nothing here imports or executes code named by the data."""
         if not isinstance(key, str) or not key.strip():
@@ -82,6 +86,7 @@ class ToolCallingAgent(AgentRuntime):
             max_iterations=max_iterations,
             name=name or key,
             description=description,
+            memory_scopes=tuple(memory_scopes),
         )
 
     # hooks ------------------------------------------------------------------------------
@@ -111,8 +116,14 @@ class ToolCallingAgent(AgentRuntime):
         llm = get_llm_client(ctx.model or self.model or None)
         settings = self.model_settings or {}
         prefix: list[dict[str, Any]] = []
-        if self.system_prompt:
-            prefix.append({"role": "system", "content": self.system_prompt})
+        system_prompt = self.system_prompt
+        if self.memory_scopes:
+            from runtime.memory import memory_prompt_block
+
+            remembered = await memory_prompt_block(ctx, scopes=self.memory_scopes)
+            system_prompt = "\n\n".join(part for part in (system_prompt, remembered) if part)
+        if system_prompt:
+            prefix.append({"role": "system", "content": system_prompt})
         tool_specs = registry.to_openai_format() or None
 
         # resume: messages a previous attempt already produced (finished tool calls included)
@@ -136,13 +147,24 @@ class ToolCallingAgent(AgentRuntime):
             for call in response.tool_calls:
                 ctx.raise_if_cancelled()
                 name = call["function"]["name"]
-                await ctx.emit(EventType.TOOL_CALL, self.tool_call_payload(registry.get(name), call))
+                tool = registry.get(name)
+                # Agent tools bound to a parent context announce their own call (with sub-agent fields).
+                if tool is None or not tool.metadata.get("emits_tool_call"):
+                    await ctx.emit(EventType.TOOL_CALL, self.tool_call_payload(tool, call))
                 result = await self.execute_tool(ctx, registry, call)
                 await ctx.emit(
                     EventType.TOOL_RESULT,
                     {"tool_call_id": call["id"], "tool": name, "result": _json_safe(result)},
                 )
                 added.append({"role": "tool", "tool_call_id": call["id"], "content": tool_content(result)})
+            handed = handoff_result(ctx)
+            if handed:
+                # A specialist took the conversation over and already answered this turn.
+                added.append({"role": "assistant", "content": handed["content"]})
+                return RunResult(
+                    final_output={"response": handed["content"], "handed_off_to": handed["agent_key"]},
+                    final_messages=added,
+                )
             await ctx.checkpoint(
                 {**(ctx.state or {}), _CHECKPOINT_KEY: {"messages": list(added), "iteration": iteration + 1}}
             )
@@ -178,8 +200,10 @@ class _ConfiguredAgent(ToolCallingAgent):
         max_iterations: int,
         name: str,
         description: str,
+        memory_scopes: tuple[str, ...] = (),
     ) -> None:
         self._key = key
+        self.memory_scopes = memory_scopes
         self.system_prompt = system_prompt
         self.tools = tools
         self.model = model
