@@ -167,10 +167,11 @@ def tool_try(*, tool: ToolDefinition, arguments_text: str) -> dict[str, Any]:
             {"arguments": f"Arguments do not match the parameters schema: {exc.message}."}
         ) from None
     from runtime.tools import ToolError
+    from runtime.tools.http import HttpToolSpecError
 
     try:
         result = asyncio.run(runtime_tool(tool).call(arguments))
-    except ToolError as exc:
+    except (ToolError, HttpToolSpecError) as exc:
         return {"ok": False, "error": str(exc)}
     return summarise_result(result)
 
