@@ -45,7 +45,12 @@ def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     if isinstance(detail, dict):
         fields: dict[str, list[str]] = {}
         for key, value in detail.items():
-            name = f"{prefix}.{key}" if prefix else str(key)
+            if key == "non_field_errors" and prefix:
+                name = prefix  # an error about the whole nested value belongs to its field
+            elif isinstance(key, int) or str(key).isdigit():
+                name = f"{prefix}[{key}]"  # list items, the same spelling the services use
+            else:
+                name = f"{prefix}.{key}" if prefix else str(key)
             fields.update(_flatten(value, name))
         return fields
     if isinstance(detail, list):

@@ -304,7 +304,9 @@ def sync_event_stream(request: HttpRequest, run_id: str) -> HttpResponse:
         return HttpResponse(status=204)
     cursor = _Cursor(params.after, params.levels)
     if isinstance(request, ASGIRequest):
-        # Under ASGI Django would buffer a sync iterator to the end; stream from the listener instead.
+        # Under ASGI Django would buffer a sync iterator to the end; stream from the listener
+        # instead, and give the connection back now rather than when the stream ends.
+        connection.close()
         return _stream_response(_live_frames(str(run.pk), cursor, None))
     keepalive = keepalive_seconds()
 

@@ -1,0 +1,71 @@
+"""Personas for the API: users with API tokens, anonymous sessions (live and expired)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from accounts.models import AnonymousSession
+
+API = "/api/agents"
+
+
+def say(text: str) -> list[dict]:
+    return [{"role": "user", "content": text}]
+
+
+@pytest.fixture
+def client_for():
+    """``client_for(headers)``: an API client sending those headers on every request."""
+
+    def make(headers: dict[str, str] | None = None) -> APIClient:
+        client = APIClient()
+        if headers:
+            client.credentials(**headers)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def owner_token(owner) -> str:
+    return Token.objects.create(user=owner).key
+
+
+@pytest.fixture
+def stranger_token(stranger) -> str:
+    return Token.objects.create(user=stranger).key
+
+
+@pytest.fixture
+def anon_session(db) -> AnonymousSession:
+    return AnonymousSession.objects.create()
+
+
+@pytest.fixture
+def other_anon_session(db) -> AnonymousSession:
+    return AnonymousSession.objects.create()
+
+
+@pytest.fixture
+def expired_session(db) -> AnonymousSession:
+    return AnonymousSession.objects.create(expires_at=timezone.now() - timedelta(minutes=1))
+
+
+@pytest.fixture
+def personas(
+    owner_token, stranger_token, anon_session, other_anon_session, expired_session
+) -> dict[str, dict]:
+    """Request headers per persona."""
+    return {
+        "owner": {"HTTP_AUTHORIZATION": f"Token {owner_token}"},
+        "other_user": {"HTTP_AUTHORIZATION": f"Token {stranger_token}"},
+        "anon": {"HTTP_X_ANONYMOUS_TOKEN": anon_session.token},
+        "other_anon": {"HTTP_X_ANONYMOUS_TOKEN": other_anon_session.token},
+        "expired": {"HTTP_X_ANONYMOUS_TOKEN": expired_session.token},
+        "nobody": {},
+    }

@@ -1,0 +1,223 @@
+"""Event streams against a real uvicorn process: cut anywhere, resume, lose nothing."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from contextlib import ExitStack
+
+import httpx
+import pytest
+from django.db import connection, transaction
+
+from runtime.events import append_events
+from runtime.models import AgentEvent, AgentRun
+from runtime.services import run_create
+from tests.api.conftest import API, say
+from tests.api.live import parse_sse, read_stream, uvicorn_server
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+TERMINAL = {"run.succeeded", "run.failed", "run.cancelled", "run.timed_out"}
+
+
+@pytest.fixture(scope="module")
+def server(django_db_setup, django_db_blocker, tmp_path_factory):
+    with django_db_blocker.unblock():
+        settings_dict = dict(connection.settings_dict)
+    with uvicorn_server(settings_dict, tmp_path_factory.mktemp("uvicorn")) as running:
+        yield running
+
+
+def plan_events(rng: random.Random, count: int) -> list[tuple[str, dict]]:
+    plan: list[tuple[str, dict]] = [("run.started", {"attempt": 1})]
+    for index in range(count):
+        kind = rng.choice(
+            ["assistant.delta", "assistant.delta", "assistant.delta", "tool.call", "run.heartbeat"]
+        )
+        plan.append((kind, {"delta": f"tok{index} ", "text": "ü\nnew line", "i": index}))
+    plan.append(("assistant.message", {"content": "done", "role": "assistant"}))
+    plan.append(("run.succeeded", {"output": {"ok": True}}))
+    return plan
+
+
+def write_paced(run_id: str, plan: list[tuple[str, dict]], rng: random.Random) -> threading.Thread:
+    """A worker stand-in: writes the plan in small batches, as the runner does."""
+
+    def write() -> None:
+        try:
+            position = 0
+            while position < len(plan):
+                size = rng.randint(1, 6)
+                batch = plan[position : position + size]
+                with transaction.atomic():
+                    append_events(run_id, batch, attempt=1, lease_token=None)
+                    if batch[-1][0] in TERMINAL:  # the runner commits the final status with the last events
+                        AgentRun.objects.filter(pk=run_id).update(status=batch[-1][0].removeprefix("run."))
+                position += size
+                time.sleep(rng.uniform(0, 0.004))  # pacing, not synchronisation
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=write, daemon=True)
+    thread.start()
+    return thread
+
+
+def resume_until_done(url: str, token: str, rng: random.Random) -> tuple[list[dict], int]:
+    """Read with random cuts, reconnecting with Last-Event-ID, until the terminal event."""
+    received: list[dict] = []
+    last_id: int | None = None
+    mid_frame_cuts = 0
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        headers = {"Authorization": f"Token {token}"}
+        if last_id is not None:
+            headers["Last-Event-ID"] = str(last_id)
+        cut = rng.randint(1, 700) if rng.random() < 0.85 else None
+        status, raw, ended = read_stream(url, headers=headers, cut_after=cut)
+        if status == 204:
+            break
+        assert status == 200, raw
+        parsed = parse_sse(raw)
+        assert parsed.retry == 2000 or len(raw) < len(b"retry: 2000\n\n")
+        mid_frame_cuts += bool(parsed.rest) and not ended
+        for frame in parsed.frames:
+            if frame.id is not None:
+                data = json.loads(frame.data)
+                assert data["seq"] == frame.id and data["type"] == frame.event
+                received.append(data)
+                last_id = frame.id
+        if received and received[-1]["type"] in TERMINAL:
+            assert ended or cut is not None
+            break
+    else:
+        pytest.fail(f"stream did not finish; got {len(received)} events, the last {received[-1:]}")
+    return received, mid_frame_cuts
+
+
+@pytest.mark.parametrize("route", ["events/stream/", "events/"])
+def test_cut_anywhere_and_resume_gets_every_event_once_in_order(server, owner, owner_token, route):
+    rng = random.Random(20261124)
+    run, _ = run_create(agent_key="echo", messages=say("stream me"), user=owner)
+    plan = plan_events(rng, 150)
+    writer = write_paced(str(run.pk), plan, rng)
+    received, mid_frame_cuts = resume_until_done(
+        f"{server.base_url}{API}/runs/{run.pk}/{route}?include_all=true", owner_token, rng
+    )
+    writer.join(timeout=30)
+    stored = list(AgentEvent.objects.filter(run=run).order_by("seq"))
+    assert len(stored) == len(plan)
+    assert [e["seq"] for e in received] == [e.seq for e in stored], "a gap or a duplicate"
+    assert [(e["type"], e["payload"], e["attempt"]) for e in received] == [
+        (e.event_type, e.payload, e.attempt) for e in stored
+    ]
+    assert mid_frame_cuts > 0, "the random cuts should include some in the middle of a frame"
+
+    # a finished run: default visibility shows user events and the terminal one, then ends
+    status, raw, ended = read_stream(
+        f"{server.base_url}{API}/runs/{run.pk}/{route}", headers={"Authorization": f"Token {owner_token}"}
+    )
+    shown = [f for f in parse_sse(raw).frames if f.id is not None]
+    expected = [e for e in stored if e.visibility == "user" or e.event_type in TERMINAL]
+    assert (status, ended) == (200, True)
+    assert [f.id for f in shown] == [e.seq for e in expected]
+    debug = read_stream(
+        f"{server.base_url}{API}/runs/{run.pk}/{route}?include_debug=true&from_seq=3",
+        headers={"Authorization": f"Token {owner_token}"},
+    )[1]
+    debug_ids = [f.id for f in parse_sse(debug).frames if f.id is not None]
+    assert debug_ids == [
+        e.seq for e in stored if e.seq >= 3 and (e.visibility != "internal" or e.event_type in TERMINAL)
+    ]
+    # resuming after the terminal event: 204 tells EventSource to stop reconnecting
+    after_end = read_stream(
+        f"{server.base_url}{API}/runs/{run.pk}/{route}",
+        headers={"Authorization": f"Token {owner_token}", "Last-Event-ID": str(stored[-1].seq)},
+    )
+    assert after_end[0] == 204
+
+
+def stats(server, token: str) -> dict:
+    response = httpx.get(
+        f"{server.base_url}{API}/streams/stats/", headers={"Authorization": f"Token {token}"}
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def wait_for(predicate, what: str, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def server_connections() -> list[tuple]:
+    """Connections to the test database other than this test's own."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid, state, left(query, 60) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+        )
+        return cursor.fetchall()
+
+
+@pytest.mark.parametrize("route", ["events/stream/", "events/"])
+def test_idle_streams_hold_no_db_connection_get_events_and_free_their_slot(
+    server, owner, owner_token, anon_session, route
+):
+    run, _ = run_create(agent_key="echo", messages=say("fan out"), anonymous_session_id=anon_session.pk)
+    url = f"{server.base_url}{API}/runs/{run.pk}/{route}?anonymous_token={anon_session.token}"
+    baseline = stats(server, owner_token)["subscribers"]
+    with ExitStack() as stack:
+        client = stack.enter_context(httpx.Client(timeout=10))
+        streams = []
+        for _ in range(20):
+            response = stack.enter_context(client.stream("GET", url))
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("text/event-stream")
+            chunks = response.iter_raw()
+            assert next(chunks).startswith(b"retry: 2000")
+            streams.append(chunks)
+        assert stats(server, owner_token)["subscribers"] == baseline + 20
+        # the listener's LISTEN connection (and its reader) at most, not one per stream
+        held = server_connections()
+        assert len(held) <= 2, held
+
+        append_events(
+            str(run.pk), [("assistant.message", {"content": "to all"})], attempt=1, lease_token=None
+        )
+        for chunks in streams:
+            seen = b""
+            while b"event: assistant.message" not in seen:
+                seen += next(chunks)  # keep-alives arrive in between
+            assert b'"content":"to all"' in seen
+        held = server_connections()
+        assert len(held) <= 2, held
+    wait_for(
+        lambda: stats(server, owner_token)["subscribers"] == baseline, "closed streams to free their slots"
+    )
+
+
+def test_keep_alive_comment_while_idle_and_bad_parameters(server, owner, owner_token):
+    run, _ = run_create(agent_key="echo", messages=say("quiet"), user=owner)
+    url = f"{server.base_url}{API}/runs/{run.pk}/events/stream/"
+    headers = {"Authorization": f"Token {owner_token}"}
+    with httpx.Client(timeout=10) as client, client.stream("GET", url, headers=headers) as response:
+        seen = b""
+        for chunk in response.iter_raw():
+            seen += chunk
+            if b": keep-alive\n\n" in seen:
+                break
+    assert seen.startswith(b"retry: 2000\n\n")
+    bad = httpx.get(url, headers={**headers, "Last-Event-ID": "abc"})
+    assert bad.status_code == 400 and "Last-Event-ID" in bad.json()["error"]["fields"]
+    bad = httpx.get(url + "?include_debug=maybe", headers=headers)
+    assert bad.status_code == 400 and "include_debug" in bad.json()["error"]["fields"]
+    assert httpx.get(url).status_code == 401
+    assert httpx.get(url, headers={"X-Anonymous-Token": "nope"}).status_code == 401
