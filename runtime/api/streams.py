@@ -21,7 +21,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
-from django.db import close_old_connections, connection
+from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from rest_framework import exceptions
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
@@ -311,25 +311,23 @@ def sync_event_stream(request: HttpRequest, run_id: str) -> HttpResponse:
     keepalive = keepalive_seconds()
 
     def frames() -> Iterator[bytes]:
+        # Django's request_finished (sent when the response closes) releases the connection.
         yield RETRY_FRAME
         current = page
         last_sent = time.monotonic()
-        try:
-            while True:
-                chunk = cursor.take(current.events)
-                if chunk:
+        while True:
+            chunk = cursor.take(current.events)
+            if chunk:
+                last_sent = time.monotonic()
+                yield chunk
+            if cursor.finished or (current.terminal_status and current.complete):
+                return
+            if current.complete:
+                if time.monotonic() - last_sent >= keepalive:
                     last_sent = time.monotonic()
-                    yield chunk
-                if cursor.finished or (current.terminal_status and current.complete):
-                    return
-                if current.complete:
-                    if time.monotonic() - last_sent >= keepalive:
-                        last_sent = time.monotonic()
-                        yield KEEPALIVE_FRAME
-                    time.sleep(SYNC_POLL_SECONDS)  # the WSGI fallback polls; ASGI uses the listener
-                current = _read_page(run.pk, cursor.after)
-        finally:
-            close_old_connections()
+                    yield KEEPALIVE_FRAME
+                time.sleep(SYNC_POLL_SECONDS)  # the WSGI fallback polls; ASGI uses the listener
+            current = _read_page(run.pk, cursor.after)
 
     return _stream_response(frames())
 

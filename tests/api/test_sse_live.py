@@ -221,3 +221,27 @@ def test_keep_alive_comment_while_idle_and_bad_parameters(server, owner, owner_t
     assert bad.status_code == 400 and "include_debug" in bad.json()["error"]["fields"]
     assert httpx.get(url).status_code == 401
     assert httpx.get(url, headers={"X-Anonymous-Token": "nope"}).status_code == 401
+
+
+@pytest.mark.redis
+def test_redis_bus_delivers_live_events(owner, owner_token, settings, tmp_path):
+    redis_url = "redis://127.0.0.1:6379/0"
+    settings.DJANGO_AGENT_RUNTIME = {
+        **settings.DJANGO_AGENT_RUNTIME,
+        "EVENT_BUS_BACKEND": "redis",
+        "REDIS_URL": redis_url,
+    }
+    env = {"AGENT_EVENT_BUS_BACKEND": "redis", "REDIS_URL": redis_url}
+    with uvicorn_server(dict(connection.settings_dict), tmp_path, **env) as redis_server:
+        run, _ = run_create(agent_key="echo", messages=say("via redis"), user=owner)
+        url = f"{redis_server.base_url}{API}/runs/{run.pk}/events/stream/"
+        with httpx.Client(timeout=10) as client:
+            with client.stream("GET", url, headers={"Authorization": f"Token {owner_token}"}) as response:
+                chunks = response.iter_raw()
+                assert next(chunks).startswith(b"retry: 2000")
+                assert stats(redis_server, owner_token)["backend"] == "redis"
+                with transaction.atomic():
+                    append_events(str(run.pk), [("run.failed", {"error": "boom"})], attempt=1, lease_token=None)
+                    AgentRun.objects.filter(pk=run.pk).update(status="failed")
+                body = b"".join(chunks)  # the stream ends after the terminal event
+        assert b"id: 1\nevent: run.failed\n" in body

@@ -1,0 +1,96 @@
+"""The per-process listener: fan-out, bounded buffers, and recovery after a lost connection."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from django.db import connection
+
+from runtime.bus.listener import RESYNC, EventListener, _conninfo
+from runtime.events import append_events
+from runtime.services import run_create
+from tests.api.conftest import say
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def write(run_id: str, count: int, start: int = 0) -> None:
+    try:
+        for index in range(start, start + count):
+            append_events(run_id, [("assistant.delta", {"delta": str(index)})], attempt=1, lease_token=None)
+    finally:
+        connection.close()
+
+
+async def until(predicate, what: str, timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.01)
+    assert predicate(), what
+
+
+def test_a_slow_subscriber_overflows_alone_and_the_others_get_everything(owner):
+    run, _ = run_create(agent_key="echo", messages=say("x"), user=owner)
+    run_id = str(run.pk)
+
+    async def scenario() -> tuple[list[int], bool, dict]:
+        listener = EventListener(conninfo=_conninfo(), buffer_size=4, read_limit=2)
+        try:
+            slow = await listener.subscribe(run_id, position=0)
+            fast = await listener.subscribe(run_id, position=0)
+            got: list[int] = []
+
+            async def consume() -> None:
+                while len(got) < 12:
+                    item = await fast.queue.get()
+                    if item is not RESYNC:
+                        got.append(item.seq)
+
+            consumer = asyncio.create_task(consume())
+            await asyncio.to_thread(write, run_id, 12)
+            await asyncio.wait_for(consumer, 10)
+            assert listener.subscriber_count == 2
+            listener.unsubscribe(slow)
+            listener.unsubscribe(fast)
+            return got, slow.overflowed, listener.describe()
+        finally:
+            await listener.close()
+
+    got, slow_overflowed, stats = asyncio.run(scenario())
+    assert got == list(range(1, 13))
+    assert slow_overflowed, "the subscriber that never read must be cut off, not buffered without bound"
+    assert stats["overflows"] >= 1 and stats["subscribers"] == 0
+
+
+def test_after_losing_its_connection_the_listener_reconnects_and_asks_streams_to_resync(owner):
+    run, _ = run_create(agent_key="echo", messages=say("x"), user=owner)
+    run_id = str(run.pk)
+
+    def kill_listen_connection() -> int:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND query LIKE 'LISTEN agent_events%%'"
+                )
+                return len(cursor.fetchall())
+        finally:
+            connection.close()
+
+    async def scenario() -> list:
+        listener = EventListener(conninfo=_conninfo())
+        try:
+            subscription = await listener.subscribe(run_id, position=0)
+            assert await asyncio.to_thread(kill_listen_connection) == 1
+            await until(lambda: listener.stats.reconnects >= 1 and listener.connected, "a reconnect")
+            items = [await asyncio.wait_for(subscription.queue.get(), 5)]
+            await asyncio.to_thread(write, run_id, 1)
+            items.append(await asyncio.wait_for(subscription.queue.get(), 5))
+            return items
+        finally:
+            await listener.close()
+
+    resync, event = asyncio.run(scenario())
+    assert resync is RESYNC
+    assert event.seq == 1 and b'"delta":"0"' in event.frame
