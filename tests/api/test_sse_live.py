@@ -235,13 +235,13 @@ def test_redis_bus_delivers_live_events(owner, owner_token, settings, tmp_path):
     with uvicorn_server(dict(connection.settings_dict), tmp_path, **env) as redis_server:
         run, _ = run_create(agent_key="echo", messages=say("via redis"), user=owner)
         url = f"{redis_server.base_url}{API}/runs/{run.pk}/events/stream/"
-        with httpx.Client(timeout=10) as client:
-            with client.stream("GET", url, headers={"Authorization": f"Token {owner_token}"}) as response:
-                chunks = response.iter_raw()
-                assert next(chunks).startswith(b"retry: 2000")
-                assert stats(redis_server, owner_token)["backend"] == "redis"
-                with transaction.atomic():
-                    append_events(str(run.pk), [("run.failed", {"error": "boom"})], attempt=1, lease_token=None)
-                    AgentRun.objects.filter(pk=run.pk).update(status="failed")
-                body = b"".join(chunks)  # the stream ends after the terminal event
+        headers = {"Authorization": f"Token {owner_token}"}
+        with httpx.Client(timeout=10) as client, client.stream("GET", url, headers=headers) as response:
+            chunks = response.iter_raw()
+            assert next(chunks).startswith(b"retry: 2000")
+            assert stats(redis_server, owner_token)["backend"] == "redis"
+            with transaction.atomic():
+                append_events(str(run.pk), [("run.failed", {"error": "boom"})], attempt=1, lease_token=None)
+                AgentRun.objects.filter(pk=run.pk).update(status="failed")
+            body = b"".join(chunks)  # the stream ends after the terminal event
         assert b"id: 1\nevent: run.failed\n" in body

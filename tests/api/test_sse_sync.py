@@ -57,7 +57,13 @@ def test_frames_carry_id_event_and_the_documented_data(client_for, personas, fin
     ]
     seq, kind, data = got[1]
     assert set(data) == {"run_id", "seq", "type", "payload", "ts", "attempt"}
-    assert data == {**data, "run_id": str(finished_run.pk), "seq": 2, "type": kind, "payload": {"delta": "Hel"}}
+    assert data == {
+        **data,
+        "run_id": str(finished_run.pk),
+        "seq": 2,
+        "type": kind,
+        "payload": {"delta": "Hel"},
+    }
     assert data["attempt"] == 1
 
 
@@ -66,7 +72,9 @@ def test_visibility_and_resume_points(client_for, personas, finished_run):
     # user events, and the terminal event even though it is internal by default
     assert [s for s, _, _ in frames(client_for, personas, url)] == [2, 4, 5]
     assert [s for s, _, _ in frames(client_for, personas, url + "?include_debug=true")] == [2, 3, 4, 5]
-    assert [s for s, _, _ in frames(client_for, personas, url + "?include_all=1", HTTP_LAST_EVENT_ID="3")] == [4, 5]
+    assert [
+        s for s, _, _ in frames(client_for, personas, url + "?include_all=1", HTTP_LAST_EVENT_ID="3")
+    ] == [4, 5]
     assert [s for s, _, _ in frames(client_for, personas, url + "?include_all=1&from_seq=3")] == [3, 4, 5]
     # Last-Event-ID wins over from_seq: EventSource keeps its URL and adds the header
     assert [s for s, _, _ in frames(client_for, personas, url + "?from_seq=1", HTTP_LAST_EVENT_ID="4")] == [5]
