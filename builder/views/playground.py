@@ -120,7 +120,7 @@ def playground_context(
         )
     else:
         send_url = reverse("builder:agent-playground-send", args=[agent.public_id])
-        targets = [("draft", f"Draft (revision {agent.draft.revision})")] + [
+        targets = [("draft", "Saved draft")] + [
             (str(n), f"Version {n}")
             for n in agent.versions.order_by("-number").values_list("number", flat=True)
         ]

@@ -185,7 +185,9 @@
           var holder = document.createElement("div");
           holder.innerHTML = html;
           var fresh = holder.firstElementChild;
-          run.turn.querySelectorAll(".b-step").forEach(function (step) { fresh.insertBefore(step, fresh.children[1] || null); });
+          // keep the steps, in order, between the question and the answer
+          var anchor = fresh.children[1] || null;
+          run.turn.querySelectorAll(".b-step").forEach(function (step) { fresh.insertBefore(step, anchor); });
           run.turn.replaceWith(fresh);
         })
         .finally(function () {

@@ -1,0 +1,139 @@
+"""Browser tests: a live uvicorn server and a real ``runagent`` worker on the test database,
+Debian's Chromium driven by Playwright, a local OpenAI-compatible fake model and a local HTTP API.
+
+Tests use ``transactional_db`` so what they write is committed and visible to the server and
+the worker. Screenshots go to ``artifacts/e2e/`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from tests.api.live import uvicorn_server
+from tests.fakes.llm_servers import FakeOpenAIServer
+from tests.processes import WorkerProcess, free_port
+
+# Playwright's sync API runs an event loop in this thread; the test's own ORM calls are plain sync code.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "artifacts" / "e2e"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+class _WeatherAPI(BaseHTTPRequestHandler):
+    """The "real" web API an HTTP tool calls in these tests."""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's API
+        city = self.path.rsplit("/", 1)[-1]
+        body = json.dumps({"city": city, "forecast": "sunny", "celsius": 21}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="session")
+def weather_api() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), _WeatherAPI)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def fake_openai() -> Iterator[FakeOpenAIServer]:
+    with FakeOpenAIServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def live(django_db_setup, django_db_blocker, tmp_path_factory, fake_openai, weather_api) -> Iterator[str]:
+    """The web server and one worker, sharing the test database, the fake model and the API allow-list."""
+    from django.db import connection
+
+    api_host = weather_api.removeprefix("http://")
+    env = {
+        "SERVE_STATIC": "1",
+        "OPENAI_API_KEY": "sk-e2e",
+        "OPENAI_BASE_URL": fake_openai.openai_base_url,
+        "AGENT_HTTP_ALLOWED_HOSTS": api_host,
+        "AGENT_LLM_MAX_RETRIES": "0",
+    }
+    with django_db_blocker.unblock():
+        settings_dict = dict(connection.settings_dict)
+    tmp = tmp_path_factory.mktemp("live")
+    with uvicorn_server(settings_dict, tmp, **env) as server:
+        worker = WorkerProcess(**env).start()
+        try:
+            yield server.base_url
+        finally:
+            log = worker.stop()
+            (tmp / "worker.log").write_text(log)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def staff(transactional_db):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_user(
+        "builder", "builder@example.com", "pw-builder-123", is_staff=True
+    )
+
+
+@pytest.fixture
+def page(browser, live, staff, fake_openai):
+    """A signed-in browser page on the live site."""
+    from playwright.sync_api import expect
+
+    fake_openai.script.clear()
+    context = browser.new_context(base_url=live, viewport={"width": 1440, "height": 1000})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto("/")
+    expect(page).to_have_url(f"{live}/admin/login/?next=/")
+    page.get_by_label("Username").fill("builder")
+    page.get_by_label("Password").fill("pw-builder-123")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("#builder").get_by_role("heading", name="Agents")).to_be_visible()
+    page.js_errors = errors  # type: ignore[attr-defined]
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
