@@ -165,6 +165,8 @@ def test_json_body_template_keeps_argument_types(local_server):
 @pytest.mark.slow
 def test_a_secret_echoed_by_the_server_is_redacted_everywhere(local_server, caplog):
     caplog.set_level(logging.DEBUG)
+    # other libraries (litellm) quieten httpx when imported; this check needs its records
+    caplog.set_level(logging.DEBUG, logger="httpx")
     spec = _spec(local_server.base, query_template={"key": "{{secret:query_key}}"})
     tool = build_http_tool(spec, {"api_key": SECRET, "query_key": QUERY_SECRET})
     result = _run(tool, {"order_id": "7"})

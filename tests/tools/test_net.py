@@ -180,6 +180,9 @@ def test_response_is_capped_and_slow_servers_time_out(local_server):
 def test_secret_values_are_masked_in_http_library_logs(local_server, caplog):
     secret = "query-secret-abcdef123"
     caplog.set_level(logging.DEBUG)
+    # other libraries (litellm) quieten httpx when imported; these checks need its records
+    caplog.set_level(logging.DEBUG, logger="httpx")
+    caplog.set_level(logging.DEBUG, logger="httpcore")
     net.safe_request_sync(
         "GET", f"{local_server.base}/hello?key={secret}", headers={"X-Api-Key": secret}, secrets=[secret]
     )
