@@ -5,11 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-import socket
 import subprocess
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,25 +14,9 @@ import redis
 from django.db import connections
 
 from runtime.worker import Worker
+from tests.processes import free_port, wait_until
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(
-    predicate: Callable[[], object], *, timeout: float = 10.0, every: float = 0.05, what: str = ""
-) -> None:
-    """Poll ``predicate`` until it is truthy; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if predicate():
-            return
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what or predicate}")
-        time.sleep(every)
+__all__ = ["BackgroundWorker", "RedisServer", "free_port", "wait_until"]
 
 
 class RedisServer:

@@ -104,11 +104,14 @@ def test_a_frozen_worker_writes_nothing_after_its_lease_was_rescued(owner, tmp_p
         if rescuer:
             rescuer.stop()
     run = fresh(run)
-    assert run.attempt == 2
-    rescue_seq = AgentEvent.objects.get(run=run, event_type="run.retrying").seq
-    later = AgentEvent.objects.filter(run=run, seq__gt=rescue_seq)
-    assert set(later.values_list("attempt", flat=True)) == {2}
+    # The rescue happened while the first worker was frozen; everything after it belongs to later
+    # attempts. (On a starved machine the rescuer's own 2 s lease can lapse too, so the run may
+    # legitimately end on attempt 3; what must never happen is a write from attempt 1.)
+    rescue_seq = AgentEvent.objects.filter(run=run, event_type="run.retrying").order_by("seq").first().seq
+    later = set(AgentEvent.objects.filter(run=run, seq__gt=rescue_seq).values_list("attempt", flat=True))
+    assert later and min(later) >= 2
     types = event_types(run)
+    assert run.attempt >= 2 and types.count("run.started") == run.attempt
     assert types.count("run.succeeded") == 1 and not {"run.failed", "run.cancelled"} & set(types)
     assert list(AgentEvent.objects.filter(run=run).values_list("seq", flat=True).order_by("seq")) == list(
         range(1, len(types) + 1)
