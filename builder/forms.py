@@ -73,9 +73,7 @@ class AgentForm(forms.Form):
     python_tools = forms.MultipleChoiceField(
         required=False, label="Python tools", widget=UnfoldAdminCheckboxSelectMultipleWidget
     )
-    sub_agents = forms.MultipleChoiceField(
-        required=False, label="Sub-agents", widget=UnfoldAdminCheckboxSelectMultipleWidget
-    )
+    sub_agents = forms.MultipleChoiceField(required=False, label="Sub-agents")
     memory_enabled = forms.BooleanField(
         required=False, label="Shared memory", widget=UnfoldBooleanSwitchWidget
     )
@@ -101,25 +99,24 @@ class AgentForm(forms.Form):
         self.fields["python_tools"].choices = [(t["name"], t["name"]) for t in python_tools]
         self.fields["sub_agents"].choices = agents
         self._sub_agents = agents
-        for key, _label in agents:
-            mode = forms.ChoiceField(
-                required=False,
-                choices=[(m, m.title()) for m in INVOCATION_MODES],
-                widget=UnfoldAdminSelectWidget,
-            )
-            context = forms.ChoiceField(
-                required=False,
-                choices=[(c, c.replace("_", " ").title()) for c in CONTEXT_MODES],
-                widget=UnfoldAdminSelectWidget,
-            )
-            self.fields[f"sub_mode__{key}"] = mode
-            self.fields[f"sub_context__{key}"] = context
+        self.mode_choices = [(m, m.title()) for m in INVOCATION_MODES]
+        self.context_choices = [(c, c.replace("_", " ").title()) for c in CONTEXT_MODES]
 
     @property
-    def sub_agent_rows(self) -> list[tuple[str, str, forms.BoundField, forms.BoundField]]:
-        """One row per possible sub-agent: its key, label, and its mode and context fields."""
+    def sub_agent_rows(self) -> list[dict[str, Any]]:
+        """One row per possible sub-agent. Rendered as plain inputs, not widgets: a site with
+        hundreds of agents would otherwise render hundreds of widget templates per page."""
+        if self.is_bound:
+            chosen = set(self.data.getlist("sub_agents")) if hasattr(self.data, "getlist") else set()
+            modes = {k: self.data.get(f"sub_mode__{k}", "delegate") for k, _ in self._sub_agents}
+            contexts = {k: self.data.get(f"sub_context__{k}", "full") for k, _ in self._sub_agents}
+        else:
+            chosen = set(self.initial.get("sub_agents", []))
+            modes = {k: self.initial.get(f"sub_mode__{k}", "delegate") for k, _ in self._sub_agents}
+            contexts = {k: self.initial.get(f"sub_context__{k}", "full") for k, _ in self._sub_agents}
         return [
-            (k, label, self[f"sub_mode__{k}"], self[f"sub_context__{k}"]) for k, label in self._sub_agents
+            {"key": k, "label": label, "checked": k in chosen, "mode": modes[k], "context": contexts[k]}
+            for k, label in self._sub_agents
         ]
 
     @staticmethod
@@ -152,11 +149,12 @@ class AgentForm(forms.Form):
             "max_tokens": data.get("max_tokens") or None,
             "http_tools": data.get("http_tools", []),
             "python_tools": data.get("python_tools", []),
+            # mode and context are plain inputs (see sub_agent_rows); the schema validates them
             "sub_agents": [
                 {
                     "agent_key": key,
-                    "mode": data.get(f"sub_mode__{key}") or "delegate",
-                    "context": data.get(f"sub_context__{key}") or "full",
+                    "mode": self.data.get(f"sub_mode__{key}") or "delegate",
+                    "context": self.data.get(f"sub_context__{key}") or "full",
                 }
                 for key in data.get("sub_agents", [])
             ],

@@ -80,20 +80,12 @@ def _retry(modeladmin: ModelAdmin, request: HttpRequest, runs: QuerySet[AgentRun
 
 @admin.register(AgentRun)
 class AgentRunAdmin(ReadOnlyMixin, ModelAdmin):
-    list_display = [
-        "id",
-        "agent_key",
-        "status_badge",
-        "agent_version",
-        "user",
-        "attempt",
-        "total_tokens",
-        "created_at",
-    ]
-    list_filter = ["status", "agent_key", "created_at"]
+    list_display = ["id", "agent_key", "status_badge", "user", "total_tokens", "created_at"]
+    # No agent_key filter: with thousands of agents its option list costs more than the page.
+    list_filter = ["status"]
+    list_per_page = 25
     search_fields = ["id", "agent_key", "agent_version"]
     list_select_related = ["user"]
-    date_hierarchy = "created_at"
     readonly_fields = [f.name for f in AgentRun._meta.fields]
     inlines = [EventInline]
     actions = ["cancel_runs", "retry_runs"]
@@ -127,6 +119,7 @@ class AgentRunAdmin(ReadOnlyMixin, ModelAdmin):
 @admin.register(AgentEvent)
 class AgentEventAdmin(ReadOnlyMixin, ModelAdmin):
     list_display = ["run", "seq", "event_type", "visibility", "attempt", "created_at"]
+    list_per_page = 50
     list_filter = ["event_type", "visibility"]
     search_fields = ["run__id", "event_type"]
     readonly_fields = [f.name for f in AgentEvent._meta.fields]
@@ -136,7 +129,6 @@ class AgentEventAdmin(ReadOnlyMixin, ModelAdmin):
 @admin.register(AgentConversation)
 class AgentConversationAdmin(ModelAdmin):
     list_display = ["id", "title", "agent_key", "active_agent_key", "user", "updated_at"]
-    list_filter = ["agent_key"]
     search_fields = ["id", "title", "agent_key"]
     list_select_related = ["user"]
     readonly_fields = [
@@ -168,7 +160,7 @@ class AgentCheckpointAdmin(ReadOnlyMixin, ModelAdmin):
 @admin.register(MemoryEntry)
 class MemoryEntryAdmin(ModelAdmin):
     list_display = ["key", "scope_badge", "agent_key", "system_key", "user", "updated_at", "expires_at"]
-    list_filter = ["scope", "agent_key"]
+    list_filter = ["scope"]
     search_fields = ["key", "agent_key", "system_key"]
     list_select_related = ["user"]
     readonly_fields = ["id", "created_at", "updated_at"]

@@ -18,6 +18,7 @@ from builder.services import agent_create, agent_delete, agent_duplicate, agent_
 from builder.views.common import go, is_partial, page, staff_view
 from builder.views.playground import playground_context
 
+PAGE_SIZE = 50
 STATUSES = [
     ("", "All"),
     ("published", "Published"),
@@ -30,8 +31,22 @@ STATUSES = [
 def agent_list(request: HttpRequest) -> HttpResponse:
     search = request.GET.get("q", "").strip()[:200]
     status = request.GET.get("status", "")
-    agents = list(selectors.agent_list(user=request.user, search=search, status=status)[:200])
-    context = {"agents": agents, "q": search, "status": status, "statuses": STATUSES, "title": "Agents"}
+    page_number = int(request.GET["page"]) if request.GET.get("page", "").isdigit() else 1
+    page_number = max(page_number, 1)
+    start = (page_number - 1) * PAGE_SIZE
+    # one row more than shown tells whether there is a next page, without a COUNT query
+    rows = list(
+        selectors.agent_list(user=request.user, search=search, status=status)[start : start + PAGE_SIZE + 1]
+    )
+    context = {
+        "agents": rows[:PAGE_SIZE],
+        "q": search,
+        "status": status,
+        "statuses": STATUSES,
+        "page_number": page_number,
+        "has_next": len(rows) > PAGE_SIZE,
+        "title": "Agents",
+    }
     return page(request, "builder/agent_list.html", context, partial="agent-rows")
 
 
