@@ -1,0 +1,90 @@
+"""One event fanned out to 1,000 connected SSE clients: delivery latency per client.
+
+Method: one uvicorn process on a throw-away database; 1,000 streams (one
+process of asyncio clients) watch the same run. The benchmark then writes
+``BENCH_SSE_FANOUT_EVENTS`` events one at a time through the real write path
+(``runtime.events.append_events``: seq reservation, insert, NOTIFY in one
+transaction), 300 ms apart. Delivery latency of an event to a client = the
+wall-clock time its frame arrived at that client minus the time just before
+the write began (same machine, same clock). Figures are over every
+(event, client) pair. The clients share the 2 cores with the server, so the
+client's own reading time is included: this is an upper bound.
+
+    python -m bench sse_fanout    (BENCH_SSE_FANOUT_N clients, default 1000)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+from bench._sse import env_int, make_user_token, open_many, pct, run_loop, uvicorn
+from bench.common import dedicated_database, setup_django
+
+N = env_int("BENCH_SSE_FANOUT_N", 1000)
+EVENTS = env_int("BENCH_SSE_FANOUT_EVENTS", 20)
+TARGET_P99_MS = 50.0
+
+
+def main() -> list[dict]:
+    with dedicated_database(prefix="benchfan") as url:
+        setup_django(url)
+        from django.db import connection
+
+        from runtime.events import append_events
+        from runtime.services import run_create
+
+        user, token = make_user_token()
+        run = run_create(agent_key="bench-noop", messages=[{"role": "user", "content": "fan"}], user=user)[0]
+        run_id = str(run.pk)
+        path = f"/api/agents/runs/{run_id}/events/stream/"
+        with uvicorn(url) as server:
+
+            async def scenario() -> tuple[list[float], float]:
+                started = time.perf_counter()
+                clients = await open_many(server.port, [path] * N, {"Authorization": f"Token {token}"})
+                opened = time.perf_counter() - started
+                latencies: list[float] = []
+                for index in range(EVENTS):
+                    marker = f'"k":"evt-{index}"'.encode()
+                    waiting = [asyncio.create_task(client.wait_for(marker)) for client in clients]
+                    await asyncio.sleep(0.05)  # every reader is parked on its socket before the write
+                    before = time.time()
+                    await asyncio.to_thread(
+                        append_events,
+                        run_id,
+                        [("assistant.delta", {"k": f"evt-{index}"})],
+                        attempt=1,
+                        lease_token=None,
+                    )
+                    arrived = await asyncio.gather(*waiting)
+                    latencies.extend(t - before for t in arrived)
+                    await asyncio.sleep(0.25)
+                for client in clients:
+                    client.close()
+                return latencies, opened
+
+            latencies, opened = run_loop(scenario())
+        connection.close()
+    p50, p99 = pct(latencies, 50) * 1000, pct(latencies, 99) * 1000
+    return [
+        {
+            "measure": "event write -> frame at each client",
+            "clients": N,
+            "events": EVENTS,
+            "p50 ms": round(p50, 2),
+            "p99 ms": round(p99, 2),
+            "max ms": round(max(latencies) * 1000, 2),
+            "target p99 ms": TARGET_P99_MS,
+            "load avg 1m": round(os.getloadavg()[0], 1),
+            "ok": "yes" if p99 <= TARGET_P99_MS else "NO",
+            "open all (s)": round(opened, 2),
+        }
+    ]
+
+
+if __name__ == "__main__":
+    from bench.common import markdown_table
+
+    print(markdown_table(main()))

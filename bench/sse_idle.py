@@ -1,0 +1,88 @@
+"""Cost of 1,000 idle SSE connections on one uvicorn process, next to a plain Django stream.
+
+Method: a fresh uvicorn process per endpoint, on a throw-away database. Open 20
+streams to warm up, read the process RSS, open 1,000 more (each waits for the
+first frame, so every one is established and subscribed), wait a second for the
+heap to settle, read RSS again. Per connection = RSS delta / 1,000. Database
+connections held = client connections to the benchmark database while the 1,000
+streams are idle (the runtime's listener holds one LISTEN connection per
+process). The runtime's streams each watch their own queued run and authenticate
+with a token; the plain endpoint is an async ``StreamingHttpResponse`` that only
+sends keep-alives (``bench/_sse_urls.py``).
+
+    python -m bench sse_idle    (BENCH_SSE_IDLE_N connections, default 1000)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+from bench._sse import db_connections, env_int, make_user_token, open_many, run_loop, uvicorn
+from bench.common import dedicated_database, setup_django
+
+N = env_int("BENCH_SSE_IDLE_N", 1000)
+WARM = 20
+TARGET_KB = 64
+
+
+def _measure(url: str, paths: list[str], headers: dict[str, str]) -> dict:
+    with uvicorn(url) as server:
+
+        async def scenario() -> dict:
+            warm = await open_many(server.port, paths[:WARM], headers)
+            await asyncio.sleep(1.0)  # let the warm-up settle before the baseline reading
+            before = server.rss()
+            started = time.perf_counter()
+            clients = await open_many(server.port, paths[WARM : WARM + N], headers)
+            opened = time.perf_counter() - started
+            await asyncio.sleep(1.0)
+            after = server.rss()
+            held = db_connections(url)
+            for client in warm + clients:
+                client.close()
+            return {
+                "per_conn_kb": (after - before) / N / 1024,
+                "db_conns": held,
+                "open_s": opened,
+                "rss_mb": after / 1e6,
+            }
+
+        return run_loop(scenario())
+
+
+def main() -> list[dict]:
+    with dedicated_database(prefix="benchsse") as url:
+        setup_django(url)
+        from runtime.services import run_create
+
+        user, token = make_user_token()
+        runs = [
+            run_create(agent_key="bench-noop", messages=[{"role": "user", "content": "idle"}], user=user)[0]
+            for _ in range(N + WARM)
+        ]
+        headers = {"Authorization": f"Token {token}"}
+        ours = _measure(url, [f"/api/agents/runs/{run.pk}/events/stream/" for run in runs], headers)
+        plain = _measure(url, ["/bench/plain-stream/"] * (N + WARM), {})
+    rows = []
+    for name, figures in (("runtime async_event_stream", ours), ("plain async StreamingHttpResponse", plain)):
+        rows.append(
+            {
+                "endpoint": name,
+                "connections": N,
+                "KB per connection": round(figures["per_conn_kb"], 1),
+                "target KB": TARGET_KB if name.startswith("runtime") else "",
+                "DB connections held": figures["db_conns"],
+                "open all (s)": round(figures["open_s"], 2),
+                "process RSS (MB)": round(figures["rss_mb"], 1),
+                "load avg 1m": round(os.getloadavg()[0], 1),
+            }
+        )
+    return rows
+
+
+if __name__ == "__main__":
+    from bench.common import markdown_table
+
+    print(markdown_table(main()))

@@ -1,0 +1,128 @@
+"""Time from ``POST runs/`` to the first event an SSE client receives, at 50 runs/s.
+
+Method: one uvicorn process and one ``runagent`` worker on a throw-away database;
+the agent is ``bench-noop`` (its first event is ``run.started``). Every 20 ms a
+client task posts a run (token auth, a pooled keep-alive HTTP connection), then
+opens ``runs/<id>/events/stream/?include_all=true`` on a new connection and waits
+for the first ``id:`` frame. Latency = frame arrival - just before the POST. So
+the figure holds the whole path a browser sees: the API call (validation,
+conversation, message, run row, enqueue), the worker's claim, the first event
+write + NOTIFY, the stream's authentication and backlog read, and the listener's
+fan-out. ``BENCH_SSE_LATENCY_RUNS`` (default 300) after 20 warm-up runs.
+
+    python -m bench sse_latency
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import subprocess
+import time
+
+from bench._sse import env_int, make_user_token, open_stream, pct, run_loop, uvicorn
+from bench.common import (
+    PROJECT_ROOT,
+    PYTHON,
+    dedicated_database,
+    django_env,
+    setup_django,
+    stop_process,
+    wait_for,
+)
+
+RUNS = env_int("BENCH_SSE_LATENCY_RUNS", 300)
+WARMUP = 20
+# the target rate, then a light load that shows the path's own latency without queueing
+RATES = [float(rate) for rate in os.environ.get("BENCH_SSE_LATENCY_RATES", "50,5").split(",")]
+TARGET_P50_MS, TARGET_P99_MS = 10.0, 50.0
+
+
+def main() -> list[dict]:
+    import httpx
+
+    with dedicated_database(prefix="benchlat") as url:
+        setup_django(url)
+        from django.db import connection
+
+        _, token = make_user_token()
+        connection.close()
+        worker = subprocess.Popen(
+            [PYTHON, "manage.py", "runagent", "--noreload", "--concurrency", "50"],
+            cwd=PROJECT_ROOT,
+            env=django_env(url),
+        )
+        try:
+            with uvicorn(url) as server:
+                headers = {"Authorization": f"Token {token}"}
+                wait_for(
+                    lambda: (
+                        httpx.get(f"{server.base}/api/agents/models/", headers=headers).status_code == 200
+                    ),
+                    timeout=30,
+                    what="the API",
+                )
+
+                async def trial(api: httpx.AsyncClient) -> tuple[float, float]:
+                    started = time.time()
+                    response = await api.post(
+                        "/api/agents/runs/",
+                        json={"agent_key": "bench-noop", "messages": [{"role": "user", "content": "hi"}]},
+                    )
+                    posted = time.time()
+                    run_id = response.json()["id"]
+                    client = await open_stream(
+                        server.port, f"/api/agents/runs/{run_id}/events/stream/?include_all=true", headers
+                    )
+                    try:
+                        first = await client.wait_for(b"id: 1\n")
+                    finally:
+                        client.close()
+                    return first - started, posted - started
+
+                async def scenario(rate: float, runs: int) -> list[tuple[float, float]]:
+                    async with httpx.AsyncClient(
+                        base_url=server.base, headers=headers, limits=httpx.Limits(max_connections=100)
+                    ) as api:
+                        for _ in range(WARMUP):
+                            await trial(api)
+                        tasks = []
+                        for _ in range(runs):
+                            tasks.append(asyncio.create_task(trial(api)))
+                            await asyncio.sleep(1 / rate)
+                        return list(await asyncio.gather(*tasks))
+
+                by_rate = {
+                    rate: run_loop(scenario(rate, RUNS if rate >= 50 else RUNS // 3)) for rate in RATES
+                }
+        finally:
+            stop_process(worker)
+    rows = []
+    for rate, results in by_rate.items():
+        first = [r[0] * 1000 for r in results]
+        post = [r[1] * 1000 for r in results]
+        p50, p99 = pct(first, 50), pct(first, 99)
+        rows.append(
+            {
+                "measure": "POST runs/ -> first SSE event",
+                "runs": len(results),
+                "rate /s": rate,
+                "p50 ms": round(p50, 2),
+                "p99 ms": round(p99, 2),
+                "mean ms": round(statistics.fmean(first), 2),
+                "POST alone p50/p99 ms": f"{pct(post, 50):.1f}/{pct(post, 99):.1f}",
+                "target p50/p99 ms": f"{TARGET_P50_MS:g}/{TARGET_P99_MS:g}" if rate >= 50 else "",
+                "load avg 1m": round(os.getloadavg()[0], 1),
+                "ok": ("yes" if p50 <= TARGET_P50_MS and p99 <= TARGET_P99_MS else "NO")
+                if rate >= 50
+                else "",
+            }
+        )
+    return rows
+
+
+if __name__ == "__main__":
+    from bench.common import markdown_table
+
+    print(markdown_table(main()))
