@@ -5,11 +5,13 @@ Method, identical for both systems and for 1 and 2 worker processes:
    (the engine: its LISTEN connection is open; procrastinate: it registered
    itself in ``procrastinate_workers``). Snapshot their CPU times.
 2. Enqueue N jobs in ONE transaction, so they all become visible at the same
-   commit. The engine's runs go through the real service path
+   commit. The engine's runs are created once through the real service path
    (``runtime.services.run_create``: validation, conversation, user message,
-   run row, queue notification); procrastinate's jobs through
-   ``noop.batch_defer``. Creation time is reported apart and is not part of
-   the rate.
+   run row, queue notification) and the rows it wrote are copied aside; each
+   measurement bulk-inserts that copy (``available_at`` set to now) and sends
+   the queue notification. procrastinate's jobs go through
+   ``noop.batch_defer``. The enqueue rate (the service path's for the engine)
+   is reported apart and is not part of the rate.
 3. Rate = N / (last terminal timestamp - commit timestamp), both read from
    PostgreSQL's clock (``finished_at`` of the last run; ``at`` of the last
    ``succeeded`` procrastinate event). CPU per run = CPU delta of the worker
@@ -19,6 +21,7 @@ Method, identical for both systems and for 1 and 2 worker processes:
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import subprocess
 import tempfile
@@ -26,6 +29,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import psycopg
 
 from bench.common import (
@@ -40,8 +44,11 @@ from bench.common import (
     wait_for,
 )
 
-RUNS = int(os.environ.get("BENCH_RUNS", "3000"))
+RUNS = int(os.environ.get("BENCH_RUNS", "2000"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "10"))
+TARGET_RATE = 300.0
+TARGET_RATIO = 1.5
+REPEATS = int(os.environ.get("BENCH_REPEATS", "2"))
 PROCESSES = [int(p) for p in os.environ.get("BENCH_PROCESSES", "1,2").split(",")]
 
 
@@ -54,9 +61,14 @@ class Measurement:
     create_s: float
     seconds: float
     cpu_s: float
+    pg_cpu_s: float
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.seconds if self.seconds > 0 else 0.0
 
     def row(self) -> dict:
-        rate = self.done / self.seconds if self.seconds > 0 else 0.0
+        per_run = 1000 / self.done if self.done else 0.0
         return {
             "system": self.system,
             "processes": self.processes,
@@ -65,9 +77,25 @@ class Measurement:
             "completed": self.done,
             "enqueue (jobs/s)": self.runs / self.create_s if self.create_s else 0.0,
             "seconds": round(self.seconds, 2),
-            "runs/s": rate,
-            "worker CPU ms/run": 1000 * self.cpu_s / self.done if self.done else 0.0,
+            "runs/s": self.rate,
+            "worker CPU ms/run": self.cpu_s * per_run,
+            "PostgreSQL CPU ms/run": self.pg_cpu_s * per_run,
         }
+
+
+def backend_cpu(probe: psycopg.Connection, dbname: str, exclude: set[int]) -> dict[int, float]:
+    """CPU seconds of each PostgreSQL backend serving ``dbname`` (the server runs on this machine)."""
+    pids = [
+        row[0]
+        for row in probe.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [dbname])
+        if row[0] not in exclude
+    ]
+    return {pid: cpu_seconds([psutil.Process(pid)]) for pid in pids if psutil.pid_exists(pid)}
+
+
+def backend_cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
+    """Backends that appeared meanwhile (workers connect lazily) count from zero."""
+    return sum(value - before.get(pid, 0.0) for pid, value in after.items())
 
 
 def _deadline() -> float:
@@ -86,15 +114,46 @@ def _engine_ready(conn: psycopg.Connection, dbname: str, processes: int) -> bool
     return row[0] >= processes
 
 
-def measure_engine(url: str, processes: int, logdir: Path) -> Measurement:
+_TABLES = ("runtime_agentconversation", "runtime_agentrun", "runtime_agentmessage")
+
+
+def prepare_engine_runs() -> float:
+    """Create RUNS runs through the real service path once; keep a copy of the rows it wrote.
+
+    Every measurement then restores that copy in one transaction (a bulk insert of
+    exactly what ``run_create`` wrote: conversation, user message, queued run), so
+    repeats do not pay for creation again. Returns the service path's rate (runs/s).
+    """
     from django.db import connection, transaction
 
     from bench.agents import NOOP
     from runtime.services import run_create
 
+    started = time.monotonic()
+    with transaction.atomic():
+        for i in range(RUNS):
+            run_create(agent_key=NOOP, messages=[{"role": "user", "content": f"no-op {i}"}])
+    rate = RUNS / (time.monotonic() - started)
+    with connection.cursor() as cursor:
+        for table in _TABLES:
+            cursor.execute(f"CREATE TABLE bench_copy_{table} AS SELECT * FROM {table}")  # noqa: S608
+        cursor.execute(f"TRUNCATE {', '.join(_TABLES)} CASCADE")
+    return rate
+
+
+def _restore_runs(cursor) -> None:
+    for table in _TABLES:  # foreign keys are deferred to the commit
+        cursor.execute(f"INSERT INTO {table} SELECT * FROM bench_copy_{table}")  # noqa: S608
+    cursor.execute("UPDATE runtime_agentrun SET available_at = now()")
+    cursor.execute("SELECT pg_notify('agent_runs', '')")  # what run_create sends, once per commit
+
+
+def measure_engine(url: str, processes: int, logdir: Path, create_rate: float) -> Measurement:
+    from django.db import connection, transaction
+
     dbname = connection.settings_dict["NAME"]
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE runtime_agentconversation, runtime_agentrun CASCADE")
+        cursor.execute(f"TRUNCATE {', '.join(_TABLES)}, runtime_agentevent CASCADE")
     log = open(logdir / f"engine-{processes}.log", "wb")  # noqa: SIM115 - closed below
     worker = subprocess.Popen(
         [
@@ -119,11 +178,13 @@ def measure_engine(url: str, processes: int, logdir: Path) -> Measurement:
             )
             procs = process_tree(worker.pid)
             cpu_before = cpu_seconds(procs)
-            started = time.monotonic()
-            with transaction.atomic():
-                for i in range(RUNS):
-                    run_create(agent_key=NOOP, messages=[{"role": "user", "content": f"no-op {i}"}])
-            create_s = time.monotonic() - started
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                exclude = {cursor.fetchone()[0], probe.info.backend_pid}
+            pg_before = backend_cpu(probe, dbname, exclude)
+            with transaction.atomic(), connection.cursor() as cursor:
+                _restore_runs(cursor)
+            create_s = RUNS / create_rate
             committed_at = probe.execute("SELECT clock_timestamp()").fetchone()[0]
 
             def finished() -> bool:
@@ -135,6 +196,7 @@ def measure_engine(url: str, processes: int, logdir: Path) -> Measurement:
             with contextlib.suppress(TimeoutError):  # reported as fewer completed runs
                 wait_for(finished, timeout=_deadline(), interval=0.1, what="the engine's runs")
             cpu_after = cpu_seconds(procs)
+            pg_after = backend_cpu(probe, dbname, exclude)
             done, last = probe.execute(
                 "SELECT count(*), max(finished_at) FROM runtime_agentrun WHERE status = 'succeeded'"
             ).fetchone()
@@ -147,7 +209,8 @@ def measure_engine(url: str, processes: int, logdir: Path) -> Measurement:
     if not_ok:
         raise RuntimeError(f"{not_ok} no-op runs did not succeed; see {logdir}")
     seconds = (last - committed_at).total_seconds() if last else 0.0
-    return Measurement("engine", processes, RUNS, done, create_s, seconds, cpu_after - cpu_before)
+    pg_cpu = backend_cpu_delta(pg_before, pg_after)
+    return Measurement("engine", processes, RUNS, done, create_s, seconds, cpu_after - cpu_before, pg_cpu)
 
 
 # ---------------------------------------------------------------------------
@@ -187,6 +250,8 @@ def measure_procrastinate(url: str, processes: int, logdir: Path) -> Measurement
             wait_for(ready, timeout=60, what="procrastinate workers to register")
             procs = [proc for worker in workers for proc in process_tree(worker.pid)]
             cpu_before = cpu_seconds(procs)
+            dbname = probe.info.dbname
+            pg_before = backend_cpu(probe, dbname, {probe.info.backend_pid})
             started = time.monotonic()
             with app.open():
                 noop.batch_defer(*({} for _ in range(RUNS)))
@@ -202,6 +267,7 @@ def measure_procrastinate(url: str, processes: int, logdir: Path) -> Measurement
             with contextlib.suppress(TimeoutError):  # reported as fewer completed jobs
                 wait_for(finished, timeout=_deadline(), interval=0.1, what="procrastinate's jobs")
             cpu_after = cpu_seconds(procs)
+            pg_after = backend_cpu(probe, dbname, {probe.info.backend_pid})
             done = probe.execute(
                 "SELECT count(*) FROM procrastinate_jobs WHERE status = 'succeeded'"
             ).fetchone()[0]
@@ -214,7 +280,10 @@ def measure_procrastinate(url: str, processes: int, logdir: Path) -> Measurement
             for log in logs:
                 log.close()
     seconds = (last - committed_at).total_seconds() if last else 0.0
-    return Measurement("procrastinate", processes, RUNS, done, create_s, seconds, cpu_after - cpu_before)
+    pg_cpu = backend_cpu_delta(pg_before, pg_after)
+    return Measurement(
+        "procrastinate", processes, RUNS, done, create_s, seconds, cpu_after - cpu_before, pg_cpu
+    )
 
 
 def _apply_procrastinate_schema(url: str) -> None:
@@ -228,6 +297,7 @@ def _apply_procrastinate_schema(url: str) -> None:
         capture_output=True,
     )
     os.environ["BENCH_PROCRASTINATE_URL"] = url  # read when bench.procrastinate_app is imported
+    logging.getLogger("procrastinate").setLevel(logging.WARNING)  # one INFO line per defer is noise here
 
 
 def main() -> list[dict]:
@@ -240,19 +310,41 @@ def main() -> list[dict]:
         logdir = Path(tmp)
         setup_django(url)
         _apply_procrastinate_schema(purl)
+        create_rate = prepare_engine_runs()
         for processes in PROCESSES:
-            engine = measure_engine(url, processes, logdir)
-            yardstick = measure_procrastinate(purl, processes, logdir)
-            rows.append(engine.row())
-            rows.append(yardstick.row())
-            e_rate = engine.done / engine.seconds if engine.seconds else 0.0
-            p_rate = yardstick.done / yardstick.seconds if yardstick.seconds else 0.0
-            rows[-2]["vs procrastinate"] = f"{e_rate / p_rate:.2f}x" if p_rate else "n/a"
-            rows[-1]["vs procrastinate"] = "1.00x"
+            engine: list[Measurement] = []
+            yardstick: list[Measurement] = []
+            for rep in range(REPEATS):
+                # Alternate who goes first, so a burst of load from elsewhere hits both alike.
+                pair = [
+                    (engine, lambda p=processes: measure_engine(url, p, logdir, create_rate)),
+                    (yardstick, lambda p=processes: measure_procrastinate(purl, p, logdir)),
+                ]
+                for results, measure in pair if rep % 2 == 0 else pair[::-1]:
+                    result = measure()
+                    results.append(result)
+                    print(f"{result.system} x{processes} #{rep + 1}: {result.rate:.0f} runs/s", flush=True)
+            rows.extend(_compare(engine, yardstick))
         from django.db import connections
 
         connections.close_all()  # the database is dropped next
     return rows
+
+
+def _compare(engine: list[Measurement], yardstick: list[Measurement]) -> list[dict]:
+    """Best of the repeats for each (the least disturbed by other load on a shared machine)."""
+    best_e = max(engine, key=lambda m: m.rate)
+    best_p = max(yardstick, key=lambda m: m.rate)
+    ratio = best_e.rate / best_p.rate if best_p.rate else 0.0
+    met = best_e.rate >= TARGET_RATE and ratio >= TARGET_RATIO
+    e_row, p_row = best_e.row(), best_p.row()
+    e_row["all repeats (runs/s)"] = ", ".join(f"{m.rate:.0f}" for m in engine)
+    p_row["all repeats (runs/s)"] = ", ".join(f"{m.rate:.0f}" for m in yardstick)
+    e_row["vs procrastinate"] = f"{ratio:.2f}x"
+    p_row["vs procrastinate"] = "1.00x"
+    e_row["target (>=300/s, >=1.5x)"] = "met" if met else "MISSED"
+    p_row["target (>=300/s, >=1.5x)"] = ""
+    return [e_row, p_row]
 
 
 if __name__ == "__main__":
