@@ -47,6 +47,10 @@ def test_build_chat_publish_diff_restore(page, live, fake_openai, weather_api):
     _send(page, "Hello there")
     expect(_last_turn(page).locator(".b-msg--assistant").first).to_contain_text(re.compile("demo", re.I))
     expect(_last_turn(page).locator(".b-usage")).to_contain_text("succeeded")
+    # retry replaces the last turn rather than adding one
+    page.get_by_role("button", name="Retry last").click()
+    expect(_last_turn(page).locator(".b-usage")).to_contain_text("succeeded")
+    expect(page.locator("#pg-chat .b-msg--user")).to_have_count(1)
 
     # an HTTP tool pointed at a local API, tried from its page
     page.get_by_role("link", name="Tools", exact=True).first.click()
@@ -197,3 +201,33 @@ def test_hostile_model_reply_is_inert(page, live, fake_openai, staff):
     expect(reply.get_by_role("link", name="safe")).to_have_attribute("href", "https://example.com")
     assert page.evaluate("window.__pwned") is None
     shot(page, "10-hostile-reply-inert")
+
+
+def test_stream_drop_reconnects_by_itself(page, live, fake_openai, staff):
+    """The first stream connection fails while the run is still going; the pane reconnects and finishes.
+
+    (Exact resume with Last-Event-ID after a cut mid-stream is covered at the protocol level by the
+    API's SSE tests; Playwright can only cut a response it has fully buffered.)
+    """
+    from builder.services import agent_create
+
+    agent = agent_create(
+        owner=staff, slug="resumer", name="Resumer", config={"system_prompt": "x", "model": MODEL}
+    )
+    fake_openai.push(Text(["one ", "two ", "three ", "four ", "five."], delay=0.6))
+    seen: list[str] = []
+
+    def drop_first_stream(route):
+        seen.append(route.request.url)
+        if len(seen) == 1:
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route("**/events/stream/**", drop_first_stream)
+    page.goto(f"/agents/{agent.public_id}/")
+    _send(page, "count to five")
+    turn = _last_turn(page)
+    expect(turn.locator(".b-usage")).to_contain_text("succeeded", timeout=30_000)
+    expect(turn.locator(".b-msg--assistant")).to_have_text("one two three four five.")
+    assert len(seen) >= 2, "the browser did not reconnect"

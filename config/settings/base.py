@@ -199,7 +199,7 @@ UNFOLD = {
                 "title": "Build",
                 "separator": True,
                 "items": [
-                    {"title": "Agents", "icon": "smart_toy", "link": "/"},
+                    {"title": "Agents", "icon": "smart_toy", "link": "/", "active": "builder.navigation.agents_active"},
                     {"title": "Tools", "icon": "build", "link": "/tools/"},
                     {"title": "Multi-agent systems", "icon": "hub", "link": "/systems/"},
                     {"title": "Import", "icon": "upload_file", "link": "/import/"},
