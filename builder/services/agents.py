@@ -18,6 +18,14 @@ if TYPE_CHECKING:
 DEFAULT_CONFIG: dict[str, Any] = AgentConfig().to_dict()
 
 
+def code_agent_keys() -> set[str]:
+    """Keys of agents registered in code: they win in the registry, so a builder agent may not reuse one."""
+    from runtime.registry import autodiscover, list_runtimes
+
+    autodiscover()
+    return set(list_runtimes())
+
+
 def _check_identity(*, slug: str | None, name: str, exclude_pk: int | None = None) -> dict[str, str]:
     errors: dict[str, str] = {}
     if slug is not None:
@@ -27,6 +35,7 @@ def _check_identity(*, slug: str | None, name: str, exclude_pk: int | None = Non
         elif (
             Agent.objects.filter(slug=slug).exclude(pk=exclude_pk).exists()
             or AgentSystem.objects.filter(slug=slug).exists()
+            or slug in code_agent_keys()
         ):
             errors["slug"] = f"The key {slug!r} is already taken; choose another."
     if not name or not name.strip():

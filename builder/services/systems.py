@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from builder.models import Agent, AgentSystem, SystemMember
 from builder.schema import ConfigError, validate_slug
+from builder.services.agents import code_agent_keys
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -34,7 +35,11 @@ def system_save(
         problem = validate_slug(slug)
         if problem:
             errors["slug"] = problem
-        elif AgentSystem.objects.filter(slug=slug).exists() or Agent.objects.filter(slug=slug).exists():
+        elif (
+            AgentSystem.objects.filter(slug=slug).exists()
+            or Agent.objects.filter(slug=slug).exists()
+            or slug in code_agent_keys()
+        ):
             errors["slug"] = f"The key {slug!r} is already taken; choose another."
     if not name.strip():
         errors["name"] = "Give the system a name."

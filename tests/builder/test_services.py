@@ -124,3 +124,16 @@ def test_duplicate_and_delete(owner):
     assert copy.draft.config == agent.draft.config
     agent_delete(agent=copy)
     assert not Agent.objects.filter(slug="helper-copy").exists()
+
+
+def test_key_of_a_code_agent_is_refused(owner):
+    from runtime.agents import ToolCallingAgent
+    from runtime.registry import register_runtime, unregister_runtime
+
+    register_runtime(ToolCallingAgent.from_config(key="code-bot", system_prompt="x"))
+    try:
+        with pytest.raises(ConfigError) as exc:
+            make_agent(owner, slug="code-bot")
+        assert "already taken" in exc.value.errors["slug"]
+    finally:
+        unregister_runtime("code-bot")
