@@ -233,11 +233,44 @@ def _usage(ctx: RunContext, result: RunResult | None = None) -> dict[str, Any]:
     return usage
 
 
+@dataclass
+class _Control:
+    """How the heartbeat, cancel notifications and lease loss reach a running claim."""
+
+    reason: dict[str, str] = field(default_factory=dict)
+    ctx: RunContext | None = None
+    main_task: asyncio.Task | None = None
+
+    def stop(self, why: str) -> None:
+        self.reason.setdefault("why", why)
+        if why == "cancel" and self.ctx is not None:
+            self.ctx.request_cancel()
+        if self.main_task is not None and not self.main_task.done():
+            self.main_task.cancel()
+
+
 async def execute(
     claim: leases.Claim, env: RunEnvironment, *, cancel_events: dict[str, Callable[[], None]]
 ) -> str:
-    """Run one claim to an outcome; returns the status written (or "lost"/"released")."""
+    """Run one claim to an outcome; returns the status written (or "lost"/"released").
+
+    The heartbeat starts at once: the lease clock started at the claim, and
+    loading the run may be slow on a busy database.
+    """
+    control = _Control()
+    heartbeat = asyncio.create_task(_heartbeat(claim, env, control.stop))
+    cancel_events[claim.run_id] = lambda: control.stop("cancel")
+    try:
+        return await _execute(claim, env, control)
+    finally:
+        heartbeat.cancel()
+        cancel_events.pop(claim.run_id, None)
+
+
+async def _execute(claim: leases.Claim, env: RunEnvironment, control: _Control) -> str:
     loaded: LoadedRun = await env.db(_load, claim.run_id, claim.attempt)
+    reason = control.reason
+    stop = control.stop
     run = loaded.run
     log_prefix = f"run {run.id} ({run.agent_key}, attempt {claim.attempt}/{claim.max_attempts})"
     if loaded.runtime is None:
@@ -254,16 +287,9 @@ async def execute(
         logger.info("%s failed: %s", log_prefix, error["message"])
         return "failed"
 
-    main_task: asyncio.Task | None = None
-    reason: dict[str, str] = {}
-
-    def stop(why: str) -> None:
-        reason.setdefault("why", why)
-        if why == "cancel":
-            ctx.request_cancel()
-        if main_task is not None and not main_task.done():
-            main_task.cancel()
-
+    if reason.get("why") == "lost":
+        logger.warning("%s lost its lease while loading; stopped without writing", log_prefix)
+        return "lost"
     writer = EventWriter(env, claim.run_id, claim.lease_token, claim.attempt, on_lost=lambda: stop("lost"))
     input_messages = [*loaded.history, *run.input.get("messages", [])]
     ctx = RunContext(
@@ -281,7 +307,7 @@ async def execute(
         state=loaded.state,
     )
     ctx._env = env  # type: ignore[attr-defined]  # invoke_child runs sub-agents with it
-    cancel_events[claim.run_id] = lambda: stop("cancel")
+    control.ctx = ctx
     logger.info("%s started by %s", log_prefix, env.owner)
     await writer.emit(
         EventType.RUN_STARTED, {"run_id": str(run.id), "attempt": claim.attempt, "agent_key": run.agent_key}
@@ -294,10 +320,10 @@ async def execute(
         finally:
             ctx.deactivate(token)
 
-    heartbeat = asyncio.create_task(_heartbeat(claim, env, stop))
     timeout = conf.get("RUN_TIMEOUT_SECONDS")
-    main_task = asyncio.create_task(call())
-    if run.cancel_requested_at:
+    control.main_task = main_task = asyncio.create_task(call())
+    if run.cancel_requested_at or reason.get("why") == "cancel":
+        reason.pop("why", None)
         stop("cancel")
     result: RunResult | None = None
     failure: BaseException | None = None
@@ -311,9 +337,6 @@ async def execute(
             reason["why"] = "shutdown"
     except Exception as exc:
         failure = exc
-    finally:
-        heartbeat.cancel()
-        cancel_events.pop(claim.run_id, None)
     if ctx.cancelled():
         reason.setdefault("why", "cancel")
         if result is not None:

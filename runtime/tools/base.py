@@ -7,6 +7,7 @@ result the model can read (``{"error": ...}``), never a crashed run.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import logging
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jsonschema
+from django.db import connections
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +126,12 @@ class Tool:
     async def call(self, arguments: dict[str, Any]) -> Any:
         if self.handler is None:
             raise ToolError(f"The tool {self.name} has no handler.")
-        result = self.handler(**arguments)
+        if inspect.iscoroutinefunction(self.handler):
+            result = self.handler(**arguments)
+        else:
+            # A slow sync tool must not block the worker's event loop (heartbeats,
+            # cancellation and every other run share it).
+            result = await asyncio.to_thread(_call_sync, self.handler, arguments)
         if inspect.isawaitable(result):
             result = await typing.cast(Awaitable[Any], result)
         return result
@@ -137,6 +144,14 @@ class Tool:
 
     def to_anthropic_format(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "input_schema": self.parameters}
+
+
+def _call_sync(handler: Callable[..., Any], arguments: dict[str, Any]) -> Any:
+    try:
+        return handler(**arguments)
+    finally:
+        # this thread is not Django's; do not leave a database connection behind
+        connections.close_all()
 
 
 class ToolRegistry:
