@@ -63,6 +63,9 @@ def main() -> list[dict]:
             for _ in range(N + WARM)
         ]
         headers = {"Authorization": f"Token {token}"}
+        from django.db import connection
+
+        connection.close()  # so the count below is the server's connections only
         ours = _measure(url, [f"/api/agents/runs/{run.pk}/events/stream/" for run in runs], headers)
         plain = _measure(url, ["/bench/plain-stream/"] * (N + WARM), {})
     rows = []

@@ -40,7 +40,11 @@ TARGET_P50_MS, TARGET_P99_MS = 10.0, 50.0
 
 
 def main() -> list[dict]:
+    import logging
+
     import httpx
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
     with dedicated_database(prefix="benchlat") as url:
         setup_django(url)
@@ -51,7 +55,7 @@ def main() -> list[dict]:
         worker = subprocess.Popen(
             [PYTHON, "manage.py", "runagent", "--noreload", "--concurrency", "50"],
             cwd=PROJECT_ROOT,
-            env=django_env(url),
+            env=django_env(url, LOG_LEVEL="WARNING"),
         )
         try:
             with uvicorn(url) as server:

@@ -13,3 +13,7 @@ urlpatterns = [
     # The builder owns "/" and is mounted last so /admin/ and /api/ win.
     path("", include("builder.urls")),
 ]
+
+# JSON errors under /api/, Django's pages elsewhere.
+handler404 = "runtime.api.errors.not_found"
+handler500 = "runtime.api.errors.server_error"

@@ -124,3 +124,27 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         error_body("server_error", "Something went wrong on our side; the error has been logged."),
         status=status.HTTP_500_INTERNAL_SERVER_ERROR,
     )
+
+
+def _is_api(request: Any) -> bool:
+    return request.path.startswith("/api/")
+
+
+def not_found(request: Any, exception: Exception | None = None):
+    """``handler404``: JSON under /api/, Django's page elsewhere."""
+    if _is_api(request):
+        return error_response(404, "not_found", "There is no API endpoint at this address; see /api/docs/.")
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+def server_error(request: Any):
+    """``handler500``: JSON under /api/ (the traceback is already in the log), Django's page elsewhere."""
+    if _is_api(request):
+        return error_response(
+            500, "server_error", "Something went wrong on our side; the error has been logged."
+        )
+    from django.views.defaults import server_error as page_server_error
+
+    return page_server_error(request)

@@ -270,3 +270,25 @@ def test_schema_documents_every_endpoint_and_docs_page_is_self_hosted(client_for
     docs = client.get("/api/docs/")
     assert docs.status_code == 200
     assert b"cdn." not in docs.content and b"/static/drf_spectacular_sidecar/" in docs.content
+
+
+def test_unknown_api_address_is_a_json_404(client_for):
+    response = client_for().get("/api/agents/nothing-here/")
+    assert response.status_code == 404
+    assert error_of(response)["code"] == "not_found"
+
+
+def test_an_unexpected_error_is_logged_and_answered_without_a_trace(caplog):
+    from runtime.api.errors import exception_handler
+
+    def broken() -> None:
+        raise RuntimeError("secret internal detail")
+
+    try:
+        broken()
+    except RuntimeError as exc:
+        response = exception_handler(exc, {"view": None})
+    assert response.status_code == 500
+    assert response.data["error"]["code"] == "server_error"
+    assert "secret internal detail" not in str(response.data)
+    assert "secret internal detail" in caplog.text
