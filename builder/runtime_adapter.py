@@ -218,6 +218,8 @@ def build_runtime(agent_key: str, definition: Definition) -> AgentRuntime:
         model_settings=settings,
         name=definition.agent.name,
         description=definition.agent.description,
+        # what the agent remembered is in its prompt, not only behind the recall tool
+        memory_scopes=(config.memory.scope,) if config.memory.enabled else (),
     )
 
 

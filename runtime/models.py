@@ -184,6 +184,8 @@ class AgentRun(models.Model):
             # the rescue sweep: running runs by lease expiry
             models.Index(fields=["lease_expires_at"], condition=Q(status="running"), name="run_lease_idx"),
             models.Index(fields=["user", "-created_at"]),
+            # the admin's and the builder's run lists, newest first
+            models.Index(fields=["-created_at"], name="run_created_idx"),
         ]
 
     def __str__(self) -> str:

@@ -74,8 +74,9 @@ def test_tools_subagents_and_memory_become_runtime_tools(owner, agent, http_tool
             "memory": {"enabled": True, "scope": "user"},
         },
     )
-    names = set(get_runtime("helper").tools.names)
-    assert {"weather", "billing", "remember", "recall"} <= names
+    runtime = get_runtime("helper")
+    assert {"weather", "billing", "remember", "recall"} <= set(runtime.tools.names)
+    assert runtime.memory_scopes == ("user",)  # remembered entries also reach the prompt
     # billing is a hand-off target, so it can hand the conversation back
     assert "hand_back" in get_runtime("billing").tools.names
 
