@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -269,11 +270,16 @@ async def async_event_stream(request: HttpRequest, run_id: str) -> HttpResponse:
         params = parse_stream_params(request)
     except BadStreamRequest as exc:
         return _error(exc)
+    try:
+        # the bus names runs in canonical form; an upper-case or unhyphenated id must match too
+        run_key = str(uuid.UUID(str(run_id)))
+    except ValueError:
+        return _error(Http404())
     listener = get_listener()
     # Subscribe before the backlog read so an event committed in between is not lost.
-    subscription = await listener.subscribe(str(run_id), position=params.after)
+    subscription = await listener.subscribe(run_key, position=params.after)
     try:
-        page = await sync_to_async(_open_async, thread_sensitive=False)(request, run_id, params.after)
+        page = await sync_to_async(_open_async, thread_sensitive=False)(request, run_key, params.after)
     except Exception as exc:
         listener.unsubscribe(subscription)
         return _error(exc)
@@ -281,7 +287,7 @@ async def async_event_stream(request: HttpRequest, run_id: str) -> HttpResponse:
         listener.unsubscribe(subscription)
         return HttpResponse(status=204)  # nothing more will come: EventSource stops reconnecting
     cursor = _Cursor(params.after, params.levels)
-    response = _stream_response(_live_frames(str(run_id), cursor, page, subscription))
+    response = _stream_response(_live_frames(run_key, cursor, page, subscription))
     # If the client leaves before the body starts, the generator never runs its cleanup;
     # the response's closers run in a thread, so hand the release back to the loop.
     response._resource_closers.append(lambda: listener.unsubscribe_threadsafe(subscription))

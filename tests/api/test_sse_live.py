@@ -172,7 +172,8 @@ def test_idle_streams_hold_no_db_connection_get_events_and_free_their_slot(
     server, owner, owner_token, anon_session, route
 ):
     run, _ = run_create(agent_key="echo", messages=say("fan out"), anonymous_session_id=anon_session.pk)
-    url = f"{server.base_url}{API}/runs/{run.pk}/{route}?anonymous_token={anon_session.token}"
+    # an upper-case id names the same run (the bus uses the canonical form)
+    url = f"{server.base_url}{API}/runs/{str(run.pk).upper()}/{route}?anonymous_token={anon_session.token}"
     baseline = stats(server, owner_token)["subscribers"]
     with ExitStack() as stack:
         client = stack.enter_context(httpx.Client(timeout=10))
