@@ -61,3 +61,24 @@ def test_behind_a_declared_proxy_the_forwarded_address_is_the_key():
     second = client.post(MINT, REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.2")
     again = client.post(MINT, REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="spoofed, 198.51.100.1")
     assert (first.status_code, second.status_code, again.status_code) == (201, 201, 429)
+
+
+def test_staff_can_expire_sessions_in_the_admin_and_never_see_tokens(owner):
+    from django.test import Client
+
+    session = AnonymousSession.objects.create()
+    admin = Client()
+    owner.is_superuser = True
+    owner.save()
+    admin.force_login(owner)
+    listing = admin.get("/admin/accounts/anonymoussession/")
+    assert listing.status_code == 200
+    detail = admin.get(f"/admin/accounts/anonymoussession/{session.pk}/change/")
+    assert detail.status_code == 200 and session.token.encode() not in detail.content
+    response = admin.post(
+        "/admin/accounts/anonymoussession/",
+        {"action": "expire_now", "_selected_action": [str(session.pk)]},
+    )
+    assert response.status_code == 302
+    session.refresh_from_db()
+    assert session.is_expired
