@@ -85,6 +85,22 @@ def add_event_streams(result: dict[str, Any], generator: Any, request: Any, publ
     paths[f"{prefix}runs/{{run_id}}/events/stream/"] = {
         "get": _stream_operation("runs_events_stream", "Stream a run's events (ASGI, no thread per client)")
     }
+    paths[f"{prefix}streams/stats/"] = {
+        "get": {
+            "operationId": "streams_stats",
+            "summary": "This process's event listener (staff only)",
+            "tags": ["runs"],
+            "responses": {
+                "200": {
+                    "description": "Bus backend, connection state, open streams, runs watched, deliveries.",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                "401": _error_ref("No valid credentials."),
+                "403": _error_ref("Not staff."),
+            },
+            "security": [{"tokenAuth": []}, {"cookieAuth": []}],
+        }
+    }
     return result
 
 
