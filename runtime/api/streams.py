@@ -250,14 +250,16 @@ async def _live_frames(
                 continue
             if subscription.overflowed:
                 return  # too slow to keep up: the client resumes with Last-Event-ID
-            if item is RESYNC or item.seq > cursor.after + 1:
+            if item is RESYNC or item[0].seq > cursor.after + 1:
                 async for chunk in catch_up():
                     yield chunk
                 continue
-            chunk = cursor.take([item])
+            event, noticed_at = item
+            chunk = cursor.take([event])
             subscription.position = cursor.after
             if chunk:
-                yield chunk
+                yield chunk  # returns once the server has handed the bytes to the socket
+                listener.record_lag(noticed_at)
     finally:
         listener.unsubscribe(subscription)
 

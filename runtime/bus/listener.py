@@ -28,6 +28,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,6 +73,18 @@ class ListenerStats:
     delivered: int = 0
     overflows: int = 0
     reconnects: int = 0
+    # seconds from a notification's arrival to its frame being handed to a client's socket
+    lags: deque = field(default_factory=lambda: deque(maxlen=50_000))
+
+    def lag_summary(self) -> dict[str, float | None]:
+        ordered = sorted(self.lags)
+        if not ordered:
+            return {"delivery_p50_ms": None, "delivery_p99_ms": None, "delivery_max_ms": None}
+
+        def at(q: float) -> float:
+            return round(ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] * 1000, 2)
+
+        return {"delivery_p50_ms": at(0.5), "delivery_p99_ms": at(0.99), "delivery_max_ms": at(1.0)}
 
 
 @dataclass(eq=False)
@@ -85,7 +99,7 @@ class EventListener:
     def __post_init__(self) -> None:
         self._subscriptions: dict[str, set[Subscription]] = {}
         self._cursor: dict[str, int] = {}
-        self._pending: dict[str, int] = {}
+        self._pending: dict[str, tuple[int, float]] = {}
         self._wakeup = asyncio.Event()
         self._ready = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
@@ -139,8 +153,16 @@ class EventListener:
             "connected": self.connected,
             "subscribers": self.subscriber_count,
             "runs_watched": len(self._subscriptions),
-            **self.stats.__dict__,
+            "notifications": self.stats.notifications,
+            "reads": self.stats.reads,
+            "delivered": self.stats.delivered,
+            "overflows": self.stats.overflows,
+            "reconnects": self.stats.reconnects,
+            **self.stats.lag_summary(),
         }
+
+    def record_lag(self, noticed_at: float) -> None:
+        self.stats.lags.append(time.monotonic() - noticed_at)
 
     # --- lifecycle ----------------------------------------------------------------------
     def _start(self) -> None:
@@ -171,8 +193,11 @@ class EventListener:
         except ValueError:
             logger.warning("Ignoring malformed event notification %r", payload)
             return
-        if last_seq > self._pending.get(run_id, -1):
-            self._pending[run_id] = last_seq
+        previous = self._pending.get(run_id)
+        if previous is None:
+            self._pending[run_id] = (last_seq, time.monotonic())
+        elif last_seq > previous[0]:
+            self._pending[run_id] = (last_seq, previous[1])  # the lag counts from the first
         self._wakeup.set()
 
     def _resync_all(self) -> None:
@@ -242,9 +267,9 @@ class EventListener:
             await self._wakeup.wait()
             self._wakeup.clear()
             pending, self._pending = self._pending, {}
-            for run_id, last_seq in pending.items():
+            for run_id, (last_seq, noticed_at) in pending.items():
                 try:
-                    await self._deliver(run_id, last_seq)
+                    await self._deliver(run_id, last_seq, noticed_at)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
@@ -253,7 +278,8 @@ class EventListener:
                     for subscription in self._subscriptions.get(run_id, ()):
                         subscription.offer(RESYNC)
 
-    async def _deliver(self, run_id: str, last_seq: int) -> None:
+    async def _deliver(self, run_id: str, last_seq: int, noticed_at: float) -> None:
+        """Offer the run's new events to its streams, as ``(event, noticed_at)`` items."""
         subs = self._subscriptions.get(run_id)
         if not subs:
             return
@@ -269,7 +295,7 @@ class EventListener:
             self._cursor[run_id] = start
             for subscription in list(self._subscriptions.get(run_id, ())):
                 for event in events:
-                    if subscription.offer(event):
+                    if subscription.offer((event, noticed_at)):
                         self.stats.delivered += 1
                     else:
                         self.stats.overflows += 1

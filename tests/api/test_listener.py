@@ -45,7 +45,7 @@ def test_a_slow_subscriber_overflows_alone_and_the_others_get_everything(owner):
                 while len(got) < 12:
                     item = await fast.queue.get()
                     if item is not RESYNC:
-                        got.append(item.seq)
+                        got.append(item[0].seq)
 
             consumer = asyncio.create_task(consume())
             await asyncio.to_thread(write, run_id, 12)
@@ -91,6 +91,6 @@ def test_after_losing_its_connection_the_listener_reconnects_and_asks_streams_to
         finally:
             await listener.close()
 
-    resync, event = asyncio.run(scenario())
+    resync, (event, _noticed_at) = asyncio.run(scenario())
     assert resync is RESYNC
     assert event.seq == 1 and b'"delta":"0"' in event.frame

@@ -200,6 +200,7 @@ def test_idle_streams_hold_no_db_connection_get_events_and_free_their_slot(
             assert b'"content":"to all"' in seen
         held = server_connections()
         assert len(held) <= 2, held
+        assert stats(server, owner_token)["delivery_p99_ms"] is not None
     wait_for(
         lambda: stats(server, owner_token)["subscribers"] == baseline, "closed streams to free their slots"
     )
