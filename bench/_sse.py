@@ -49,8 +49,8 @@ class Uvicorn:
 
 
 @contextlib.contextmanager
-def uvicorn(url: str, **env: str) -> Iterator[Uvicorn]:
-    """One uvicorn worker process serving the project (plus the plain endpoint) on ``url``'s database."""
+def uvicorn(url: str, *, workers: int = 1, **env: str) -> Iterator[Uvicorn]:
+    """uvicorn (``workers`` processes) serving the project and the plain endpoint on ``url``'s database."""
     raise_fd_limit()
     port = free_port()
     environment = django_env(url, DJANGO_SETTINGS_MODULE=SSE_SETTINGS, LOG_LEVEL="WARNING", **env)
@@ -67,6 +67,8 @@ def uvicorn(url: str, **env: str) -> Iterator[Uvicorn]:
             "4096",
             "--log-level",
             "warning",
+            "--workers",
+            str(workers),
         ],
         cwd=PROJECT_ROOT,
         env=environment,

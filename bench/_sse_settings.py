@@ -1,4 +1,4 @@
-"""Settings for the SSE benchmarks' uvicorn: the project's, plus a plain streaming endpoint to compare with."""
+"""Settings for the SSE benchmarks' uvicorn: the project's, plus a plain stream to compare with."""
 
 from config.settings.base import *  # noqa: F403
 
