@@ -58,7 +58,7 @@ def main() -> list[dict]:
             env=django_env(url, LOG_LEVEL="WARNING"),
         )
         try:
-            with uvicorn(url) as server:
+            with uvicorn(url, workers=env_int("BENCH_SSE_WORKERS", 1)) as server:
                 headers = {"Authorization": f"Token {token}"}
                 wait_for(
                     lambda: (
