@@ -20,9 +20,6 @@ from tests.api.live import uvicorn_server
 from tests.fakes.llm_servers import FakeOpenAIServer
 from tests.processes import WorkerProcess, free_port
 
-# Playwright's sync API runs an event loop in this thread; the test's own ORM calls are plain sync code.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "artifacts" / "e2e"
 CHROMIUM = "/usr/bin/chromium"
@@ -34,6 +31,13 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests last: Playwright's sync API keeps an event loop running in the main
+    thread for the rest of the session, and pytest-django reorders tests by database use."""
+    items.sort(key=lambda item: item.nodeid.startswith("e2e/"))
 
 
 class _WeatherAPI(BaseHTTPRequestHandler):
@@ -93,15 +97,28 @@ def live(django_db_setup, django_db_blocker, tmp_path_factory, fake_openai, weat
 
 
 @pytest.fixture(scope="session")
-def browser():
+def browser(live):
+    # After ``live``: the test database and servers are set up before Playwright starts its
+    # event loop in this thread, and torn down after it stops.
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install -y chromium)")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    # Playwright's sync API runs an event loop in this thread while it is open; the tests'
+    # own ORM calls (and pytest-django's flushes) are plain sync code. Servers started
+    # before this point (the uvicorn and worker under test) keep Django's async-safety checks.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture
