@@ -80,6 +80,8 @@ def append_events(
         return None
     if cursor is not None:
         return _append(cursor, run_id, batch, attempt, lease_token)
+    if lease_token is not None and connection.get_autocommit():
+        return write_fenced(run_id, batch, attempt=attempt, lease_token=lease_token)
     from django.db import transaction
 
     with transaction.atomic(), connection.cursor() as cur:
@@ -91,3 +93,68 @@ def _append(cursor, run_id, batch, attempt, lease_token) -> int:
     last = insert_events(cursor, run_id, first, attempt, batch)
     get_bus().notify_events(cursor, str(run_id), last)
     return last
+
+
+# One statement instead of BEGIN / UPDATE / INSERT / NOTIFY / COMMIT: in autocommit a
+# statement with data-modifying CTEs is its own transaction, so the fence, the seqs, the
+# rows and the notification stay atomic at a fifth of the round trips.
+_FENCED_SQL = """
+WITH r AS (
+    UPDATE runtime_agentrun SET next_seq = next_seq + %(n)s {extra_set}
+    WHERE id = %(id)s AND lease_token = %(token)s AND status = 'running'
+    RETURNING id, next_seq
+), ev AS (
+    INSERT INTO runtime_agentevent (run_id, seq, event_type, payload, visibility, attempt, created_at)
+    SELECT r.id, r.next_seq - %(n)s + e.ord, e.t, e.p::jsonb, e.v, %(attempt)s, now()
+    FROM r, unnest(%(types)s::text[], %(payloads)s::text[], %(vis)s::text[]) WITH ORDINALITY AS e(t, p, v, ord)
+)
+SELECT r.next_seq{notify} FROM r
+"""
+
+
+def write_fenced(
+    run_id: str,
+    events: Sequence[tuple[str, dict[str, Any]]],
+    *,
+    attempt: int,
+    lease_token: str,
+    extra_set: str = "",
+    extra_params: dict[str, Any] | None = None,
+    cursor=None,
+) -> int:
+    """Reserve seqs (fenced by the lease), insert ``events`` and notify, in one statement.
+
+    ``extra_set`` adds assignments to the run row's UPDATE (``finish`` ends the lease
+    this way). Raises LeaseLost if the lease is gone; returns the last seq.
+    """
+    if cursor is None:
+        with connection.cursor() as own:
+            return write_fenced(
+                run_id, events, attempt=attempt, lease_token=lease_token, extra_set=extra_set,
+                extra_params=extra_params, cursor=own,
+            )  # fmt: skip
+    bus = get_bus()
+    in_sql = bus.name == "db"
+    sql = _FENCED_SQL.format(
+        extra_set=extra_set,
+        notify=", pg_notify('agent_events', r.id::text || ':' || r.next_seq)" if in_sql else "",
+    )
+    cursor.execute(
+        sql,
+        {
+            "n": len(events),
+            "id": run_id,
+            "token": lease_token,
+            "attempt": attempt,
+            "types": [event_type for event_type, _ in events],
+            "payloads": [dumps(payload) for _, payload in events],
+            "vis": [conf.visibility_of(event_type) for event_type, _ in events],
+            **(extra_params or {}),
+        },
+    )
+    row = cursor.fetchone()
+    if row is None:
+        raise LeaseLost(run_id)
+    if not in_sql:
+        bus.notify_events(cursor, str(run_id), row[0])
+    return row[0]

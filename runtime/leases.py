@@ -9,14 +9,17 @@ hot path of every run.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection, transaction
 
+from runtime import conf
 from runtime.bus import get_bus
-from runtime.events import LeaseLost, dumps, insert_events, reserve_seqs
+from runtime.events import LeaseLost, dumps, insert_events, reserve_seqs, write_fenced
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,11 @@ class Claim:
     attempt: int
     max_attempts: int
     agent_key: str
+    # What the runner needs, loaded by the claim itself (see _CLAIM_SQL); None: load it.
+    run: dict[str, Any] | None = field(default=None, compare=False)
+    history: list[dict[str, Any]] | None = field(default=None, compare=False)
+    # seq of this attempt's run.started; 1 means the run never ran before (so has no checkpoint)
+    started_seq: int | None = None
 
 
 @dataclass(frozen=True)
@@ -34,52 +42,130 @@ class HeartbeatResult:
     cancel_requested: bool
 
 
+RUN_COLUMNS = (
+    "agent_version", "conversation_id", "parent_run_id", "user_id", "anonymous_session_id",
+    "input", "metadata", "model", "cancel_requested_at", "caller",
+)  # fmt: skip
+_JSON_COLUMNS = {"input", "metadata"}
+
+# One statement claims a batch, writes each run's ``run.started`` event (seq 1 of the
+# attempt's events), wakes listeners and returns everything the runner needs, the
+# conversation history included. On the hot path of every run: one round trip per batch.
 _CLAIM_SQL = """
 WITH candidates AS (
     SELECT id FROM runtime_agentrun
-    WHERE status = 'queued' AND available_at <= now() {key_filter}
+    WHERE status = 'queued' AND available_at <= now() {filter}
     ORDER BY available_at
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE runtime_agentrun AS r
+    SET status = 'running',
+        attempt = r.attempt + 1,
+        lease_owner = %(owner)s,
+        lease_token = gen_random_uuid(),
+        lease_expires_at = now() + make_interval(secs => %(ttl)s),
+        started_at = now(),
+        next_seq = r.next_seq + 1
+    FROM candidates
+    WHERE r.id = candidates.id
+    RETURNING r.id, r.lease_token, r.attempt, r.max_attempts, r.agent_key, r.available_at, r.next_seq,
+        {columns}
+), started AS (
+    INSERT INTO runtime_agentevent (run_id, seq, event_type, payload, visibility, attempt, created_at)
+    SELECT id, next_seq, 'run.started',
+        jsonb_build_object('run_id', id::text, 'attempt', attempt, 'agent_key', agent_key),
+        %(visibility)s, attempt, now()
+    FROM claimed
 )
-UPDATE runtime_agentrun AS r
-SET status = 'running',
-    attempt = r.attempt + 1,
-    lease_owner = %(owner)s,
-    lease_token = gen_random_uuid(),
-    lease_expires_at = now() + make_interval(secs => %(ttl)s),
-    started_at = now()
-FROM candidates
-WHERE r.id = candidates.id
-RETURNING r.id, r.lease_token, r.attempt, r.max_attempts, r.agent_key, r.available_at
+SELECT c.id, c.lease_token, c.attempt, c.max_attempts, c.agent_key, c.available_at, c.next_seq, {c_columns},
+    CASE WHEN c.conversation_id IS NULL OR c.parent_run_id IS NOT NULL THEN '[]'::jsonb ELSE (
+        SELECT coalesce(jsonb_agg(jsonb_build_object(
+            'role', m.role, 'content', m.content, 'tool_calls', m.tool_calls,
+            'tool_call_id', m.tool_call_id, 'name', m.name) ORDER BY m.seq), '[]'::jsonb)
+        FROM runtime_agentmessage m JOIN runtime_agentrun pr ON pr.id = m.run_id
+        WHERE m.conversation_id = c.conversation_id AND pr.status = 'succeeded' AND m.run_id <> c.id
+    ) END AS history
+    {notify}
+FROM claimed c
 """
+
+
+def _loads(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _message(raw: dict[str, Any]) -> dict[str, Any]:
+    """A stored message in the neutral format (empty optional keys left out, as AgentMessage.as_dict)."""
+    message = {"role": raw["role"], "content": raw["content"]}
+    for key in ("tool_calls", "tool_call_id", "name"):
+        if raw.get(key):
+            message[key] = raw[key]
+    return message
+
+
+def _claim(
+    candidate_filter: str, params: dict[str, Any], *, owner: str, limit: int, ttl: float
+) -> list[Claim]:
+    bus = get_bus()
+    sql = _CLAIM_SQL.format(
+        filter=candidate_filter,
+        columns=", ".join(f"r.{c}" for c in RUN_COLUMNS),
+        c_columns=", ".join(f"c.{c}" for c in RUN_COLUMNS),
+        # the db bus notifies in the same statement; the redis bus publishes below
+        notify=", pg_notify('agent_events', c.id::text || ':' || c.next_seq)" if bus.name == "db" else "",
+    )
+    params = {
+        **params,
+        "owner": owner,
+        "limit": limit,
+        "ttl": ttl,
+        "visibility": conf.visibility_of("run.started"),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+        if bus.name != "db":
+            for row in rows:
+                bus.notify_events(cursor, str(row[0]), row[6])
+    claims = []
+    for row in sorted(rows, key=lambda r: r[5]):
+        run = {
+            name: _loads(value) if name in _JSON_COLUMNS else value
+            for name, value in zip(RUN_COLUMNS, row[7:], strict=False)
+        }
+        run.update(id=row[0], agent_key=row[4], attempt=row[2], max_attempts=row[3])
+        history = [_message(m) for m in _loads(row[7 + len(RUN_COLUMNS)])]
+        claims.append(
+            Claim(
+                str(row[0]), str(row[1]), row[2], row[3], row[4], run=run, history=history, started_seq=row[6]
+            )
+        )
+    return claims
 
 
 def claim_runs(*, owner: str, limit: int, ttl: float, agent_keys: list[str] | None = None) -> list[Claim]:
     """Claim up to ``limit`` due runs, oldest ``available_at`` first."""
-    params: dict[str, Any] = {"owner": owner, "limit": limit, "ttl": ttl}
-    key_filter = ""
     if agent_keys:
-        key_filter = "AND agent_key = ANY(%(keys)s)"
-        params["keys"] = list(agent_keys)
-    with connection.cursor() as cursor:
-        cursor.execute(_CLAIM_SQL.format(key_filter=key_filter), params)
-        rows = sorted(cursor.fetchall(), key=lambda row: row[5])
-    return [Claim(str(r[0]), str(r[1]), r[2], r[3], r[4]) for r in rows]
+        return _claim(
+            "AND agent_key = ANY(%(keys)s)", {"keys": list(agent_keys)}, owner=owner, limit=limit, ttl=ttl
+        )
+    return _claim("", {}, owner=owner, limit=limit, ttl=ttl)
+
+
+def claim_run_ids(run_ids: list[str], *, owner: str, ttl: float) -> list[Claim]:
+    """Claim these runs if they are still queued and due (the Redis Streams queue)."""
+    if not run_ids:
+        return []
+    return _claim(
+        "AND id = ANY(%(ids)s::uuid[])", {"ids": list(run_ids)}, owner=owner, limit=len(run_ids), ttl=ttl
+    )
 
 
 def claim_run(run_id: str, *, owner: str, ttl: float) -> Claim | None:
-    """Claim one specific run if it is still queued and due (the Redis Streams queue)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE runtime_agentrun SET status = 'running', attempt = attempt + 1, lease_owner = %s, "
-            "lease_token = gen_random_uuid(), lease_expires_at = now() + make_interval(secs => %s), "
-            "started_at = now() WHERE id = %s AND status = 'queued' AND available_at <= now() "
-            "RETURNING id, lease_token, attempt, max_attempts, agent_key",
-            [owner, ttl, run_id],
-        )
-        row = cursor.fetchone()
-    return Claim(str(row[0]), str(row[1]), row[2], row[3], row[4]) if row else None
+    """Claim one specific run if it is still queued and due."""
+    claims = claim_run_ids([run_id], owner=owner, ttl=ttl)
+    return claims[0] if claims else None
 
 
 def heartbeat(run_id: str, lease_token: str, *, ttl: float) -> HeartbeatResult:
@@ -109,34 +195,33 @@ def finish(
     conversation_id: str | None = None,
     agent_key: str = "",
 ) -> None:
-    """Write the terminal status, the last events and the run's messages in one transaction."""
+    """Write the terminal status, the last events and the run's messages atomically."""
     usage = usage or {}
-    with transaction.atomic(), connection.cursor() as cursor:
-        # One fenced statement both ends the lease and reserves the events' seqs.
-        cursor.execute(
-            "UPDATE runtime_agentrun SET status = %s, output = %s::jsonb, error = %s::jsonb, finished_at = now(), "
-            "lease_token = NULL, lease_expires_at = NULL, prompt_tokens = prompt_tokens + %s, "
-            "completion_tokens = completion_tokens + %s, cost_usd = cost_usd + %s, next_seq = next_seq + %s "
-            "WHERE id = %s AND lease_token = %s AND status = 'running' RETURNING next_seq",
-            [
-                status,
-                dumps(output) if output is not None else None,
-                dumps(error) if error is not None else None,
-                int(usage.get("prompt_tokens", 0)),
-                int(usage.get("completion_tokens", 0)),
-                float(usage.get("cost_usd", 0) or 0),
-                len(events),
-                run_id,
-                lease_token,
-            ],
-        )
-        row = cursor.fetchone()
-        if row is None:
-            raise LeaseLost(run_id)
-        last = insert_events(cursor, run_id, row[0] - len(events) + 1, attempt, events)
+    params = {
+        "status": status,
+        "output": dumps(output) if output is not None else None,
+        "error": dumps(error) if error is not None else None,
+        "pt": int(usage.get("prompt_tokens", 0)),
+        "ct": int(usage.get("completion_tokens", 0)),
+        "cost": float(usage.get("cost_usd", 0) or 0),
+    }
+    # Without messages the one statement below is the whole write: no BEGIN/COMMIT round trips.
+    atomic = transaction.atomic() if messages and conversation_id else contextlib.nullcontext()
+    with atomic, connection.cursor() as cursor:
+        # One fenced statement ends the lease, reserves the seqs, inserts the events and notifies.
+        write_fenced(
+            run_id, events, attempt=attempt, lease_token=lease_token, extra_set=_FINISH_SET,
+            extra_params=params, cursor=cursor,
+        )  # fmt: skip
         if messages and conversation_id:
             append_messages(cursor, conversation_id, run_id, messages, agent_key=agent_key)
-        get_bus().notify_events(cursor, run_id, last)
+
+
+_FINISH_SET = (
+    ", status = %(status)s, output = %(output)s::jsonb, error = %(error)s::jsonb, finished_at = now(), "
+    "lease_token = NULL, lease_expires_at = NULL, prompt_tokens = prompt_tokens + %(pt)s, "
+    "completion_tokens = completion_tokens + %(ct)s, cost_usd = cost_usd + %(cost)s"
+)
 
 
 def append_messages(

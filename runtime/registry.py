@@ -77,6 +77,11 @@ def agent_exists(agent_key: str) -> bool:
     return True
 
 
+def is_code_agent(agent_key: str) -> bool:
+    """True for an agent registered in code (resolving it needs no database)."""
+    return agent_key in _runtimes
+
+
 def list_runtimes() -> dict[str, AgentRuntime]:
     return dict(_runtimes)
 

@@ -159,7 +159,7 @@ _RUN_FIELDS = (
 _JSON_FIELDS = {"input", "metadata"}
 
 
-def _load(run_id: str, attempt: int) -> LoadedRun:
+def _load(run_id: str) -> LoadedRun:
     """Everything a run needs, in two plain queries (this is on every run's path)."""
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {', '.join(_RUN_FIELDS)} FROM runtime_agentrun WHERE id = %s", [run_id])  # noqa: S608
@@ -191,10 +191,7 @@ def _load(run_id: str, attempt: int) -> LoadedRun:
         runtime = registry.get_runtime(run.agent_key, run)
     except registry.UnknownAgent as exc:
         return LoadedRun(run, None, [], None, problem=str(exc))
-    # Only an earlier attempt can have left a checkpoint.
-    checkpoint = (
-        AgentCheckpoint.objects.filter(run_id=run_id).order_by("-seq").first() if attempt > 1 else None
-    )
+    checkpoint = AgentCheckpoint.objects.filter(run_id=run_id).order_by("-seq").first()
     return LoadedRun(run, runtime, history, checkpoint.state if checkpoint else None)
 
 
@@ -267,8 +264,30 @@ async def execute(
         cancel_events.pop(claim.run_id, None)
 
 
+def _load_claimed(claim: leases.Claim) -> LoadedRun:
+    """The run as the claim returned it; only a database agent or a resumed attempt needs a query."""
+    run = AgentRun(**claim.run)
+    try:
+        runtime = registry.get_runtime(run.agent_key, run)
+    except registry.UnknownAgent as exc:
+        return LoadedRun(run, None, [], None, problem=str(exc))
+    checkpoint = None
+    # A run given back on shutdown keeps its attempt number but may have saved a checkpoint.
+    if claim.started_seq != 1:
+        checkpoint = AgentCheckpoint.objects.filter(run_id=claim.run_id).order_by("-seq").first()
+    return LoadedRun(run, runtime, claim.history or [], checkpoint.state if checkpoint else None)
+
+
+async def _load_for(claim: leases.Claim, env: RunEnvironment) -> LoadedRun:
+    if claim.run is None:
+        return await env.db(_load, claim.run_id)
+    if claim.started_seq == 1 and registry.is_code_agent(claim.agent_key):
+        return _load_claimed(claim)  # a code agent on its first attempt: no database work at all
+    return await env.db(_load_claimed, claim)
+
+
 async def _execute(claim: leases.Claim, env: RunEnvironment, control: _Control) -> str:
-    loaded: LoadedRun = await env.db(_load, claim.run_id, claim.attempt)
+    loaded = await _load_for(claim, env)
     reason = control.reason
     stop = control.stop
     run = loaded.run
@@ -309,9 +328,11 @@ async def _execute(claim: leases.Claim, env: RunEnvironment, control: _Control) 
     ctx._env = env  # type: ignore[attr-defined]  # invoke_child runs sub-agents with it
     control.ctx = ctx
     logger.info("%s started by %s", log_prefix, env.owner)
-    await writer.emit(
-        EventType.RUN_STARTED, {"run_id": str(run.id), "attempt": claim.attempt, "agent_key": run.agent_key}
-    )
+    if claim.run is None:  # claims that load the run also wrote run.started
+        await writer.emit(
+            EventType.RUN_STARTED,
+            {"run_id": str(run.id), "attempt": claim.attempt, "agent_key": run.agent_key},
+        )
 
     async def call() -> RunResult:
         token = ctx.activate()

@@ -141,6 +141,8 @@ class Worker:
     async def _wait(self) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+        # Consumed: with every slot busy the loop would otherwise spin on a set flag.
+        self._wake.clear()
 
     async def _drain(self) -> None:
         if not self._active:
