@@ -22,15 +22,12 @@ from runtime.llm.base import (
     Chunk,
     LLMClient,
     LLMConfigurationError,
-    LLMConnectionError,
     LLMError,
-    LLMServerError,
-    LLMTimeoutError,
     Message,
     assistant_message,
-    error_for_status,
     tool_content,
 )
+from runtime.llm.errors import sdk_error
 
 DEFAULT_MAX_TOKENS = 4096
 _STOP_REASONS = {
@@ -192,28 +189,7 @@ class AnthropicClient(LLMClient):
         return client
 
     def _map_error(self, exc: BaseException) -> LLMError:
-        if isinstance(exc, anthropic.APIStatusError):
-            return error_for_status(
-                self.provider,
-                exc.status_code,
-                getattr(exc, "message", "") or str(exc),
-                headers=exc.response.headers,
-                key_variable=self.key_variable,
-            )
-        if isinstance(exc, anthropic.APITimeoutError):
-            return LLMTimeoutError(f"The {self.provider} request timed out.", provider=self.provider)
-        if isinstance(exc, anthropic.APIConnectionError):
-            return LLMConnectionError(
-                f"Could not reach the {self.provider} server: {exc.__cause__ or exc}", provider=self.provider
-            )
-        if isinstance(exc, anthropic.APIError):
-            return LLMServerError(
-                f"The {self.provider} stream reported an error: {exc}", provider=self.provider
-            )
-        return LLMConnectionError(
-            f"The connection to the {self.provider} server broke: {type(exc).__name__}: {exc}",
-            provider=self.provider,
-        )
+        return sdk_error(anthropic, exc, provider=self.provider, key_variable=self.key_variable)
 
     async def _stream_once(
         self,

@@ -148,3 +148,29 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
 
 
 TRANSPORT_ERRORS = _transport_errors()
+
+
+def sdk_error(sdk: Any, exc: BaseException, *, provider: str, key_variable: str = "") -> LLMError:
+    """The neutral error for an exception of the ``openai`` or ``anthropic`` SDK.
+
+    Both SDKs name their exceptions alike, so ``sdk`` is the module itself.
+    """
+    if isinstance(exc, sdk.APIStatusError):
+        return error_for_status(
+            provider,
+            exc.status_code,
+            getattr(exc, "message", "") or str(exc),
+            headers=exc.response.headers,
+            key_variable=key_variable,
+        )
+    if isinstance(exc, sdk.APITimeoutError):
+        return LLMTimeoutError(f"The {provider} request timed out.", provider=provider)
+    if isinstance(exc, sdk.APIConnectionError):
+        return LLMConnectionError(
+            f"Could not reach the {provider} server: {exc.__cause__ or exc}", provider=provider
+        )
+    if isinstance(exc, sdk.APIError):  # an error event inside a stream
+        return LLMServerError(f"The {provider} stream reported an error: {exc}", provider=provider)
+    return LLMConnectionError(
+        f"The connection to the {provider} server broke: {type(exc).__name__}: {exc}", provider=provider
+    )

@@ -20,14 +20,11 @@ from runtime.llm.base import (
     Chunk,
     LLMClient,
     LLMConfigurationError,
-    LLMConnectionError,
     LLMError,
-    LLMServerError,
-    LLMTimeoutError,
     Message,
-    error_for_status,
     tool_content,
 )
+from runtime.llm.errors import sdk_error
 
 # An SDK client holds an HTTP connection pool bound to the event loop that first used it,
 # so clients are shared per loop (connection reuse matters for time to first token).
@@ -103,30 +100,7 @@ class OpenAIClient(LLMClient):
         return client
 
     def _map_error(self, exc: BaseException) -> LLMError:
-        if isinstance(exc, openai.APIStatusError):
-            message = getattr(exc, "message", "") or str(exc)
-            return error_for_status(
-                self.provider,
-                exc.status_code,
-                message,
-                headers=exc.response.headers,
-                key_variable=self.key_variable,
-            )
-        if isinstance(exc, openai.APITimeoutError):
-            return LLMTimeoutError(f"The {self.provider} request timed out.", provider=self.provider)
-        if isinstance(exc, openai.APIConnectionError):
-            return LLMConnectionError(
-                f"Could not reach the {self.provider} server: {exc.__cause__ or exc}", provider=self.provider
-            )
-        if isinstance(exc, openai.APIError):
-            # an error event inside a stream
-            return LLMServerError(
-                f"The {self.provider} stream reported an error: {exc}", provider=self.provider
-            )
-        return LLMConnectionError(
-            f"The connection to the {self.provider} server broke: {type(exc).__name__}: {exc}",
-            provider=self.provider,
-        )
+        return sdk_error(openai, exc, provider=self.provider, key_variable=self.key_variable)
 
     def _request(
         self,
