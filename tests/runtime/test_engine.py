@@ -159,3 +159,17 @@ def test_runs_are_claimed_in_fifo_order(owner):
         .values_list("pk", flat=True)
     )
     assert started == [r.pk for r in runs]
+
+
+def test_history_leaves_out_failed_runs_unless_asked(owner):
+    conf.configure(debug=True)  # fail at once, no retries
+    failed, _ = run_create(agent_key="crash", messages=say("this one fails"), user=owner)
+    work()
+    conf.reset()
+    run_create(agent_key="echo", messages=say("second"), user=owner, conversation=failed.conversation)
+    work()
+    conversation = failed.conversation
+    assert [m["content"] for m in conversation.get_message_history()] == ["second", "second"]
+    assert [m["content"] for m in conversation.get_message_history(include_failed_runs=True)] == [
+        "this one fails", "second", "second",
+    ]  # fmt: skip
