@@ -161,15 +161,15 @@ def test_runs_are_claimed_in_fifo_order(owner):
     assert started == [r.pk for r in runs]
 
 
-def test_history_leaves_out_failed_runs_unless_asked(owner):
-    conf.configure(debug=True)  # fail at once, no retries
-    failed, _ = run_create(agent_key="crash", messages=say("this one fails"), user=owner)
+def test_history_leaves_out_runs_that_did_not_succeed_unless_asked(owner):
+    first, _ = run_create(agent_key="echo", messages=say("first"), user=owner)
     work()
-    conf.reset()
-    run_create(agent_key="echo", messages=say("second"), user=owner, conversation=failed.conversation)
-    work()
-    conversation = failed.conversation
-    assert [m["content"] for m in conversation.get_message_history()] == ["second", "second"]
+    dropped, _ = run_create(
+        agent_key="echo", messages=say("never answered"), user=owner, conversation=first.conversation
+    )
+    run_cancel(run=dropped)
+    conversation = first.conversation
+    assert [m["content"] for m in conversation.get_message_history()] == ["first", "first"]
     assert [m["content"] for m in conversation.get_message_history(include_failed_runs=True)] == [
-        "this one fails", "second", "second",
+        "first", "first", "never answered",
     ]  # fmt: skip
