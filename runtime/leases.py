@@ -9,7 +9,6 @@ hot path of every run.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import random
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from django.db import connection, transaction
 
 from runtime import conf
 from runtime.bus import get_bus
-from runtime.events import LeaseLost, dumps, insert_events, reserve_seqs, write_fenced
+from runtime.events import LeaseLost, dumps, insert_events, reserve_seqs
 
 
 @dataclass(frozen=True)
@@ -196,32 +195,94 @@ def finish(
     agent_key: str = "",
 ) -> None:
     """Write the terminal status, the last events and the run's messages atomically."""
-    usage = usage or {}
-    params = {
-        "status": status,
-        "output": dumps(output) if output is not None else None,
-        "error": dumps(error) if error is not None else None,
-        "pt": int(usage.get("prompt_tokens", 0)),
-        "ct": int(usage.get("completion_tokens", 0)),
-        "cost": float(usage.get("cost_usd", 0) or 0),
-    }
-    # Without messages the one statement below is the whole write: no BEGIN/COMMIT round trips.
-    atomic = transaction.atomic() if messages and conversation_id else contextlib.nullcontext()
-    with atomic, connection.cursor() as cursor:
-        # One fenced statement ends the lease, reserves the seqs, inserts the events and notifies.
-        write_fenced(
-            run_id, events, attempt=attempt, lease_token=lease_token, extra_set=_FINISH_SET,
-            extra_params=params, cursor=cursor,
-        )  # fmt: skip
-        if messages and conversation_id:
-            append_messages(cursor, conversation_id, run_id, messages, agent_key=agent_key)
+    outcome = Outcome(run_id, lease_token, status, attempt, events, output, error, usage)
+    if not (messages and conversation_id):
+        # The one statement is the whole write: no BEGIN/COMMIT round trips.
+        if not finish_many([outcome]):
+            raise LeaseLost(run_id)
+        return
+    with transaction.atomic(), connection.cursor() as cursor:
+        if not finish_many([outcome], cursor=cursor):
+            raise LeaseLost(run_id)
+        append_messages(cursor, conversation_id, run_id, messages, agent_key=agent_key)
 
 
-_FINISH_SET = (
-    ", status = %(status)s, output = %(output)s::jsonb, error = %(error)s::jsonb, finished_at = now(), "
-    "lease_token = NULL, lease_expires_at = NULL, prompt_tokens = prompt_tokens + %(pt)s, "
-    "completion_tokens = completion_tokens + %(ct)s, cost_usd = cost_usd + %(cost)s"
+@dataclass(frozen=True)
+class Outcome:
+    """What ``finish_many`` writes for one run: its terminal status and last events."""
+
+    run_id: str
+    lease_token: str
+    status: str
+    attempt: int
+    events: list[tuple[str, dict[str, Any]]]
+    output: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    usage: dict[str, Any] | None = None
+
+
+# The outcomes of many runs in one statement (runs that end together share the round trip).
+# Each row is fenced on its own: a run whose lease is gone matches no row, so neither its
+# status nor its events are written, and the others are not held back by it. In autocommit
+# the statement is its own transaction: status, output, events and notification commit together.
+_FINISH_SQL = """
+WITH o AS (
+    SELECT * FROM unnest(%(ids)s::uuid[], %(tokens)s::uuid[], %(status)s::text[], %(output)s::text[],
+        %(error)s::text[], %(n)s::int[], %(attempt)s::int[], %(pt)s::int[], %(ct)s::int[], %(cost)s::float8[])
+        AS o(id, token, status, output, error, n, attempt, pt, ct, cost)
+), r AS (
+    UPDATE runtime_agentrun AS a
+    SET next_seq = a.next_seq + o.n, status = o.status, output = o.output::jsonb, error = o.error::jsonb,
+        finished_at = now(), lease_token = NULL, lease_expires_at = NULL,
+        prompt_tokens = a.prompt_tokens + o.pt, completion_tokens = a.completion_tokens + o.ct,
+        cost_usd = a.cost_usd + o.cost
+    FROM o
+    WHERE a.id = o.id AND a.lease_token = o.token AND a.status = 'running'
+    RETURNING a.id, a.next_seq, o.n, o.attempt
+), ev AS (
+    INSERT INTO runtime_agentevent (run_id, seq, event_type, payload, visibility, attempt, created_at)
+    SELECT r.id, r.next_seq - r.n + e.ord, e.t, e.p::jsonb, e.v, r.attempt, now()
+    FROM r JOIN unnest(%(e_run)s::uuid[], %(e_ord)s::int[], %(e_type)s::text[], %(e_payload)s::text[],
+        %(e_vis)s::text[]) AS e(run_id, ord, t, p, v) ON e.run_id = r.id
 )
+SELECT r.id, r.next_seq{notify} FROM r
+"""
+_OUTCOME_COLUMNS = ("ids", "tokens", "status", "output", "error", "n", "attempt", "pt", "ct", "cost")
+_EVENT_COLUMNS = ("e_run", "e_ord", "e_type", "e_payload", "e_vis")
+
+
+def finish_many(outcomes: list[Outcome], *, cursor=None) -> set[str]:
+    """Write each run's outcome if it still holds its lease; returns the ids that did."""
+    if cursor is None:
+        with connection.cursor() as own:
+            return finish_many(outcomes, cursor=own)
+    params: dict[str, list[Any]] = {name: [] for name in (*_OUTCOME_COLUMNS, *_EVENT_COLUMNS)}
+    visibility = conf.runtime_settings()["EVENT_VISIBILITY"]
+    for o in outcomes:
+        usage = o.usage or {}
+        row = (
+            o.run_id, o.lease_token, o.status, dumps(o.output) if o.output is not None else None,
+            dumps(o.error) if o.error is not None else None, len(o.events), o.attempt,
+            int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)),
+            float(usage.get("cost_usd", 0) or 0),
+        )  # fmt: skip
+        for name, value in zip(_OUTCOME_COLUMNS, row, strict=True):
+            params[name].append(value)
+        for ordinal, (event_type, payload) in enumerate(o.events, start=1):
+            params["e_run"].append(o.run_id)
+            params["e_ord"].append(ordinal)
+            params["e_type"].append(event_type)
+            params["e_payload"].append(dumps(payload))
+            params["e_vis"].append(visibility.get(event_type, "user"))
+    bus = get_bus()
+    in_sql = bus.name == "db"
+    notify = ", pg_notify('agent_events', r.id::text || ':' || r.next_seq)" if in_sql else ""
+    cursor.execute(_FINISH_SQL.format(notify=notify), params)
+    rows = cursor.fetchall()
+    if not in_sql:
+        for run_id, last in rows:
+            bus.notify_events(cursor, str(run_id), last)
+    return {str(row[0]) for row in rows}
 
 
 def append_messages(

@@ -47,9 +47,65 @@ class RunEnvironment:
     ttl: float
     retry_base: float = 1.0
 
+    _outcomes: list[tuple[leases.Outcome, asyncio.Future]] = field(
+        default_factory=list, init=False, repr=False
+    )
+    _finisher: asyncio.Task | None = field(default=None, init=False, repr=False)
+
     async def db(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, _with_connection, fn, args, kwargs)
+
+    async def finish(self, run_id: str, lease_token: str, **options: Any) -> None:
+        """``leases.finish``, with the outcomes of runs that end together written as one statement.
+
+        Raises LeaseLost like ``leases.finish``. An outcome with messages needs its own
+        transaction (the messages commit with the status), so it is written alone.
+        """
+        if options.get("messages") and options.get("conversation_id"):
+            await self.db(leases.finish, run_id, lease_token, **options)
+            return
+        for name in ("messages", "conversation_id", "agent_key"):
+            options.pop(name, None)
+        future = asyncio.get_running_loop().create_future()
+        self._outcomes.append((leases.Outcome(run_id, lease_token, **options), future))
+        if self._finisher is None:
+            self._finisher = asyncio.create_task(self._finish_pending())
+        # Shielded: a run cancelled now (shutdown) still gets the outcome already on its way.
+        await asyncio.shield(future)
+
+    async def _finish_pending(self) -> None:
+        """Write what is pending, one statement per round; outcomes arriving meanwhile wait for the next."""
+        batch: list[tuple[leases.Outcome, asyncio.Future]] = []
+        try:
+            await asyncio.sleep(0)  # let every run ending in this loop tick join the first statement
+            while self._outcomes:
+                batch, self._outcomes = self._outcomes, []
+                try:
+                    held = await self.db(leases.finish_many, [outcome for outcome, _ in batch])
+                except Exception as exc:
+                    _settle(batch, exc)
+                    continue
+                for outcome, future in batch:
+                    if not future.done():
+                        if outcome.run_id in held:
+                            future.set_result(None)
+                        else:
+                            future.set_exception(LeaseLost(outcome.run_id))
+        except BaseException:
+            # Cancelled with the loop: no run may wait forever on a statement that will not answer.
+            _settle([*batch, *self._outcomes], LeaseLost("worker stopping"))
+            self._outcomes = []
+            raise
+        finally:
+            # Nothing can be appended between the loop's last check and here (one event loop).
+            self._finisher = None
+
+
+def _settle(batch: list[tuple[leases.Outcome, asyncio.Future]], exc: BaseException) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(exc)
 
 
 def _with_connection(fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
@@ -294,8 +350,7 @@ async def _execute(claim: leases.Claim, env: RunEnvironment, control: _Control) 
     log_prefix = f"run {run.id} ({run.agent_key}, attempt {claim.attempt}/{claim.max_attempts})"
     if loaded.runtime is None:
         error = {"code": "unknown_agent", "message": loaded.problem or "Unknown agent."}
-        await env.db(
-            leases.finish,
+        await env.finish(
             claim.run_id,
             claim.lease_token,
             status="failed",
@@ -379,8 +434,7 @@ async def _execute(claim: leases.Claim, env: RunEnvironment, control: _Control) 
             logger.info("%s released on shutdown%s", log_prefix, "" if ok else " (lease already gone)")
             return "released"
         if why == "cancel":
-            await env.db(
-                leases.finish,
+            await env.finish(
                 claim.run_id,
                 claim.lease_token,
                 status="cancelled",
@@ -395,8 +449,7 @@ async def _execute(claim: leases.Claim, env: RunEnvironment, control: _Control) 
                 "code": "timed_out",
                 "message": f"The run took longer than {timeout} seconds and was stopped.",
             }
-            await env.db(
-                leases.finish,
+            await env.finish(
                 claim.run_id,
                 claim.lease_token,
                 status="timed_out",
@@ -412,8 +465,7 @@ async def _execute(claim: leases.Claim, env: RunEnvironment, control: _Control) 
         assert result is not None
         messages = _result_messages(ctx, result)
         output = {"final_output": result.final_output or {}, "final_messages": result.final_messages or []}
-        await env.db(
-            leases.finish,
+        await env.finish(
             claim.run_id,
             claim.lease_token,
             status="succeeded",
@@ -444,8 +496,7 @@ async def _fail(claim, env, failure, pending, usage, log_prefix) -> str:
         events.append(("debug.exception", {"error": error, "traceback": trace[-8000:]}))
     retryable = getattr(failure, "retryable", True) and conf.should_swallow_exceptions()
     if not retryable:
-        await env.db(
-            leases.finish,
+        await env.finish(
             claim.run_id,
             claim.lease_token,
             status="failed",

@@ -173,3 +173,38 @@ def test_history_leaves_out_runs_that_did_not_succeed_unless_asked(owner):
     assert [m["content"] for m in conversation.get_message_history(include_failed_runs=True)] == [
         "first", "first", "never answered",
     ]  # fmt: skip
+
+
+def test_runs_ending_together_each_get_their_own_gap_free_outcome(owner):
+    runs = [run_create(agent_key="noop", messages=say(str(i)), user=owner)[0] for i in range(12)]
+    work(concurrency=10)  # the no-op runs end in the same loop ticks: their outcomes share statements
+    for run in runs:
+        run.refresh_from_db()
+        assert run.status == "succeeded" and run.lease_token is None
+        assert events(run) == [(1, "run.started"), (2, "run.succeeded")]
+
+
+def test_outcomes_written_together_skip_a_run_whose_lease_was_lost(owner):
+    from django.utils import timezone
+
+    from runtime import leases
+
+    runs = [run_create(agent_key="noop", messages=say(str(i)), user=owner)[0] for i in range(3)]
+    claims = leases.claim_runs(owner="w1", limit=3, ttl=30)
+    lost = claims[1]
+    AgentRun.objects.filter(pk=lost.run_id).update(lease_expires_at=timezone.now())
+    leases.sweep_expired()  # rescued: its old token is stale now
+
+    outcomes = [
+        leases.Outcome(c.run_id, c.lease_token, "succeeded", c.attempt, [("run.succeeded", {"n": i})])
+        for i, c in enumerate(claims)
+    ]
+    held = leases.finish_many(outcomes)
+
+    assert held == {claims[0].run_id, claims[2].run_id}
+    statuses = {str(r.pk): r.status for r in AgentRun.objects.filter(pk__in=[r.pk for r in runs])}
+    assert statuses[lost.run_id] == "queued"
+    assert [t for _, t in events(AgentRun.objects.get(pk=lost.run_id))] == ["run.started", "run.retrying"]
+    for claim in (claims[0], claims[2]):
+        assert statuses[claim.run_id] == "succeeded"
+        assert events(AgentRun.objects.get(pk=claim.run_id)) == [(1, "run.started"), (2, "run.succeeded")]
