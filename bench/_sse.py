@@ -49,11 +49,11 @@ class Uvicorn:
 
 
 @contextlib.contextmanager
-def uvicorn(url: str, *, workers: int = 1, **env: str) -> Iterator[Uvicorn]:
+def uvicorn(url: str, *, workers: int = 1, settings: str = SSE_SETTINGS, **env: str) -> Iterator[Uvicorn]:
     """uvicorn (``workers`` processes) serving the project and the plain endpoint on ``url``'s database."""
     raise_fd_limit()
     port = free_port()
-    environment = django_env(url, DJANGO_SETTINGS_MODULE=SSE_SETTINGS, LOG_LEVEL="WARNING", **env)
+    environment = django_env(url, DJANGO_SETTINGS_MODULE=settings, LOG_LEVEL="WARNING", **env)
     process = subprocess.Popen(
         [
             PYTHON,

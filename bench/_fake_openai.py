@@ -1,0 +1,134 @@
+"""A paced, time-stamping OpenAI-compatible server in its own process, for the ``llm_*`` e2e benchmarks.
+
+tests/fakes/llm_servers.py answers from a script in a thread of the test process; here
+the server must keep 200 paced streams going while the benchmark process reads 6,000
+SSE frames a second, so it gets its own process (and its own GIL). What it streams is
+set by the last user message, ``bench tokens=<n> rate=<per second>`` (rate 0 = all at
+once). Every text piece is ``<unix time it was written> `` so a client downstream can
+tell, without any side channel, how long each token took to reach it; the first piece
+carries the time the response's first byte (the status line) was written instead.
+HTTP/1.1 keep-alive, so the SDKs reuse connections as they would with a real provider.
+
+    python -m bench._fake_openai     # prints "port <n>" once listening on 127.0.0.1
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from bench.common import PROJECT_ROOT, PYTHON, stop_process
+
+_SPEC = re.compile(r"tokens=(\d+)\s+rate=([\d.]+)")
+_HEAD = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
+    b"transfer-encoding: chunked\r\n\r\n"
+)
+
+
+def _chunk(model: str, delta: dict[str, Any] | None, finish: str | None = None, **extra: Any) -> bytes:
+    body: dict[str, Any] = {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion.chunk",
+        "created": 1700000000,
+        "model": model,
+        "choices": [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}],
+        **extra,
+    }
+    data = f"data: {json.dumps(body, separators=(',', ':'))}\n\n".encode()
+    return f"{len(data):x}\r\n".encode() + data + b"\r\n"
+
+
+def _spec(request: dict[str, Any]) -> tuple[int, float]:
+    for message in reversed(request.get("messages") or []):
+        if message.get("role") == "user":
+            match = _SPEC.search(str(message.get("content") or ""))
+            if match:
+                return int(match.group(1)), float(match.group(2))
+    return 5, 0.0
+
+
+async def _stream(writer: asyncio.StreamWriter, request: dict[str, Any]) -> None:
+    tokens, rate = _spec(request)
+    model = str(request.get("model", "bench"))
+    first_byte = time.time()
+    writer.write(_HEAD + _chunk(model, {"role": "assistant", "content": ""}))
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for index in range(tokens):
+        if rate > 0:
+            # an absolute schedule, so the offered rate does not drift below ``rate``
+            wait = started + index / rate - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+        stamp = first_byte if index == 0 else time.time()
+        writer.write(_chunk(model, {"content": f"{stamp:.6f} "}))
+        await writer.drain()
+    writer.write(_chunk(model, {}, "stop"))
+    if (request.get("stream_options") or {}).get("include_usage"):
+        usage = {"prompt_tokens": 10, "completion_tokens": tokens, "total_tokens": 10 + tokens}
+        writer.write(_chunk(model, None, usage=usage))
+    data = b"data: [DONE]\n\n"
+    writer.write(f"{len(data):x}\r\n".encode() + data + b"\r\n0\r\n\r\n")
+    await writer.drain()
+
+
+async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while True:  # keep-alive: one request after another on this connection
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value.strip())
+            body = await reader.readexactly(length)
+            await _stream(writer, json.loads(body) if body else {})
+    except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+        pass
+    finally:
+        writer.close()
+
+
+async def _main() -> None:
+    server = await asyncio.start_server(_handle, "127.0.0.1", 0, backlog=1024)
+    print(f"port {server.sockets[0].getsockname()[1]}", flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+@contextlib.contextmanager
+def fake_openai() -> Iterator[tuple[str, subprocess.Popen]]:
+    """Start the server process; yield its OpenAI base URL (``.../v1``) and the process."""
+    process = subprocess.Popen(
+        [PYTHON, "-m", "bench._fake_openai"],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()  # bounded: the child prints it or exits (EOF)
+        if not line.startswith("port "):
+            raise RuntimeError("the fake OpenAI server did not start")
+        yield f"http://127.0.0.1:{int(line.split()[1])}/v1", process
+    finally:
+        stop_process(process, grace=5)
+
+
+if __name__ == "__main__":
+    try:
+        import uvloop
+
+        uvloop.run(_main())
+    except ImportError:
+        asyncio.run(_main())
+    except KeyboardInterrupt:
+        sys.exit(0)
