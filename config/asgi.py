@@ -1,10 +1,14 @@
 import os
 
 from django.conf import settings
-from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
-application = get_asgi_application()
+
+from runtime.api.asgi import get_api_asgi_application  # noqa: E402 - needs the settings module
+
+# Django's handler, except that /api/ requests take one pooled-thread hop instead of ~30
+# (see runtime/api/asgi.py).
+application = get_api_asgi_application()
 
 if settings.DEBUG or os.environ.get("SERVE_STATIC") == "1":
     # uvicorn serves no static files; in development Django's handler does.
