@@ -58,6 +58,27 @@ def _create_runs(count: int, user) -> list[str]:
     ]
 
 
+def _postgres_cpu(url: str) -> float:
+    """CPU of the benchmark database's backends so far (the worker's connections live the whole run)."""
+    import psutil
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        pids = [
+            row[0]
+            for row in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ]
+    procs = []
+    for pid in pids:
+        try:
+            procs.append(psutil.Process(pid))
+        except psutil.NoSuchProcess:
+            continue
+    return cpu_seconds(procs)
+
+
 def main() -> list[dict]:
     with dedicated_database(prefix="benchstream") as url, fake_openai() as (base_url, fake):
         setup_django(url)
@@ -83,6 +104,26 @@ def main() -> list[dict]:
                     env=django_env(url, LOG_LEVEL="WARNING", **llm_env),
                 )
                 state["started"] = time.time()
+                profile = os.environ.get("BENCH_STREAM_PROFILE")  # a path: py-spy one worker process
+                if profile:
+                    await asyncio.sleep(5)  # until the runs are streaming
+                    busiest = max(process_tree(state["worker"].pid), key=lambda proc: cpu_seconds([proc]))
+                    state["py-spy"] = subprocess.Popen(
+                        [os.path.join(os.path.dirname(PYTHON), "py-spy"), "record", "--nonblocking"]
+                        + [
+                            "-d",
+                            "10",
+                            "-r",
+                            "200",
+                            "-f",
+                            "speedscope",
+                            "-o",
+                            profile,
+                            "-p",
+                            str(busiest.pid),
+                        ],
+                        stdout=subprocess.DEVNULL,
+                    )
                 uvicorn_procs = process_tree(server.process.pid)
                 state["uvicorn_cpu"] = cpu_seconds(uvicorn_procs)
                 try:
@@ -91,6 +132,7 @@ def main() -> list[dict]:
                     state["uvicorn_cpu"] = cpu_seconds(uvicorn_procs) - state["uvicorn_cpu"]
                     state["worker_cpu"] = cpu_seconds(process_tree(state["worker"].pid))
                     state["fake_cpu"] = cpu_seconds([*process_tree(fake.pid)])
+                    state["pg_cpu"] = _postgres_cpu(url)
                     for client in clients:
                         client.close()
                 return readers
@@ -98,8 +140,9 @@ def main() -> list[dict]:
             try:
                 readers = run_loop(watch())
             finally:
-                if "worker" in state:
-                    stop_process(state["worker"])
+                for name in ("py-spy", "worker"):
+                    if name in state:
+                        stop_process(state[name])
     failed = [r.ended.decode() for r in readers if r.ended != b"run.succeeded"]
     if failed:
         raise RuntimeError(f"{len(failed)} runs did not succeed: {sorted(set(failed))}")
@@ -119,7 +162,11 @@ def _rows(readers: list[DeltaReader], state: dict) -> list[dict]:
             f"the runs barely overlapped ({window:.2f} s): too few workers or too slow a start"
         )
     delivered = (bisect.bisect_right(arrivals, end) - bisect.bisect_left(arrivals, start)) / window
-    offered = (bisect.bisect_right(stamps, end) - bisect.bisect_left(stamps, start)) / window
+    # the server's own window (when it was writing every stream), not shifted by the delivery lag
+    wrote_from, wrote_to = max(r.stamps[0] for r in readers), min(r.stamps[-1] for r in readers)
+    offered = (bisect.bisect_right(stamps, wrote_to) - bisect.bisect_left(stamps, wrote_from)) / max(
+        wrote_to - wrote_from, 1e-9
+    )
     lags = [(a - s) * 1000 for r in readers for a, s in zip(r.arrivals, r.stamps, strict=True)]
     worker_cpu = state["worker_cpu"]
     return [
@@ -134,6 +181,7 @@ def _rows(readers: list[DeltaReader], state: dict) -> list[dict]:
             "worker CPU s (% of a core)": f"{worker_cpu:.1f} ({100 * worker_cpu / (last - state['started']):.0f}%)",
             "worker CPU ms / 1k tokens": round(1e6 * worker_cpu / total, 1),
             "uvicorn CPU s": round(state["uvicorn_cpu"], 1),
+            "PostgreSQL CPU s": round(state["pg_cpu"], 1),
             "model server CPU s": round(state["fake_cpu"], 1),
             "load avg 1m": round(os.getloadavg()[0], 1),
         }
