@@ -168,16 +168,28 @@ def claim_run(run_id: str, *, owner: str, ttl: float) -> Claim | None:
 
 
 def heartbeat(run_id: str, lease_token: str, *, ttl: float) -> HeartbeatResult:
+    beats = heartbeat_many([(run_id, lease_token)], ttl=ttl)
+    if run_id not in beats:
+        return HeartbeatResult(alive=False, cancel_requested=False)
+    return HeartbeatResult(alive=True, cancel_requested=beats[run_id])
+
+
+def heartbeat_many(held: list[tuple[str, str]], *, ttl: float) -> dict[str, bool]:
+    """Extend the leases of ``(run_id, lease_token)`` pairs in one statement, each fenced by its token.
+
+    Returns {run_id: cancel requested} for the leases still held; a run missing from it lost its lease.
+    """
+    if not held:
+        return {}
     with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE runtime_agentrun SET lease_expires_at = now() + make_interval(secs => %s) "
-            "WHERE id = %s AND lease_token = %s AND status = 'running' RETURNING cancel_requested_at",
-            [ttl, run_id, lease_token],
+            "UPDATE runtime_agentrun AS a SET lease_expires_at = now() + make_interval(secs => %s) "
+            "FROM unnest(%s::uuid[], %s::uuid[]) AS h(id, token) "
+            "WHERE a.id = h.id AND a.lease_token = h.token AND a.status = 'running' "
+            "RETURNING a.id, a.cancel_requested_at IS NOT NULL",
+            [ttl, [run_id for run_id, _ in held], [token for _, token in held]],
         )
-        row = cursor.fetchone()
-    if row is None:
-        return HeartbeatResult(alive=False, cancel_requested=False)
-    return HeartbeatResult(alive=True, cancel_requested=row[0] is not None)
+        return {str(run_id): cancel for run_id, cancel in cursor.fetchall()}
 
 
 def finish(

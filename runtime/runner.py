@@ -14,6 +14,7 @@ Algorithm for a claim:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import traceback
@@ -51,10 +52,67 @@ class RunEnvironment:
         default_factory=list, init=False, repr=False
     )
     _finisher: asyncio.Task | None = field(default=None, init=False, repr=False)
+    _watched: dict[str, tuple[str, Callable[[str], None]]] = field(
+        default_factory=dict, init=False, repr=False
+    )
+    _beater: asyncio.Task | None = field(default=None, init=False, repr=False)
 
     async def db(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, _with_connection, fn, args, kwargs)
+
+    def watch(self, claim: leases.Claim, stop: Callable[[str], None]) -> None:
+        """Heartbeat this claim's lease until ``unwatch``; ``stop`` hears "lost" or "cancel"."""
+        self._watched[claim.run_id] = (claim.lease_token, stop)
+        if self._beater is None:
+            self._beater = asyncio.create_task(self._beat())
+
+    def unwatch(self, run_id: str) -> None:
+        self._watched.pop(run_id, None)
+
+    async def close(self) -> None:
+        """Stop the heartbeat task (the worker calls this once its runs have ended)."""
+        self._watched.clear()
+        if self._beater is not None:
+            self._beater.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._beater
+
+    async def _beat(self) -> None:
+        """One task and one statement per interval extend every lease this worker holds.
+
+        A lease is extended every ``ttl / 3`` (its first time at most that long after
+        the claim), so cancel requests and lost leases are seen within one interval.
+        """
+        interval = max(0.2, self.ttl / 3)
+        told_cancel: set[str] = set()
+        try:
+            while self._watched:
+                await asyncio.sleep(interval)
+                held = dict(self._watched)
+                if not held:
+                    continue  # every run ended during the sleep: the loop ends
+                try:
+                    beats = await self.db(
+                        leases.heartbeat_many,
+                        [(run_id, token) for run_id, (token, _) in held.items()],
+                        ttl=self.ttl,
+                    )
+                except Exception:
+                    logger.warning("heartbeat of %d run(s) failed; will try again", len(held), exc_info=True)
+                    continue
+                told_cancel &= held.keys()
+                for run_id, (token, stop) in held.items():
+                    if self._watched.get(run_id, (None,))[0] != token:
+                        continue  # ended meanwhile
+                    if run_id not in beats:
+                        self._watched.pop(run_id, None)
+                        stop("lost")
+                    elif beats[run_id] and run_id not in told_cancel:
+                        told_cancel.add(run_id)
+                        stop("cancel")  # the lease is still extended while the run winds down
+        finally:
+            self._beater = None
 
     async def finish(self, run_id: str, lease_token: str, **options: Any) -> None:
         """``leases.finish``, with the outcomes of runs that end together written as one statement.
@@ -311,12 +369,12 @@ async def execute(
     loading the run may be slow on a busy database.
     """
     control = _Control()
-    heartbeat = asyncio.create_task(_heartbeat(claim, env, control.stop))
+    env.watch(claim, control.stop)
     cancel_events[claim.run_id] = lambda: control.stop("cancel")
     try:
         return await _execute(claim, env, control)
     finally:
-        heartbeat.cancel()
+        env.unwatch(claim.run_id)
         cancel_events.pop(claim.run_id, None)
 
 
@@ -521,23 +579,6 @@ async def _fail(claim, env, failure, pending, usage, log_prefix) -> str:
         "%s %s", log_prefix, "will be retried" if status == "queued" else "failed after its last attempt"
     )
     return status
-
-
-async def _heartbeat(claim: leases.Claim, env: RunEnvironment, stop: Callable[[str], None]) -> None:
-    interval = max(0.2, env.ttl / 3)
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            beat = await env.db(leases.heartbeat, claim.run_id, claim.lease_token, ttl=env.ttl)
-        except Exception:
-            logger.warning("run %s: heartbeat failed; will try again", claim.run_id, exc_info=True)
-            continue
-        if not beat.alive:
-            stop("lost")
-            return
-        if beat.cancel_requested:
-            stop("cancel")
-            return
 
 
 # ---------------------------------------------------------------------------

@@ -120,6 +120,7 @@ class Worker:
             await self._drain()
         finally:
             listener.cancel()
+            await env.close()
             _close_thread_connections(executor)
             executor.shutdown(wait=True, cancel_futures=False)
         return self.processed

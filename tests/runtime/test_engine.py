@@ -208,3 +208,22 @@ def test_outcomes_written_together_skip_a_run_whose_lease_was_lost(owner):
     for claim in (claims[0], claims[2]):
         assert statuses[claim.run_id] == "succeeded"
         assert events(AgentRun.objects.get(pk=claim.run_id)) == [(1, "run.started"), (2, "run.succeeded")]
+
+
+def test_one_heartbeat_extends_every_held_lease_and_reports_cancels_and_losses(owner):
+    from django.utils import timezone
+
+    from runtime import leases
+
+    for i in range(3):
+        run_create(agent_key="noop", messages=say(str(i)), user=owner)
+    held, cancelled, lost = leases.claim_runs(owner="w1", limit=3, ttl=5)
+    run_cancel(run=AgentRun.objects.get(pk=cancelled.run_id))
+    AgentRun.objects.filter(pk=lost.run_id).update(lease_expires_at=timezone.now())
+    leases.sweep_expired()
+
+    beats = leases.heartbeat_many([(c.run_id, c.lease_token) for c in (held, cancelled, lost)], ttl=600)
+
+    assert beats == {held.run_id: False, cancelled.run_id: True}
+    extended = AgentRun.objects.get(pk=held.run_id).lease_expires_at
+    assert extended > timezone.now() + timezone.timedelta(seconds=500)
