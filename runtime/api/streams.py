@@ -222,12 +222,11 @@ async def _live_frames(
     run_key: str, cursor: _Cursor, first_page: _Page | None, subscription: Any = None
 ) -> AsyncIterator[bytes]:
     """Backlog, then live events from the listener, until a terminal event."""
-    from runtime.bus.listener import RESYNC, get_listener
+    from runtime.bus.listener import KEEPALIVE, RESYNC, get_listener
 
     listener = get_listener()
     if subscription is None:
         subscription = await listener.subscribe(run_key, position=cursor.after)
-    keepalive = keepalive_seconds()
 
     async def catch_up(current: _Page | None = None) -> AsyncIterator[bytes]:
         current = current or await _read(run_key, cursor.after)
@@ -247,19 +246,22 @@ async def _live_frames(
         async for chunk in catch_up(first_page):
             yield chunk
         while not cursor.finished:
-            # a degraded subscription (bus unreachable) falls back to polling
-            wait = 1.0 if subscription.degraded else keepalive
-            try:
-                item = await asyncio.wait_for(subscription.queue.get(), wait)
-            except TimeoutError:
-                if subscription.degraded:
+            if subscription.degraded:
+                # the bus was unreachable when this stream subscribed: poll until it is back
+                try:
+                    item = await asyncio.wait_for(subscription.queue.get(), 1.0)
+                except TimeoutError:
                     async for chunk in catch_up():
                         yield chunk
-                else:
-                    yield KEEPALIVE_FRAME
-                continue
+                    continue
+            else:
+                # no timer per stream: the listener's ticker sends KEEPALIVE to quiet streams
+                item = await subscription.queue.get()
             if subscription.overflowed:
                 return  # too slow to keep up: the client resumes with Last-Event-ID
+            if item is KEEPALIVE:
+                yield KEEPALIVE_FRAME
+                continue
             if item is RESYNC or item[0].seq > cursor.after + 1:
                 async for chunk in catch_up():
                     yield chunk

@@ -40,6 +40,7 @@ logger = logging.getLogger("runtime.bus.listener")
 PG_CHANNEL = "agent_events"
 REDIS_CHANNEL = "agent_runtime:events"
 RESYNC = object()  # "you may have missed events: read from the database"
+KEEPALIVE = object()  # "nothing happened for a while: send a keep-alive comment"
 
 
 @dataclass(eq=False)
@@ -50,10 +51,13 @@ class Subscription:
     position: int = -1
     overflowed: bool = False
     degraded: bool = False
+    # set by every offer; the keep-alive ticker clears it and wakes streams that stayed quiet
+    active: bool = True
 
     def offer(self, item: Any) -> bool:
         if self.overflowed:
             return False
+        self.active = True
         try:
             self.queue.put_nowait(item)
         except asyncio.QueueFull:
@@ -95,6 +99,8 @@ class EventListener:
     buffer_size: int = 1024
     read_limit: int = 500
     ready_timeout: float = 5.0
+
+    keepalive_seconds: float = 15.0
 
     def __post_init__(self) -> None:
         self._subscriptions: dict[str, set[Subscription]] = {}
@@ -171,6 +177,7 @@ class EventListener:
         self._tasks = [
             self.loop.create_task(self._listen_forever(), name="agent-events-listener"),
             self.loop.create_task(self._dispatch_forever(), name="agent-events-dispatcher"),
+            self.loop.create_task(self._keepalive_forever(), name="agent-events-keepalive"),
         ]
 
     async def close(self) -> None:
@@ -260,6 +267,23 @@ class EventListener:
         self._ready.set()
         if not first:
             self._resync_all()
+
+    async def _keepalive_forever(self) -> None:
+        """One timer for every stream: a stream offered nothing for a whole period gets KEEPALIVE.
+
+        Streams then wait on their buffer without a timeout of their own; a per-stream timer
+        armed and cancelled for each event cost more than the write itself in a 1,000-client
+        fan-out. A quiet stream hears something after at most ``keepalive_seconds``.
+        """
+        while True:
+            await asyncio.sleep(self.keepalive_seconds / 2)
+            for subs in list(self._subscriptions.values()):
+                for subscription in list(subs):
+                    if subscription.active:
+                        subscription.active = False
+                    elif subscription.queue.empty():
+                        subscription.offer(KEEPALIVE)
+                        subscription.active = False
 
     # --- reading and fanning out -----------------------------------------------------------
     async def _dispatch_forever(self) -> None:
@@ -355,9 +379,13 @@ def get_listener() -> EventListener:
     loop = asyncio.get_running_loop()
     if _listener is None or _listener.loop is not loop or loop.is_closed():
         from runtime import conf
+        from runtime.api.streams import keepalive_seconds
 
         _listener = EventListener(
-            backend=conf.get("EVENT_BUS_BACKEND"), redis_url=conf.get("REDIS_URL"), conninfo=_conninfo()
+            backend=conf.get("EVENT_BUS_BACKEND"),
+            redis_url=conf.get("REDIS_URL"),
+            conninfo=_conninfo(),
+            keepalive_seconds=keepalive_seconds(),
         )
     return _listener
 
