@@ -100,7 +100,7 @@ def _append(cursor, run_id, batch, attempt, lease_token) -> int:
 # rows and the notification stay atomic at a fifth of the round trips.
 _FENCED_SQL = """
 WITH r AS (
-    UPDATE runtime_agentrun SET next_seq = next_seq + %(n)s {extra_set}
+    UPDATE runtime_agentrun SET next_seq = next_seq + %(n)s
     WHERE id = %(id)s AND lease_token = %(token)s AND status = 'running'
     RETURNING id, next_seq
 ), ev AS (
@@ -118,25 +118,19 @@ def write_fenced(
     *,
     attempt: int,
     lease_token: str,
-    extra_set: str = "",
-    extra_params: dict[str, Any] | None = None,
     cursor=None,
 ) -> int:
     """Reserve seqs (fenced by the lease), insert ``events`` and notify, in one statement.
 
-    ``extra_set`` adds assignments to the run row's UPDATE (``finish`` ends the lease
-    this way). Raises LeaseLost if the lease is gone; returns the last seq.
+    Raises LeaseLost if the lease is gone; returns the last seq. (A run's outcome is
+    written the same way, for many runs at once, by ``leases.finish_many``.)
     """
     if cursor is None:
         with connection.cursor() as own:
-            return write_fenced(
-                run_id, events, attempt=attempt, lease_token=lease_token, extra_set=extra_set,
-                extra_params=extra_params, cursor=own,
-            )  # fmt: skip
+            return write_fenced(run_id, events, attempt=attempt, lease_token=lease_token, cursor=own)
     bus = get_bus()
     in_sql = bus.name == "db"
     sql = _FENCED_SQL.format(
-        extra_set=extra_set,
         notify=", pg_notify('agent_events', r.id::text || ':' || r.next_seq)" if in_sql else "",
     )
     cursor.execute(
@@ -149,7 +143,6 @@ def write_fenced(
             "types": [event_type for event_type, _ in events],
             "payloads": [dumps(payload) for _, payload in events],
             "vis": [conf.visibility_of(event_type) for event_type, _ in events],
-            **(extra_params or {}),
         },
     )
     row = cursor.fetchone()

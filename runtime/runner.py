@@ -3,11 +3,13 @@
 Algorithm for a claim:
 1. Load the run (input, conversation history, last checkpoint) and resolve the
    agent from the registry, pinned to ``run.agent_version``.
-2. Emit ``run.started``; start the heartbeat, which extends the lease every
-   ``LEASE_TTL_SECONDS / 3`` and notices lost leases and cancel requests.
+2. Emit ``run.started``; hand the lease to the worker's shared heartbeat, which
+   extends all its leases every ``LEASE_TTL_SECONDS / 3`` in one statement and
+   notices lost leases and cancel requests.
 3. Await ``runtime.run(ctx)`` under the run timeout.
 4. Write the outcome fenced by the lease token, together with the last events:
    succeeded (with messages), retry-with-backoff or failed, cancelled, timed out.
+   Outcomes without messages of runs that end together share one statement.
    A worker that lost its lease writes nothing at all.
 """
 
