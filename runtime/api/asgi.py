@@ -67,6 +67,16 @@ class ApiASGIHandler(ASGIHandler):
             return await self._serve(request)
         return await super().get_response_async(request)
 
+    async def send_response(self, response: HttpResponseBase, send: Any) -> None:
+        direct = getattr(response, "sse_direct", None)
+        if direct is not None:
+            from runtime.api.direct import DIRECT_SEND, can_write_directly
+
+            if can_write_directly(send):
+                # the event stream lets the listener write its live frames itself
+                direct[DIRECT_SEND] = send
+        await super().send_response(response, send)
+
     def _serve_in_thread(self, request: HttpRequest) -> HttpResponseBase:
         # What request_started/request_finished do under WSGI, for this thread's connection.
         close_old_connections()

@@ -154,10 +154,12 @@ class _Page:
     complete: bool  # False when more rows than one read may be waiting
 
 
-def _read_page(run_id: Any, after: int) -> _Page:
+def _read_page(run_id: Any, after: int, status: str | None = None) -> _Page:
     # Status first: a run's terminal status commits with its last events, so if the status read
-    # says "finished", the events read after it include the terminal one.
-    status = selectors.run_status(run_id=run_id)
+    # says "finished", the events read after it include the terminal one. A caller that has just
+    # read the run row passes its status (read before the events too).
+    if status is None:
+        status = selectors.run_status(run_id=run_id)
     rows = selectors.run_events_after(run_id=run_id, after_seq=after, limit=CATCH_UP_LIMIT)
     complete = len(rows) < CATCH_UP_LIMIT
     return _Page([render_model_event(row) for row in rows], status in TERMINAL_STATUSES, complete)
@@ -202,7 +204,7 @@ def _open_async(request: HttpRequest, run_id: str, after: int) -> _Page:
     try:
         caller = authenticate_stream(request)
         run = selectors.run_for_caller(caller=caller, run_id=run_id)
-        return _read_page(run.pk, after)
+        return _read_page(run.pk, after, run.status)
     finally:
         _release_connection()
 
@@ -219,10 +221,20 @@ async def _read(run_id: str, after: int) -> _Page:
 
 
 async def _live_frames(
-    run_key: str, cursor: _Cursor, first_page: _Page | None, subscription: Any = None
+    run_key: str,
+    cursor: _Cursor,
+    first_page: _Page | None,
+    subscription: Any = None,
+    direct: dict[str, Any] | None = None,
 ) -> AsyncIterator[bytes]:
-    """Backlog, then live events from the listener, until a terminal event."""
-    from runtime.bus.listener import KEEPALIVE, RESYNC, get_listener
+    """Backlog, then live events from the listener, until a terminal event.
+
+    ``direct`` is filled by :class:`runtime.api.asgi.ApiASGIHandler` with the server's
+    ``send`` when the listener may write frames itself while this stream waits
+    (:mod:`runtime.api.direct`).
+    """
+    from runtime.api.direct import DIRECT_SEND, make_writer
+    from runtime.bus.listener import KEEPALIVE, RESYNC, WAKE, get_listener
 
     listener = get_listener()
     if subscription is None:
@@ -241,10 +253,14 @@ async def _live_frames(
                 return
             current = await _read(run_key, cursor.after)
 
+    writer = None
     try:
         yield RETRY_FRAME
         async for chunk in catch_up(first_page):
             yield chunk
+        send = (direct or {}).get(DIRECT_SEND)
+        if send is not None:
+            writer = make_writer(send, cursor, subscription, lambda: subscription.offer(WAKE))
         while not cursor.finished:
             if subscription.degraded:
                 # the bus was unreachable when this stream subscribed: poll until it is back
@@ -255,10 +271,18 @@ async def _live_frames(
                         yield chunk
                     continue
             else:
-                # no timer per stream: the listener's ticker sends KEEPALIVE to quiet streams
-                item = await subscription.queue.get()
+                # no timer per stream: the listener's ticker sends KEEPALIVE to quiet streams;
+                # while the buffer is empty the listener may write frames itself
+                if writer is not None and subscription.queue.empty():
+                    subscription.writer = writer
+                try:
+                    item = await subscription.queue.get()
+                finally:
+                    subscription.writer = None
             if subscription.overflowed:
                 return  # too slow to keep up: the client resumes with Last-Event-ID
+            if item is WAKE:
+                continue  # the listener wrote the terminal frame
             if item is KEEPALIVE:
                 yield KEEPALIVE_FRAME
                 continue
@@ -301,7 +325,9 @@ async def async_event_stream(request: HttpRequest, run_id: str) -> HttpResponse:
         listener.unsubscribe(subscription)
         return HttpResponse(status=204)  # nothing more will come: EventSource stops reconnecting
     cursor = _Cursor(params.after, params.levels)
-    response = _stream_response(_live_frames(run_key, cursor, page, subscription))
+    direct: dict[str, Any] = {}
+    response = _stream_response(_live_frames(run_key, cursor, page, subscription, direct))
+    response.sse_direct = direct  # the API's ASGI handler puts the server's send here
     # If the client leaves before the body starts, the generator never runs its cleanup;
     # the response's closers run in a thread, so hand the release back to the loop.
     response._resource_closers.append(lambda: listener.unsubscribe_threadsafe(subscription))
@@ -317,7 +343,7 @@ def sync_event_stream(request: HttpRequest, run_id: str) -> HttpResponse:
         params = parse_stream_params(request)
         caller = authenticate_stream(request)
         run = selectors.run_for_caller(caller=caller, run_id=run_id)
-        page = _read_page(run.pk, params.after)
+        page = _read_page(run.pk, params.after, run.status)
     except Exception as exc:
         return _error(exc)
     if page.terminal_status and page.complete and not page.events:

@@ -41,6 +41,7 @@ PG_CHANNEL = "agent_events"
 REDIS_CHANNEL = "agent_runtime:events"
 RESYNC = object()  # "you may have missed events: read from the database"
 KEEPALIVE = object()  # "nothing happened for a while: send a keep-alive comment"
+WAKE = object()  # "the listener changed your state (it wrote your last frame): look again"
 
 
 @dataclass(eq=False)
@@ -53,6 +54,9 @@ class Subscription:
     degraded: bool = False
     # set by every offer; the keep-alive ticker clears it and wakes streams that stayed quiet
     active: bool = True
+    # while its stream waits with an empty buffer: writes an event to the client without waiting,
+    # or declines (False) and the event is buffered instead (runtime/api/direct.py)
+    writer: Any = None
 
     def offer(self, item: Any) -> bool:
         if self.overflowed:
@@ -319,6 +323,11 @@ class EventListener:
             self._cursor[run_id] = start
             for subscription in list(self._subscriptions.get(run_id, ())):
                 for event in events:
+                    writer = subscription.writer
+                    if writer is not None and subscription.queue.empty() and writer(event, noticed_at):
+                        subscription.active = True
+                        self.stats.delivered += 1
+                        continue
                     if subscription.offer((event, noticed_at)):
                         self.stats.delivered += 1
                     else:
