@@ -94,3 +94,41 @@ def test_after_losing_its_connection_the_listener_reconnects_and_asks_streams_to
     resync, (event, _noticed_at) = asyncio.run(scenario())
     assert resync is RESYNC
     assert event.seq == 1 and b'"delta":"0"' in event.frame
+
+
+def test_a_parked_stream_gets_frames_from_its_writer_and_the_buffer_takes_over_when_it_declines(owner):
+    """What the direct-write path relies on: nothing lost, nothing doubled, order kept."""
+    run, _ = run_create(agent_key="echo", messages=say("x"), user=owner)
+    run_id = str(run.pk)
+
+    async def scenario() -> tuple[list[int], list[int]]:
+        listener = EventListener(conninfo=_conninfo())
+        try:
+            subscription = await listener.subscribe(run_id, position=0)
+            written: list[int] = []
+            accepting = True
+
+            def writer(event, noticed_at) -> bool:
+                if not accepting:
+                    return False  # as when the client's socket buffer is full
+                written.append(event.seq)
+                subscription.position = event.seq
+                return True
+
+            subscription.writer = writer
+            await asyncio.to_thread(write, run_id, 3)
+            await until(lambda: len(written) == 3, "three frames written directly")
+            accepting = False
+            await asyncio.to_thread(write, run_id, 3, 3)
+            buffered: list[int] = []
+            while len(buffered) < 3:
+                item = await asyncio.wait_for(subscription.queue.get(), 10)
+                buffered.append(item[0].seq)
+            listener.unsubscribe(subscription)
+            return written, buffered
+        finally:
+            await listener.close()
+
+    written, buffered = asyncio.run(scenario())
+    assert written == [1, 2, 3]
+    assert buffered == [4, 5, 6]
