@@ -3,15 +3,24 @@
 ``OPENAI_BASE_URL`` points it at Ollama, vLLM or another compatible server; such a
 server needs no key. The SDK's own retries are off (``max_retries=0``) so the retry
 policy in :mod:`runtime.llm.base` is the only one.
+
+Streams are read as raw ``data:`` lines and parsed with ``json.loads`` into neutral
+chunks. The SDK still sends the request and raises its status errors, but its per-chunk
+typed objects cost about 95 µs of CPU against 17 µs for the plain dicts, and a worker
+streaming many runs at once spent 85% of its event loop building them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import ssl
 import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
+import httpx2
 import openai
 from django.conf import settings
 
@@ -140,45 +149,136 @@ class OpenAIClient(LLMClient):
             messages, model=model, tools=tools, stream=stream, temperature=temperature, max_tokens=max_tokens
         )
         try:
-            response = await client.chat.completions.create(**request)
             if not stream:
+                response = await client.chat.completions.create(**request)
                 for chunk in _chunks_from_completion(response):
                     yield chunk
                 return
-            async with response:
-                async for event in response:
-                    for chunk in _chunks_from_stream_event(event):
+            # the raw response: the SDK raises HTTP status errors before the body is read
+            async with client.chat.completions.with_streaming_response.create(**request) as raw:
+                async for data in _sse_data(raw.http_response):
+                    for chunk in _chunks_from_stream_data(data):
                         yield chunk
         except (openai.OpenAIError, *TRANSPORT_ERRORS) as exc:
             raise self._map_error(exc) from exc
 
 
-def _chunks_from_stream_event(event: Any) -> list[Chunk]:
+# Raised by the HTTP layer while a body is read; the SDK turns these into its own errors.
+_READ_TIMEOUTS = (httpx2.TimeoutException,)
+_READ_FAILURES = (httpx2.RequestError, ssl.SSLError, anyio.EndOfStream)
+# After ``[DONE]`` an HTTP/1.1 body is read to its end so the connection goes back to the
+# pool (a new connection per call would cost time to first token), but never for long.
+_DRAIN_SECONDS = 0.1
+
+
+async def _sse_data(response: httpx2.Response) -> AsyncIterator[dict[str, Any]]:
+    """The JSON objects of a Chat Completions event stream, as the SDK would read them.
+
+    Lines may end in CR, LF or CRLF; an event's ``data:`` lines are joined with newlines and
+    end at a blank line; comments (``:``) and other fields are skipped. ``[DONE]`` ends the
+    stream, and an ``error`` object in it raises :class:`openai.APIError` like the SDK does.
+    """
+    request = response.request
+    pending = b""
+    data: list[bytes] = []
+    chunks = response.aiter_bytes().__aiter__()
+    try:
+        while True:
+            try:
+                block = await chunks.__anext__()
+            except StopAsyncIteration:
+                block = b""
+            ended = not block
+            buffer = pending + block
+            if ended:
+                buffer += b"\n\n"  # the last event may lack its blank line
+            # a CR at the end of a read may be half of a CRLF: decide with the next read
+            held = b""
+            if not ended and buffer.endswith(b"\r"):
+                buffer, held = buffer[:-1], b"\r"
+            if b"\r" in buffer:
+                buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+            lines = buffer.split(b"\n")
+            pending = lines.pop() + held
+            for line in lines:
+                if line:
+                    if line.startswith(b"data:"):
+                        value = line[5:]
+                        data.append(value[1:] if value.startswith(b" ") else value)
+                    continue
+                if not data:
+                    continue
+                payload = data[0] if len(data) == 1 else b"\n".join(data)
+                data = []
+                if payload.startswith(b"[DONE]"):
+                    await _drain(response, chunks)
+                    return
+                try:
+                    parsed = json.loads(payload)
+                except ValueError as exc:  # the SDK let this escape; it is a broken stream
+                    raise openai.APIError(
+                        f"the stream sent data that is not JSON: {payload[:80]!r}", request, body=None
+                    ) from exc
+                if isinstance(parsed, dict):
+                    if parsed.get("error"):
+                        raise _stream_error(parsed["error"], request)
+                    yield parsed
+            if ended:
+                return
+    except _READ_TIMEOUTS as exc:
+        raise openai.APITimeoutError(request=request) from exc
+    except _READ_FAILURES as exc:
+        raise openai.APIConnectionError(request=request) from exc
+
+
+async def _drain(response: httpx2.Response, chunks: AsyncIterator[bytes]) -> None:
+    if response.http_version != "HTTP/1.1":
+        return
+    try:
+        async with asyncio.timeout(_DRAIN_SECONDS):
+            async for _ in chunks:
+                pass
+    except (TimeoutError, *_READ_FAILURES):
+        pass  # the answer is complete; a bad tail only costs the connection
+
+
+def _stream_error(error: Any, request: httpx2.Request) -> openai.APIError:
+    message = error.get("message") if isinstance(error, dict) else None
+    if not message or not isinstance(message, str):
+        message = "An error occurred during streaming"
+    return openai.APIError(message, request, body=error)
+
+
+def _chunks_from_stream_data(event: dict[str, Any]) -> list[Chunk]:
+    """Neutral chunks from one ``chat.completion.chunk`` object (plain JSON)."""
     chunks: list[Chunk] = []
-    for choice in event.choices or []:
-        delta = choice.delta
-        if delta is not None:
-            if delta.content:
-                chunks.append(Chunk(text=delta.content))
-            for call in delta.tool_calls or []:
-                function = call.function
+    for choice in event.get("choices") or ():
+        delta = choice.get("delta")
+        if delta:
+            content = delta.get("content")
+            if content:
+                chunks.append(Chunk(text=content))
+            for call in delta.get("tool_calls") or ():
+                function = call.get("function") or {}
                 chunks.append(
                     Chunk(
                         tool_call={
-                            "index": call.index,
-                            "id": call.id,
-                            "name": function.name if function else None,
-                            "arguments": function.arguments if function else None,
+                            "index": call.get("index", 0),
+                            "id": call.get("id"),
+                            "name": function.get("name"),
+                            "arguments": function.get("arguments"),
                         }
                     )
                 )
-        if choice.finish_reason:
-            chunks.append(Chunk(finish_reason=choice.finish_reason, model=event.model))
-    if event.usage is not None:
+        finish_reason = choice.get("finish_reason")
+        if finish_reason:
+            chunks.append(Chunk(finish_reason=finish_reason, model=event.get("model")))
+    usage = event.get("usage")
+    if usage:
         chunks.append(
             Chunk(
-                prompt_tokens=event.usage.prompt_tokens or 0,
-                completion_tokens=event.usage.completion_tokens or 0,
+                prompt_tokens=usage.get("prompt_tokens") or 0,
+                completion_tokens=usage.get("completion_tokens") or 0,
             )
         )
     return chunks
