@@ -10,8 +10,9 @@ Algorithm:
 1. ``enqueue``: once the creating transaction commits, XADD the run id to its key's stream. If
    Redis does not answer, the run is committed all the same; the reconciler dispatches it later.
 2. ``claim``: XREADGROUP new entries of the served streams (blocking briefly when there are
-   none) and claim each run in PostgreSQL with ``leases.claim_run``. An entry whose run is not
-   claimable (a duplicate, cancelled, finished, or not due yet) is acknowledged and deleted.
+   none) and claim their runs in PostgreSQL in one statement (``leases.claim_run_ids``). An
+   entry whose run is not claimable (a duplicate, cancelled, finished, or not due yet) is
+   acknowledged and deleted.
    While Redis is down, claim straight from PostgreSQL so no run waits for Redis.
 3. ``done``: acknowledge and delete the entry (while Redis is down, the ack waits for the next
    ``claim``, so the worker's event loop never waits on an unreachable Redis).
@@ -140,27 +141,20 @@ class RedisStreamsQueue(RunQueue):
         if not entries:
             self._waited[owner] = bool(streams)
             return []
-        claims: list[Claim] = []
+        wanted = entries[:limit]
+        extra = entries[limit:]
+        # One statement claims every run read (PostgreSQL admits one worker per run). If it
+        # fails, nothing was claimed and the entries stay pending here until XAUTOCLAIM hands them on.
+        ids = list(dict.fromkeys(run_id for _, _, run_id in wanted if _is_uuid(run_id)))
+        claims = leases.claim_run_ids(ids, owner=owner, ttl=ttl)
+        by_run = {claim.run_id: claim for claim in claims}
         stale: list[tuple[str, str]] = []
-        extra: list[tuple[str, str, str]] = []
-        for stream, entry_id, run_id in entries:
-            if len(claims) >= limit:
-                extra.append((stream, entry_id, run_id))
-                continue
-            try:
-                claim = leases.claim_run(run_id, owner=owner, ttl=ttl) if _is_uuid(run_id) else None
-            except Exception:
-                # PostgreSQL failed: the unread rest stays pending here and XAUTOCLAIM hands it on.
-                logger.warning("claiming run %s failed; its entry will be reclaimed", run_id, exc_info=True)
-                if not claims:
-                    raise
-                break
-            if claim is None:
-                stale.append((stream, entry_id))
-            else:
-                with self._lock:
-                    self._entries[claim.run_id] = (stream, entry_id)
-                claims.append(claim)
+        with self._lock:
+            for stream, entry_id, run_id in wanted:
+                if by_run.pop(run_id, None) is not None:
+                    self._entries[run_id] = (stream, entry_id)
+                else:  # not claimable (duplicate, cancelled, finished, not due) or a second entry for it
+                    stale.append((stream, entry_id))
         self._settle(stale, extra)
         return claims
 
