@@ -8,7 +8,9 @@ for the first ``id:`` frame. Latency = frame arrival - just before the POST. So
 the figure holds the whole path a browser sees: the API call (validation,
 conversation, message, run row, enqueue), the worker's claim, the first event
 write + NOTIFY, the stream's authentication and backlog read, and the listener's
-fan-out. ``BENCH_SSE_LATENCY_RUNS`` (default 300) after 20 warm-up runs.
+fan-out. ``BENCH_SSE_LATENCY_RUNS`` (default 300) after 20 warm-up runs. The web
+process runs with ``DATABASE_CONN_MAX_AGE=60`` unless the environment says otherwise;
+"worker part" is run row created -> ``run.started`` row written, from the table.
 
     python -m bench sse_latency
 """
@@ -37,6 +39,8 @@ WARMUP = 20
 # the target rate, then a light load that shows the path's own latency without queueing
 RATES = [float(rate) for rate in os.environ.get("BENCH_SSE_LATENCY_RATES", "50,5").split(",")]
 TARGET_P50_MS, TARGET_P99_MS = 10.0, 50.0
+# the web process as we recommend running it: persistent connections in its API threads
+CONN_MAX_AGE = os.environ.get("DATABASE_CONN_MAX_AGE", "60")
 
 
 def _worker_part_ms(since: float) -> tuple[float, float]:
@@ -79,7 +83,9 @@ def main() -> list[dict]:
             env=django_env(url, LOG_LEVEL="WARNING"),
         )
         try:
-            with uvicorn(url, workers=env_int("BENCH_SSE_WORKERS", 1)) as server:
+            with uvicorn(
+                url, workers=env_int("BENCH_SSE_WORKERS", 1), DATABASE_CONN_MAX_AGE=CONN_MAX_AGE
+            ) as server:
                 headers = {"Authorization": f"Token {token}"}
                 wait_for(
                     lambda: (
@@ -142,6 +148,7 @@ def main() -> list[dict]:
                 "POST alone p50/p99 ms": f"{pct(post, 50):.1f}/{pct(post, 99):.1f}",
                 "worker part p50/p99 ms": "{:.1f}/{:.1f}".format(*worker_part[rate]),
                 "target p50/p99 ms": f"{TARGET_P50_MS:g}/{TARGET_P99_MS:g}" if rate >= 50 else "",
+                "web CONN_MAX_AGE": CONN_MAX_AGE,
                 "load avg 1m": round(os.getloadavg()[0], 1),
                 "ok": ("yes" if p50 <= TARGET_P50_MS and p99 <= TARGET_P99_MS else "NO")
                 if rate >= 50
