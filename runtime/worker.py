@@ -27,8 +27,9 @@ from django.db import connection, connections
 
 from runtime import conf, leases
 from runtime.bus import CANCEL_CHANNEL, RUNS_CHANNEL
+from runtime.environment import RunEnvironment
 from runtime.queue import get_queue
-from runtime.runner import RunEnvironment, execute, retry_base
+from runtime.runner import execute, retry_base
 
 logger = logging.getLogger("runtime.worker")
 
