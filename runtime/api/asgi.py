@@ -22,6 +22,7 @@ Everything else (the builder, the admin) goes through Django's handler unchanged
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -44,7 +45,11 @@ class ApiASGIHandler(ASGIHandler):
         self.prefixes = prefixes
         self._sync_handler = BaseHandler()
         self._sync_handler.load_middleware(is_async=False)
-        size = threads or int(getattr(settings, "AGENT_API_THREADS", DEFAULT_THREADS))
+        size = threads or int(
+            getattr(settings, "AGENT_API_THREADS", None)
+            or os.environ.get("AGENT_API_THREADS")
+            or DEFAULT_THREADS
+        )
         # Not the loop's default executor: a stream view, reached from one of these threads,
         # awaits work on the default executor; sharing one pool could leave nothing to run it.
         self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="api-request")
