@@ -73,24 +73,35 @@ def append_events(
     attempt: int,
     lease_token: str | None,
     cursor=None,
+    checkpoints: Sequence[tuple[int, dict[str, Any]]] = (),
 ) -> int | None:
-    """Write a batch of events and wake listeners once. Returns the last seq (None if empty)."""
+    """Write a batch of events and wake listeners once. Returns the last seq (None if empty).
+
+    ``checkpoints`` are ``(index in events, state)``: an ``AgentCheckpoint`` row is written
+    with the seq of that event, in the same transaction.
+    """
     batch = list(events)
     if not batch:
         return None
     if cursor is not None:
-        return _append(cursor, run_id, batch, attempt, lease_token)
+        return _append(cursor, run_id, batch, attempt, lease_token, checkpoints)
     if lease_token is not None and connection.get_autocommit():
-        return write_fenced(run_id, batch, attempt=attempt, lease_token=lease_token)
+        return write_fenced(run_id, batch, attempt=attempt, lease_token=lease_token, checkpoints=checkpoints)
     from django.db import transaction
 
     with transaction.atomic(), connection.cursor() as cur:
-        return _append(cur, run_id, batch, attempt, lease_token)
+        return _append(cur, run_id, batch, attempt, lease_token, checkpoints)
 
 
-def _append(cursor, run_id, batch, attempt, lease_token) -> int:
+def _append(cursor, run_id, batch, attempt, lease_token, checkpoints=()) -> int:
     first = reserve_seqs(cursor, run_id, len(batch), lease_token=lease_token)
     last = insert_events(cursor, run_id, first, attempt, batch)
+    if checkpoints:
+        cursor.execute(
+            "INSERT INTO runtime_agentcheckpoint (run_id, seq, state, attempt, created_at) "
+            "SELECT %s, %s + c.i, c.s::jsonb, %s, now() FROM unnest(%s::int[], %s::text[]) AS c(i, s)",
+            [run_id, first, attempt, [i for i, _ in checkpoints], [dumps(s) for _, s in checkpoints]],
+        )
     get_bus().notify_events(cursor, str(run_id), last)
     return last
 
@@ -107,9 +118,15 @@ WITH r AS (
     INSERT INTO runtime_agentevent (run_id, seq, event_type, payload, visibility, attempt, created_at)
     SELECT r.id, r.next_seq - %(n)s + e.ord, e.t, e.p::jsonb, e.v, %(attempt)s, now()
     FROM r, unnest(%(types)s::text[], %(payloads)s::text[], %(vis)s::text[]) WITH ORDINALITY AS e(t, p, v, ord)
-)
+){checkpoints}
 SELECT r.next_seq{notify} FROM r
 """
+# A checkpoint rides in the same statement as its ``state.checkpoint`` event (its seq).
+_CHECKPOINT_CTE = """, cp AS (
+    INSERT INTO runtime_agentcheckpoint (run_id, seq, state, attempt, created_at)
+    SELECT r.id, r.next_seq - %(n)s + c.i + 1, c.s::jsonb, %(attempt)s, now()
+    FROM r, unnest(%(cp_index)s::int[], %(cp_state)s::text[]) AS c(i, s)
+)"""
 
 
 def write_fenced(
@@ -119,23 +136,30 @@ def write_fenced(
     attempt: int,
     lease_token: str,
     cursor=None,
+    checkpoints: Sequence[tuple[int, dict[str, Any]]] = (),
 ) -> int:
-    """Reserve seqs (fenced by the lease), insert ``events`` and notify, in one statement.
+    """Reserve seqs (fenced by the lease), insert ``events`` (and ``checkpoints``, see
+    ``append_events``) and notify, in one statement.
 
     Raises LeaseLost if the lease is gone; returns the last seq. (A run's outcome is
     written the same way, for many runs at once, by ``leases.finish_many``.)
     """
     if cursor is None:
         with connection.cursor() as own:
-            return write_fenced(run_id, events, attempt=attempt, lease_token=lease_token, cursor=own)
+            return write_fenced(
+                run_id, events, attempt=attempt, lease_token=lease_token, cursor=own, checkpoints=checkpoints
+            )
     bus = get_bus()
     in_sql = bus.name == "db"
     sql = _FENCED_SQL.format(
         notify=", pg_notify('agent_events', r.id::text || ':' || r.next_seq)" if in_sql else "",
+        checkpoints=_CHECKPOINT_CTE if checkpoints else "",
     )
     cursor.execute(
         sql,
         {
+            "cp_index": [index for index, _ in checkpoints],
+            "cp_state": [dumps(state) for _, state in checkpoints],
             "n": len(events),
             "id": run_id,
             "token": lease_token,

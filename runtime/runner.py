@@ -40,12 +40,18 @@ class ChildRunFailed(Exception):
     """A sub-agent's run did not succeed; the message is safe to show to the model and the user."""
 
 
+# A buffered event; a checkpoint's event also carries the state and who waits for it.
+_Pending = tuple[str, dict[str, Any], "tuple[dict[str, Any], asyncio.Future[None]] | None"]
+
+
 @dataclass
 class EventWriter:
     """Buffers a run's events and writes them in batches, fenced by the lease token.
 
     While one batch is being written, new events accumulate, so a fast token
-    stream becomes few transactions and one bus notification per batch.
+    stream becomes few transactions and one bus notification per batch. A
+    checkpoint is queued like an event: its row goes out in the same statement as
+    the events before it and its own ``state.checkpoint`` event.
     """
 
     env: RunEnvironment
@@ -55,7 +61,7 @@ class EventWriter:
     extra: dict[str, Any] = field(default_factory=dict)
     on_lost: Callable[[], None] | None = None
     lost: bool = False
-    _buffer: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    _buffer: list[_Pending] = field(default_factory=list)
     _task: asyncio.Task | None = None
 
     async def emit(self, event_type: str, payload: dict[str, Any]) -> None:
@@ -63,33 +69,61 @@ class EventWriter:
             return
         if self.extra:
             payload = {**payload, **self.extra}
-        self._buffer.append((event_type, payload))
+        self._queue((event_type, payload, None))
+
+    def _queue(self, item: _Pending) -> None:
+        self._buffer.append(item)
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._flush_loop())
 
+    async def checkpoint(self, state: dict[str, Any]) -> None:
+        """Returns once the checkpoint is durably written (a retry resumes from it)."""
+        if self.lost:
+            raise LeaseLost(self.run_id)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.add_done_callback(_retrieved)  # a run cancelled meanwhile no longer reads the outcome
+        self._queue(("state.checkpoint", {"keys": sorted(state)[:50]}, (state, done)))
+        # Shielded: the write goes on (and settles ``done``) if this run is cancelled meanwhile.
+        await asyncio.shield(done)
+
     async def _flush_loop(self) -> None:
         failures = 0
-        while self._buffer and not self.lost:
-            batch, self._buffer = self._buffer, []
-            try:
-                await self.env.db(
-                    append_events, self.run_id, batch, attempt=self.attempt, lease_token=self.lease_token
-                )
-                failures = 0
-            except LeaseLost:
-                self._mark_lost()
-            except Exception:
-                failures += 1
-                logger.warning(
-                    "run %s: could not write %d events (try %d)", self.run_id, len(batch), failures
-                )
-                self._buffer[:0] = batch
-                if failures >= 5:
-                    raise
-                await asyncio.sleep(0.1 * 2**failures)
+        try:
+            while self._buffer and not self.lost:
+                batch, self._buffer = self._buffer, []
+                checkpoints = [(i, cp[0]) for i, (_, _, cp) in enumerate(batch) if cp is not None]
+                try:
+                    await self.env.db(
+                        append_events,
+                        self.run_id,
+                        [(event_type, payload) for event_type, payload, _ in batch],
+                        attempt=self.attempt,
+                        lease_token=self.lease_token,
+                        checkpoints=checkpoints,
+                    )
+                    failures = 0
+                    _settle(batch, None)
+                except LeaseLost as exc:
+                    _settle(batch, exc)
+                    self._mark_lost()
+                except Exception as exc:
+                    failures += 1
+                    logger.warning(
+                        "run %s: could not write %d events (try %d)", self.run_id, len(batch), failures
+                    )
+                    self._buffer[:0] = batch
+                    if failures >= 5:
+                        _settle(self._buffer, exc)
+                        raise
+                    await asyncio.sleep(0.1 * 2**failures)
+        except BaseException:
+            # Cancelled or given up: nobody may wait forever on a checkpoint that will not be written.
+            _settle(self._buffer, LeaseLost(self.run_id))
+            raise
 
     def _mark_lost(self) -> None:
         self.lost = True
+        _settle(self._buffer, LeaseLost(self.run_id))
         self._buffer.clear()
         if self.on_lost:
             self.on_lost()
@@ -99,26 +133,23 @@ class EventWriter:
             await asyncio.shield(self._task)
 
     def take_pending(self) -> list[tuple[str, dict[str, Any]]]:
+        """Unwritten events, for the outcome's statement (after ``drain``: no checkpoint waits)."""
         pending, self._buffer = self._buffer, []
-        return pending
-
-    async def checkpoint(self, state: dict[str, Any]) -> None:
-        await self.drain()
-        await self.env.db(_write_checkpoint, self.run_id, self.lease_token, self.attempt, state)
+        return [(event_type, payload) for event_type, payload, _ in pending]
 
 
-def _write_checkpoint(run_id: str, lease_token: str, attempt: int, state: dict[str, Any]) -> None:
-    from django.db import transaction
+def _retrieved(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()
 
-    with transaction.atomic(), connection.cursor() as cursor:
-        seq = append_events(
-            run_id,
-            [("state.checkpoint", {"keys": sorted(state)[:50]})],
-            attempt=attempt,
-            lease_token=lease_token,
-            cursor=cursor,
-        )
-        AgentCheckpoint.objects.create(run_id=run_id, seq=seq, state=state, attempt=attempt)
+
+def _settle(batch: list[_Pending], exc: BaseException | None) -> None:
+    for _, _, cp in batch:
+        if cp is not None and not cp[1].done():
+            if exc is None:
+                cp[1].set_result(None)
+            else:
+                cp[1].set_exception(exc)
 
 
 @dataclass

@@ -138,6 +138,17 @@ def test_checkpoint_is_offered_to_the_next_attempt(owner):
     run.refresh_from_db()
     assert run.status == "succeeded"
     assert run.output["final_output"] == {"resumed_from": 1}
+    # Each checkpoint row is written with the seq and attempt of its state.checkpoint event.
+    marks = AgentEvent.objects.filter(run=run, event_type="state.checkpoint").order_by("seq")
+    saved = run.checkpoints.order_by("seq")
+    assert (
+        [(e.seq, e.attempt) for e in marks]
+        == [(c.seq, c.attempt) for c in saved]
+        == [(c.seq, a) for c, a in zip(saved, (1, 2), strict=True)]
+    )
+    assert [c.state for c in saved] == [{"done": 1}, {"done": 2}]
+    seqs = [seq for seq, _ in events(run)]
+    assert seqs == list(range(1, len(seqs) + 1))
 
 
 def test_debug_mode_fails_at_once_and_keeps_the_traceback_in_a_debug_event(owner):
