@@ -4,6 +4,8 @@
 - ``finish(...)`` writes a run's outcome; outcomes without messages of runs that end
   together go to PostgreSQL as one statement (``leases.finish_many``), each fenced by
   its own lease token.
+- ``write_events(batch)`` writes a run's pending events; the batches of all runs pending
+  together go out as one statement (``events.write_many``), each fenced by its lease token.
 - ``watch``/``unwatch``: one task per worker extends every lease it holds in one
   statement every ``ttl / 3`` and tells a run when it lost its lease or was cancelled.
 """
@@ -21,7 +23,7 @@ from typing import Any
 from django.db import connection
 
 from runtime import leases
-from runtime.events import LeaseLost
+from runtime.events import EventBatch, LeaseLost, write_many
 
 logger = logging.getLogger("runtime.runner")
 
@@ -43,6 +45,8 @@ class RunEnvironment:
         default_factory=dict, init=False, repr=False
     )
     _beater: asyncio.Task | None = field(default=None, init=False, repr=False)
+    _batches: list[tuple[EventBatch, asyncio.Future]] = field(default_factory=list, init=False, repr=False)
+    _event_flusher: asyncio.Task | None = field(default=None, init=False, repr=False)
 
     async def db(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         loop = asyncio.get_running_loop()
@@ -101,6 +105,43 @@ class RunEnvironment:
         finally:
             self._beater = None
 
+    async def write_events(self, batch: EventBatch) -> int:
+        """Write one run's batch of events; the batches of all runs pending together share one statement.
+
+        Returns the last seq; raises LeaseLost like ``append_events``. A run has at most one
+        batch on its way (its ``EventWriter`` waits for this), which keeps its seqs in order.
+        """
+        future = asyncio.get_running_loop().create_future()
+        self._batches.append((batch, future))
+        if self._event_flusher is None:
+            self._event_flusher = asyncio.create_task(self._write_pending_events())
+        return await asyncio.shield(future)
+
+    async def _write_pending_events(self) -> None:
+        """One statement per round; a run's first event goes out in the next loop tick when idle."""
+        pending: list[tuple[EventBatch, asyncio.Future]] = []
+        try:
+            await asyncio.sleep(0)  # the batches queued in this loop tick join the first statement
+            while self._batches:
+                pending, self._batches = self._batches, []
+                try:
+                    written = await self.db(write_many, [batch for batch, _ in pending])
+                except Exception as exc:
+                    _settle(pending, exc)
+                    continue
+                for batch, future in pending:
+                    if not future.done():
+                        if batch.run_id in written:
+                            future.set_result(written[batch.run_id])
+                        else:
+                            future.set_exception(LeaseLost(batch.run_id))
+        except BaseException:
+            _settle([*pending, *self._batches], LeaseLost("worker stopping"))
+            self._batches = []
+            raise
+        finally:
+            self._event_flusher = None
+
     async def finish(self, run_id: str, lease_token: str, **options: Any) -> None:
         """``leases.finish``, with the outcomes of runs that end together written as one statement.
 
@@ -147,7 +188,7 @@ class RunEnvironment:
             self._finisher = None
 
 
-def _settle(batch: list[tuple[leases.Outcome, asyncio.Future]], exc: BaseException) -> None:
+def _settle(batch: list[tuple[Any, asyncio.Future]], exc: BaseException) -> None:
     for _, future in batch:
         if not future.done():
             future.set_exception(exc)

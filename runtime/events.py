@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -175,3 +176,77 @@ def write_fenced(
     if not in_sql:
         bus.notify_events(cursor, str(run_id), row[0])
     return row[0]
+
+
+# The pending events of many runs (one batch per run) in one statement: each run's seqs
+# are reserved on its own row, fenced by its own token, so a run whose lease is gone
+# writes nothing and the others are not held back. One notification per run.
+_MANY_SQL = """
+WITH b AS (
+    SELECT * FROM unnest(%(ids)s::uuid[], %(tokens)s::uuid[], %(n)s::int[], %(attempt)s::int[])
+        AS b(id, token, n, attempt)
+), r AS (
+    UPDATE runtime_agentrun AS a SET next_seq = a.next_seq + b.n
+    FROM b
+    WHERE a.id = b.id AND a.lease_token = b.token AND a.status = 'running'
+    RETURNING a.id, a.next_seq, b.n, b.attempt
+), ev AS (
+    INSERT INTO runtime_agentevent (run_id, seq, event_type, payload, visibility, attempt, created_at)
+    SELECT r.id, r.next_seq - r.n + e.ord, e.t, e.p::jsonb, e.v, r.attempt, now()
+    FROM r JOIN unnest(%(e_run)s::uuid[], %(e_ord)s::int[], %(e_type)s::text[], %(e_payload)s::text[],
+        %(e_vis)s::text[]) AS e(run_id, ord, t, p, v) ON e.run_id = r.id
+), cp AS (
+    INSERT INTO runtime_agentcheckpoint (run_id, seq, state, attempt, created_at)
+    SELECT r.id, r.next_seq - r.n + c.ord, c.s::jsonb, r.attempt, now()
+    FROM r JOIN unnest(%(c_run)s::uuid[], %(c_ord)s::int[], %(c_state)s::text[]) AS c(run_id, ord, s)
+        ON c.run_id = r.id
+)
+SELECT r.id, r.next_seq{notify} FROM r
+"""
+
+
+@dataclass(frozen=True)
+class EventBatch:
+    """One run's pending events for ``write_many``; ``checkpoints`` as in ``append_events``."""
+
+    run_id: str
+    lease_token: str
+    attempt: int
+    events: Sequence[tuple[str, dict[str, Any]]]
+    checkpoints: Sequence[tuple[int, dict[str, Any]]] = ()
+
+
+def write_many(batches: Sequence[EventBatch], *, cursor=None) -> dict[str, int]:
+    """Write each run's batch if it still holds its lease (at most one batch per run).
+
+    Returns {run_id: last seq} for the runs that did; a run missing from it lost its lease.
+    """
+    if cursor is None:
+        with connection.cursor() as own:
+            return write_many(batches, cursor=own)
+    names = ("ids", "tokens", "n", "attempt", "e_run", "e_ord", "e_type", "e_payload", "e_vis")
+    params: dict[str, list[Any]] = {name: [] for name in (*names, "c_run", "c_ord", "c_state")}
+    for batch in batches:
+        params["ids"].append(batch.run_id)
+        params["tokens"].append(batch.lease_token)
+        params["n"].append(len(batch.events))
+        params["attempt"].append(batch.attempt)
+        for ordinal, (event_type, payload) in enumerate(batch.events, start=1):
+            params["e_run"].append(batch.run_id)
+            params["e_ord"].append(ordinal)
+            params["e_type"].append(event_type)
+            params["e_payload"].append(dumps(payload))
+            params["e_vis"].append(conf.visibility_of(event_type))
+        for index, state in batch.checkpoints:
+            params["c_run"].append(batch.run_id)
+            params["c_ord"].append(index + 1)
+            params["c_state"].append(dumps(state))
+    bus = get_bus()
+    in_sql = bus.name == "db"
+    notify = ", pg_notify('agent_events', r.id::text || ':' || r.next_seq)" if in_sql else ""
+    cursor.execute(_MANY_SQL.format(notify=notify), params)
+    rows = cursor.fetchall()
+    if not in_sql:
+        for run_id, last in rows:
+            bus.notify_events(cursor, str(run_id), last)
+    return {str(run_id): last for run_id, last, *_ in rows}

@@ -29,7 +29,7 @@ from django.db import connection
 
 from runtime import conf, leases, registry
 from runtime.environment import RunEnvironment
-from runtime.events import LeaseLost, append_events
+from runtime.events import EventBatch, LeaseLost
 from runtime.interfaces import AgentRuntime, EventType, RunCancelled, RunContext, RunResult
 from runtime.models import AgentCheckpoint, AgentMessage, AgentRun
 
@@ -49,7 +49,9 @@ class EventWriter:
     """Buffers a run's events and writes them in batches, fenced by the lease token.
 
     While one batch is being written, new events accumulate, so a fast token
-    stream becomes few transactions and one bus notification per batch. A
+    stream becomes few writes and one bus notification per batch; the worker's
+    event flusher (``RunEnvironment.write_events``) puts the batches of all its
+    runs into one statement. A
     checkpoint is queued like an event: its row goes out in the same statement as
     the events before it and its own ``state.checkpoint`` event.
     """
@@ -93,13 +95,14 @@ class EventWriter:
                 batch, self._buffer = self._buffer, []
                 checkpoints = [(i, cp[0]) for i, (_, _, cp) in enumerate(batch) if cp is not None]
                 try:
-                    await self.env.db(
-                        append_events,
-                        self.run_id,
-                        [(event_type, payload) for event_type, payload, _ in batch],
-                        attempt=self.attempt,
-                        lease_token=self.lease_token,
-                        checkpoints=checkpoints,
+                    await self.env.write_events(
+                        EventBatch(
+                            self.run_id,
+                            self.lease_token,
+                            self.attempt,
+                            [(event_type, payload) for event_type, payload, _ in batch],
+                            checkpoints,
+                        )
                     )
                     failures = 0
                     _settle(batch, None)
