@@ -226,7 +226,8 @@ def write_many(batches: Sequence[EventBatch], *, cursor=None) -> dict[str, int]:
             return write_many(batches, cursor=own)
     names = ("ids", "tokens", "n", "attempt", "e_run", "e_ord", "e_type", "e_payload", "e_vis")
     params: dict[str, list[Any]] = {name: [] for name in (*names, "c_run", "c_ord", "c_state")}
-    for batch in batches:
+    # Rows are locked in input order; one order for every multi-run statement avoids deadlocks.
+    for batch in sorted(batches, key=lambda b: str(b.run_id)):
         params["ids"].append(batch.run_id)
         params["tokens"].append(batch.lease_token)
         params["n"].append(len(batch.events))

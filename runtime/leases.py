@@ -181,6 +181,7 @@ def heartbeat_many(held: list[tuple[str, str]], *, ttl: float) -> dict[str, bool
     """
     if not held:
         return {}
+    held = sorted(held, key=lambda pair: str(pair[0]))  # the lock order of every multi-run statement
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE runtime_agentrun AS a SET lease_expires_at = now() + make_interval(secs => %s) "
@@ -270,7 +271,8 @@ def finish_many(outcomes: list[Outcome], *, cursor=None) -> set[str]:
             return finish_many(outcomes, cursor=own)
     params: dict[str, list[Any]] = {name: [] for name in (*_OUTCOME_COLUMNS, *_EVENT_COLUMNS)}
     visibility = conf.runtime_settings()["EVENT_VISIBILITY"]
-    for o in outcomes:
+    # Rows are locked in input order; one order for every multi-run statement avoids deadlocks.
+    for o in sorted(outcomes, key=lambda o: str(o.run_id)):
         usage = o.usage or {}
         row = (
             o.run_id, o.lease_token, o.status, dumps(o.output) if o.output is not None else None,
