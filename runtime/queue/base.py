@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -7,20 +8,21 @@ if TYPE_CHECKING:
     from runtime.models import AgentRun
 
 
-class RunQueue:
+class RunQueue(ABC):
     """How runs reach workers. One verb each side: ``enqueue`` and ``claim``."""
 
     name = "base"
 
+    @abstractmethod
     def enqueue(self, cursor, run: AgentRun) -> None:
         """Called inside the transaction that created ``run``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def claim(self, *, owner: str, limit: int, ttl: float, agent_keys: list[str] | None) -> list[Claim]:
-        raise NotImplementedError
+        """Claim up to ``limit`` due runs for ``owner`` (PostgreSQL decides; see runtime.leases)."""
 
-    def done(self, claim: Claim) -> None:
+    def done(self, claim: Claim) -> None:  # noqa: B027 - an optional hook
         """The worker is finished with a claim (acknowledge it where the backend needs that)."""
 
-    def maintain(self) -> None:
+    def maintain(self) -> None:  # noqa: B027 - an optional hook
         """Periodic upkeep run by workers (reclaiming, reconciling)."""
