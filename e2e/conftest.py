@@ -103,7 +103,11 @@ def browser(live):
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install -y chromium)")
+        missing = f"{CHROMIUM} is not installed (apt-get install -y chromium)"
+        # .ci/run installs it, so in CI a missing browser is a failure, never a silent skip
+        if os.environ.get("CI"):
+            pytest.fail(missing)
+        pytest.skip(missing)
     # Playwright's sync API runs an event loop in this thread while it is open; the tests'
     # own ORM calls (and pytest-django's flushes) are plain sync code. Servers started
     # before this point (the uvicorn and worker under test) keep Django's async-safety checks.

@@ -20,6 +20,7 @@ import asyncio
 import collections
 import json
 import threading
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,7 +72,7 @@ class Request:
     json: dict[str, Any]
 
 
-class FakeLLMServer:
+class FakeLLMServer(ABC):
     """The transport: HTTP/1.1 over asyncio, chunked bodies, one request per connection."""
 
     def __init__(self) -> None:
@@ -220,14 +221,14 @@ class FakeLLMServer:
     # protocol, per provider ----------------------------------------------------------------
     preamble_events = 0
 
-    def error_body(self, behaviour: Status) -> dict[str, Any]:
-        raise NotImplementedError
+    @abstractmethod
+    def error_body(self, behaviour: Status) -> dict[str, Any]: ...
 
-    def complete_body(self, behaviour: Behaviour, request: Request) -> dict[str, Any]:
-        raise NotImplementedError
+    @abstractmethod
+    def complete_body(self, behaviour: Behaviour, request: Request) -> dict[str, Any]: ...
 
-    def stream_events(self, behaviour: Behaviour, request: Request) -> list[str]:
-        raise NotImplementedError
+    @abstractmethod
+    def stream_events(self, behaviour: Behaviour, request: Request) -> list[str]: ...
 
 
 def _pieces(behaviour: Behaviour) -> list[str]:
