@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from runtime import conf
 from runtime.bus import get_bus
 from runtime.events import LeaseLost, dumps, insert_events, reserve_seqs
+from runtime.messages import append_messages
 
 
 @dataclass(frozen=True)
@@ -161,12 +162,6 @@ def claim_run_ids(run_ids: list[str], *, owner: str, ttl: float) -> list[Claim]:
     )
 
 
-def claim_run(run_id: str, *, owner: str, ttl: float) -> Claim | None:
-    """Claim one specific run if it is still queued and due."""
-    claims = claim_run_ids([run_id], owner=owner, ttl=ttl)
-    return claims[0] if claims else None
-
-
 def heartbeat(run_id: str, lease_token: str, *, ttl: float) -> HeartbeatResult:
     beats = heartbeat_many([(run_id, lease_token)], ttl=ttl)
     if run_id not in beats:
@@ -297,43 +292,6 @@ def finish_many(outcomes: list[Outcome], *, cursor=None) -> set[str]:
         for run_id, last in rows:
             bus.notify_events(cursor, str(run_id), last)
     return {str(row[0]) for row in rows}
-
-
-def append_messages(
-    cursor, conversation_id: str, run_id: str | None, messages, *, agent_key: str = ""
-) -> None:
-    """Append messages to a conversation, keeping every one (identical repeats included)."""
-    # Locking the conversation row serialises writers, so seqs never collide.
-    cursor.execute(
-        "UPDATE runtime_agentconversation SET updated_at = now() WHERE id = %s "
-        "RETURNING (SELECT coalesce(max(seq), 0) FROM runtime_agentmessage WHERE conversation_id = %s)",
-        [conversation_id, conversation_id],
-    )
-    seq = cursor.fetchone()[0]
-    rows: list[Any] = []
-    for message in messages:
-        seq += 1
-        rows.extend(
-            [
-                conversation_id,
-                run_id,
-                seq,
-                str(message.get("role", "assistant"))[:20],
-                dumps(message.get("content")),
-                dumps(message["tool_calls"]) if message.get("tool_calls") else None,
-                str(message.get("tool_call_id") or ""),
-                str(message.get("name") or ""),
-                agent_key,
-            ]
-        )
-    if not rows:
-        return
-    placeholders = ",".join(["(%s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s, now())"] * len(messages))
-    columns = (
-        "conversation_id, run_id, seq, role, content, tool_calls, tool_call_id, name, agent_key, created_at"
-    )
-    sql = f"INSERT INTO runtime_agentmessage ({columns}) VALUES {placeholders}"  # noqa: S608 - only placeholders are interpolated
-    cursor.execute(sql, rows)
 
 
 def backoff_seconds(attempt: int, *, base: float = 1.0, cap: float = 300.0) -> float:

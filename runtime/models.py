@@ -46,6 +46,8 @@ class AgentConversation(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
     # The agent that currently holds the conversation after a hand-off (blank: agent_key).
     active_agent_key = models.CharField(max_length=200, blank=True)
+    # The seq of the newest message: writers bump it to reserve seqs (see runtime.messages).
+    last_message_seq = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models.sql import InsertQuery
 from django.utils import timezone
 
 from runtime import conf, registry
 from runtime.bus import get_bus
 from runtime.events import append_events
-from runtime.leases import append_messages
+from runtime.messages import RESERVE_SQL, numbered_insert
 from runtime.models import TERMINAL_STATUSES, AgentConversation, AgentRun, RunStatus
 from runtime.queue import get_queue
 
@@ -144,34 +145,35 @@ def run_create(
         from runtime.multi_agent import resolve_active_agent
 
         agent_key = resolve_active_agent(conversation, agent_key)
-    retries = conf.get("MAX_RETRIES")
+    owner = user if getattr(user, "is_authenticated", False) else None
+    new_conversation = conversation is None
+    if new_conversation:
+        conversation = AgentConversation(
+            agent_key=agent_key,
+            user=owner,
+            anonymous_session_id=anonymous_session_id,
+            title=_title_from(cleaned),
+        )
+    run = AgentRun(
+        agent_key=agent_key,
+        conversation=conversation,
+        parent_run=parent_run,
+        user=owner,
+        anonymous_session_id=anonymous_session_id,
+        input={"messages": cleaned, "params": params or {}},
+        metadata=metadata or {},
+        model=model or "",
+        agent_version=agent_version or "",
+        caller=caller,
+        idempotency_key=idempotency_key or None,
+        max_attempts=max_attempts or conf.get("MAX_RETRIES") + 1,
+        available_at=timezone.now(),
+    )
+    # Inside a caller's transaction a savepoint keeps a failed insert from breaking it.
+    guard = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
     try:
-        with transaction.atomic():
-            if conversation is None:
-                conversation = AgentConversation.objects.create(
-                    agent_key=agent_key,
-                    user=user if getattr(user, "is_authenticated", False) else None,
-                    anonymous_session_id=anonymous_session_id,
-                    title=_title_from(cleaned),
-                )
-            run = AgentRun.objects.create(
-                agent_key=agent_key,
-                conversation=conversation,
-                parent_run=parent_run,
-                user=user if getattr(user, "is_authenticated", False) else None,
-                anonymous_session_id=anonymous_session_id,
-                input={"messages": cleaned, "params": params or {}},
-                metadata=metadata or {},
-                model=model or "",
-                agent_version=agent_version or "",
-                caller=caller,
-                idempotency_key=idempotency_key or None,
-                max_attempts=max_attempts or retries + 1,
-                available_at=timezone.now(),
-            )
-            with connection.cursor() as cursor:
-                append_messages(cursor, str(conversation.pk), str(run.pk), cleaned, agent_key="")
-                get_queue().enqueue(cursor, run)
+        with guard:
+            _insert_run(conversation, run, cleaned, new_conversation=new_conversation)
     except IntegrityError:
         # Two requests raced with the same idempotency key: the other one won.
         if idempotency_key:
@@ -180,6 +182,48 @@ def run_create(
                 return existing, False
         raise
     return run, True
+
+
+def _insert_run(
+    conversation: AgentConversation, run: AgentRun, messages: list[dict[str, Any]], *, new_conversation: bool
+) -> None:
+    """Conversation (if new), run, messages and enqueue in one statement: atomic without BEGIN/COMMIT.
+
+    This is the hot path of ``POST runs/``; one round trip instead of seven.
+    """
+    count = len(messages)
+    if new_conversation:
+        conversation.last_message_seq = count
+        insert_conversation, base_params = _model_insert(conversation)
+        seq_base = f"{insert_conversation} RETURNING 0 AS base"
+    else:
+        seq_base, base_params = RESERVE_SQL, [count, str(conversation.pk), count]
+    insert_run, run_params = _model_insert(run)
+    insert_messages, message_params = numbered_insert(conversation.pk, run.pk, messages)
+    queue = get_queue()
+    enqueue = queue.enqueue_sql(run)
+    select, select_params = enqueue or ("1", [])
+    sql = (
+        f"WITH seq_base AS ({seq_base}), new_run AS ({insert_run}), new_messages AS ({insert_messages}) "
+        f"SELECT {select}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*base_params, *run_params, *message_params, *select_params])
+        if enqueue is None:
+            queue.enqueue(cursor, run)
+    for obj in (conversation, run):
+        obj._state.adding = False
+        obj._state.db = connection.alias
+
+
+def _model_insert(obj: Any) -> tuple[str, list[Any]]:
+    """Django's own INSERT for ``obj`` (defaults, auto_now, JSON and UUID adaptation), not run."""
+    opts = obj._meta
+    fields = [f for f in opts.local_concrete_fields if not f.generated and f is not opts.auto_field]
+    query = InsertQuery(type(obj))
+    query.insert_values(fields, [obj])
+    [(sql, params)] = query.get_compiler(connection=connection).as_sql()
+    return sql, list(params)
 
 
 def _title_from(messages: list[dict[str, Any]]) -> str:

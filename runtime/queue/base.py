@@ -17,6 +17,14 @@ class RunQueue(ABC):
     def enqueue(self, cursor, run: AgentRun) -> None:
         """Called inside the transaction that created ``run``."""
 
+    def enqueue_sql(self, run: AgentRun) -> tuple[str, list] | None:
+        """An SQL expression that enqueues ``run`` in the very statement that inserts it.
+
+        Saves a round trip on the hot path of ``POST runs/``. None (the default): the
+        backend has none, and ``enqueue`` is called instead.
+        """
+        return None
+
     @abstractmethod
     def claim(self, *, owner: str, limit: int, ttl: float, agent_keys: list[str] | None) -> list[Claim]:
         """Claim up to ``limit`` due runs for ``owner`` (PostgreSQL decides; see runtime.leases)."""
