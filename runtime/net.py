@@ -9,7 +9,9 @@ user or a model chose) goes through :func:`safe_request`. The steps:
    are decoded to the address they really mean.
 2. Resolve the host ourselves and vet *every* address: only globally routable
    ones pass, after unmapping IPv4-mapped IPv6 and decoding the IPv4 address
-   hidden in NAT64 and 6to4 forms; Teredo and local-use NAT64 are refused.
+   hidden in NAT64 and 6to4 forms; Teredo and local-use NAT64 are refused. IANA's
+   special-purpose ranges are listed in :mod:`runtime.netaddr` rather than taken from
+   ``ipaddress``'s is_private/is_global, whose tables differ between Python versions.
    ``AGENT_HTTP_ALLOWED_HOSTS`` lets an operator open named hosts or CIDRs.
 3. Connect to the vetted address itself (the URL handed to httpx carries the
    IP; the original name travels in the Host header and as TLS SNI, so the

@@ -26,6 +26,30 @@ _SIX_TO_FOUR = ipaddress.ip_network("2002::/16")
 _TEREDO = ipaddress.ip_network("2001::/32")
 _IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
+# IANA's special-purpose ranges that are not globally reachable, written out rather than left
+# to ``ipaddress``'s is_private/is_global: those tables changed in Python 3.12.4 and 3.13
+# (3.12.1 calls 192.0.0.8 global, 3.13 calls 2001:1::1 and 2001:20::/28 global, none knows
+# 3fff::/20), and what a tool may contact must not depend on the Python that runs it.
+# 2001::/23 is refused whole, its few anycast services included: no tool needs them.
+_SPECIAL = [
+    (ipaddress.ip_network(network), reason)
+    for network, reason in [
+        ("0.0.0.0/8", "a 'this network' address"),
+        ("192.0.0.0/24", "an IETF protocol assignment"),
+        ("192.0.2.0/24", "a documentation address"),
+        ("198.51.100.0/24", "a documentation address"),
+        ("203.0.113.0/24", "a documentation address"),
+        ("198.18.0.0/15", "a benchmarking address"),
+        ("192.88.99.0/24", "a deprecated 6to4 relay anycast address"),
+        ("255.255.255.255/32", "the broadcast address"),
+        ("240.0.0.0/4", "a reserved address"),
+        ("100::/64", "a discard-only address"),
+        ("2001::/23", "an IETF protocol assignment"),
+        ("2001:db8::/32", "a documentation address"),
+        ("3fff::/20", "a documentation address"),
+        ("5f00::/16", "a segment routing (SRv6) address"),
+    ]
+]
 _BAD_URL_CHARS = re.compile(r"[\x00-\x20\x7f\\]")
 _DEC = re.compile(r"^[0-9]+$")
 _OCT = re.compile(r"^0[0-7]*$")
@@ -118,7 +142,10 @@ def parse_url(url: str) -> Target:
         raise BlockedDestination("The URL is empty.")
     if _BAD_URL_CHARS.search(url):
         raise BlockedDestination("The URL contains spaces, control characters or backslashes.")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # e.g. an unclosed "[" or an IPv4 address in brackets
+        raise BlockedDestination(f"The URL is malformed: {exc}.") from None
     scheme = parts.scheme.lower()
     if scheme not in {"http", "https"}:
         raise BlockedDestination(
@@ -135,6 +162,8 @@ def parse_url(url: str) -> Target:
         raise BlockedDestination("The URL has no host.")
     literal: IPAddress | None
     if "[" in parts.netloc:
+        if not re.fullmatch(r"\[[^\[\]]+\](:[0-9]*)?", parts.netloc):
+            raise BlockedDestination("The URL's host in brackets is followed by something other than a port.")
         if "%" in raw_host:
             raise BlockedDestination("IPv6 zone identifiers are not allowed in URLs.")
         try:
@@ -180,8 +209,8 @@ def blocked_reason(ip: IPAddress) -> str | None:
             return f"6to4 form of {embedded}: {inner}" if inner else None
         if ip in _TEREDO:
             return "a Teredo tunnel address"
-        if ip in _IPV4_COMPATIBLE:
-            return "an unspecified, loopback or IPv4-compatible address"
+        if ip in _IPV4_COMPATIBLE and not (ip.is_loopback or ip.is_unspecified):
+            return "an IPv4-compatible address (deprecated)"
         if ip.is_site_local:
             return "a site-local address"
     if ip.is_unspecified:
@@ -194,6 +223,9 @@ def blocked_reason(ip: IPAddress) -> str | None:
         return "a carrier-grade NAT (shared) address"
     if ip.is_multicast:
         return "a multicast address"
+    for network, reason in _SPECIAL:
+        if ip.version == network.version and ip in network:
+            return f"{reason} ({network})"
     if ip.is_private:
         return "a private address"
     if ip.is_reserved or not ip.is_global:

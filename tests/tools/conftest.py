@@ -107,12 +107,17 @@ def local_server(settings) -> Iterator[LocalServer]:
 
 
 class Canary:
-    """A listening socket on loopback nobody may reach; connections queue in its backlog."""
+    """A listening socket on a loopback address nobody may reach; connections queue in its backlog."""
 
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            self.sock.bind((host, 0))
+            self.sock.listen(16)
+        except OSError:
+            self.sock.close()
+            raise
         self.sock.setblocking(False)
         self.port = self.sock.getsockname()[1]
 
@@ -132,6 +137,21 @@ class Canary:
 @pytest.fixture
 def canary() -> Iterator[Canary]:
     c = Canary()
+    try:
+        yield c
+    finally:
+        c.sock.close()
+
+
+@pytest.fixture
+def canary6() -> Iterator[Canary]:
+    """A canary on the IPv6 loopback, [::1]; skipped only on a machine that has none."""
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 canary: this Python was built without IPv6 (socket.has_ipv6 is False)")
+    try:
+        c = Canary("::1")
+    except OSError as exc:
+        pytest.skip(f"no IPv6 canary: this machine has no IPv6 loopback (binding [::1] failed: {exc})")
     try:
         yield c
     finally:

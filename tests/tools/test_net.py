@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import socket
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -39,6 +40,12 @@ HOSTILE = [
     ("http://[2002:7f00:1::1]:{port}/", "6to4 form of 127.0.0.1"),
     ("http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/", "Teredo"),
     ("http://224.0.0.1/", "multicast"),
+    ("http://192.0.0.8/", "IETF protocol assignment"),  # "global" to Python before 3.12.4
+    ("http://[2001:1::1]/", "IETF protocol assignment"),  # "global" to Python 3.12.4 and later
+    ("http://[3fff::1]/", "documentation"),  # "global" to Python 3.12 and 3.13
+    ("http://[127.0.0.1]:{port}/", "malformed"),
+    ("http://[::1:{port}/", "malformed"),
+    ("http://[::1]x:{port}/", "other than a port"),
     ("http://localhost:{port}/", "loopback"),
     ("http://LOCALHOST.:{port}/", "loopback"),
     ("file:///etc/passwd", "Only http and https"),
@@ -65,6 +72,168 @@ def test_hostile_urls_are_refused_and_the_canary_hears_nothing(canary, settings,
     assert canary.connections() == 0
 
 
+# IPv6 spellings of loopback. Those of ::1 aim at the [::1] canary ({port6}); an IPv4-mapped
+# address is reached over IPv6 sockets as the IPv4 address itself, so those aim at the
+# 127.0.0.1 canary ({port}). Both canaries must hear nothing.
+HOSTILE_V6 = [
+    ("http://[::1]:{port6}/", "a loopback address"),
+    ("http://[0:0:0:0:0:0:0:1]:{port6}/", "a loopback address"),
+    ("http://[0000:0000:0000:0000:0000:0000:0000:0001]:{port6}/", "a loopback address"),
+    ("http://[::0:0:1]:{port6}/", "a loopback address"),
+    ("http://[::]:{port6}/", "unspecified"),
+    ("http://[0:0:0:0:0:0:0:0]:{port6}/", "unspecified"),
+    ("http://[::1%25lo]:{port6}/", "zone identifiers"),
+    ("http://[fe80::1%25lo]:{port6}/", "zone identifiers"),
+    ("http://[::ffff:127.0.0.1]:{port}/", "IPv4-mapped form of 127.0.0.1: a loopback"),
+    ("http://[0:0:0:0:0:ffff:127.0.0.1]:{port}/", "IPv4-mapped form of 127.0.0.1: a loopback"),
+    ("http://[::FFFF:7F00:0001]:{port}/", "IPv4-mapped form of 127.0.0.1: a loopback"),
+    ("http://[::ffff:127.1.2.3]:{port}/", "IPv4-mapped form of 127.1.2.3: a loopback"),
+    ("http://[::ffff:0.0.0.0]:{port}/", "IPv4-mapped form of 0.0.0.0: an unspecified"),
+    ("http://[::ffff:169.254.169.254]/", "IPv4-mapped form of 169.254.169.254: a link-local"),
+    ("http://[::127.0.0.1]:{port}/", "IPv4-compatible"),  # ::7f00:1, deprecated
+    ("http://[::ffff:0:127.0.0.1]:{port}/", "reserved"),  # IPv4-translated (SIIT)
+    ("http://[64:ff9b::127.0.0.1]:{port}/", "NAT64 form of 127.0.0.1"),
+    ("http://[2002:7f00:1::]:{port}/", "6to4 form of 127.0.0.1"),
+]
+
+
+@pytest.mark.parametrize(("template", "reason"), HOSTILE_V6)
+def test_ipv6_loopback_in_every_spelling_is_refused_and_both_canaries_hear_nothing(
+    canary, canary6, settings, template, reason
+):
+    settings.AGENT_HTTP_ALLOWED_HOSTS = []
+    url = template.format(port=canary.port, port6=canary6.port)
+
+    with pytest.raises(net.BlockedDestination) as excinfo:
+        net.safe_request_sync("GET", url, timeout=3)
+
+    assert reason.lower() in str(excinfo.value).lower()
+    assert canary.connections() == 0
+    assert canary6.connections() == 0
+
+
+@pytest.fixture
+def dns(monkeypatch):
+    """Answers for names under ``.ssrf.test`` (a reserved TLD): what a hostile DNS server would say.
+
+    The client resolves with the event loop's ``getaddrinfo``, which asks ``socket.getaddrinfo``
+    (asyncio's loop does so in a thread); other names resolve as usual.
+    """
+    answers: dict[str, list[str]] = {}
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
+        if isinstance(host, str) and host in answers:
+            return [
+                (socket.AF_INET6, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (ip, port, 0, 0))
+                if ":" in ip
+                else (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (ip, port))
+                for ip in answers[host]
+            ]
+        return real(host, port, family, type, proto, flags)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return answers
+
+
+@pytest.mark.parametrize(
+    ("addresses", "reason"),
+    [
+        (["::1"], "a loopback address"),
+        (["0:0:0:0:0:0:0:1"], "a loopback address"),
+        (["::ffff:127.0.0.1"], "IPv4-mapped form of 127.0.0.1"),
+        (["64:ff9b::7f00:1"], "NAT64 form of 127.0.0.1"),
+        # one bad answer among good ones is enough: the client could be handed either
+        (["2606:4700:4700::1111", "::1"], "a loopback address"),
+        (["8.8.8.8", "::ffff:10.0.0.1"], "IPv4-mapped form of 10.0.0.1"),
+    ],
+)
+def test_a_name_that_resolves_to_a_hostile_ipv6_address_is_refused(
+    canary, canary6, dns, settings, addresses, reason
+):
+    settings.AGENT_HTTP_ALLOWED_HOSTS = []
+    dns["rebind.ssrf.test"] = addresses
+    # aimed at each canary in turn: ::1 would land on the IPv6 one, IPv4-mapped forms on the IPv4 one
+    for port in (canary6.port, canary.port):
+        with pytest.raises(net.BlockedDestination) as excinfo:
+            net.safe_request_sync("GET", f"http://rebind.ssrf.test:{port}/", timeout=3)
+        assert reason.lower() in str(excinfo.value).lower()
+    assert canary.connections() == 0
+    assert canary6.connections() == 0
+
+
+def test_a_real_name_for_ipv6_loopback_is_refused(canary, canary6, settings):
+    names = [
+        n
+        for n in ("localhost", "ip6-localhost", "ip6-loopback", "localhost6")
+        if _resolves_to_ipv6_loopback(n)
+    ]
+    if not names:
+        pytest.skip(
+            "no host name resolves to ::1 on this machine (see its /etc/hosts); stubbed DNS covers it"
+        )
+    settings.AGENT_HTTP_ALLOWED_HOSTS = []
+    for name in names:
+        with pytest.raises(net.BlockedDestination, match="loopback"):
+            net.safe_request_sync("GET", f"http://{name}:{canary6.port}/", timeout=3)
+    assert canary6.connections() == 0
+    assert canary.connections() == 0
+
+
+def _resolves_to_ipv6_loopback(name: str) -> bool:
+    try:
+        infos = socket.getaddrinfo(name, 80, socket.AF_INET6, socket.SOCK_STREAM)
+    except OSError:
+        return False
+    return any(
+        ipaddress.ip_address(info[4][0].split("%")[0]) == ipaddress.ip_address("::1") for info in infos
+    )
+
+
+# Addresses on which Python versions disagree: 3.12.4 and 3.13 rewrote ipaddress's is_private
+# and is_global tables (192.0.0.0/24, 2001::/23's anycast services, 2002::/16, 64:ff9b:1::/48)
+# and 3.13 unmaps IPv4-mapped addresses in is_loopback. The verdict must not depend on it.
+VERSION_SENSITIVE = [
+    ("192.0.0.8", "IETF protocol assignment"),  # global before 3.12.4
+    ("192.0.0.200", "IETF protocol assignment"),  # global before 3.12.4
+    ("192.0.0.9", "IETF protocol assignment"),  # global since 3.12.4 (an anycast service)
+    ("::ffff:192.0.0.8", "IPv4-mapped form of 192.0.0.8: an IETF protocol assignment"),
+    ("64:ff9b::c000:8", "NAT64 form of 192.0.0.8: an IETF protocol assignment"),
+    ("2002:c000:8::1", "6to4 form of 192.0.0.8: an IETF protocol assignment"),
+    ("2001:1::1", "IETF protocol assignment"),  # global since 3.12.4
+    ("2001:3::1", "IETF protocol assignment"),  # global since 3.12.4
+    ("2001:4:112::1", "IETF protocol assignment"),  # global since 3.12.4
+    ("2001:20::1", "IETF protocol assignment"),  # global since 3.12.4
+    ("2001:30::1", "IETF protocol assignment"),  # global since 3.12.4
+    ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "Teredo"),
+    ("3fff::1", "documentation"),  # global in 3.12 and 3.13
+    ("2001:db8::1", "documentation"),
+    ("100::1", "discard-only"),
+    ("5f00::1", "segment routing"),
+    ("64:ff9b:1::1", "local-use NAT64"),  # private only since 3.12.4
+    ("::ffff:127.0.0.1", "IPv4-mapped form of 127.0.0.1: a loopback"),  # is_loopback since 3.13
+    ("::7f00:1", "IPv4-compatible"),
+    ("0.1.2.3", "this network"),
+    ("198.18.0.1", "benchmarking"),
+    ("192.88.99.1", "6to4 relay"),
+    ("240.0.0.1", "reserved"),
+    ("255.255.255.255", "broadcast"),
+]
+
+
+@pytest.mark.parametrize(("address", "reason"), VERSION_SENSITIVE)
+def test_refusals_do_not_depend_on_pythons_ipaddress_tables(monkeypatch, address, reason):
+    ip = ipaddress.ip_address(address)
+    assert reason.lower() in (net.blocked_reason(ip) or "").lower()
+
+    # The same verdict from an ipaddress that calls every address global, as some version may.
+    for cls in (ipaddress.IPv4Address, ipaddress.IPv6Address):
+        monkeypatch.setattr(cls, "is_private", property(lambda self: False))
+        monkeypatch.setattr(cls, "is_global", property(lambda self: True))
+        monkeypatch.setattr(cls, "is_reserved", property(lambda self: False))
+    assert reason.lower() in (net.blocked_reason(ip) or "").lower()
+
+
 @pytest.mark.parametrize(
     ("host", "expected"),
     [
@@ -86,7 +255,16 @@ def test_numeric_hosts_decode_to_the_address_they_mean(host, expected):
 
 @pytest.mark.parametrize(
     "address",
-    ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "64:ff9b::808:808", "2002:808:808::1", "::ffff:8.8.8.8"],
+    [
+        "8.8.8.8",
+        "1.1.1.1",
+        "2606:4700:4700::1111",
+        "64:ff9b::808:808",
+        "2002:808:808::1",  # private to Python 3.12.4 and later, but 8.8.8.8 inside is public
+        "::ffff:8.8.8.8",
+        "192.31.196.1",  # AS112, next to the IETF block: global in every version
+        "2001:200::1",  # just past 2001::/23
+    ],
 )
 def test_public_addresses_pass_even_in_embedded_forms(address):
     assert net.blocked_reason(ipaddress.ip_address(address)) is None
@@ -137,6 +315,24 @@ def test_redirect_from_allowed_server_to_loopback_is_refused(local_server, canar
         net.safe_request_sync("GET", f"{local_server.base}/redirect?to={location}", timeout=5)
     assert len(local_server.recorder.requests) == 1
     assert canary.connections() == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["http://[::1]:{canary6}/", "http://[0:0:0:0:0:0:0:1]:{canary6}/"])
+def test_redirect_from_allowed_server_to_ipv6_loopback_is_refused(local_server, canary6, target):
+    location = target.format(canary6=canary6.port)
+    with pytest.raises(net.BlockedDestination, match="loopback"):
+        net.safe_request_sync("GET", f"{local_server.base}/redirect?to={location}", timeout=5)
+    assert len(local_server.recorder.requests) == 1
+    assert canary6.connections() == 0
+
+
+@pytest.mark.slow
+def test_allowing_ipv4_loopback_does_not_open_ipv6_loopback(settings, canary6):
+    settings.AGENT_HTTP_ALLOWED_HOSTS = ["127.0.0.0/8", f"127.0.0.1:{canary6.port}"]
+    with pytest.raises(net.BlockedDestination, match="loopback"):
+        net.safe_request_sync("GET", f"http://[::1]:{canary6.port}/", timeout=3)
+    assert canary6.connections() == 0
 
 
 @pytest.mark.slow
@@ -200,8 +396,20 @@ def test_sync_wrapper_refuses_inside_an_event_loop():
 
 def test_the_canary_does_notice_a_connection(canary):
     # Guards the other tests: a canary that never counts anything would prove nothing.
-    import socket
-
     with socket.create_connection(("127.0.0.1", canary.port), timeout=2):
         pass
     assert canary.connections() == 1
+
+
+def test_the_ipv6_canary_does_notice_a_connection(canary6):
+    with socket.create_connection(("::1", canary6.port), timeout=2):
+        pass
+    assert canary6.connections() == 1
+
+
+def test_an_ipv4_mapped_address_does_reach_the_ipv4_canary(canary, canary6):
+    # Why HOSTILE_V6 aims the ::ffff:127.0.0.1 forms at the IPv4 canary: that is where they land.
+    with socket.create_connection(("::ffff:127.0.0.1", canary.port), timeout=2):
+        pass
+    assert canary.connections() == 1
+    assert canary6.connections() == 0
