@@ -7,13 +7,15 @@ not exist, so ids cannot be probed.
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from django.db import connection
 from django.db.models import QuerySet
 from django.http import Http404
 
-from runtime.models import AgentConversation, AgentEvent, AgentMessage, AgentRun
+from runtime.models import AgentConversation, AgentMessage, AgentRun
 
 if TYPE_CHECKING:
     from runtime.api.permissions import Caller
@@ -62,14 +64,39 @@ def conversation_messages(
     return list(queryset[offset : offset + limit]), total
 
 
-def run_events_after(*, run_id: Any, after_seq: int, limit: int = 500) -> list[AgentEvent]:
-    """Events of a run with ``seq > after_seq``, oldest first, at most ``limit``."""
-    return list(
-        AgentEvent.objects.filter(run_id=run_id, seq__gt=after_seq)
-        .only("run_id", "seq", "event_type", "payload", "visibility", "attempt", "created_at")
-        .order_by("seq")[:limit]
+EventRow = tuple[int, str, Any, str, int, Any]  # seq, event_type, payload, visibility, attempt, created_at
+
+
+def run_status_and_events(
+    *, run_id: Any, after_seq: int, limit: int = 500, caller: Caller | None = None
+) -> tuple[str, list[EventRow]]:
+    """A run's status and its events with ``seq > after_seq`` (oldest first, at most ``limit``).
+
+    One query, so one snapshot: if the status says the run has ended, its terminal
+    event is among the rows (they commit together). With ``caller``, a run that is
+    not the caller's raises ``Http404``.
+    """
+    runs = AgentRun.objects.filter(pk=_as_uuid(run_id, "run"))
+    if caller is not None:
+        runs = runs.filter(**caller.owner_filter())
+    visible, params = runs.order_by().values("pk").query.sql_with_params()
+    sql = (
+        "SELECT r.status, e.seq, e.event_type, e.payload, e.visibility, e.attempt, e.created_at "  # noqa: S608
+        "FROM runtime_agentrun AS r LEFT JOIN LATERAL ("
+        "SELECT seq, event_type, payload, visibility, attempt, created_at FROM runtime_agentevent "
+        "WHERE run_id = r.id AND seq > %s ORDER BY seq LIMIT %s) AS e ON true "
+        f"WHERE r.id IN ({visible}) ORDER BY e.seq"  # the ORM's SQL for "visible to the caller"
     )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [after_seq, limit, *params])
+        rows = cursor.fetchall()
+    if not rows:
+        raise Http404("No run with this id.")
+    # jsonb comes back as text from Django's cursor (it keeps its own JSON handling)
+    return rows[0][0], [
+        (seq, kind, _json(payload), *rest) for _, seq, kind, payload, *rest in rows if seq is not None
+    ]
 
 
-def run_status(*, run_id: Any) -> str | None:
-    return AgentRun.objects.filter(pk=run_id).values_list("status", flat=True).first()
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value

@@ -60,19 +60,6 @@ def render_event(
     return StreamEvent(seq=seq, event_type=event_type, visibility=visibility, frame=frame)
 
 
-def render_model_event(event: Any) -> StreamEvent:
-    """A frame from an ``AgentEvent`` row."""
-    return render_event(
-        run_id=event.run_id,
-        seq=event.seq,
-        event_type=event.event_type,
-        payload=event.payload,
-        visibility=event.visibility,
-        attempt=event.attempt,
-        created_at=event.created_at,
-    )
-
-
 def should_send(event: StreamEvent, levels: set[str] | frozenset[str]) -> bool:
     """Terminal events always go out: they end the stream, and clients listen for them."""
     return event.is_terminal or event.visibility in levels

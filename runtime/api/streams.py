@@ -4,10 +4,11 @@ Both send ``retry:`` first, then every visible event above the client's position
 (``Last-Event-ID``, else ``?from_seq=N`` meaning "from seq N on"), then live
 events, a keep-alive comment when idle, and close after a terminal event.
 
-The async view holds no database connection while it waits: it borrows one
-briefly for authentication and for each catch-up read (closed right after), and
-otherwise waits on its buffer in the per-process listener
-(:mod:`runtime.bus.listener`). The sync view (WSGI) polls the table.
+The ASGI view holds no database connection while it waits: it authenticates and
+reads the backlog in one go in the request's thread (the connection is released
+right after), and then waits on its buffer in the per-process listener
+(:mod:`runtime.bus.listener`), which vouches for anything committed since the
+backlog read. The sync view (WSGI) polls the table.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from rest_framework.request import Request
 
 from runtime import selectors
 from runtime.api.errors import error_response
-from runtime.api.frames import KEEPALIVE_FRAME, RETRY_FRAME, StreamEvent, render_model_event, should_send
+from runtime.api.frames import KEEPALIVE_FRAME, RETRY_FRAME, StreamEvent, render_event, should_send
 from runtime.api.permissions import AnonymousSessionQueryAuthentication, Caller
 from runtime.models import TERMINAL_STATUSES
 
@@ -152,17 +153,28 @@ class _Page:
     events: list[StreamEvent]
     terminal_status: bool
     complete: bool  # False when more rows than one read may be waiting
+    read_at: float = 0.0  # time.monotonic() just before the read
 
 
-def _read_page(run_id: Any, after: int, status: str | None = None) -> _Page:
-    # Status first: a run's terminal status commits with its last events, so if the status read
-    # says "finished", the events read after it include the terminal one. A caller that has just
-    # read the run row passes its status (read before the events too).
-    if status is None:
-        status = selectors.run_status(run_id=run_id)
-    rows = selectors.run_events_after(run_id=run_id, after_seq=after, limit=CATCH_UP_LIMIT)
-    complete = len(rows) < CATCH_UP_LIMIT
-    return _Page([render_model_event(row) for row in rows], status in TERMINAL_STATUSES, complete)
+def _read_page(run_id: Any, after: int, caller: Caller | None = None) -> _Page:
+    """Status and events in one query (one snapshot: a finished run's terminal event is there)."""
+    read_at = time.monotonic()
+    status, rows = selectors.run_status_and_events(
+        run_id=run_id, after_seq=after, limit=CATCH_UP_LIMIT, caller=caller
+    )
+    events = [
+        render_event(
+            run_id=run_id,
+            seq=seq,
+            event_type=event_type,
+            payload=payload,
+            visibility=visibility,
+            attempt=attempt,
+            created_at=created_at,
+        )
+        for seq, event_type, payload, visibility, attempt, created_at in rows
+    ]
+    return _Page(events, status in TERMINAL_STATUSES, len(rows) < CATCH_UP_LIMIT, read_at)
 
 
 class _Cursor:
@@ -199,36 +211,52 @@ def _release_connection() -> None:
     connection.close_if_unusable_or_obsolete()
 
 
-def _open_async(request: HttpRequest, run_id: str, after: int) -> _Page:
-    """Authenticate, check the run is the caller's and read the backlog."""
+def _start(request: HttpRequest, run_id: str) -> HttpResponse | tuple[str, _Cursor, _Page]:
+    """Parse, authenticate, check the run is the caller's and read its backlog (one query after auth).
+
+    Returns what to stream, or the response to send instead (an error, or 204 when
+    the run has ended and the client has seen everything).
+    """
     try:
-        caller = authenticate_stream(request)
-        run = selectors.run_for_caller(caller=caller, run_id=run_id)
-        return _read_page(run.pk, after, run.status)
-    finally:
-        _release_connection()
+        params = parse_stream_params(request)
+        try:
+            # the bus names runs in canonical form; an upper-case or unhyphenated id must match too
+            run_key = str(uuid.UUID(str(run_id)))
+        except ValueError:
+            raise Http404 from None
+        page = _read_page(run_key, params.after, caller=authenticate_stream(request))
+    except Exception as exc:
+        return _error(exc)
+    if page.terminal_status and page.complete and not page.events:
+        return HttpResponse(status=204)  # nothing more will come: EventSource stops reconnecting
+    return run_key, _Cursor(params.after, params.levels), page
 
 
-def _read_async(run_id: str, after: int) -> _Page:
+def _read_or_gone(run_id: str, after: int) -> _Page:
     try:
         return _read_page(run_id, after)
+    except Http404:
+        return _Page([], terminal_status=True, complete=True)  # deleted meanwhile: nothing more will come
+
+
+def _read_sync(run_id: str, after: int) -> _Page:
+    try:
+        return _read_or_gone(run_id, after)
     finally:
         _release_connection()
 
 
 async def _read(run_id: str, after: int) -> _Page:
-    return await sync_to_async(_read_async, thread_sensitive=False)(run_id, after)
+    return await sync_to_async(_read_sync, thread_sensitive=False)(run_id, after)
 
 
 async def _live_frames(
-    run_key: str,
-    cursor: _Cursor,
-    first_page: _Page | None,
-    subscription: Any = None,
-    direct: dict[str, Any] | None = None,
+    run_key: str, cursor: _Cursor, first_page: _Page, direct: dict[str, Any] | None = None
 ) -> AsyncIterator[bytes]:
     """Backlog, then live events from the listener, until a terminal event.
 
+    The backlog (``first_page``) was read before the stream subscribed; the listener
+    vouches for the events committed since, or the stream reads once more.
     ``direct`` is filled by :class:`runtime.api.asgi.ApiASGIHandler` with the server's
     ``send`` when the listener may write frames itself while this stream waits
     (:mod:`runtime.api.direct`).
@@ -237,8 +265,7 @@ async def _live_frames(
     from runtime.bus.listener import KEEPALIVE, RESYNC, WAKE, get_listener
 
     listener = get_listener()
-    if subscription is None:
-        subscription = await listener.subscribe(run_key, position=cursor.after)
+    subscription = listener.attach(run_key, position=cursor.after, read_at=first_page.read_at)
 
     async def catch_up(current: _Page | None = None) -> AsyncIterator[bytes]:
         current = current or await _read(run_key, cursor.after)
@@ -255,9 +282,16 @@ async def _live_frames(
 
     writer = None
     try:
-        yield RETRY_FRAME
+        prefix = RETRY_FRAME  # sent with the backlog: one write, not two
         async for chunk in catch_up(first_page):
-            yield chunk
+            yield prefix + chunk
+            prefix = b""
+        if prefix:
+            yield prefix
+        if not cursor.finished and not subscription.vouched:
+            await listener.wait_ready(subscription)
+            async for chunk in catch_up():
+                yield chunk
         send = (direct or {}).get(DIRECT_SEND)
         if send is not None:
             writer = make_writer(send, cursor, subscription, lambda: subscription.offer(WAKE))
@@ -300,37 +334,23 @@ async def _live_frames(
         listener.unsubscribe(subscription)
 
 
-async def async_event_stream(request: HttpRequest, run_id: str) -> HttpResponse:
-    """Live events of a run, for ASGI servers. See the module docstring."""
-    from runtime.bus.listener import get_listener
+def async_event_stream(request: HttpRequest, run_id: str) -> HttpResponse:
+    """Live events of a run, for ASGI servers. See the module docstring.
 
+    The view itself is synchronous: authentication and the backlog read are
+    database work, done in the request's thread in one go; the body it returns
+    is an async iterator that the server drives on its event loop.
+    """
     try:
-        params = parse_stream_params(request)
-    except BadStreamRequest as exc:
-        return _error(exc)
-    try:
-        # the bus names runs in canonical form; an upper-case or unhyphenated id must match too
-        run_key = str(uuid.UUID(str(run_id)))
-    except ValueError:
-        return _error(Http404())
-    listener = get_listener()
-    # Subscribe before the backlog read so an event committed in between is not lost.
-    subscription = await listener.subscribe(run_key, position=params.after)
-    try:
-        page = await sync_to_async(_open_async, thread_sensitive=False)(request, run_key, params.after)
-    except Exception as exc:
-        listener.unsubscribe(subscription)
-        return _error(exc)
-    if page.terminal_status and page.complete and not page.events:
-        listener.unsubscribe(subscription)
-        return HttpResponse(status=204)  # nothing more will come: EventSource stops reconnecting
-    cursor = _Cursor(params.after, params.levels)
+        started = _start(request, run_id)
+    finally:
+        _release_connection()
+    if isinstance(started, HttpResponse):
+        return started
+    run_key, cursor, page = started
     direct: dict[str, Any] = {}
-    response = _stream_response(_live_frames(run_key, cursor, page, subscription, direct))
+    response = _stream_response(_live_frames(run_key, cursor, page, direct))
     response.sse_direct = direct  # the API's ASGI handler puts the server's send here
-    # If the client leaves before the body starts, the generator never runs its cleanup;
-    # the response's closers run in a thread, so hand the release back to the loop.
-    response._resource_closers.append(lambda: listener.unsubscribe_threadsafe(subscription))
     return response
 
 
@@ -339,21 +359,15 @@ async def async_event_stream(request: HttpRequest, run_id: str) -> HttpResponse:
 
 def sync_event_stream(request: HttpRequest, run_id: str) -> HttpResponse:
     """Live events of a run for WSGI servers: polls the table every quarter second."""
-    try:
-        params = parse_stream_params(request)
-        caller = authenticate_stream(request)
-        run = selectors.run_for_caller(caller=caller, run_id=run_id)
-        page = _read_page(run.pk, params.after, run.status)
-    except Exception as exc:
-        return _error(exc)
-    if page.terminal_status and page.complete and not page.events:
-        return HttpResponse(status=204)
-    cursor = _Cursor(params.after, params.levels)
+    started = _start(request, run_id)
+    if isinstance(started, HttpResponse):
+        return started
+    run_key, cursor, page = started
     if isinstance(request, ASGIRequest):
         # Under ASGI Django would buffer a sync iterator to the end; stream from the listener
         # instead, and give the connection back now rather than when the stream ends.
         _release_connection()
-        return _stream_response(_live_frames(str(run.pk), cursor, None))
+        return _stream_response(_live_frames(run_key, cursor, page))
     keepalive = keepalive_seconds()
 
     def frames() -> Iterator[bytes]:
@@ -373,7 +387,7 @@ def sync_event_stream(request: HttpRequest, run_id: str) -> HttpResponse:
                     last_sent = time.monotonic()
                     yield KEEPALIVE_FRAME
                 time.sleep(SYNC_POLL_SECONDS)  # the WSGI fallback polls; ASGI uses the listener
-            current = _read_page(run.pk, cursor.after)
+            current = _read_or_gone(run_key, cursor.after)
 
     return _stream_response(frames())
 

@@ -12,7 +12,10 @@ a thousand clients costs one query.
 Algorithm of the listener task:
 1. connect and subscribe; mark ready (streams wait for this before their
    catch-up read, so no notification can fall between the two);
-2. record each notification as "run R has events up to S" (coalesced);
+2. record each notification as "run R has events up to S" (coalesced), and
+   remember it for a while even if nobody watches R yet: a stream that read its
+   backlog before subscribing learns from this what it would otherwise have to
+   re-read from the database (see ``attach``);
 3. a dispatcher reads the events of each pending run above the listener's
    cursor for it and offers them to that run's subscriptions;
 4. on a lost connection, back off, reconnect, and send every subscription a
@@ -28,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -57,6 +61,9 @@ class Subscription:
     # while its stream waits with an empty buffer: writes an event to the client without waiting,
     # or declines (False) and the event is buffered instead (runtime/api/direct.py)
     writer: Any = None
+    # False: the listener cannot tell what was committed between the stream's backlog read and
+    # this subscription, so the stream must read the database once more (see EventListener.attach)
+    vouched: bool = False
 
     def offer(self, item: Any) -> bool:
         if self.overflowed:
@@ -105,9 +112,14 @@ class EventListener:
     ready_timeout: float = 5.0
 
     keepalive_seconds: float = 15.0
+    # how many runs' latest notified seq are remembered (then forgotten all at once)
+    recent_limit: int = 10_000
 
     def __post_init__(self) -> None:
         self._subscriptions: dict[str, set[Subscription]] = {}
+        # run -> highest seq notified since _recent_since (time.monotonic()); inf: not listening
+        self._recent: dict[str, int] = {}
+        self._recent_since = math.inf
         self._cursor: dict[str, int] = {}
         self._pending: dict[str, tuple[int, float]] = {}
         self._wakeup = asyncio.Event()
@@ -132,15 +144,36 @@ class EventListener:
         If the bus cannot be reached in time the subscription is ``degraded``: the
         stream then polls the database itself until the listener is back.
         """
+        subscription = self.attach(run_id, position=position)
+        await self.wait_ready(subscription)
+        return subscription
+
+    def attach(self, run_id: str, *, position: int = -1, read_at: float | None = None) -> Subscription:
+        """Register a stream for ``run_id`` at once, from the event loop.
+
+        ``read_at`` is when (``time.monotonic()``) the stream's backlog read up to
+        ``position`` began. If the listener has been listening without a break since
+        before then, it has heard of every event committed after that read: one it
+        heard of already is delivered now, later ones as they come, and the
+        subscription is ``vouched``. Otherwise the stream must ``wait_ready`` and
+        read the database once more.
+        """
         self._start()
         subscription = Subscription(run_id=run_id, queue=asyncio.Queue(self.buffer_size), position=position)
         self._subscriptions.setdefault(run_id, set()).add(subscription)
+        if read_at is not None and self._ready.is_set() and read_at >= self._recent_since:
+            subscription.vouched = True
+            last_seq = self._recent.get(run_id, -1)
+            if last_seq > position:
+                self._mark_pending(run_id, last_seq)
+        return subscription
+
+    async def wait_ready(self, subscription: Subscription) -> None:
         if not self._ready.is_set():
             try:
                 await asyncio.wait_for(self._ready.wait(), self.ready_timeout)
             except TimeoutError:
                 subscription.degraded = True
-        return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
         subs = self._subscriptions.get(subscription.run_id)
@@ -197,13 +230,20 @@ class EventListener:
     def _on_notification(self, payload: str) -> None:
         self.stats.notifications += 1
         run_id, _, last = payload.rpartition(":")
-        if run_id not in self._subscriptions:
-            return
         try:
             last_seq = int(last)
         except ValueError:
             logger.warning("Ignoring malformed event notification %r", payload)
             return
+        if len(self._recent) >= self.recent_limit and run_id not in self._recent:
+            self._recent.clear()
+            self._recent_since = time.monotonic()
+        if last_seq > self._recent.get(run_id, -1):
+            self._recent[run_id] = last_seq
+        if run_id in self._subscriptions:
+            self._mark_pending(run_id, last_seq)
+
+    def _mark_pending(self, run_id: str, last_seq: int) -> None:
         previous = self._pending.get(run_id)
         if previous is None:
             self._pending[run_id] = (last_seq, time.monotonic())
@@ -231,6 +271,7 @@ class EventListener:
             except Exception as exc:
                 logger.warning("Event listener lost its %s connection (%s); reconnecting", self.backend, exc)
             self._ready.clear()
+            self._recent_since = math.inf  # notifications may be lost until it listens again
             first = False
             self.stats.reconnects += 1
             await asyncio.sleep(delay)
@@ -268,6 +309,8 @@ class EventListener:
                     await conn.close()
 
     def _mark_ready(self, first: bool) -> None:
+        self._recent.clear()
+        self._recent_since = time.monotonic()
         self._ready.set()
         if not first:
             self._resync_all()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from django.db import connection
@@ -132,3 +133,52 @@ def test_a_parked_stream_gets_frames_from_its_writer_and_the_buffer_takes_over_w
     written, buffered = asyncio.run(scenario())
     assert written == [1, 2, 3]
     assert buffered == [4, 5, 6]
+
+
+def test_events_committed_between_a_backlog_read_and_attach_are_delivered_without_a_read(owner):
+    """A stream reads its backlog first and subscribes after; the listener covers the gap."""
+    run, _ = run_create(agent_key="echo", messages=say("x"), user=owner)
+    run_id = str(run.pk)
+
+    async def scenario() -> tuple[bool, list[int], bool]:
+        listener = EventListener(conninfo=_conninfo())
+        try:
+            warm = await listener.subscribe("00000000-0000-0000-0000-000000000000")  # starts it listening
+            read_at = time.monotonic()  # the stream's backlog read: nothing yet
+            await asyncio.to_thread(write, run_id, 2)  # committed after the read, before attach
+            await until(lambda: listener._recent.get(run_id) == 2, "the listener heard of both events")
+            subscription = listener.attach(run_id, position=0, read_at=read_at)
+            got = []
+            while len(got) < 2:
+                item = await asyncio.wait_for(subscription.queue.get(), 5)
+                got.append(item[0].seq)
+            stale = listener.attach(run_id, position=0, read_at=read_at - 3600)  # read before it listened
+            listener.unsubscribe(warm)
+            return subscription.vouched, got, stale.vouched
+        finally:
+            await listener.close()
+
+    vouched, got, stale_vouched = asyncio.run(scenario())
+    assert vouched and got == [1, 2]
+    assert not stale_vouched, "a read older than the listener's memory must be repeated by the stream"
+
+
+def test_a_listener_that_forgot_notifications_does_not_vouch_for_older_reads(owner):
+    runs = [str(run_create(agent_key="echo", messages=say("x"), user=owner)[0].pk) for _ in range(3)]
+
+    async def scenario() -> tuple[bool, bool]:
+        listener = EventListener(conninfo=_conninfo(), recent_limit=2)
+        try:
+            await listener.subscribe("00000000-0000-0000-0000-000000000000")
+            read_at = time.monotonic()
+            for run_id in runs:  # the third run's notification makes it forget the first two
+                await asyncio.to_thread(write, run_id, 1)
+            await until(lambda: runs[2] in listener._recent, "the third notification")
+            forgotten = listener.attach(runs[0], position=0, read_at=read_at)
+            fresh = listener.attach(runs[2], position=0, read_at=time.monotonic())
+            return forgotten.vouched, fresh.vouched
+        finally:
+            await listener.close()
+
+    forgotten_vouched, fresh_vouched = asyncio.run(scenario())
+    assert not forgotten_vouched and fresh_vouched
