@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, connection, transaction
-from django.db.models.sql import InsertQuery
 from django.utils import timezone
 
 from runtime import conf, registry
@@ -217,13 +218,24 @@ def _insert_run(
 
 
 def _model_insert(obj: Any) -> tuple[str, list[Any]]:
-    """Django's own INSERT for ``obj`` (defaults, auto_now, JSON and UUID adaptation), not run."""
-    opts = obj._meta
-    fields = [f for f in opts.local_concrete_fields if not f.generated and f is not opts.auto_field]
-    query = InsertQuery(type(obj))
-    query.insert_values(fields, [obj])
-    [(sql, params)] = query.get_compiler(connection=connection).as_sql()
-    return sql, list(params)
+    """An INSERT of every column of ``obj``, with Django's own value preparation (not run)."""
+    sql, fields = _insert_template(type(obj))
+    return sql, [field.get_db_prep_save(field.pre_save(obj, True), connection=connection) for field in fields]
+
+
+@functools.cache
+def _insert_template(model: type) -> tuple[str, tuple[Any, ...]]:
+    # Built once per model: Django's insert compiler spent ~0.25 ms per row on this text.
+    opts = model._meta
+    fields = tuple(f for f in opts.local_concrete_fields if not f.generated and f is not opts.auto_field)
+    if any(f.has_db_default() for f in fields):
+        raise ImproperlyConfigured(
+            f"{model.__name__} has a db_default; its insert needs DEFAULT, not a value."
+        )
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    return f"INSERT INTO {quote(opts.db_table)} ({columns}) VALUES ({placeholders})", fields  # noqa: S608
 
 
 def _title_from(messages: list[dict[str, Any]]) -> str:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from runtime.models import AgentConversation, AgentMessage, AgentRun
+from runtime.models import AgentConversation, AgentMessage, AgentRun, RunStatus
 
 MESSAGE_ROLES = ("system", "user", "assistant", "tool")
 
@@ -40,32 +41,37 @@ class RunCreateSerializer(serializers.Serializer):
     model = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
 
 
-class RunSerializer(serializers.ModelSerializer):
+class UsageSerializer(serializers.Serializer):
+    prompt_tokens = serializers.IntegerField()
+    completion_tokens = serializers.IntegerField()
+    total_tokens = serializers.IntegerField()
+    cost_usd = serializers.DecimalField(
+        max_digits=12, decimal_places=6, help_text="Estimated, in US dollars."
+    )
+
+
+# Declared field by field rather than as a ModelSerializer: that one rebuilt its fields from
+# the model on every response, a third of the cost of POST runs/.
+class RunSerializer(serializers.Serializer):
+    """A run: its status, output or error, and token usage."""
+
+    id = serializers.UUIDField(read_only=True)
     conversation_id = serializers.UUIDField(read_only=True, allow_null=True)
     parent_run_id = serializers.UUIDField(read_only=True, allow_null=True)
+    agent_key = serializers.CharField(read_only=True)
+    status = serializers.ChoiceField(choices=RunStatus.choices, read_only=True)
+    model = serializers.CharField(read_only=True)
+    attempt = serializers.IntegerField(read_only=True)
+    output = serializers.JSONField(read_only=True, allow_null=True)
+    error = serializers.JSONField(read_only=True, allow_null=True)
+    metadata = serializers.JSONField(read_only=True)
     usage = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField(read_only=True)
+    started_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    finished_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    cancel_requested_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
-    class Meta:
-        model = AgentRun
-        fields = [
-            "id",
-            "conversation_id",
-            "parent_run_id",
-            "agent_key",
-            "status",
-            "model",
-            "attempt",
-            "output",
-            "error",
-            "metadata",
-            "usage",
-            "created_at",
-            "started_at",
-            "finished_at",
-            "cancel_requested_at",
-        ]
-        read_only_fields = fields
-
+    @extend_schema_field(UsageSerializer)
     def get_usage(self, run: AgentRun) -> dict[str, Any]:
         return {
             "prompt_tokens": run.prompt_tokens,
