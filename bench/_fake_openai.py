@@ -4,9 +4,11 @@ tests/fakes/llm_servers.py answers from a script in a thread of the test process
 the server must keep 200 paced streams going while the benchmark process reads 6,000
 SSE frames a second, so it gets its own process (and its own GIL). What it streams is
 set by the last user message, ``bench tokens=<n> rate=<per second>`` (rate 0 = all at
-once). Every text piece is ``<unix time it was written> `` so a client downstream can
-tell, without any side channel, how long each token took to reach it; the first piece
-carries the time the response's first byte (the status line) was written instead.
+once); token ``i`` is written at ``start + i / rate`` (never early, caught up if late),
+so 200 streams at 30/s offer 6,000 tokens/s however busy the machine. Every text piece
+is ``<unix time it was written> `` so a client downstream can tell, without any side
+channel, how long each token took to reach it; the first piece carries the time the
+response's first byte (the status line) was written instead.
 HTTP/1.1 keep-alive, so the SDKs reuse connections as they would with a real provider.
 
     python -m bench._fake_openai     # prints "port <n>" once listening on 127.0.0.1
@@ -55,19 +57,29 @@ def _spec(request: dict[str, Any]) -> tuple[int, float]:
     return 5, 0.0
 
 
+async def _until(due: float) -> None:
+    """Sleep until ``time.monotonic()`` reaches ``due``; return at once if it already has.
+
+    Token ``i`` of a stream is due at ``start + i / rate`` on one absolute schedule, so a
+    late wake-up (a busy machine) is caught up by the next tokens instead of pushing every
+    later one back, and the server offers exactly ``rate`` per stream. The clock is read
+    afresh, not ``loop.time()``: uvloop caches that per loop iteration and rounds timers to
+    whole milliseconds, so one sleep may end a little early; the loop sleeps again then,
+    so no token is ever written before it is due.
+    """
+    while (remaining := due - time.monotonic()) > 0:
+        await asyncio.sleep(remaining)
+
+
 async def _stream(writer: asyncio.StreamWriter, request: dict[str, Any]) -> None:
     tokens, rate = _spec(request)
     model = str(request.get("model", "bench"))
     first_byte = time.time()
+    started = time.monotonic()
     writer.write(_HEAD + _chunk(model, {"role": "assistant", "content": ""}))
-    loop = asyncio.get_running_loop()
-    started = loop.time()
     for index in range(tokens):
         if rate > 0:
-            # an absolute schedule, so the offered rate does not drift below ``rate``
-            wait = started + index / rate - loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
+            await _until(started + index / rate)
         stamp = first_byte if index == 0 else time.time()
         writer.write(_chunk(model, {"content": f"{stamp:.6f} "}))
         await writer.drain()
