@@ -2,7 +2,8 @@
 
 Method: one uvicorn process and one ``runagent`` worker on a throw-away database;
 the agent is ``bench-noop`` (its first event is ``run.started``). Every 20 ms a
-client task posts a run (token auth, a pooled keep-alive HTTP connection), then
+client task posts a run (token auth, a pooled keep-alive HTTP connection; the
+clients speak plain HTTP/1.1 on asyncio streams, see bench/_sse.py), then
 opens ``runs/<id>/events/stream/?include_all=true`` on a new connection and waits
 for the first ``id:`` frame. Latency = frame arrival - just before the POST. So
 the figure holds the whole path a browser sees: the API call (validation,
@@ -23,7 +24,7 @@ import statistics
 import subprocess
 import time
 
-from bench._sse import env_int, make_user_token, open_stream, pct, run_loop, uvicorn
+from bench._sse import ApiClient, env_int, make_user_token, open_stream, pct, run_loop, uvicorn
 from bench.common import (
     PROJECT_ROOT,
     PYTHON,
@@ -95,14 +96,16 @@ def main() -> list[dict]:
                     what="the API",
                 )
 
-                async def trial(api: httpx.AsyncClient) -> tuple[float, float]:
+                async def trial(api: ApiClient) -> tuple[float, float]:
                     started = time.time()
-                    response = await api.post(
+                    status, created = await api.request(
+                        "POST",
                         "/api/agents/runs/",
-                        json={"agent_key": "bench-noop", "messages": [{"role": "user", "content": "hi"}]},
+                        {"agent_key": "bench-noop", "messages": [{"role": "user", "content": "hi"}]},
                     )
                     posted = time.time()
-                    run_id = response.json()["id"]
+                    assert status == 201, created
+                    run_id = created["id"]
                     client = await open_stream(
                         server.port, f"/api/agents/runs/{run_id}/events/stream/?include_all=true", headers
                     )
@@ -113,16 +116,19 @@ def main() -> list[dict]:
                     return first - started, posted - started
 
                 async def scenario(rate: float, runs: int) -> list[tuple[float, float]]:
-                    async with httpx.AsyncClient(
-                        base_url=server.base, headers=headers, limits=httpx.Limits(max_connections=100)
-                    ) as api:
+                    api = ApiClient(server.port, headers)
+                    try:
                         for _ in range(WARMUP):
                             await trial(api)
                         tasks = []
-                        for _ in range(runs):
+                        loop = asyncio.get_running_loop()
+                        begin = loop.time()
+                        for index in range(runs):  # on a fixed schedule, so the rate does not drift
                             tasks.append(asyncio.create_task(trial(api)))
-                            await asyncio.sleep(1 / rate)
+                            await asyncio.sleep(max(0.0, begin + (index + 1) / rate - loop.time()))
                         return list(await asyncio.gather(*tasks))
+                    finally:
+                        api.close()
 
                 by_rate = {}
                 worker_part = {}

@@ -338,46 +338,62 @@ class EventListener:
             await self._wakeup.wait()
             self._wakeup.clear()
             pending, self._pending = self._pending, {}
-            for run_id, (last_seq, noticed_at) in pending.items():
-                try:
-                    await self._deliver(run_id, last_seq, noticed_at)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    logger.warning("Could not read events of run %s (%s); streams will re-read", run_id, exc)
-                    await self._close_reader()
+            try:
+                await self._deliver(pending)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning(
+                    "Could not read events of %d run(s) (%s); streams will re-read", len(pending), exc
+                )
+                await self._close_reader()
+                for run_id in pending:
                     for subscription in self._subscriptions.get(run_id, ()):
                         subscription.offer(RESYNC)
 
-    async def _deliver(self, run_id: str, last_seq: int, noticed_at: float) -> None:
-        """Offer the run's new events to its streams, as ``(event, noticed_at)`` items."""
-        subs = self._subscriptions.get(run_id)
-        if not subs:
-            return
-        start = self._cursor.get(run_id)
-        if start is None:
-            # streams that are behind this point catch up from the database themselves
-            start = max(subscription.position for subscription in subs)
-        while start < last_seq:
-            events = await self._read(run_id, start, last_seq)
-            if not events:
-                break
-            start = events[-1].seq
-            self._cursor[run_id] = start
-            for subscription in list(self._subscriptions.get(run_id, ())):
-                for event in events:
-                    writer = subscription.writer
-                    if writer is not None and subscription.queue.empty() and writer(event, noticed_at):
-                        subscription.active = True
-                        self.stats.delivered += 1
-                        continue
-                    if subscription.offer((event, noticed_at)):
-                        self.stats.delivered += 1
-                    else:
-                        self.stats.overflows += 1
-                        break
+    async def _deliver(self, pending: dict[str, tuple[int, float]]) -> None:
+        """Offer the new events of every pending run to its streams, as ``(event, noticed_at)`` items.
 
-    async def _read(self, run_id: str, after: int, upto: int) -> list[StreamEvent]:
+        One query reads the events of all the runs notified since the last round.
+        """
+        wanted: dict[str, tuple[int, int, float]] = {}
+        for run_id, (last_seq, noticed_at) in pending.items():
+            subs = self._subscriptions.get(run_id)
+            if not subs:
+                continue
+            start = self._cursor.get(run_id)
+            if start is None:
+                # streams that are behind this point catch up from the database themselves
+                start = max(subscription.position for subscription in subs)
+            if start < last_seq:
+                wanted[run_id] = (start, last_seq, noticed_at)
+        while wanted:
+            read = await self._read({run_id: (start, last) for run_id, (start, last, _) in wanted.items()})
+            more: dict[str, tuple[int, int, float]] = {}
+            for run_id, events in read.items():
+                _, last_seq, noticed_at = wanted[run_id]
+                self._cursor[run_id] = events[-1].seq
+                self._offer(run_id, events, noticed_at)
+                if len(events) >= self.read_limit and events[-1].seq < last_seq:
+                    more[run_id] = (events[-1].seq, last_seq, noticed_at)
+            wanted = more
+
+    def _offer(self, run_id: str, events: list[StreamEvent], noticed_at: float) -> None:
+        for subscription in list(self._subscriptions.get(run_id, ())):
+            for event in events:
+                writer = subscription.writer
+                if writer is not None and subscription.queue.empty() and writer(event, noticed_at):
+                    subscription.active = True
+                    self.stats.delivered += 1
+                    continue
+                if subscription.offer((event, noticed_at)):
+                    self.stats.delivered += 1
+                else:
+                    self.stats.overflows += 1
+                    break
+
+    async def _read(self, ranges: dict[str, tuple[int, int]]) -> dict[str, list[StreamEvent]]:
+        """Events with ``after < seq <= upto`` of each run (at most ``read_limit`` each), in order."""
         from runtime.models import AgentEvent
 
         if self._reader is None or self._reader.closed:
@@ -387,23 +403,33 @@ class EventListener:
         self.stats.reads += 1
         table = AgentEvent._meta.db_table
         cursor = await self._reader.execute(
-            f"SELECT seq, event_type, payload, visibility, attempt, created_at FROM {table} "  # noqa: S608
-            "WHERE run_id = %s AND seq > %s AND seq <= %s ORDER BY seq LIMIT %s",
-            (run_id, after, upto, self.read_limit),
+            "SELECT p.run_id, e.seq, e.event_type, e.payload, e.visibility, e.attempt, e.created_at "  # noqa: S608
+            "FROM unnest(%s::uuid[], %s::int[], %s::int[]) AS p(run_id, after_seq, upto) "
+            f"CROSS JOIN LATERAL (SELECT seq, event_type, payload, visibility, attempt, created_at FROM {table} "
+            "WHERE run_id = p.run_id AND seq > p.after_seq AND seq <= p.upto ORDER BY seq LIMIT %s) AS e "
+            "ORDER BY p.run_id, e.seq",
+            (
+                list(ranges),
+                [after for after, _ in ranges.values()],
+                [upto for _, upto in ranges.values()],
+                self.read_limit,
+            ),
         )
-        rows = await cursor.fetchall()
-        return [
-            render_event(
-                run_id=run_id,
-                seq=seq,
-                event_type=event_type,
-                payload=payload,
-                visibility=visibility,
-                attempt=attempt,
-                created_at=created_at,
+        read: dict[str, list[StreamEvent]] = {}
+        for run_uuid, seq, event_type, payload, visibility, attempt, created_at in await cursor.fetchall():
+            run_id = str(run_uuid)
+            read.setdefault(run_id, []).append(
+                render_event(
+                    run_id=run_id,
+                    seq=seq,
+                    event_type=event_type,
+                    payload=payload,
+                    visibility=visibility,
+                    attempt=attempt,
+                    created_at=created_at,
+                )
             )
-            for seq, event_type, payload, visibility, attempt, created_at in rows
-        ]
+        return read
 
     async def _close_reader(self) -> None:
         if self._reader is not None:

@@ -6,7 +6,7 @@ import asyncio
 import time
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from runtime.bus.listener import RESYNC, EventListener, _conninfo
 from runtime.events import append_events
@@ -182,3 +182,35 @@ def test_a_listener_that_forgot_notifications_does_not_vouch_for_older_reads(own
 
     forgotten_vouched, fresh_vouched = asyncio.run(scenario())
     assert not forgotten_vouched and fresh_vouched
+
+
+def test_events_of_many_runs_notified_together_are_read_in_one_query(owner):
+    runs = [str(run_create(agent_key="echo", messages=say("x"), user=owner)[0].pk) for _ in range(20)]
+
+    def write_all_at_once() -> None:
+        try:
+            with transaction.atomic():  # the notifications arrive together, at commit
+                for index, run_id in enumerate(runs):
+                    append_events(
+                        run_id, [("assistant.delta", {"delta": str(index)})], attempt=1, lease_token=None
+                    )
+        finally:
+            connection.close()
+
+    async def scenario() -> tuple[list[bytes], int]:
+        listener = EventListener(conninfo=_conninfo())
+        try:
+            subscriptions = [await listener.subscribe(run_id, position=0) for run_id in runs]
+            reads_before = listener.stats.reads
+            await asyncio.to_thread(write_all_at_once)
+            frames = []
+            for subscription in subscriptions:
+                event, _noticed_at = await asyncio.wait_for(subscription.queue.get(), 5)
+                frames.append(event.frame)
+            return frames, listener.stats.reads - reads_before
+        finally:
+            await listener.close()
+
+    frames, reads = asyncio.run(scenario())
+    assert all(f'"delta":"{index}"'.encode() in frame for index, frame in enumerate(frames))
+    assert reads < len(runs), "one query per round of notifications, not one per run"
