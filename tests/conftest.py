@@ -6,12 +6,14 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from runtime import conf
+from runtime.api.credentials import credentials
 
 
 @pytest.fixture(autouse=True)
 def _reset_runtime_conf():
     yield
     conf.reset()
+    credentials.clear()  # a token remembered by one test must not authenticate in the next
 
 
 @pytest.fixture

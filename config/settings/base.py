@@ -127,6 +127,9 @@ SPECTACULAR_SETTINGS = {
 }
 # SSE keep-alive comment interval, and how many anonymous sessions one address may mint.
 AGENT_SSE_KEEPALIVE_SECONDS = env_float("AGENT_SSE_KEEPALIVE_SECONDS", 15.0)
+# How long a web process takes an API token or anonymous session that just authenticated as
+# still good without a query (revocation takes effect within this; 0: always ask the database).
+AGENT_API_AUTH_CACHE_SECONDS = env_float("AGENT_API_AUTH_CACHE_SECONDS", 5.0)
 ANONYMOUS_SESSION_MINT_RATE = env_str("ANONYMOUS_SESSION_MINT_RATE", "20/min")
 if REDIS_URL:
     # Rate limits (and any other cache use) are shared by every process through Redis.
@@ -144,7 +147,8 @@ DJANGO_AGENT_RUNTIME = {
     "RUN_TIMEOUT_SECONDS": env_int("AGENT_RUN_TIMEOUT_SECONDS", 900),
     "MAX_RETRIES": env_int("AGENT_MAX_RETRIES", 3),
     "RUNTIME_REGISTRY": env_list(
-        "AGENT_RUNTIME_REGISTRY", ["examples.seed_agents:register_agents", "examples.multi_agent:register_agents"]
+        "AGENT_RUNTIME_REGISTRY",
+        ["examples.seed_agents:register_agents", "examples.multi_agent:register_agents"],
     ),
     "ANONYMOUS_SESSION_MODEL": "accounts.AnonymousSession",
     "DEBUG_MODE": env_bool("AGENT_DEBUG_MODE", False),
@@ -199,7 +203,12 @@ UNFOLD = {
                 "title": "Build",
                 "separator": True,
                 "items": [
-                    {"title": "Agents", "icon": "smart_toy", "link": "/", "active": "builder.navigation.agents_active"},
+                    {
+                        "title": "Agents",
+                        "icon": "smart_toy",
+                        "link": "/",
+                        "active": "builder.navigation.agents_active",
+                    },
                     {"title": "Tools", "icon": "build", "link": "/tools/"},
                     {"title": "Multi-agent systems", "icon": "hub", "link": "/systems/"},
                     {"title": "Import", "icon": "upload_file", "link": "/import/"},

@@ -20,6 +20,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 
 from runtime import conf
+from runtime.api.credentials import credentials
 
 ANONYMOUS_TOKEN_HEADER = "HTTP_X_ANONYMOUS_TOKEN"  # noqa: S105 - a header name, not a secret
 ANONYMOUS_TOKEN_QUERY = "anonymous_token"  # noqa: S105 - a parameter name
@@ -65,7 +66,15 @@ class AnonymousSessionAuthentication(BaseAuthentication):
         token = self.get_token(request)
         if not token:
             return None
-        return AnonymousUser(), session_for_token(token)
+        # remembered for a few seconds, never past the session's expiry (runtime.api.credentials)
+        remembered = credentials.get("anonymous", token)
+        if remembered is not None:
+            return remembered
+        session = session_for_token(token)
+        credentials.put(
+            "anonymous", token, AnonymousUser(), session, expires_at=getattr(session, "expires_at", None)
+        )
+        return AnonymousUser(), session
 
     def authenticate_header(self, request: Any) -> str:
         return "X-Anonymous-Token"

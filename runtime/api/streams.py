@@ -30,6 +30,7 @@ from rest_framework.authentication import SessionAuthentication, TokenAuthentica
 from rest_framework.request import Request
 
 from runtime import selectors
+from runtime.api.credentials import CachedTokenAuthentication
 from runtime.api.errors import error_response
 from runtime.api.frames import KEEPALIVE_FRAME, RETRY_FRAME, StreamEvent, render_event, should_send
 from runtime.api.permissions import AnonymousSessionQueryAuthentication, Caller
@@ -37,7 +38,7 @@ from runtime.models import TERMINAL_STATUSES
 
 # Token first so an unauthenticated request gets 401 with a WWW-Authenticate header.
 STREAM_AUTHENTICATION_CLASSES = [
-    TokenAuthentication,
+    CachedTokenAuthentication,
     SessionAuthentication,
     AnonymousSessionQueryAuthentication,
 ]

@@ -7,10 +7,11 @@ subclasses of the base view sets.
 from __future__ import annotations
 
 from django.urls import include, path
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.routers import DefaultRouter
 
 from runtime.api import schema  # noqa: F401 - registers the anonymous-session auth scheme
+from runtime.api.credentials import CachedTokenAuthentication
 from runtime.api.permissions import AnonymousSessionAuthentication, IsAuthenticatedOrAnonymousSession
 from runtime.api.streams import stream_stats
 from runtime.api.views import (
@@ -22,13 +23,23 @@ from runtime.api.views import (
 )
 
 
+# CachedTokenAuthentication is DRF's TokenAuthentication, remembering a good token for a few
+# seconds (runtime/api/credentials.py): starting a run and opening its stream look it up once.
 class AgentRunViewSet(BaseAgentRunViewSet):
-    authentication_classes = [TokenAuthentication, SessionAuthentication, AnonymousSessionAuthentication]
+    authentication_classes = [
+        CachedTokenAuthentication,
+        SessionAuthentication,
+        AnonymousSessionAuthentication,
+    ]
     permission_classes = [IsAuthenticatedOrAnonymousSession]
 
 
 class AgentConversationViewSet(BaseAgentConversationViewSet):
-    authentication_classes = [TokenAuthentication, SessionAuthentication, AnonymousSessionAuthentication]
+    authentication_classes = [
+        CachedTokenAuthentication,
+        SessionAuthentication,
+        AnonymousSessionAuthentication,
+    ]
     permission_classes = [IsAuthenticatedOrAnonymousSession]
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status, viewsets
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
@@ -23,6 +23,7 @@ from rest_framework.views import APIView
 
 from runtime import selectors
 from runtime.api import serializers as s
+from runtime.api.credentials import CachedTokenAuthentication
 from runtime.api.errors import exception_handler
 from runtime.api.permissions import AnonymousSessionAuthentication, Caller, IsAuthenticatedOrAnonymousSession
 from runtime.api.services import conversation_delete, conversation_rename
@@ -37,7 +38,11 @@ __all__ = [
     "sync_event_stream",
 ]
 
-DEFAULT_AUTHENTICATION_CLASSES = [TokenAuthentication, SessionAuthentication, AnonymousSessionAuthentication]
+DEFAULT_AUTHENTICATION_CLASSES = [
+    CachedTokenAuthentication,
+    SessionAuthentication,
+    AnonymousSessionAuthentication,
+]
 ERRORS = {
     400: OpenApiResponse(s.ErrorSerializer, description="Invalid input; `fields` names each bad field."),
     401: OpenApiResponse(s.ErrorSerializer, description="No valid credentials."),

@@ -16,6 +16,7 @@ LOCAL_CACHE = {
 }
 
 
+@override_settings(AGENT_API_AUTH_CACHE_SECONDS=0)  # expired below by a write, not by time passing
 def test_mint_returns_a_strong_token_that_works_until_it_expires():
     response = APIClient().post(MINT)
     assert response.status_code == 201, response.content
