@@ -74,6 +74,15 @@ def validate_messages(messages: Any) -> list[dict[str, Any]]:
             raise RunInputError(f"{where}.content", f"At most {MAX_MESSAGE_CHARS} characters.")
         if role == "user" and not content:
             raise RunInputError(f"{where}.content", "A user message needs some content.")
+        for key in ("name", "tool_call_id"):
+            value = message.get(key)
+            if value is not None and (not isinstance(value, str) or len(value) > 200):
+                raise RunInputError(f"{where}.{key}", "Use text of at most 200 characters.")
+        tool_calls = message.get("tool_calls")
+        if tool_calls is not None and (
+            not isinstance(tool_calls, list) or not all(isinstance(call, dict) for call in tool_calls)
+        ):
+            raise RunInputError(f"{where}.tool_calls", "Tool calls must be a list of objects.")
         cleaned.append(
             {
                 k: v

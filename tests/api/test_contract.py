@@ -69,6 +69,16 @@ def test_repeated_idempotency_key_returns_the_first_run_with_200(client_for, per
         ({"agent_key": "no-such-agent", "messages": [{"role": "user", "content": "x"}]}, "agent_key"),
         ({"agent_key": "echo", "messages": [{"role": "user", "content": ""}]}, "messages[0].content"),
         ({"agent_key": "echo", "messages": [{"role": "user", "content": "x"}], "params": [1]}, "params"),
+        ({"agent_key": "echo", "messages": {"role": "user", "content": "x"}}, "messages"),
+        ({"agent_key": "echo", "messages": ["hello"]}, "messages[0]"),
+        (
+            {"agent_key": "echo", "messages": [{"role": "assistant", "tool_calls": "x"}]},
+            "messages[0].tool_calls",
+        ),
+        (
+            {"agent_key": "echo", "messages": [{"role": "tool", "content": "x", "tool_call_id": 7}]},
+            "messages[0].tool_call_id",
+        ),
         (
             {"agent_key": "echo", "messages": [{"role": "user", "content": "x"}], "conversation_id": "nope"},
             "conversation_id",
