@@ -4,9 +4,11 @@ Method: a fresh uvicorn process per endpoint, on a throw-away database. Open 20
 streams to warm up, read the process RSS, open 1,000 more (each waits for the
 first frame, so every one is established and subscribed), wait a second for the
 heap to settle, read RSS again. Per connection = RSS delta / 1,000. Database
-connections held = client connections to the benchmark database while the 1,000
-streams are idle (the runtime's listener holds one LISTEN connection per
-process). The runtime's streams each watch their own queued run and authenticate
+connections = client connections to the benchmark database while the 20 warm-up
+streams are idle, then while all 1,020 are: a stream holds none, so the two are
+equal; what there is belongs to the process (its listener's LISTEN and reader
+connections, and the API threads' persistent connections, at most
+``AGENT_API_THREADS``). The runtime's streams each watch their own queued run and authenticate
 with a token; the plain endpoint is an async ``StreamingHttpResponse`` that only
 sends keep-alives (``bench/_sse_urls.py``).
 
@@ -34,6 +36,7 @@ def _measure(url: str, paths: list[str], headers: dict[str, str]) -> dict:
             warm = await open_many(server.port, paths[:WARM], headers)
             await asyncio.sleep(1.0)  # let the warm-up settle before the baseline reading
             before = server.rss()
+            held_warm = db_connections(url)
             started = time.perf_counter()
             clients = await open_many(server.port, paths[WARM : WARM + N], headers)
             opened = time.perf_counter() - started
@@ -44,7 +47,7 @@ def _measure(url: str, paths: list[str], headers: dict[str, str]) -> dict:
                 client.close()
             return {
                 "per_conn_kb": (after - before) / N / 1024,
-                "db_conns": held,
+                "db_conns": f"{held_warm} / {held}",
                 "open_s": opened,
                 "rss_mb": after / 1e6,
             }
@@ -76,7 +79,7 @@ def main() -> list[dict]:
                 "connections": N,
                 "KB per connection": round(figures["per_conn_kb"], 1),
                 "target KB": TARGET_KB if name.startswith("runtime") else "",
-                "DB connections held": figures["db_conns"],
+                f"DB connections ({WARM} / {WARM + N} streams)": figures["db_conns"],
                 "open all (s)": round(figures["open_s"], 2),
                 "process RSS (MB)": round(figures["rss_mb"], 1),
                 "load avg 1m": round(os.getloadavg()[0], 1),

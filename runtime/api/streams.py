@@ -244,7 +244,9 @@ def _read_sync(run_id: str, after: int) -> _Page:
     try:
         return _read_or_gone(run_id, after)
     finally:
-        _release_connection()
+        # A catch-up read runs on the event loop's executor, whose threads serve anything:
+        # they keep no connection (the API's own threads do, bounded by AGENT_API_THREADS).
+        connection.close()
 
 
 async def _read(run_id: str, after: int) -> _Page:
