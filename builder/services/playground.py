@@ -10,7 +10,7 @@ from django.db import transaction
 from builder.models import Agent, AgentSystem
 from builder.schema import ConfigError
 from runtime.models import AgentConversation, AgentMessage, AgentRun
-from runtime.services import RunInputError, conversation_create, run_create
+from runtime.services import RunInputError, caller_for, conversation_create, run_create
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -49,9 +49,17 @@ def playground_send(
     target: str = "draft",
     conversation: AgentConversation | None = None,
     replace_last: bool = False,
+    idempotency_key: str | None = None,
 ) -> AgentRun:
     """Start one playground turn. ``replace_last`` drops the last user message and what followed
-    (retry or edit of the last message) before sending ``text``."""
+    (retry or edit of the last message) before sending ``text``. A send repeated with the same
+    ``idempotency_key`` (a double click, a retried request) returns the run the first one started."""
+    if idempotency_key:
+        existing = AgentRun.objects.filter(
+            caller=caller_for(user=user), idempotency_key=idempotency_key
+        ).first()
+        if existing is not None:
+            return existing
     text = (text or "").strip()
     if not text:
         raise ConfigError({"message": "Type a message first."})
@@ -75,6 +83,7 @@ def playground_send(
             conversation=conversation,
             agent_version=pin,
             metadata={"source": "playground"},
+            idempotency_key=idempotency_key,
         )
     except RunInputError as exc:
         raise ConfigError({"message": str(exc)}) from None

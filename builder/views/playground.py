@@ -47,6 +47,7 @@ def _send(request: HttpRequest, *, agent: Any = None, system: Any = None) -> Htt
             target=request.POST.get("target", "draft"),
             conversation=_conversation(request, key, request.POST.get("conversation_id")),
             replace_last=request.POST.get("replace_last") == "1",
+            idempotency_key=request.POST.get("idempotency_key", "")[:200] or None,
         )
     except ConfigError as exc:
         field, message = next(iter(exc.errors.items()))

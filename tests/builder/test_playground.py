@@ -29,6 +29,23 @@ def test_send_creates_a_pinned_run_in_a_playground_conversation(owner_client, ag
     assert again.json()["conversation_id"] == data["conversation_id"]
 
 
+def test_a_send_repeated_with_its_key_starts_one_run(owner_client, agent):
+    """A double click (or a retried request) sends the same idempotency key twice."""
+    url = f"/agents/{agent.public_id}/playground/send/"
+    first = owner_client.post(url, {"message": "Once", "idempotency_key": "k-1"})
+    second = owner_client.post(url, {"message": "Once", "idempotency_key": "k-1"})
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert first.json()["run_id"] == second.json()["run_id"]
+    assert AgentRun.objects.count() == 1 and AgentConversation.objects.count() == 1
+    assert list(AgentMessage.objects.values_list("content", flat=True)) == ["Once"]
+    # a new message gets a new key, and a new run
+    third = owner_client.post(
+        url,
+        {"message": "Twice", "idempotency_key": "k-2", "conversation_id": first.json()["conversation_id"]},
+    )
+    assert third.json()["run_id"] != first.json()["run_id"]
+
+
 def test_send_to_a_version(owner_client, owner, agent):
     version = agent_publish(agent=agent, user=owner)
     data = owner_client.post(

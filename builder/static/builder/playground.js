@@ -72,11 +72,21 @@
       send(text, state.replaceLast);
     });
 
+    function newKey() {
+      // crypto.randomUUID needs a secure context; a plain-HTTP intranet host has none
+      if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+      return String(Date.now()) + "-" + Math.random().toString(16).slice(2);
+    }
+
     function send(text, replaceLast) {
+      // Enter pressed twice, or a double click, before the first answer: one run, not two
+      if (state.sending) return;
+      state.sending = true;
       var empty = document.getElementById("pg-empty");
       if (empty) empty.remove();
       var body = new FormData();
       body.append("message", text);
+      body.append("idempotency_key", newKey());
       body.append("target", document.getElementById("pg-target").value);
       body.append("conversation_id", pane.dataset.conversationId || "");
       if (replaceLast) body.append("replace_last", "1");
@@ -86,13 +96,14 @@
       fetch(pane.dataset.sendUrl, { method: "POST", body: body, headers: { "X-CSRFToken": csrf }, credentials: "same-origin" })
         .then(function (response) { return response.json().then(function (data) { return { ok: response.ok, data: data }; }); })
         .then(function (result) {
+          state.sending = false;
           if (!result.ok) { status.textContent = result.data.message || "Could not send."; setBusy(false); return; }
           input.value = "";
           state.lastText = text;
           pane.dataset.conversationId = result.data.conversation_id;
           startTurn(text, result.data);
         })
-        .catch(function () { status.textContent = "Could not reach the server. Check your connection and try again."; setBusy(false); });
+        .catch(function () { state.sending = false; status.textContent = "Could not reach the server. Check your connection and try again."; setBusy(false); });
     }
 
     function startTurn(text, run) {
