@@ -19,7 +19,6 @@ import asyncio
 import json
 import logging
 import traceback
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,130 +28,12 @@ from django.db import connection
 
 from runtime import conf, leases, registry
 from runtime.environment import RunEnvironment
-from runtime.events import EventBatch, LeaseLost
+from runtime.event_writer import EventWriter
+from runtime.events import LeaseLost
 from runtime.interfaces import AgentRuntime, EventType, RunCancelled, RunContext, RunResult
 from runtime.models import AgentCheckpoint, AgentMessage, AgentRun
 
 logger = logging.getLogger("runtime.runner")
-
-
-class ChildRunFailed(Exception):
-    """A sub-agent's run did not succeed; the message is safe to show to the model and the user."""
-
-
-# A buffered event; a checkpoint's event also carries the state and who waits for it.
-_Pending = tuple[str, dict[str, Any], "tuple[dict[str, Any], asyncio.Future[None]] | None"]
-
-
-@dataclass
-class EventWriter:
-    """Buffers a run's events and writes them in batches, fenced by the lease token.
-
-    While one batch is being written, new events accumulate, so a fast token
-    stream becomes few writes and one bus notification per batch; the worker's
-    event flusher (``RunEnvironment.write_events``) puts the batches of all its
-    runs into one statement. A
-    checkpoint is queued like an event: its row goes out in the same statement as
-    the events before it and its own ``state.checkpoint`` event.
-    """
-
-    env: RunEnvironment
-    run_id: str
-    lease_token: str
-    attempt: int
-    extra: dict[str, Any] = field(default_factory=dict)
-    on_lost: Callable[[], None] | None = None
-    lost: bool = False
-    _buffer: list[_Pending] = field(default_factory=list)
-    _task: asyncio.Task | None = None
-
-    async def emit(self, event_type: str, payload: dict[str, Any]) -> None:
-        if self.lost:
-            return
-        if self.extra:
-            payload = {**payload, **self.extra}
-        self._queue((event_type, payload, None))
-
-    def _queue(self, item: _Pending) -> None:
-        self._buffer.append(item)
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._flush_loop())
-
-    async def checkpoint(self, state: dict[str, Any]) -> None:
-        """Returns once the checkpoint is durably written (a retry resumes from it)."""
-        if self.lost:
-            raise LeaseLost(self.run_id)
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        done.add_done_callback(_retrieved)  # a run cancelled meanwhile no longer reads the outcome
-        self._queue(("state.checkpoint", {"keys": sorted(state)[:50]}, (state, done)))
-        # Shielded: the write goes on (and settles ``done``) if this run is cancelled meanwhile.
-        await asyncio.shield(done)
-
-    async def _flush_loop(self) -> None:
-        failures = 0
-        try:
-            while self._buffer and not self.lost:
-                batch, self._buffer = self._buffer, []
-                checkpoints = [(i, cp[0]) for i, (_, _, cp) in enumerate(batch) if cp is not None]
-                try:
-                    await self.env.write_events(
-                        EventBatch(
-                            self.run_id,
-                            self.lease_token,
-                            self.attempt,
-                            [(event_type, payload) for event_type, payload, _ in batch],
-                            checkpoints,
-                        )
-                    )
-                    failures = 0
-                    _settle(batch, None)
-                except LeaseLost as exc:
-                    _settle(batch, exc)
-                    self._mark_lost()
-                except Exception as exc:
-                    failures += 1
-                    logger.warning(
-                        "run %s: could not write %d events (try %d)", self.run_id, len(batch), failures
-                    )
-                    self._buffer[:0] = batch
-                    if failures >= 5:
-                        _settle(self._buffer, exc)
-                        raise
-                    await asyncio.sleep(0.1 * 2**failures)
-        except BaseException:
-            # Cancelled or given up: nobody may wait forever on a checkpoint that will not be written.
-            _settle(self._buffer, LeaseLost(self.run_id))
-            raise
-
-    def _mark_lost(self) -> None:
-        self.lost = True
-        _settle(self._buffer, LeaseLost(self.run_id))
-        self._buffer.clear()
-        if self.on_lost:
-            self.on_lost()
-
-    async def drain(self) -> None:
-        while self._task is not None and not self._task.done():
-            await asyncio.shield(self._task)
-
-    def take_pending(self) -> list[tuple[str, dict[str, Any]]]:
-        """Unwritten events, for the outcome's statement (after ``drain``: no checkpoint waits)."""
-        pending, self._buffer = self._buffer, []
-        return [(event_type, payload) for event_type, payload, _ in pending]
-
-
-def _retrieved(future: asyncio.Future[None]) -> None:
-    if not future.cancelled():
-        future.exception()
-
-
-def _settle(batch: list[_Pending], exc: BaseException | None) -> None:
-    for _, _, cp in batch:
-        if cp is not None and not cp[1].done():
-            if exc is None:
-                cp[1].set_result(None)
-            else:
-                cp[1].set_exception(exc)
 
 
 @dataclass
@@ -234,7 +115,7 @@ def user_error(exc: BaseException) -> dict[str, Any]:
     return {"code": getattr(exc, "code", None) or "agent_error", "message": message}
 
 
-def _usage(ctx: RunContext, result: RunResult | None = None) -> dict[str, Any]:
+def usage_of(ctx: RunContext, result: RunResult | None = None) -> dict[str, Any]:
     usage = dict(ctx.usage)
     if result and result.usage and not any(ctx.usage.values()):
         usage.update({k: v for k, v in result.usage.items() if k in {"prompt_tokens", "completion_tokens"}})
@@ -382,7 +263,7 @@ async def _execute(claim: leases.Claim, env: RunEnvironment, control: _Control) 
         logger.warning("%s lost its lease; stopped without writing", log_prefix)
         return "lost"
     pending = writer.take_pending()
-    usage = _usage(ctx, result)
+    usage = usage_of(ctx, result)
     why = reason.get("why")
     try:
         if why == "shutdown":
@@ -477,154 +358,6 @@ async def _fail(claim, env, failure, pending, usage, log_prefix) -> str:
         "%s %s", log_prefix, "will be retried" if status == "queued" else "failed after its last attempt"
     )
     return status
-
-
-# ---------------------------------------------------------------------------
-# Sub-agents
-# ---------------------------------------------------------------------------
-
-
-def _create_child(
-    parent_run_id: str,
-    agent_key: str,
-    messages: list[dict],
-    owner: str,
-    metadata: dict,
-    child_run_id: str | None,
-) -> AgentRun:
-    from django.utils import timezone
-
-    parent = AgentRun.objects.get(pk=parent_run_id)
-    now = timezone.now()
-    return AgentRun.objects.create(
-        id=child_run_id or uuid.uuid4(),
-        agent_key=agent_key,
-        parent_run=parent,
-        conversation=None,
-        user_id=parent.user_id,
-        anonymous_session_id=parent.anonymous_session_id,
-        input={"messages": messages, "params": {}},
-        metadata=metadata,
-        model="",
-        agent_version=metadata.get("agent_version", ""),
-        caller=parent.caller,
-        status="running",
-        attempt=1,
-        max_attempts=1,
-        available_at=now,
-        started_at=now,
-        lease_owner=owner,
-        lease_token=uuid.uuid4(),
-    )
-
-
-async def invoke_child(
-    parent_ctx: RunContext,
-    *,
-    agent_key: str,
-    input_messages: list[dict[str, Any]],
-    metadata: dict[str, Any] | None = None,
-    child_run_id: str | None = None,
-) -> RunResult:
-    """Run a sub-agent as a child run inside the parent's worker and return its result.
-
-    ``child_run_id`` lets the caller announce the child (``sub_agent.start``) before it exists.
-    """
-    env: RunEnvironment | None = getattr(parent_ctx, "_env", None)
-    if env is None:
-        raise ChildRunFailed("Sub-agents can only be called from a run executed by a worker.")
-    child_run: AgentRun = await env.db(
-        _create_child,
-        parent_ctx.run_id,
-        agent_key,
-        input_messages,
-        env.owner,
-        dict(metadata or {}),
-        child_run_id,
-    )
-    try:
-        runtime = await env.db(registry.get_runtime, agent_key, child_run)
-    except registry.UnknownAgent as exc:
-        await env.db(
-            _end_child, child_run, "failed", None, {"code": "unknown_agent", "message": str(exc)}, [], {}
-        )
-        raise ChildRunFailed(str(exc)) from None
-    writer = EventWriter(
-        env,
-        str(child_run.id),
-        str(child_run.lease_token),
-        1,
-        extra={"parent_run_id": parent_ctx.run_id, "sub_agent_run_id": str(child_run.id)},
-    )
-    ctx = RunContext(
-        run_id=str(child_run.id),
-        agent_key=agent_key,
-        input_messages=input_messages,
-        sink=writer,
-        conversation_id=parent_ctx.conversation_id,
-        metadata=child_run.metadata,
-        model="",
-        user_id=parent_ctx.user_id,
-        anonymous_session_id=parent_ctx.anonymous_session_id,
-        parent_run_id=parent_ctx.run_id,
-        depth=parent_ctx.depth + 1,
-        call_chain=(*parent_ctx.call_chain, agent_key),
-    )
-    ctx._env = env  # type: ignore[attr-defined]
-    if parent_ctx.cancelled():
-        ctx.request_cancel()
-    await writer.emit(EventType.RUN_STARTED, {"run_id": str(child_run.id), "agent_key": agent_key})
-    token = ctx.activate()
-    try:
-        result = await runtime.run(ctx)
-    except (asyncio.CancelledError, RunCancelled):
-        await writer.drain()
-        await asyncio.shield(
-            env.db(_end_child, child_run, "cancelled", None, None, writer.take_pending(), _usage(ctx))
-        )
-        raise
-    except Exception as exc:
-        await writer.drain()
-        error = user_error(exc)
-        logger.error("child run %s (%s) raised", child_run.id, agent_key, exc_info=exc)
-        await env.db(_end_child, child_run, "failed", None, error, writer.take_pending(), _usage(ctx))
-        raise ChildRunFailed(f"The agent {agent_key!r} failed: {error['message']}") from exc
-    finally:
-        ctx.deactivate(token)
-    await writer.drain()
-    parent_ctx.add_usage(
-        prompt_tokens=ctx.usage["prompt_tokens"],
-        completion_tokens=ctx.usage["completion_tokens"],
-        cost_usd=ctx.cost_usd,
-    )
-    output = {"final_output": result.final_output or {}, "final_messages": result.final_messages or []}
-    await env.db(_end_child, child_run, "succeeded", output, None, writer.take_pending(), _usage(ctx))
-    result.run_id = str(child_run.id)
-    return result
-
-
-def _end_child(child: AgentRun, status: str, output, error, pending, usage) -> None:
-    terminal = {"succeeded": "run.succeeded", "failed": "run.failed", "cancelled": "run.cancelled"}[status]
-    payload: dict[str, Any] = {
-        "run_id": str(child.id),
-        "parent_run_id": str(child.parent_run_id),
-        "sub_agent_run_id": str(child.id),
-    }
-    if error:
-        payload["error"] = error
-    try:
-        leases.finish(
-            str(child.id),
-            str(child.lease_token),
-            status=status,
-            attempt=1,
-            output=output,
-            error=error,
-            usage=usage,
-            events=[*pending, (terminal, payload)],
-        )
-    except LeaseLost:
-        logger.warning("child run %s was ended elsewhere", child.id)
 
 
 def retry_base() -> float:
