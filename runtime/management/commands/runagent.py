@@ -24,11 +24,17 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--processes", type=int, default=1, help="worker processes (default 1)")
-        parser.add_argument("--concurrency", type=int, default=10, help="concurrent runs per process (default 10)")
-        parser.add_argument("--agent-keys", default="", help="comma-separated agent keys to serve (default: all)")
+        parser.add_argument(
+            "--concurrency", type=int, default=10, help="concurrent runs per process (default 10)"
+        )
+        parser.add_argument(
+            "--agent-keys", default="", help="comma-separated agent keys to serve (default: all)"
+        )
         parser.add_argument("--queue-poll-interval", type=float, default=1.0, help="seconds between polls")
         parser.add_argument("--grace", type=float, default=30.0, help="seconds to finish runs on SIGTERM")
-        parser.add_argument("--noreload", action="store_true", help="do not restart when code changes (DEBUG)")
+        parser.add_argument(
+            "--noreload", action="store_true", help="do not restart when code changes (DEBUG)"
+        )
         parser.add_argument("--once", action="store_true", help="process the due runs, then exit")
 
     def handle(self, *args, **opts) -> None:
