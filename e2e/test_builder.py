@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from e2e.conftest import shot
+from runtime.models import AgentRun
 from tests.fakes.llm_servers import Text, ToolCalls
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -51,6 +52,15 @@ def test_build_chat_publish_diff_restore(page, live, fake_openai, weather_api):
     page.get_by_role("button", name="Retry last").click()
     expect(_last_turn(page).locator(".b-usage")).to_contain_text("succeeded")
     expect(page.locator("#pg-chat .b-msg--user")).to_have_count(1)
+    # a second submit before the server has answered (a double click, a repeated Enter on a
+    # slow network) starts one run, not two
+    page.get_by_label("Message").fill("Only once")
+    page.evaluate(
+        "() => { const form = document.getElementById('pg-form'); form.requestSubmit(); form.requestSubmit(); }"
+    )
+    expect(_last_turn(page).locator(".b-usage")).to_contain_text("succeeded")
+    expect(page.locator("#pg-chat .b-msg--user")).to_have_count(2)
+    assert AgentRun.objects.filter(input__messages__0__content="Only once").count() == 1
 
     # an HTTP tool pointed at a local API, tried from its page
     page.get_by_role("link", name="Tools", exact=True).first.click()
