@@ -265,7 +265,8 @@ async def _live_frames(
     (:mod:`runtime.api.direct`).
     """
     from runtime.api.direct import DIRECT_SEND, make_writer
-    from runtime.bus.listener import KEEPALIVE, RESYNC, WAKE, get_listener
+    from runtime.bus.listener import get_listener
+    from runtime.bus.subscription import KEEPALIVE, RESYNC, WAKE
 
     listener = get_listener()
     subscription = listener.attach(run_key, position=cursor.after, read_at=first_page.read_at)

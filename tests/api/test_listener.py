@@ -8,7 +8,8 @@ import time
 import pytest
 from django.db import connection, transaction
 
-from runtime.bus.listener import RESYNC, EventListener, _conninfo
+from runtime.bus.listener import EventListener, _conninfo
+from runtime.bus.subscription import RESYNC
 from runtime.events import append_events
 from runtime.services import run_create
 from tests.api.conftest import say
