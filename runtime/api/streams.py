@@ -269,7 +269,11 @@ async def _live_frames(
     from runtime.bus.subscription import KEEPALIVE, RESYNC, WAKE
 
     listener = get_listener()
-    subscription = listener.attach(run_key, position=cursor.after, read_at=first_page.read_at)
+    # the backlog's last event: what the listener need not deliver again
+    read_up_to = first_page.events[-1].seq if first_page.events else cursor.after
+    subscription = listener.attach(
+        run_key, position=max(cursor.after, read_up_to), read_at=first_page.read_at
+    )
 
     async def catch_up(current: _Page | None = None) -> AsyncIterator[bytes]:
         current = current or await _read(run_key, cursor.after)
