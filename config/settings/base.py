@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from corsheaders.defaults import default_headers as cors_default_headers
+
 from config.env import database_from_url, env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -33,6 +35,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "corsheaders",
     "guardian",
     "runtime",
     "accounts",
@@ -43,6 +46,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "corsheaders.middleware.CorsMiddleware",  # before CommonMiddleware, as it asks
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -127,6 +131,13 @@ SPECTACULAR_SETTINGS = {
 }
 # SSE keep-alive comment interval, and how many anonymous sessions one address may mint.
 AGENT_SSE_KEEPALIVE_SECONDS = env_float("AGENT_SSE_KEEPALIVE_SECONDS", 15.0)
+# Pages on other sites that may call the API from the browser (a widget, your own frontend), as
+# origins: https://shop.example.com. Only the runtime's API and anonymous-session routes answer
+# them, with token headers (never cookies): the builder and the admin stay same-origin.
+CORS_ALLOWED_ORIGINS = env_list("API_CORS_ALLOWED_ORIGINS", [])
+CORS_URLS_REGEX = r"^/api/(agents|accounts)/"
+CORS_ALLOW_CREDENTIALS = False
+CORS_ALLOW_HEADERS = (*cors_default_headers, "x-anonymous-token", "last-event-id")
 # How long a web process takes an API token or anonymous session that just authenticated as
 # still good without a query (revocation takes effect within this; 0: always ask the database).
 AGENT_API_AUTH_CACHE_SECONDS = env_float("AGENT_API_AUTH_CACHE_SECONDS", 5.0)
