@@ -145,8 +145,9 @@ class RunEnvironment:
     async def finish(self, run_id: str, lease_token: str, **options: Any) -> None:
         """``leases.finish``, with the outcomes of runs that end together written as one statement.
 
-        Raises LeaseLost like ``leases.finish``. An outcome with messages needs its own
-        transaction (the messages commit with the status), so it is written alone.
+        Raises LeaseLost like ``leases.finish``. An outcome with messages is written alone: its
+        statement also appends them to the conversation, and one conversation row lock per
+        statement keeps two workers' statements from locking conversations in opposite orders.
         """
         if options.get("messages") and options.get("conversation_id"):
             await self.db(leases.finish, run_id, lease_token, **options)

@@ -19,7 +19,10 @@ from django.db import connection, transaction
 from runtime import conf
 from runtime.bus import get_bus
 from runtime.events import LeaseLost, dumps, insert_events, reserve_seqs
-from runtime.messages import append_messages
+from runtime.messages import COLUMNS as MESSAGE_COLUMNS
+from runtime.messages import ROWS as MESSAGE_ROWS
+from runtime.messages import VALUES as MESSAGE_VALUES
+from runtime.messages import message_arrays
 
 
 @dataclass(frozen=True)
@@ -204,15 +207,10 @@ def finish(
 ) -> None:
     """Write the terminal status, the last events and the run's messages atomically."""
     outcome = Outcome(run_id, lease_token, status, attempt, events, output, error, usage)
-    if not (messages and conversation_id):
-        # The one statement is the whole write: no BEGIN/COMMIT round trips.
-        if not finish_many([outcome]):
-            raise LeaseLost(run_id)
-        return
-    with transaction.atomic(), connection.cursor() as cursor:
-        if not finish_many([outcome], cursor=cursor):
-            raise LeaseLost(run_id)
-        append_messages(cursor, conversation_id, run_id, messages, agent_key=agent_key)
+    with_messages = (conversation_id, agent_key, messages) if messages and conversation_id else None
+    # The one statement is the whole write: no BEGIN/COMMIT round trips.
+    if not finish_many([outcome], messages=with_messages):
+        raise LeaseLost(run_id)
 
 
 @dataclass(frozen=True)
@@ -252,18 +250,37 @@ WITH o AS (
     SELECT r.id, r.next_seq - r.n + e.ord, e.t, e.p::jsonb, e.v, r.attempt, now()
     FROM r JOIN unnest(%(e_run)s::uuid[], %(e_ord)s::int[], %(e_type)s::text[], %(e_payload)s::text[],
         %(e_vis)s::text[]) AS e(run_id, ord, t, p, v) ON e.run_id = r.id
-)
+){messages}
 SELECT r.id, r.next_seq{notify} FROM r
 """
+# A run's messages join its outcome's statement (one run per statement: one conversation row lock),
+# written only if the fenced update above matched, numbered from the conversation's counter.
+_MESSAGES_SQL = f""", seq_base AS (
+    UPDATE runtime_agentconversation
+    SET updated_at = now(), last_message_seq = last_message_seq + %(m_count)s
+    WHERE id = %(m_conv)s AND EXISTS (SELECT 1 FROM r)
+    RETURNING last_message_seq - %(m_count)s AS base
+), msg AS (
+    INSERT INTO runtime_agentmessage ({MESSAGE_COLUMNS})
+    SELECT %(m_conv)s::uuid, r.id, {MESSAGE_VALUES}, %(m_agent)s, now()
+    FROM seq_base AS b, r, unnest(%(m_ord)s::int[], %(m_role)s::text[], %(m_content)s::text[],
+        %(m_calls)s::text[], %(m_call_id)s::text[], %(m_name)s::text[]) AS {MESSAGE_ROWS}
+)"""  # noqa: S608 - constants only
 _OUTCOME_COLUMNS = ("ids", "tokens", "status", "output", "error", "n", "attempt", "pt", "ct", "cost")
 _EVENT_COLUMNS = ("e_run", "e_ord", "e_type", "e_payload", "e_vis")
 
 
-def finish_many(outcomes: list[Outcome], *, cursor=None) -> set[str]:
-    """Write each run's outcome if it still holds its lease; returns the ids that did."""
+def finish_many(
+    outcomes: list[Outcome], *, cursor=None, messages: tuple[str, str, list[dict[str, Any]]] | None = None
+) -> set[str]:
+    """Write each run's outcome if it still holds its lease; returns the ids that did.
+
+    ``messages`` (``(conversation_id, agent_key, messages)``, with a single outcome) are
+    appended to the conversation in the same statement.
+    """
     if cursor is None:
         with connection.cursor() as own:
-            return finish_many(outcomes, cursor=own)
+            return finish_many(outcomes, cursor=own, messages=messages)
     params: dict[str, list[Any]] = {name: [] for name in (*_OUTCOME_COLUMNS, *_EVENT_COLUMNS)}
     visibility = conf.runtime_settings()["EVENT_VISIBILITY"]
     # Rows are locked in input order; one order for every multi-run statement avoids deadlocks.
@@ -286,7 +303,16 @@ def finish_many(outcomes: list[Outcome], *, cursor=None) -> set[str]:
     bus = get_bus()
     in_sql = bus.name == "db"
     notify = ", pg_notify('agent_events', r.id::text || ':' || r.next_seq)" if in_sql else ""
-    cursor.execute(_FINISH_SQL.format(notify=notify), params)
+    messages_sql = ""
+    if messages:
+        if len(outcomes) != 1:
+            raise ValueError("messages go with exactly one outcome")
+        conversation_id, agent_key, rows = messages
+        names = ("m_ord", "m_role", "m_content", "m_calls", "m_call_id", "m_name")
+        params.update(zip(names, message_arrays(rows), strict=True))
+        params.update(m_count=len(rows), m_conv=str(conversation_id), m_agent=agent_key)
+        messages_sql = _MESSAGES_SQL
+    cursor.execute(_FINISH_SQL.format(notify=notify, messages=messages_sql), params)
     rows = cursor.fetchall()
     if not in_sql:
         for run_id, last in rows:

@@ -20,34 +20,38 @@ RESERVE_SQL = (
     "UPDATE runtime_agentconversation SET updated_at = now(), last_message_seq = last_message_seq + %s "
     "WHERE id = %s RETURNING last_message_seq - %s AS base"
 )
+# The messages as rows ``m`` of parallel arrays (``message_arrays``), numbered after ``b.base``.
+ROWS = "m(ord, role, content, tool_calls, tool_call_id, name)"
+VALUES = "b.base + m.ord, m.role, m.content::jsonb, m.tool_calls::jsonb, m.tool_call_id, m.name"
+
+
+def message_arrays(messages: Sequence[dict[str, Any]]) -> list[list[Any]]:
+    """Ordinal, role, content, tool calls, tool call id and name of each message, as six arrays."""
+    columns: list[list[Any]] = [[], [], [], [], [], []]
+    for ordinal, message in enumerate(messages, start=1):
+        row = (
+            ordinal,
+            str(message.get("role", "assistant"))[:20],
+            dumps(message.get("content")),
+            dumps(message["tool_calls"]) if message.get("tool_calls") else None,
+            str(message.get("tool_call_id") or ""),
+            str(message.get("name") or ""),
+        )
+        for column, value in zip(columns, row, strict=True):
+            column.append(value)
+    return columns
 
 
 def numbered_insert(
     conversation_id: Any, run_id: Any, messages: Sequence[dict[str, Any]], *, agent_key: str = ""
 ) -> tuple[str, list[Any]]:
     """An INSERT of ``messages`` numbered ``base + 1``, ``base + 2``… from the CTE ``seq_base``."""
-    values: list[Any] = []
-    for ordinal, message in enumerate(messages, start=1):
-        values.extend(
-            [
-                ordinal,
-                str(message.get("role", "assistant"))[:20],
-                dumps(message.get("content")),
-                dumps(message["tool_calls"]) if message.get("tool_calls") else None,
-                str(message.get("tool_call_id") or ""),
-                str(message.get("name") or ""),
-            ]
-        )
-    rows = ",".join(
-        ["(%s::int, %s::varchar, %s::jsonb, %s::jsonb, %s::varchar, %s::varchar)"] * len(messages)
-    )
     sql = (
-        f"INSERT INTO runtime_agentmessage ({COLUMNS}) "  # noqa: S608 - only placeholders are interpolated
-        "SELECT %s::uuid, %s::uuid, b.base + v.ord, v.role, v.content, v.tool_calls, v.tool_call_id, v.name, "
-        "%s, now() "
-        f"FROM seq_base AS b, (VALUES {rows}) AS v(ord, role, content, tool_calls, tool_call_id, name)"
+        f"INSERT INTO runtime_agentmessage ({COLUMNS}) "  # noqa: S608 - constants only
+        f"SELECT %s::uuid, %s::uuid, {VALUES}, %s, now() FROM seq_base AS b, "
+        f"unnest(%s::int[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[]) AS {ROWS}"
     )
-    return sql, [str(conversation_id), str(run_id) if run_id else None, agent_key, *values]
+    return sql, [str(conversation_id), str(run_id) if run_id else None, agent_key, *message_arrays(messages)]
 
 
 def append_messages(

@@ -8,6 +8,7 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
+from runtime.events import LeaseLost
 from runtime.leases import finish
 from runtime.models import AgentConversation, AgentMessage, AgentRun
 from runtime.services import run_create
@@ -126,3 +127,27 @@ def test_migration_sets_the_counter_of_existing_conversations(owner):
         agent_key="noop", messages=[{"role": "user", "content": "4th"}], user=owner, conversation=conversation
     )
     assert list(run.messages.values_list("seq", flat=True)) == [4]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_that_lost_its_lease_stores_no_messages(owner):
+    run, _ = run_create(agent_key="noop", messages=[{"role": "user", "content": "q"}], user=owner)
+    AgentRun.objects.filter(pk=run.pk).update(status="running", lease_token="7" * 32, attempt=1)
+    with pytest.raises(LeaseLost):
+        finish(
+            str(run.pk),
+            "8" * 32,  # not the token the run holds: the lease went to another worker
+            status="succeeded",
+            attempt=1,
+            events=[("run.succeeded", {})],
+            messages=[{"role": "assistant", "content": "stale answer"}],
+            conversation_id=str(run.conversation_id),
+            agent_key="noop",
+        )
+    assert list(
+        AgentMessage.objects.filter(conversation_id=run.conversation_id).values_list("content", flat=True)
+    ) == ["q"]
+    run.conversation.refresh_from_db()
+    assert run.conversation.last_message_seq == 1
+    run.refresh_from_db()
+    assert run.status == "running" and run.next_seq == 0
