@@ -1,7 +1,7 @@
 """What a worker lends the runs it executes: database threads, batched outcomes, one heartbeat.
 
 - ``db(fn, ...)`` runs a blocking database call in the worker's thread pool.
-- ``finish(...)`` writes a run's outcome; outcomes without messages of runs that end
+- ``finish(...)`` writes a run's outcome; the outcomes (and answers) of runs that end
   together go to PostgreSQL as one statement (``leases.finish_many``), each fenced by
   its own lease token.
 - ``write_events(batch)`` writes a run's pending events; the batches of all runs pending
@@ -145,15 +145,12 @@ class RunEnvironment:
     async def finish(self, run_id: str, lease_token: str, **options: Any) -> None:
         """``leases.finish``, with the outcomes of runs that end together written as one statement.
 
-        Raises LeaseLost like ``leases.finish``. An outcome with messages is written alone: its
-        statement also appends them to the conversation, and one conversation row lock per
-        statement keeps two workers' statements from locking conversations in opposite orders.
+        Raises LeaseLost like ``leases.finish``. A run's messages (its answer) go with its
+        outcome and are written only if it still holds its lease.
         """
-        if options.get("messages") and options.get("conversation_id"):
-            await self.db(leases.finish, run_id, lease_token, **options)
-            return
-        for name in ("messages", "conversation_id", "agent_key"):
-            options.pop(name, None)
+        if not (options.get("messages") and options.get("conversation_id")):
+            for name in ("messages", "conversation_id"):
+                options.pop(name, None)
         future = asyncio.get_running_loop().create_future()
         self._outcomes.append((leases.Outcome(run_id, lease_token, **options), future))
         if self._finisher is None:

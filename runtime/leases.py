@@ -19,9 +19,6 @@ from django.db import connection, transaction
 from runtime import conf
 from runtime.bus import get_bus
 from runtime.events import LeaseLost, dumps, insert_events, reserve_seqs
-from runtime.messages import COLUMNS as MESSAGE_COLUMNS
-from runtime.messages import ROWS as MESSAGE_ROWS
-from runtime.messages import VALUES as MESSAGE_VALUES
 from runtime.messages import message_arrays
 
 
@@ -206,16 +203,21 @@ def finish(
     agent_key: str = "",
 ) -> None:
     """Write the terminal status, the last events and the run's messages atomically."""
-    outcome = Outcome(run_id, lease_token, status, attempt, events, output, error, usage)
-    with_messages = (conversation_id, agent_key, messages) if messages and conversation_id else None
+    has_messages = bool(messages and conversation_id)
+    outcome = Outcome(
+        run_id, lease_token, status, attempt, events, output, error, usage,
+        conversation_id=conversation_id if has_messages else None,
+        messages=messages if has_messages else None,
+        agent_key=agent_key,
+    )  # fmt: skip
     # The one statement is the whole write: no BEGIN/COMMIT round trips.
-    if not finish_many([outcome], messages=with_messages):
+    if not finish_many([outcome]):
         raise LeaseLost(run_id)
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What ``finish_many`` writes for one run: its terminal status and last events."""
+    """What ``finish_many`` writes for one run: its terminal status, last events and messages."""
 
     run_id: str
     lease_token: str
@@ -225,6 +227,10 @@ class Outcome:
     output: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     usage: dict[str, Any] | None = None
+    # messages the run adds to its conversation (its answer), written only with the outcome
+    conversation_id: str | None = None
+    messages: list[dict[str, Any]] | None = None
+    agent_key: str = ""
 
 
 # The outcomes of many runs in one statement (runs that end together share the round trip).
@@ -250,38 +256,54 @@ WITH o AS (
     SELECT r.id, r.next_seq - r.n + e.ord, e.t, e.p::jsonb, e.v, r.attempt, now()
     FROM r JOIN unnest(%(e_run)s::uuid[], %(e_ord)s::int[], %(e_type)s::text[], %(e_payload)s::text[],
         %(e_vis)s::text[]) AS e(run_id, ord, t, p, v) ON e.run_id = r.id
-){messages}
+), m AS (  -- the messages of the runs that still held their lease
+    SELECT m.* FROM unnest(%(m_run)s::uuid[], %(m_conv)s::uuid[], %(m_agent)s::text[], %(m_ord)s::int[],
+        %(m_role)s::text[], %(m_content)s::text[], %(m_calls)s::text[], %(m_call_id)s::text[],
+        %(m_name)s::text[]) AS m(run_id, conv, agent, ord, role, content, tool_calls, tool_call_id, name)
+    WHERE m.run_id IN (SELECT id FROM r)
+), counts AS (
+    SELECT conv, count(*)::int AS n FROM m GROUP BY conv
+), locked AS (  -- conversations are locked in id order by every statement that locks several
+    SELECT c.id FROM runtime_agentconversation AS c WHERE c.id IN (SELECT conv FROM counts)
+    ORDER BY c.id FOR NO KEY UPDATE
+), seq_base AS (  -- reserve each conversation's seqs (see runtime/messages.py)
+    UPDATE runtime_agentconversation AS c
+    SET updated_at = now(), last_message_seq = c.last_message_seq + counts.n
+    FROM counts JOIN locked ON locked.id = counts.conv
+    WHERE c.id = counts.conv
+    RETURNING c.id, c.last_message_seq - counts.n AS base
+), msg AS (  -- a run's messages stay together, runs in id order
+    INSERT INTO runtime_agentmessage (conversation_id, run_id, seq, role, content, tool_calls,
+        tool_call_id, name, agent_key, created_at)
+    SELECT m.conv, m.run_id, b.base + row_number() OVER (PARTITION BY m.conv ORDER BY m.run_id, m.ord),
+        m.role, m.content::jsonb, m.tool_calls::jsonb, m.tool_call_id, m.name, m.agent, now()
+    FROM m JOIN seq_base AS b ON b.id = m.conv
+)
 SELECT r.id, r.next_seq{notify} FROM r
 """
-# A run's messages join its outcome's statement (one run per statement: one conversation row lock),
-# written only if the fenced update above matched, numbered from the conversation's counter.
-_MESSAGES_SQL = f""", seq_base AS (
-    UPDATE runtime_agentconversation
-    SET updated_at = now(), last_message_seq = last_message_seq + %(m_count)s
-    WHERE id = %(m_conv)s AND EXISTS (SELECT 1 FROM r)
-    RETURNING last_message_seq - %(m_count)s AS base
-), msg AS (
-    INSERT INTO runtime_agentmessage ({MESSAGE_COLUMNS})
-    SELECT %(m_conv)s::uuid, r.id, {MESSAGE_VALUES}, %(m_agent)s, now()
-    FROM seq_base AS b, r, unnest(%(m_ord)s::int[], %(m_role)s::text[], %(m_content)s::text[],
-        %(m_calls)s::text[], %(m_call_id)s::text[], %(m_name)s::text[]) AS {MESSAGE_ROWS}
-)"""  # noqa: S608 - constants only
 _OUTCOME_COLUMNS = ("ids", "tokens", "status", "output", "error", "n", "attempt", "pt", "ct", "cost")
 _EVENT_COLUMNS = ("e_run", "e_ord", "e_type", "e_payload", "e_vis")
+_MESSAGE_COLUMNS = (
+    "m_run",
+    "m_conv",
+    "m_agent",
+    "m_ord",
+    "m_role",
+    "m_content",
+    "m_calls",
+    "m_call_id",
+    "m_name",
+)
 
 
-def finish_many(
-    outcomes: list[Outcome], *, cursor=None, messages: tuple[str, str, list[dict[str, Any]]] | None = None
-) -> set[str]:
-    """Write each run's outcome if it still holds its lease; returns the ids that did.
-
-    ``messages`` (``(conversation_id, agent_key, messages)``, with a single outcome) are
-    appended to the conversation in the same statement.
-    """
+def finish_many(outcomes: list[Outcome], *, cursor=None) -> set[str]:
+    """Write each run's outcome (and messages) if it still holds its lease; returns the ids that did."""
     if cursor is None:
         with connection.cursor() as own:
-            return finish_many(outcomes, cursor=own, messages=messages)
-    params: dict[str, list[Any]] = {name: [] for name in (*_OUTCOME_COLUMNS, *_EVENT_COLUMNS)}
+            return finish_many(outcomes, cursor=own)
+    params: dict[str, list[Any]] = {
+        name: [] for name in (*_OUTCOME_COLUMNS, *_EVENT_COLUMNS, *_MESSAGE_COLUMNS)
+    }
     visibility = conf.runtime_settings()["EVENT_VISIBILITY"]
     # Rows are locked in input order; one order for every multi-run statement avoids deadlocks.
     for o in sorted(outcomes, key=lambda o: str(o.run_id)):
@@ -300,19 +322,17 @@ def finish_many(
             params["e_type"].append(event_type)
             params["e_payload"].append(dumps(payload))
             params["e_vis"].append(visibility.get(event_type, "user"))
+        if o.messages and o.conversation_id:
+            count = len(o.messages)
+            params["m_run"] += [o.run_id] * count
+            params["m_conv"] += [str(o.conversation_id)] * count
+            params["m_agent"] += [o.agent_key] * count
+            for name, column in zip(_MESSAGE_COLUMNS[3:], message_arrays(o.messages), strict=True):
+                params[name] += column
     bus = get_bus()
     in_sql = bus.name == "db"
     notify = ", pg_notify('agent_events', r.id::text || ':' || r.next_seq)" if in_sql else ""
-    messages_sql = ""
-    if messages:
-        if len(outcomes) != 1:
-            raise ValueError("messages go with exactly one outcome")
-        conversation_id, agent_key, rows = messages
-        names = ("m_ord", "m_role", "m_content", "m_calls", "m_call_id", "m_name")
-        params.update(zip(names, message_arrays(rows), strict=True))
-        params.update(m_count=len(rows), m_conv=str(conversation_id), m_agent=agent_key)
-        messages_sql = _MESSAGES_SQL
-    cursor.execute(_FINISH_SQL.format(notify=notify, messages=messages_sql), params)
+    cursor.execute(_FINISH_SQL.format(notify=notify), params)
     rows = cursor.fetchall()
     if not in_sql:
         for run_id, last in rows:

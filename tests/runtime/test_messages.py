@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import threading
+import uuid
 
 import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from runtime.events import LeaseLost
-from runtime.leases import finish
+from runtime.leases import Outcome, finish, finish_many
 from runtime.models import AgentConversation, AgentMessage, AgentRun
 from runtime.services import run_create
 
@@ -151,3 +152,80 @@ def test_a_worker_that_lost_its_lease_stores_no_messages(owner):
     assert run.conversation.last_message_seq == 1
     run.refresh_from_db()
     assert run.status == "running" and run.next_seq == 0
+
+
+def _running(owner, conversation=None, text="q") -> AgentRun:
+    run, _ = run_create(
+        agent_key="noop", messages=[{"role": "user", "content": text}], user=owner, conversation=conversation
+    )
+    token = uuid.uuid4().hex
+    AgentRun.objects.filter(pk=run.pk).update(status="running", lease_token=token, attempt=1)
+    run.lease_token = token
+    return run
+
+
+def _outcome(run: AgentRun, answer: str, *, token: str | None = None) -> Outcome:
+    return Outcome(
+        str(run.pk),
+        token or str(run.lease_token),
+        "succeeded",
+        1,
+        [("run.succeeded", {})],
+        conversation_id=str(run.conversation_id),
+        messages=[{"role": "assistant", "content": answer}, {"role": "assistant", "content": answer + "!"}],
+        agent_key="noop",
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_runs_ending_together_store_their_answers_in_one_statement(owner):
+    first = _running(owner)
+    second = _running(owner, first.conversation, "q2")  # the same conversation
+    other = _running(owner)  # another one
+    stale = _running(owner)
+    written = finish_many(
+        [
+            _outcome(first, "a1"),
+            _outcome(second, "a2"),
+            _outcome(other, "b"),
+            _outcome(stale, "x", token="9" * 32),
+        ]
+    )
+    assert written == {str(first.pk), str(second.pk), str(other.pk)}
+    shared = list(
+        AgentMessage.objects.filter(conversation=first.conversation)
+        .order_by("seq")
+        .values_list("seq", "run_id")
+    )
+    assert [seq for seq, _ in shared] == [1, 2, 3, 4, 5, 6]
+    # each run's two answers are adjacent, after the two questions
+    answers = [run_id for _, run_id in shared[2:]]
+    assert answers[0] == answers[1] and answers[2] == answers[3] and answers[0] != answers[2]
+    assert list(other.conversation.messages.order_by("seq").values_list("content", flat=True)) == [
+        "q",
+        "b",
+        "b!",
+    ]
+    assert list(stale.conversation.messages.values_list("content", flat=True)) == ["q"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_finishing_runs_of_the_same_conversations_do_not_deadlock(owner):
+    """Each worker's batch holds runs of both conversations, given in opposite orders."""
+    left, right = _running(owner), _running(owner)
+    batches = [
+        [_running(owner, left.conversation), _running(owner, right.conversation)],
+        [_running(owner, right.conversation), _running(owner, left.conversation)],
+    ]
+    results: list[set[str]] = [set(), set()]
+
+    def finish_batch(index: int) -> None:
+        for _ in range(10):  # fresh runs each round, so both workers keep colliding
+            runs = [_running(owner, run.conversation) for run in batches[index]]
+            results[index] |= finish_many([_outcome(run, f"w{index}") for run in runs])
+
+    assert _in_threads(finish_batch, 2) == []
+    assert len(results[0]) == len(results[1]) == 20
+    for conversation in (left.conversation, right.conversation):
+        seqs = list(conversation.messages.order_by("seq").values_list("seq", flat=True))
+        assert seqs == list(range(1, len(seqs) + 1))
