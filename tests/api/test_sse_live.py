@@ -275,3 +275,36 @@ def test_persistent_connections_stay_bounded_by_threads_not_streams(reusing_serv
         held = server_connections()
         # LISTEN + reader + at most one per API thread (4) and per stream-read worker thread
         assert len(held) < 16, held
+
+
+def test_a_stream_opened_after_its_events_costs_the_listener_no_read(server, owner, owner_token):
+    """The stream's own backlog read covers what the listener heard before it subscribed."""
+    headers = {"Authorization": f"Token {owner_token}"}
+    warm, _ = run_create(agent_key="echo", messages=say("warm"), user=owner)
+    run, _ = run_create(agent_key="echo", messages=say("late"), user=owner)
+    with (
+        httpx.Client(timeout=10) as client,
+        client.stream(
+            "GET", f"{server.base_url}{API}/runs/{warm.pk}/events/stream/", headers=headers
+        ) as open_one,
+    ):
+        assert next(open_one.iter_raw()).startswith(b"retry: 2000")  # the process is listening now
+        heard = stats(server, owner_token)["notifications"]
+        append_events(
+            str(run.pk),
+            [("assistant.delta", {"delta": "a"}), ("assistant.delta", {"delta": "b"})],
+            attempt=1,
+            lease_token=None,
+        )
+        wait_for(
+            lambda: stats(server, owner_token)["notifications"] > heard,
+            "the listener to hear of the events",
+        )
+        reads = stats(server, owner_token)["reads"]
+        url = f"{server.base_url}{API}/runs/{run.pk}/events/stream/"
+        with client.stream("GET", url, headers=headers) as late:
+            seen = b""
+            chunks = late.iter_raw()
+            while b"id: 2\n" not in seen:
+                seen += next(chunks)
+        assert stats(server, owner_token)["reads"] == reads
