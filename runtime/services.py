@@ -72,6 +72,10 @@ def validate_messages(messages: Any) -> list[dict[str, Any]]:
             raise RunInputError(f"{where}.content", "Content must be text (or a list of content parts).")
         if isinstance(content, str) and len(content) > MAX_MESSAGE_CHARS:
             raise RunInputError(f"{where}.content", f"At most {MAX_MESSAGE_CHARS} characters.")
+        if isinstance(content, str) and "\x00" in content:
+            raise RunInputError(
+                f"{where}.content", "Remove the NUL character (\\u0000); text cannot hold it."
+            )
         if role == "user" and not content:
             raise RunInputError(f"{where}.content", "A user message needs some content.")
         for key in ("name", "tool_call_id"):

@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import DataError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -117,6 +118,18 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     runtime_response = _runtime_error_response(exc)
     if runtime_response is not None:
         return runtime_response
+    if isinstance(exc, DataError):
+        # A value PostgreSQL cannot store (a NUL character in text or JSON, a number out of
+        # range): the request's fault, not ours; the statement wrote nothing.
+        logger.info("Refused a value the database cannot store: %s", exc)
+        return Response(
+            error_body(
+                "invalid",
+                "A value in the request cannot be stored (for example a NUL character, \\u0000). "
+                "Remove it and send the request again.",
+            ),
+            status=status.HTTP_400_BAD_REQUEST,
+        )
 
     view = context.get("view")
     logger.exception("Unhandled error in %s", type(view).__name__ if view else "API view")

@@ -64,6 +64,15 @@ class ApiView:
     def get_exception_handler(self):  # noqa: D102 - DRF hook
         return exception_handler
 
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        # PostgreSQL cannot compare text with a NUL character: a filter holding one is bad input.
+        for name, value in request.query_params.items():
+            if "\x00" in value:
+                raise exceptions.ValidationError(
+                    {name: ["Remove the NUL character (\\u0000) from this value."]}
+                )
+
     def get_caller(self) -> Caller:
         return Caller.from_request(self.request)
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from runtime.models import AgentConversation, AgentRun
@@ -302,3 +304,21 @@ def test_an_unexpected_error_is_logged_and_answered_without_a_trace(caplog):
     assert response.data["error"]["code"] == "server_error"
     assert "secret internal detail" not in str(response.data)
     assert "secret internal detail" in caplog.text
+
+
+def test_nul_characters_are_bad_input_not_server_errors(client_for, personas, anon_session):
+    """PostgreSQL cannot store or compare text holding U+0000; each place says which value."""
+    owner = client_for(personas["owner"])
+    listed = owner.get(f"{API}/runs/", {"agent_key": "a\x00b"})
+    assert listed.status_code == 400 and "agent_key" in error_of(listed)["fields"]
+    in_text = owner.post(f"{API}/runs/", {"agent_key": "echo", "messages": say("a\x00b")}, format="json")
+    assert in_text.status_code == 400 and "messages[0].content" in error_of(in_text)["fields"]
+    in_json = owner.post(
+        f"{API}/runs/",
+        {"agent_key": "echo", "messages": say("hi"), "metadata": {"k": "a\x00b"}},
+        format="json",
+    )
+    assert in_json.status_code == 400 and "NUL" in error_of(in_json)["message"]
+    assert not AgentRun.objects.exists() and not AgentConversation.objects.exists()
+    stream = client_for().get(f"{API}/runs/{uuid.uuid4()}/events/stream/", {"anonymous_token": "x\x00"})
+    assert stream.status_code == 401
