@@ -12,7 +12,7 @@ import logging
 import uuid
 from typing import Any
 
-from runtime import leases, registry
+from runtime import outcomes, registry
 from runtime.environment import RunEnvironment
 from runtime.event_writer import EventWriter
 from runtime.events import LeaseLost
@@ -156,7 +156,7 @@ def _end_child(child: AgentRun, status: str, output, error, pending, usage) -> N
     if error:
         payload["error"] = error
     try:
-        leases.finish(
+        outcomes.finish(
             str(child.id),
             str(child.lease_token),
             status=status,

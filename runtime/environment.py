@@ -2,7 +2,7 @@
 
 - ``db(fn, ...)`` runs a blocking database call in the worker's thread pool.
 - ``finish(...)`` writes a run's outcome; the outcomes (and answers) of runs that end
-  together go to PostgreSQL as one statement (``leases.finish_many``), each fenced by
+  together go to PostgreSQL as one statement (``outcomes.finish_many``), each fenced by
   its own lease token.
 - ``write_events(batch)`` writes a run's pending events; the batches of all runs pending
   together go out as one statement (``events.write_many``), each fenced by its lease token.
@@ -22,7 +22,7 @@ from typing import Any
 
 from django.db import connection
 
-from runtime import leases
+from runtime import leases, outcomes
 from runtime.events import EventBatch, LeaseLost, write_many
 
 logger = logging.getLogger("runtime.runner")
@@ -37,7 +37,7 @@ class RunEnvironment:
     ttl: float
     retry_base: float = 1.0
 
-    _outcomes: list[tuple[leases.Outcome, asyncio.Future]] = field(
+    _outcomes: list[tuple[outcomes.Outcome, asyncio.Future]] = field(
         default_factory=list, init=False, repr=False
     )
     _finisher: asyncio.Task | None = field(default=None, init=False, repr=False)
@@ -143,16 +143,16 @@ class RunEnvironment:
             self._event_flusher = None
 
     async def finish(self, run_id: str, lease_token: str, **options: Any) -> None:
-        """``leases.finish``, with the outcomes of runs that end together written as one statement.
+        """``outcomes.finish``, with the outcomes of runs that end together written as one statement.
 
-        Raises LeaseLost like ``leases.finish``. A run's messages (its answer) go with its
+        Raises LeaseLost like ``outcomes.finish``. A run's messages (its answer) go with its
         outcome and are written only if it still holds its lease.
         """
         if not (options.get("messages") and options.get("conversation_id")):
             for name in ("messages", "conversation_id"):
                 options.pop(name, None)
         future = asyncio.get_running_loop().create_future()
-        self._outcomes.append((leases.Outcome(run_id, lease_token, **options), future))
+        self._outcomes.append((outcomes.Outcome(run_id, lease_token, **options), future))
         if self._finisher is None:
             self._finisher = asyncio.create_task(self._finish_pending())
         # Shielded: a run cancelled now (shutdown) still gets the outcome already on its way.
@@ -160,13 +160,13 @@ class RunEnvironment:
 
     async def _finish_pending(self) -> None:
         """Write what is pending, one statement per round; outcomes arriving meanwhile wait for the next."""
-        batch: list[tuple[leases.Outcome, asyncio.Future]] = []
+        batch: list[tuple[outcomes.Outcome, asyncio.Future]] = []
         try:
             await asyncio.sleep(0)  # let every run ending in this loop tick join the first statement
             while self._outcomes:
                 batch, self._outcomes = self._outcomes, []
                 try:
-                    held = await self.db(leases.finish_many, [outcome for outcome, _ in batch])
+                    held = await self.db(outcomes.finish_many, [outcome for outcome, _ in batch])
                 except Exception as exc:
                     _settle(batch, exc)
                     continue

@@ -143,7 +143,7 @@ def write_fenced(
     ``append_events``) and notify, in one statement.
 
     Raises LeaseLost if the lease is gone; returns the last seq. (A run's outcome is
-    written the same way, for many runs at once, by ``leases.finish_many``.)
+    written the same way, for many runs at once, by ``outcomes.finish_many``.)
     """
     if cursor is None:
         with connection.cursor() as own:

@@ -198,7 +198,7 @@ def test_runs_ending_together_each_get_their_own_gap_free_outcome(owner):
 def test_outcomes_written_together_skip_a_run_whose_lease_was_lost(owner):
     from django.utils import timezone
 
-    from runtime import leases
+    from runtime import leases, outcomes
 
     runs = [run_create(agent_key="noop", messages=say(str(i)), user=owner)[0] for i in range(3)]
     claims = leases.claim_runs(owner="w1", limit=3, ttl=30)
@@ -206,11 +206,11 @@ def test_outcomes_written_together_skip_a_run_whose_lease_was_lost(owner):
     AgentRun.objects.filter(pk=lost.run_id).update(lease_expires_at=timezone.now())
     leases.sweep_expired()  # rescued: its old token is stale now
 
-    outcomes = [
-        leases.Outcome(c.run_id, c.lease_token, "succeeded", c.attempt, [("run.succeeded", {"n": i})])
+    ending = [
+        outcomes.Outcome(c.run_id, c.lease_token, "succeeded", c.attempt, [("run.succeeded", {"n": i})])
         for i, c in enumerate(claims)
     ]
-    held = leases.finish_many(outcomes)
+    held = outcomes.finish_many(ending)
 
     assert held == {claims[0].run_id, claims[2].run_id}
     statuses = {str(r.pk): r.status for r in AgentRun.objects.filter(pk__in=[r.pk for r in runs])}

@@ -10,8 +10,8 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from runtime.events import LeaseLost
-from runtime.leases import Outcome, finish, finish_many
 from runtime.models import AgentConversation, AgentMessage, AgentRun
+from runtime.outcomes import Outcome, finish, finish_many
 from runtime.services import run_create
 
 WRITERS = 6

@@ -13,7 +13,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from runtime import leases
+from runtime import leases, outcomes
 from runtime.events import LeaseLost
 from runtime.models import TERMINAL_STATUSES, AgentEvent, AgentRun
 from runtime.services import RunAlreadyFinished, run_cancel, run_create
@@ -54,7 +54,7 @@ class QueueMachine(RuleBasedStateMachine):
         token, attempt = self.tokens.pop(worker)
         valid = str(self._row().lease_token) == token
         try:
-            leases.finish(
+            outcomes.finish(
                 str(self.run.pk), token, status="succeeded", attempt=attempt, events=[("run.succeeded", {})]
             )
         except LeaseLost:
