@@ -178,6 +178,15 @@ def write_fenced(
     return row[0]
 
 
+# Inserts the events of every run in ``r`` (the fenced update's rows: id, next_seq, n, attempt),
+# numbered after the run's previous seq; shared by every statement that writes events in batches.
+EVENTS_CTE = """, ev AS (
+    INSERT INTO runtime_agentevent (run_id, seq, event_type, payload, visibility, attempt, created_at)
+    SELECT r.id, r.next_seq - r.n + e.ord, e.t, e.p::jsonb, e.v, r.attempt, now()
+    FROM r JOIN unnest(%(e_run)s::uuid[], %(e_ord)s::int[], %(e_type)s::text[], %(e_payload)s::text[],
+        %(e_vis)s::text[]) AS e(run_id, ord, t, p, v) ON e.run_id = r.id
+)"""
+
 # The pending events of many runs (one batch per run) in one statement: each run's seqs
 # are reserved on its own row, fenced by its own token, so a run whose lease is gone
 # writes nothing and the others are not held back. One notification per run.
@@ -190,12 +199,7 @@ WITH b AS (
     FROM b
     WHERE a.id = b.id AND a.lease_token = b.token AND a.status = 'running'
     RETURNING a.id, a.next_seq, b.n, b.attempt
-), ev AS (
-    INSERT INTO runtime_agentevent (run_id, seq, event_type, payload, visibility, attempt, created_at)
-    SELECT r.id, r.next_seq - r.n + e.ord, e.t, e.p::jsonb, e.v, r.attempt, now()
-    FROM r JOIN unnest(%(e_run)s::uuid[], %(e_ord)s::int[], %(e_type)s::text[], %(e_payload)s::text[],
-        %(e_vis)s::text[]) AS e(run_id, ord, t, p, v) ON e.run_id = r.id
-), cp AS (
+){events_cte}, cp AS (
     INSERT INTO runtime_agentcheckpoint (run_id, seq, state, attempt, created_at)
     SELECT r.id, r.next_seq - r.n + c.ord, c.s::jsonb, r.attempt, now()
     FROM r JOIN unnest(%(c_run)s::uuid[], %(c_ord)s::int[], %(c_state)s::text[]) AS c(run_id, ord, s)
@@ -245,7 +249,7 @@ def write_many(batches: Sequence[EventBatch], *, cursor=None) -> dict[str, int]:
     bus = get_bus()
     in_sql = bus.name == "db"
     notify = ", pg_notify('agent_events', r.id::text || ':' || r.next_seq)" if in_sql else ""
-    cursor.execute(_MANY_SQL.format(notify=notify), params)
+    cursor.execute(_MANY_SQL.format(events_cte=EVENTS_CTE, notify=notify), params)
     rows = cursor.fetchall()
     if not in_sql:
         for run_id, last in rows:

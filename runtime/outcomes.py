@@ -14,7 +14,7 @@ from django.db import connection
 
 from runtime import conf
 from runtime.bus import get_bus
-from runtime.events import LeaseLost, dumps
+from runtime.events import EVENTS_CTE, LeaseLost, dumps
 from runtime.messages import message_arrays
 
 
@@ -81,12 +81,7 @@ WITH o AS (
     FROM o
     WHERE a.id = o.id AND a.lease_token = o.token AND a.status = 'running'
     RETURNING a.id, a.next_seq, o.n, o.attempt
-), ev AS (
-    INSERT INTO runtime_agentevent (run_id, seq, event_type, payload, visibility, attempt, created_at)
-    SELECT r.id, r.next_seq - r.n + e.ord, e.t, e.p::jsonb, e.v, r.attempt, now()
-    FROM r JOIN unnest(%(e_run)s::uuid[], %(e_ord)s::int[], %(e_type)s::text[], %(e_payload)s::text[],
-        %(e_vis)s::text[]) AS e(run_id, ord, t, p, v) ON e.run_id = r.id
-), m AS (  -- the messages of the runs that still held their lease
+){events_cte}, m AS (  -- the messages of the runs that still held their lease
     SELECT m.* FROM unnest(%(m_run)s::uuid[], %(m_conv)s::uuid[], %(m_agent)s::text[], %(m_ord)s::int[],
         %(m_role)s::text[], %(m_content)s::text[], %(m_calls)s::text[], %(m_call_id)s::text[],
         %(m_name)s::text[]) AS m(run_id, conv, agent, ord, role, content, tool_calls, tool_call_id, name)
@@ -162,7 +157,7 @@ def finish_many(outcomes: list[Outcome], *, cursor=None) -> set[str]:
     bus = get_bus()
     in_sql = bus.name == "db"
     notify = ", pg_notify('agent_events', r.id::text || ':' || r.next_seq)" if in_sql else ""
-    cursor.execute(_FINISH_SQL.format(notify=notify), params)
+    cursor.execute(_FINISH_SQL.format(events_cte=EVENTS_CTE, notify=notify), params)
     rows = cursor.fetchall()
     if not in_sql:
         for run_id, last in rows:
