@@ -40,13 +40,14 @@ def perms_for(user: AbstractBaseUser, obj: Model) -> Perms:
     return NONE
 
 
-def visible_to(user: AbstractBaseUser, queryset: QuerySet) -> QuerySet:
-    """Rows of ``queryset`` the user may see (the list-page counterpart of ``perms_for``)."""
+def visible_to(user: AbstractBaseUser, queryset: QuerySet, *, owner_field: str = "owner") -> QuerySet:
+    """Rows of ``queryset`` the user may see (the list-page counterpart of ``perms_for``);
+    ``owner_field`` is the path to the owner, e.g. ``agent__owner`` for versions."""
     if not getattr(user, "is_staff", False):
         return queryset.none()
     if user.is_superuser:
         return queryset
-    return queryset.filter(owner=user)
+    return queryset.filter(**{owner_field: user})
 
 
 def _get(user: AbstractBaseUser, queryset: QuerySet, public_id: object) -> tuple[Model, Perms]:
