@@ -239,3 +239,27 @@ def test_the_owners_secrets_do_not_reach_another_staff_user(clients, data):
         assert "owner-only answer" not in body and "my secret question" not in body
     conversation = AgentConversation.objects.get()
     assert client.get(f"/admin/runtime/agentconversation/{conversation.pk}/change/").status_code == 302
+
+
+def test_anonymous_sessions_are_for_superusers_only(clients):
+    from accounts.models import AnonymousSession
+
+    session = AnonymousSession.objects.create()
+    other = clients["other_staff"]
+    other_perms = Permission.objects.filter(content_type__app_label="accounts")
+    get_user_model().objects.get(username="editor").user_permissions.add(*other_perms)
+    assert other.get("/admin/accounts/anonymoussession/").status_code == 403
+    post_with_csrf(
+        other,
+        "/admin/accounts/anonymoussession/",
+        {"action": "expire_now", "_selected_action": [str(session.pk)]},
+    )
+    session.refresh_from_db()
+    assert not session.is_expired
+    post_with_csrf(
+        clients["superuser"],
+        "/admin/accounts/anonymoussession/",
+        {"action": "expire_now", "_selected_action": [str(session.pk)]},
+    )
+    session.refresh_from_db()
+    assert session.is_expired
