@@ -263,3 +263,19 @@ def test_anonymous_sessions_are_for_superusers_only(clients):
     )
     session.refresh_from_db()
     assert session.is_expired
+
+
+@pytest.mark.parametrize(
+    ("url", "action", "key"),
+    [
+        ("/admin/runtime/agentrun/", "cancel_runs", "run"),
+        ("/admin/runtime/agentrun/", "retry_runs", "run"),
+        ("/admin/builder/agent/", "publish_agents", "agent"),
+    ],
+)
+def test_bulk_actions_need_the_csrf_token(clients, data, url, action, key):
+    finish(data["run"])
+    before = state(data)
+    response = clients["owner"].post(url, {"action": action, "_selected_action": [str(data[key].pk)]})
+    assert response.status_code == 403
+    assert state(data) == before
