@@ -69,6 +69,11 @@ class OwnedAdmin(VisibleRowsMixin, ModelAdmin):
             fields.append("owner")  # handing an object to someone else is for superusers
         return fields
 
+    def get_list_filter(self, request: HttpRequest) -> list[Any]:
+        filters = list(super().get_list_filter(request))
+        # an owner filter would list every user's name; one's own rows have one owner anyway
+        return filters if request.user.is_superuser else [f for f in filters if f != "owner"]
+
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.related_model in (Agent, AgentSystem):
             kwargs["queryset"] = visible_to(request.user, db_field.related_model.objects.all())

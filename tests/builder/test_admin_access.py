@@ -230,6 +230,7 @@ def test_changelists_show_only_what_each_staff_user_may_see(clients, data, model
 
 def test_the_owners_secrets_do_not_reach_another_staff_user(clients, data):
     client = clients["other_staff"]
+    assert "owner" not in client.get("/admin/builder/agent/").content.decode()  # no owner filter of all users
     for url in (
         "/admin/runtime/agentevent/",
         "/admin/runtime/agentconversation/",
