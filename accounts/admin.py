@@ -1,4 +1,7 @@
-"""Unfold admin for anonymous sessions: see and expire them; the token itself is never shown."""
+"""Unfold admin for anonymous sessions: see and expire them; the token itself is never shown.
+
+Sessions belong to widget visitors, not to any builder user, so only superusers see them.
+"""
 
 from __future__ import annotations
 
@@ -25,11 +28,26 @@ class AnonymousSessionAdmin(ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # sessions are minted by the API
 
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser
+
+    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return request.user.is_superuser
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return request.user.is_superuser
+
+    def has_expire_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser
+
     @display(description="State", label={"active": "success", "expired": ""})
     def state_badge(self, session: AnonymousSession) -> str:
         return "expired" if session.is_expired else "active"
 
-    @action(description="Expire the selected sessions now")
+    @action(description="Expire the selected sessions now", permissions=["expire"])
     def expire_now(self, request: HttpRequest, queryset: QuerySet[AnonymousSession]) -> None:
         count = anonymous_sessions_expire(sessions=queryset)
         self.message_user(request, f"{count} session(s) expired.", messages.SUCCESS)

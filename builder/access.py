@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from django.http import Http404
 
 from builder.models import Agent, AgentSystem, ToolDefinition
+from runtime.access import StoredAgent
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -39,13 +40,14 @@ def perms_for(user: AbstractBaseUser, obj: Model) -> Perms:
     return NONE
 
 
-def visible_to(user: AbstractBaseUser, queryset: QuerySet) -> QuerySet:
-    """Rows of ``queryset`` the user may see (the list-page counterpart of ``perms_for``)."""
+def visible_to(user: AbstractBaseUser, queryset: QuerySet, *, owner_field: str = "owner") -> QuerySet:
+    """Rows of ``queryset`` the user may see (the list-page counterpart of ``perms_for``);
+    ``owner_field`` is the path to the owner, e.g. ``agent__owner`` for versions."""
     if not getattr(user, "is_staff", False):
         return queryset.none()
     if user.is_superuser:
         return queryset
-    return queryset.filter(owner=user)
+    return queryset.filter(**{owner_field: user})
 
 
 def _get(user: AbstractBaseUser, queryset: QuerySet, public_id: object) -> tuple[Model, Perms]:
@@ -69,3 +71,33 @@ def get_tool_for_user(user: AbstractBaseUser, public_id: object) -> tuple[ToolDe
 
 def get_system_for_user(user: AbstractBaseUser, public_id: object) -> tuple[AgentSystem, Perms]:
     return _get(user, AgentSystem.objects.select_related("entry_agent", "owner"), public_id)
+
+
+class BuilderAgentAccess:
+    """The runtime's view of stored agents and systems (``runtime.access``), from the rules above."""
+
+    def stored_agent(self, agent_key: str) -> StoredAgent | None:
+        system = AgentSystem.objects.filter(slug=agent_key).values("owner_id", "published_at").first()
+        if system is not None:
+            return StoredAgent(
+                published=system["published_at"] is not None, memory_namespace=f"owner:{system['owner_id']}"
+            )
+        agent = Agent.objects.filter(slug=agent_key).values("owner_id", "published_version_id").first()
+        if agent is None:
+            return None
+        return StoredAgent(
+            published=agent["published_version_id"] is not None, memory_namespace=f"owner:{agent['owner_id']}"
+        )
+
+    def can_edit(self, user: AbstractBaseUser, agent_key: str) -> bool:
+        obj = (
+            AgentSystem.objects.filter(slug=agent_key).first() or Agent.objects.filter(slug=agent_key).first()
+        )
+        return obj is not None and perms_for(user, obj).edit
+
+    def editable_keys(self, user: AbstractBaseUser) -> list[QuerySet]:
+        # perms_for: view and edit coincide today, so the visible rows are the editable ones.
+        return [
+            visible_to(user, Agent.objects.all()).values("slug"),
+            visible_to(user, AgentSystem.objects.all()).values("slug"),
+        ]

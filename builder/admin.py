@@ -1,14 +1,20 @@
-"""Unfold admin for builder models; publishing calls the same service as the builder screens."""
+"""Unfold admin for builder models; publishing calls the same service as the builder screens.
+
+Every page goes through ``builder/access.py``: a staff user sees and changes only what the builder
+would let them (superusers everything); publishing is a POST checked on each object.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
-from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponseRedirect
-from django.urls import reverse
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import action, display
 
+from builder.access import Perms, perms_for, visible_to
 from builder.models import (
     Agent,
     AgentDraft,
@@ -21,6 +27,57 @@ from builder.models import (
 from builder.schema import ConfigError
 from builder.services import agent_publish
 from builder.services.systems import system_publish
+from runtime.admin_support import VisibleRowsMixin, confirmed_action
+
+
+class OwnedAdmin(VisibleRowsMixin, ModelAdmin):
+    """Rows and permissions from the builder's access helper, not Django's model permissions."""
+
+    owner_field = "owner"  # path to the owner, e.g. "agent__owner" for versions
+
+    def owning(self, obj: Any) -> Model:
+        """The object whose owner decides (the version's agent, the member's system)."""
+        for part in self.owner_field.split("__")[:-1]:
+            obj = getattr(obj, part)
+        return obj
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return visible_to(request.user, ModelAdmin.get_queryset(self, request), owner_field=self.owner_field)
+
+    def perms(self, request: HttpRequest, obj: Any) -> Perms | None:
+        obj = self.resolve(request, obj)
+        return None if obj is None else perms_for(request.user, self.owning(obj))
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        perms = self.perms(request, obj)
+        return request.user.is_staff if perms is None else perms.edit
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        perms = self.perms(request, obj)
+        return request.user.is_staff if perms is None else perms.delete
+
+    def has_publish_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        perms = self.perms(request, obj)  # None: the changelist, or an id the action reports missing
+        return request.user.is_staff if perms is None else perms.publish
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.is_superuser  # others create in the builder, which validates and records drafts
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        fields = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser and "owner" in {f.name for f in self.model._meta.fields}:
+            fields.append("owner")  # handing an object to someone else is for superusers
+        return fields
+
+    def get_list_filter(self, request: HttpRequest) -> list[Any]:
+        filters = list(super().get_list_filter(request))
+        # an owner filter would list every user's name; one's own rows have one owner anyway
+        return filters if request.user.is_superuser else [f for f in filters if f != "owner"]
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.related_model in (Agent, AgentSystem):
+            kwargs["queryset"] = visible_to(request.user, db_field.related_model.objects.all())
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 class ReadOnlyInline(TabularInline):
@@ -44,8 +101,11 @@ class VersionInline(ReadOnlyInline):
     per_page = 20
 
 
-def _publish(modeladmin: ModelAdmin, request: HttpRequest, agents: QuerySet[Agent]) -> None:
+def _publish(modeladmin: ModelAdmin, request: HttpRequest, agents: Any) -> None:
     for agent in agents:
+        if not perms_for(request.user, agent).publish:
+            modeladmin.message_user(request, f"{agent.name}: you may not publish it.", level=messages.WARNING)
+            continue
         try:
             version = agent_publish(agent=agent, user=request.user, note="Published from the admin")
             modeladmin.message_user(request, f"{agent.name}: published version {version.number}.")
@@ -56,7 +116,7 @@ def _publish(modeladmin: ModelAdmin, request: HttpRequest, agents: QuerySet[Agen
 
 
 @admin.register(Agent)
-class AgentAdmin(ModelAdmin):
+class AgentAdmin(OwnedAdmin):
     list_display = ["name", "slug", "status_badge", "owner", "updated_at"]
     list_filter = ["owner"]
     search_fields = ["name", "slug", "description"]
@@ -83,18 +143,23 @@ class AgentAdmin(ModelAdmin):
             return "draft"
         return "changes pending" if agent.draft.has_unpublished_changes else "published"
 
-    @action(description="Publish the drafts of selected agents")
+    @action(description="Publish the drafts of selected agents", permissions=["publish"])
     def publish_agents(self, request: HttpRequest, queryset: QuerySet[Agent]) -> None:
         _publish(self, request, queryset)
 
-    @action(description="Publish draft", url_path="publish")
-    def publish_agent(self, request: HttpRequest, object_id: str) -> HttpResponseRedirect:
-        _publish(self, request, Agent.objects.filter(pk=object_id))
-        return HttpResponseRedirect(reverse("admin:builder_agent_change", args=[object_id]))
+    @confirmed_action(
+        description="Publish draft",
+        url_path="publish",
+        permission="publish",
+        question="Publish the saved draft of {obj.name} as its next version?",
+    )
+    def publish_agent(self, request: HttpRequest, agent: Agent) -> None:
+        _publish(self, request, [agent])
 
 
 @admin.register(AgentDraft)
-class AgentDraftAdmin(ModelAdmin):
+class AgentDraftAdmin(OwnedAdmin):
+    owner_field = "agent__owner"
     list_display = ["agent", "revision", "published_revision", "updated_at"]
     list_select_related = ["agent"]
     # Edits go through the builder's editor, which validates and records a revision.
@@ -105,7 +170,8 @@ class AgentDraftAdmin(ModelAdmin):
 
 
 @admin.register(AgentDraftRevision)
-class AgentDraftRevisionAdmin(ModelAdmin):
+class AgentDraftRevisionAdmin(OwnedAdmin):
+    owner_field = "agent__owner"
     list_display = ["agent", "revision", "created_by", "created_at"]
     list_select_related = ["agent", "created_by"]
     readonly_fields = ["agent", "revision", "config", "created_by", "created_at"]
@@ -118,7 +184,8 @@ class AgentDraftRevisionAdmin(ModelAdmin):
 
 
 @admin.register(AgentVersion)
-class AgentVersionAdmin(ModelAdmin):
+class AgentVersionAdmin(OwnedAdmin):
+    owner_field = "agent__owner"
     list_display = ["agent", "number", "note", "published_by", "published_at"]
     list_select_related = ["agent", "published_by"]
     search_fields = ["agent__slug", "note"]
@@ -143,7 +210,7 @@ class AgentVersionAdmin(ModelAdmin):
 
 
 @admin.register(ToolDefinition)
-class ToolDefinitionAdmin(ModelAdmin):
+class ToolDefinitionAdmin(OwnedAdmin):
     list_display = ["name", "kind_badge", "owner", "updated_at"]
     list_filter = ["kind"]
     search_fields = ["name", "description"]
@@ -165,7 +232,7 @@ class MemberInline(TabularInline):
 
 
 @admin.register(AgentSystem)
-class AgentSystemAdmin(ModelAdmin):
+class AgentSystemAdmin(OwnedAdmin):
     list_display = ["name", "slug", "entry_agent", "published_badge", "owner"]
     search_fields = ["name", "slug"]
     list_select_related = ["entry_agent", "owner"]
@@ -184,15 +251,25 @@ class AgentSystemAdmin(ModelAdmin):
     def published_badge(self, system: AgentSystem) -> str:
         return "published" if system.published_at else "never"
 
-    @action(description="Publish (pin member versions)", url_path="publish")
-    def publish_system(self, request: HttpRequest, object_id: str) -> HttpResponseRedirect:
-        system = AgentSystem.objects.get(pk=object_id)
-        pins = system_publish(system=system, user=request.user)
+    @confirmed_action(
+        description="Publish (pin member versions)",
+        url_path="publish",
+        permission="publish",
+        question="Publish {obj.name}, pinning every member to its current version?",
+    )
+    def publish_system(self, request: HttpRequest, system: AgentSystem) -> None:
+        try:
+            pins = system_publish(system=system, user=request.user)
+        except ConfigError as exc:
+            self.message_user(
+                request, f"{system.name}: {' '.join(exc.errors.values())}", level=messages.WARNING
+            )
+            return
         self.message_user(request, f"Published {system.name}; pinned {len(pins)} member version(s).")
-        return HttpResponseRedirect(reverse("admin:builder_agentsystem_change", args=[object_id]))
 
 
 @admin.register(SystemMember)
-class SystemMemberAdmin(ModelAdmin):
+class SystemMemberAdmin(OwnedAdmin):
+    owner_field = "system__owner"
     list_display = ["system", "agent", "role"]
     list_select_related = ["system", "agent"]

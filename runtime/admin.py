@@ -1,17 +1,24 @@
 """Unfold admin for the runtime's tables: runs and events are read-only; cancel and retry call the services.
 
 Lives in ``runtime`` so the engine has an admin on its own; it imports nothing from the builder.
+Who sees which rows, and who may cancel or retry, comes from ``runtime/access.py`` (the builder
+registers its access rules there): a staff user sees the runs, conversations, events and memory of
+the agents they may edit plus their own runs and conversations; superusers see everything.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import action, display
 
+from runtime import access
+from runtime.admin_support import VisibleRowsMixin, confirmed_action
 from runtime.models import AgentCheckpoint, AgentConversation, AgentEvent, AgentMessage, AgentRun, MemoryEntry
 from runtime.services import RunAlreadyFinished, RunInputError, run_cancel, run_retry
 
@@ -55,7 +62,18 @@ class MessageInline(ReadOnlyMixin, TabularInline):
     per_page = 50
 
 
-def _cancel(modeladmin: ModelAdmin, request: HttpRequest, runs: QuerySet[AgentRun]) -> None:
+def _manageable(modeladmin: ModelAdmin, request: HttpRequest, runs: QuerySet[AgentRun]) -> list[AgentRun]:
+    allowed = [run for run in runs if access.may_manage_run(request.user, run)]
+    if len(allowed) < len(runs):
+        modeladmin.message_user(
+            request,
+            f"Skipped {len(runs) - len(allowed)} run(s) of agents you may not edit.",
+            level=messages.WARNING,
+        )
+    return allowed
+
+
+def _cancel(modeladmin: ModelAdmin, request: HttpRequest, runs: list[AgentRun]) -> None:
     cancelled = skipped = 0
     for run in runs:
         try:
@@ -66,11 +84,12 @@ def _cancel(modeladmin: ModelAdmin, request: HttpRequest, runs: QuerySet[AgentRu
     modeladmin.message_user(request, f"Cancelled {cancelled} run(s); {skipped} had already finished.")
 
 
-def _retry(modeladmin: ModelAdmin, request: HttpRequest, runs: QuerySet[AgentRun]) -> list[AgentRun]:
+def _retry(modeladmin: ModelAdmin, request: HttpRequest, runs: list[AgentRun]) -> list[AgentRun]:
     new_runs = []
     for run in runs:
         try:
-            new_runs.append(run_retry(run=run, user=request.user))
+            # The new run belongs to the run's own caller and conversation, under the same run-access rules.
+            new_runs.append(run_retry(run=run))
         except RunInputError as exc:
             modeladmin.message_user(request, f"{run.pk}: {exc}", level=messages.WARNING)
     if new_runs:
@@ -78,8 +97,15 @@ def _retry(modeladmin: ModelAdmin, request: HttpRequest, runs: QuerySet[AgentRun
     return new_runs
 
 
+class RunRowsMixin(VisibleRowsMixin):
+    run_path = ""  # path from this model to its run ("run__")
+
+    def visible_filter(self, user: Any) -> Q | None:
+        return access.visible_runs_q(user, self.run_path)
+
+
 @admin.register(AgentRun)
-class AgentRunAdmin(ReadOnlyMixin, ModelAdmin):
+class AgentRunAdmin(RunRowsMixin, ReadOnlyMixin, ModelAdmin):
     list_display = ["id", "agent_key", "status_badge", "user", "total_tokens", "created_at"]
     # No agent_key filter: with thousands of agents its option list costs more than the page.
     list_filter = ["status"]
@@ -92,32 +118,45 @@ class AgentRunAdmin(ReadOnlyMixin, ModelAdmin):
     actions_detail = ["cancel_run", "retry_run"]
     show_full_result_count = False
 
+    def has_manage_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        run = self.resolve(request, obj)
+        if run is None:  # the changelist, or an id that does not resolve (the action says so)
+            return request.user.is_staff
+        return access.may_manage_run(request.user, run)
+
     @display(description="Status", label=STATUS_LABELS, ordering="status")
     def status_badge(self, run: AgentRun) -> str:
         return run.status
 
-    @action(description="Cancel selected runs")
+    @action(description="Cancel selected runs", permissions=["manage"])
     def cancel_runs(self, request: HttpRequest, queryset: QuerySet[AgentRun]) -> None:
-        _cancel(self, request, queryset)
+        _cancel(self, request, _manageable(self, request, queryset))
 
-    @action(description="Retry selected runs")
+    @action(description="Retry selected runs", permissions=["manage"])
     def retry_runs(self, request: HttpRequest, queryset: QuerySet[AgentRun]) -> None:
-        _retry(self, request, queryset)
+        _retry(self, request, _manageable(self, request, queryset))
 
-    @action(description="Cancel run", url_path="cancel")
-    def cancel_run(self, request: HttpRequest, object_id: str) -> HttpResponseRedirect:
-        _cancel(self, request, AgentRun.objects.filter(pk=object_id))
-        return HttpResponseRedirect(reverse("admin:runtime_agentrun_change", args=[object_id]))
+    @confirmed_action(
+        description="Cancel run", url_path="cancel", permission="manage", question="Cancel the run {obj.pk}?"
+    )
+    def cancel_run(self, request: HttpRequest, run: AgentRun) -> None:
+        _cancel(self, request, [run])
 
-    @action(description="Retry run", url_path="retry")
-    def retry_run(self, request: HttpRequest, object_id: str) -> HttpResponseRedirect:
-        new_runs = _retry(self, request, AgentRun.objects.filter(pk=object_id))
-        target = new_runs[0].pk if new_runs else object_id
+    @confirmed_action(
+        description="Retry run",
+        url_path="retry",
+        permission="manage",
+        question="Start a new run of {obj.agent_key} with the same input as {obj.pk}?",
+    )
+    def retry_run(self, request: HttpRequest, run: AgentRun) -> HttpResponseRedirect:
+        new_runs = _retry(self, request, [run])
+        target = new_runs[0].pk if new_runs else run.pk
         return HttpResponseRedirect(reverse("admin:runtime_agentrun_change", args=[target]))
 
 
 @admin.register(AgentEvent)
-class AgentEventAdmin(ReadOnlyMixin, ModelAdmin):
+class AgentEventAdmin(RunRowsMixin, ReadOnlyMixin, ModelAdmin):
+    run_path = "run__"
     list_display = ["run", "seq", "event_type", "visibility", "attempt", "created_at"]
     list_per_page = 50
     list_filter = ["event_type", "visibility"]
@@ -127,7 +166,7 @@ class AgentEventAdmin(ReadOnlyMixin, ModelAdmin):
 
 
 @admin.register(AgentConversation)
-class AgentConversationAdmin(ModelAdmin):
+class AgentConversationAdmin(VisibleRowsMixin, ModelAdmin):
     list_display = ["id", "title", "agent_key", "active_agent_key", "user", "updated_at"]
     search_fields = ["id", "title", "agent_key"]
     list_select_related = ["user"]
@@ -142,29 +181,42 @@ class AgentConversationAdmin(ModelAdmin):
     ]
     inlines = [MessageInline]
 
+    def visible_filter(self, user: Any) -> Q | None:
+        return access.visible_conversations_q(user)
+
 
 @admin.register(AgentMessage)
-class AgentMessageAdmin(ReadOnlyMixin, ModelAdmin):
+class AgentMessageAdmin(VisibleRowsMixin, ReadOnlyMixin, ModelAdmin):
     list_display = ["conversation", "seq", "role", "agent_key", "created_at"]
     list_filter = ["role"]
     readonly_fields = [f.name for f in AgentMessage._meta.fields]
     show_full_result_count = False
 
+    def visible_filter(self, user: Any) -> Q | None:
+        return access.visible_conversations_q(user, "conversation__")
+
 
 @admin.register(AgentCheckpoint)
-class AgentCheckpointAdmin(ReadOnlyMixin, ModelAdmin):
+class AgentCheckpointAdmin(RunRowsMixin, ReadOnlyMixin, ModelAdmin):
+    run_path = "run__"
     list_display = ["run", "seq", "attempt", "created_at"]
     readonly_fields = [f.name for f in AgentCheckpoint._meta.fields]
 
 
 @admin.register(MemoryEntry)
-class MemoryEntryAdmin(ModelAdmin):
+class MemoryEntryAdmin(VisibleRowsMixin, ModelAdmin):
     list_display = ["key", "scope_badge", "agent_key", "system_key", "user", "updated_at", "expires_at"]
     list_filter = ["scope"]
     search_fields = ["key", "agent_key", "system_key"]
     list_select_related = ["user"]
     readonly_fields = ["id", "created_at", "updated_at"]
     raw_id_fields = ["conversation", "user"]
+
+    def visible_filter(self, user: Any) -> Q | None:
+        return access.visible_memory_q(user)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser  # agents write memory; the builder's memory page corrects it
 
     @display(description="Scope", label=True)
     def scope_badge(self, entry: MemoryEntry) -> str:

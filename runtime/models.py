@@ -266,6 +266,9 @@ class MemoryEntry(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="agent_memory"
     )
     system_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001 - NULL: not system scope
+    # User scope only: whose agents share it ("owner:<id>" for stored agents, "" for code agents),
+    # so what a user told one owner's agent never reaches another owner's agents.
+    namespace = models.CharField(max_length=100, blank=True, default="")
     key = models.CharField(max_length=200)
     value = models.JSONField()
     agent_key = models.CharField(max_length=200, blank=True)
@@ -278,7 +281,7 @@ class MemoryEntry(models.Model):
         verbose_name_plural = "memory entries"
         constraints = [
             models.UniqueConstraint(
-                fields=["scope", "conversation", "user", "system_key", "key"],
+                fields=["scope", "conversation", "user", "namespace", "system_key", "key"],
                 name="memory_unique_per_scope",
                 nulls_distinct=False,
             ),

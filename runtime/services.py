@@ -104,6 +104,11 @@ def conversation_create(
         raise RunInputError(
             "agent_key", f"No agent is registered with the key {agent_key!r}.", code="unknown_agent"
         )
+    from runtime import policy
+    from runtime.access import may_edit_agent
+
+    editor = may_edit_agent(agent_key=agent_key, user=user, anonymous_session_id=anonymous_session_id)
+    policy.check_agent(agent_key=agent_key, agent_version="", editor=editor)
     return AgentConversation.objects.create(
         agent_key=agent_key,
         user=user if getattr(user, "is_authenticated", False) else None,
@@ -145,6 +150,16 @@ def run_create(
             "agent_key", f"No agent is registered with the key {agent_key!r}.", code="unknown_agent"
         )
     cleaned = validate_messages(messages)
+    if parent_run is None:
+        # Who may run what, with which model and which message roles: runtime/access.py, README.
+        from runtime import policy
+        from runtime.access import may_edit_agent
+
+        editor = may_edit_agent(agent_key=agent_key, user=user, anonymous_session_id=anonymous_session_id)
+        policy.check_agent(agent_key=agent_key, agent_version=agent_version or "", editor=editor)
+        policy.check_model(model=model or "", agent_key=agent_key, editor=editor)
+        if not editor:
+            policy.check_public_messages(cleaned, conversation)
     if params is not None and not isinstance(params, dict):
         raise RunInputError("params", "Params must be a JSON object.")
     if metadata is not None and not isinstance(metadata, dict):

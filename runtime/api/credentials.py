@@ -17,8 +17,10 @@ import time
 from datetime import datetime
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.utils import timezone
+from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 
 DEFAULT_SECONDS = 5.0
@@ -64,9 +66,20 @@ credentials = CredentialCache()
 
 
 class CachedTokenAuthentication(TokenAuthentication):
-    """DRF's ``Authorization: Token <key>``, with the key remembered briefly (see the module)."""
+    """DRF's ``Authorization: Token <key>``, with the key remembered briefly (see the module).
+
+    A project without ``rest_framework.authtoken`` has no tokens: such a header is a 401 that
+    says so, not a server error from a model that is not installed.
+    """
 
     def authenticate_credentials(self, key: str) -> tuple[Any, Any]:
+        if "\x00" in key:  # PostgreSQL cannot even compare text holding a NUL character
+            raise exceptions.AuthenticationFailed("Invalid token.")
+        if not apps.is_installed("rest_framework.authtoken"):
+            raise exceptions.AuthenticationFailed(
+                "API tokens are not enabled on this server (rest_framework.authtoken is not installed); "
+                "sign in or use an anonymous session token."
+            )
         remembered = credentials.get("token", key)
         if remembered is not None:
             return remembered

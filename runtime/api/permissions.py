@@ -1,10 +1,12 @@
 """Who is calling: a signed-in user, a token user, or an anonymous session (the widget).
 
 An anonymous session authenticates with the ``X-Anonymous-Token`` header. The
-query form ``?anonymous_token=`` exists only because ``EventSource`` cannot set
-headers, so only the event-stream routes accept it
+query forms ``?anonymous_token=`` and ``?token=`` exist only because ``EventSource``
+cannot set headers, so only the event-stream routes accept them
 (:class:`AnonymousSessionQueryAuthentication`); anywhere else a token in a URL
-would end up in logs and browser history for no reason.
+would end up in logs and browser history for no reason. As in the original package,
+either parameter may carry an anonymous session token or an API token: the
+agent-frontend widget puts whichever token it holds in ``?anonymous_token=``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from runtime.api.credentials import credentials
 
 ANONYMOUS_TOKEN_HEADER = "HTTP_X_ANONYMOUS_TOKEN"  # noqa: S105 - a header name, not a secret
 ANONYMOUS_TOKEN_QUERY = "anonymous_token"  # noqa: S105 - a parameter name
+TOKEN_QUERY = "token"  # noqa: S105 - a parameter name
 
 
 def anonymous_session_model() -> type[models.Model] | None:
@@ -55,18 +58,16 @@ def session_for_token(token: str) -> Any:
 class AnonymousSessionAuthentication(BaseAuthentication):
     """Authenticates ``X-Anonymous-Token: <token>``; ``request.auth`` is the session object."""
 
-    allow_query_token = False
-
     def get_token(self, request: Any) -> str:
-        token = request.META.get(ANONYMOUS_TOKEN_HEADER, "")
-        if not token and self.allow_query_token:
-            token = request.query_params.get(ANONYMOUS_TOKEN_QUERY, "")
-        return token.strip()
+        return request.META.get(ANONYMOUS_TOKEN_HEADER, "").strip()
 
     def authenticate(self, request: Any) -> tuple[AnonymousUser, Any] | None:
         token = self.get_token(request)
         if not token:
             return None
+        return self.authenticate_token(token)
+
+    def authenticate_token(self, token: str) -> tuple[AnonymousUser, Any]:
         # remembered for a few seconds, never past the session's expiry (runtime.api.credentials)
         remembered = credentials.get("anonymous", token)
         if remembered is not None:
@@ -82,9 +83,32 @@ class AnonymousSessionAuthentication(BaseAuthentication):
 
 
 class AnonymousSessionQueryAuthentication(AnonymousSessionAuthentication):
-    """Also accepts ``?anonymous_token=``: for the event-stream routes only."""
+    """For the event-stream routes only: also ``?anonymous_token=`` or ``?token=``, holding an
+    anonymous session token or an API token (``Authorization: Token``'s key)."""
 
-    allow_query_token = True
+    def authenticate(self, request: Any) -> tuple[Any, Any] | None:
+        if self.get_token(request):
+            return super().authenticate(request)
+        params = request.query_params
+        token = (params.get(ANONYMOUS_TOKEN_QUERY) or params.get(TOKEN_QUERY) or "").strip()
+        if not token:
+            return None
+        remembered = credentials.get("anonymous", token) or credentials.get("token", token)
+        if remembered is not None:
+            return remembered
+        try:
+            return self.authenticate_token(token)
+        except exceptions.AuthenticationFailed:
+            pass
+        from runtime.api.credentials import CachedTokenAuthentication
+
+        try:
+            return CachedTokenAuthentication().authenticate_credentials(token)
+        except exceptions.AuthenticationFailed:
+            raise exceptions.AuthenticationFailed(
+                "The token in the URL is neither a valid API token nor a valid anonymous session token; "
+                "mint a new anonymous session at /api/accounts/anonymous-session/."
+            ) from None
 
 
 def is_anonymous_session(auth: Any) -> bool:

@@ -28,6 +28,7 @@ from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpRespons
 from rest_framework import exceptions
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.request import Request
+from rest_framework.settings import api_settings
 
 from runtime import selectors
 from runtime.api.credentials import CachedTokenAuthentication
@@ -113,9 +114,18 @@ def parse_stream_params(request: HttpRequest) -> StreamParams:
     return StreamParams(after=after, levels=frozenset(levels))
 
 
+def stream_authenticators() -> list[Any]:
+    """Ours, then any other of the host project's ``DEFAULT_AUTHENTICATION_CLASSES`` (e.g. JWT)."""
+    classes = list(STREAM_AUTHENTICATION_CLASSES)
+    for cls in api_settings.DEFAULT_AUTHENTICATION_CLASSES:
+        if not any(issubclass(cls, ours) or issubclass(ours, cls) for ours in classes):
+            classes.append(cls)
+    return [cls() for cls in classes]
+
+
 def authenticate_stream(request: HttpRequest) -> Caller:
     """Run the stream routes' authenticators (DRF's, so the rules match the REST API)."""
-    drf_request = Request(request, authenticators=[cls() for cls in STREAM_AUTHENTICATION_CLASSES])
+    drf_request = Request(request, authenticators=stream_authenticators())
     drf_request.user  # noqa: B018 - evaluating it authenticates, raising on a bad credential
     return Caller.from_request(drf_request)
 

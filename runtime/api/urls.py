@@ -7,14 +7,13 @@ subclasses of the base view sets.
 from __future__ import annotations
 
 from django.urls import include, path
-from rest_framework.authentication import SessionAuthentication
 from rest_framework.routers import DefaultRouter
 
 from runtime.api import schema  # noqa: F401 - registers the anonymous-session auth scheme
-from runtime.api.credentials import CachedTokenAuthentication
-from runtime.api.permissions import AnonymousSessionAuthentication, IsAuthenticatedOrAnonymousSession
 from runtime.api.streams import stream_stats
 from runtime.api.views import (
+    DEFAULT_AUTHENTICATION_CLASSES,
+    DEFAULT_PERMISSION_CLASSES,
     BaseAgentConversationViewSet,
     BaseAgentRunViewSet,
     ModelListView,
@@ -23,24 +22,21 @@ from runtime.api.views import (
 )
 
 
-# CachedTokenAuthentication is DRF's TokenAuthentication, remembering a good token for a few
-# seconds (runtime/api/credentials.py): starting a run and opening its stream look it up once.
+# Token (CachedTokenAuthentication: DRF's TokenAuthentication, remembering a good token for a few
+# seconds, runtime/api/credentials.py), session, and the widget's anonymous session token.
 class AgentRunViewSet(BaseAgentRunViewSet):
-    authentication_classes = [
-        CachedTokenAuthentication,
-        SessionAuthentication,
-        AnonymousSessionAuthentication,
-    ]
-    permission_classes = [IsAuthenticatedOrAnonymousSession]
+    authentication_classes = DEFAULT_AUTHENTICATION_CLASSES
+    permission_classes = DEFAULT_PERMISSION_CLASSES
 
 
 class AgentConversationViewSet(BaseAgentConversationViewSet):
-    authentication_classes = [
-        CachedTokenAuthentication,
-        SessionAuthentication,
-        AnonymousSessionAuthentication,
-    ]
-    permission_classes = [IsAuthenticatedOrAnonymousSession]
+    authentication_classes = DEFAULT_AUTHENTICATION_CLASSES
+    permission_classes = DEFAULT_PERMISSION_CLASSES
+
+
+class AgentModelListView(ModelListView):
+    authentication_classes = DEFAULT_AUTHENTICATION_CLASSES
+    permission_classes = DEFAULT_PERMISSION_CLASSES
 
 
 router = DefaultRouter()
@@ -53,6 +49,6 @@ urlpatterns = [
     path("", include(router.urls)),
     path("runs/<str:run_id>/events/", sync_event_stream, name="run-events"),
     path("runs/<str:run_id>/events/stream/", async_event_stream, name="run-stream"),
-    path("models/", ModelListView.as_view(), name="models"),
+    path("models/", AgentModelListView.as_view(), name="models"),
     path("streams/stats/", stream_stats, name="stream-stats"),
 ]

@@ -3,6 +3,11 @@
     class AgentRunViewSet(BaseAgentRunViewSet):
         permission_classes = [IsAuthenticated]
 
+Authentication and permissions are the host project's ``REST_FRAMEWORK`` defaults unless a
+subclass sets them (as the original package's setup guide relies on); ``runtime/api/urls.py``
+sets ours. Whatever lets a request through, a run still belongs to a signed-in user or an
+anonymous session, so a request with neither is a 401.
+
 Every object is looked up through one selector per resource that answers 404
 for anything the caller does not own, so ids cannot be probed.
 """
@@ -38,11 +43,13 @@ __all__ = [
     "sync_event_stream",
 ]
 
+# What runtime/api/urls.py mounts; the base classes use the host's REST_FRAMEWORK defaults.
 DEFAULT_AUTHENTICATION_CLASSES = [
     CachedTokenAuthentication,
     SessionAuthentication,
     AnonymousSessionAuthentication,
 ]
+DEFAULT_PERMISSION_CLASSES = [IsAuthenticatedOrAnonymousSession]
 ERRORS = {
     400: OpenApiResponse(s.ErrorSerializer, description="Invalid input; `fields` names each bad field."),
     401: OpenApiResponse(s.ErrorSerializer, description="No valid credentials."),
@@ -57,9 +64,6 @@ class ApiPagination(LimitOffsetPagination):
 
 class ApiView:
     """What every API view shares: JSON errors and the caller."""
-
-    authentication_classes = DEFAULT_AUTHENTICATION_CLASSES
-    permission_classes = [IsAuthenticatedOrAnonymousSession]
 
     def get_exception_handler(self):  # noqa: D102 - DRF hook
         return exception_handler

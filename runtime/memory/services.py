@@ -47,6 +47,8 @@ class MemoryOwner:
     conversation_id: Any = None
     user_id: int | None = None
     system_key: str | None = None
+    # user scope: whose agents share it (``runtime.access.memory_namespace``; "" for code agents)
+    namespace: str = ""
 
     def __post_init__(self) -> None:
         if self.scope not in SCOPES:
@@ -69,6 +71,7 @@ class MemoryOwner:
             scope=self.scope,
             conversation_id=self.conversation_id if self.scope == "conversation" else None,
             user_id=self.user_id if self.scope == "user" else None,
+            namespace=self.namespace if self.scope == "user" else "",
             system_key=self.system_key if self.scope == "system" else None,
         )
 
@@ -77,6 +80,7 @@ class MemoryOwner:
             "scope": self.scope,
             "conversation_id": self.conversation_id if self.scope == "conversation" else None,
             "user_id": self.user_id if self.scope == "user" else None,
+            "namespace": self.namespace if self.scope == "user" else "",
             "system_key": self.system_key if self.scope == "system" else None,
         }
 
@@ -205,7 +209,11 @@ def owner_for_context(ctx: RunContext, scope: str, *, system_key: str | None = N
     if scope == "conversation":
         return MemoryOwner(scope=scope, conversation_id=ctx.conversation_id)
     if scope == "user":
-        return MemoryOwner(scope=scope, user_id=ctx.user_id)
+        # One owner's agents never see what a user told another owner's agents.
+        from runtime.access import memory_namespace
+
+        namespace = memory_namespace(ctx.agent_key) if ctx.user_id else ""
+        return MemoryOwner(scope=scope, user_id=ctx.user_id, namespace=namespace)
     if scope == "system":
         return MemoryOwner(scope=scope, system_key=system_key or _system_key_for(ctx))
     return MemoryOwner(scope=scope)  # raises the unknown-scope error

@@ -83,7 +83,9 @@ def test_publish_action(admin_client_, owner, agent, data):
     client.post("/admin/builder/agent/", {"action": "publish_agents", "_selected_action": [str(agent.pk)]})
     assert AgentVersion.objects.filter(agent=agent, number=1).exists()
     agent_update_draft(agent=agent, user=owner, config={"system_prompt": "v2"})
-    client.get(f"/admin/builder/agent/{agent.pk}/publish/")
+    client.get(f"/admin/builder/agent/{agent.pk}/publish/")  # a GET only asks for confirmation
+    assert not AgentVersion.objects.filter(agent=agent, number=2).exists()
+    client.post(f"/admin/builder/agent/{agent.pk}/publish/")
     assert AgentVersion.objects.filter(agent=agent, number=2).exists()
 
 

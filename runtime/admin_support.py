@@ -1,0 +1,89 @@
+"""What every admin page of this project shares: rows filtered per user, state changes as POSTs.
+
+``confirmed_action`` makes an Unfold detail action safe: a GET only shows a confirmation page
+whose button POSTs (with Django's CSRF token, which the admin checks on every POST); the object
+is looked up through the admin's own filtered queryset, so a missing or invisible pk gets the
+admin's "does not exist" message, and the action's permission is checked on that object.
+Changelist actions are POSTs already; their querysets come from the same filtered queryset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.db.models import Model, Q
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from unfold.decorators import action
+
+
+class VisibleRowsMixin:
+    """Each staff user sees the rows ``visible_filter`` allows (None: all); superusers see all.
+
+    Access comes from the project's access rules (``builder/access.py`` and ``runtime/access.py``),
+    not from Django's model permissions: builder users are staff without model permissions.
+    """
+
+    def visible_filter(self, user: Any) -> Q | None:
+        raise NotImplementedError
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        queryset = super().get_queryset(request)  # type: ignore[misc]
+        if request.user.is_superuser:
+            return queryset
+        q = self.visible_filter(request.user)
+        return queryset if q is None else queryset.filter(q)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_active and request.user.is_staff
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # the filtered queryset decides which objects exist for this user
+        return request.user.is_active and request.user.is_staff
+
+    def resolve(self, request: HttpRequest, obj: Any) -> Model | None:
+        """Unfold passes a detail action's permission check the raw object id: look it up here."""
+        if isinstance(obj, str):
+            return self.get_object(request, unquote(obj))  # type: ignore[attr-defined]
+        return obj
+
+
+def confirmed_action(
+    *, description: str, url_path: str, permission: str, question: str
+) -> Callable[[Callable[..., HttpResponse | None]], Any]:
+    """An Unfold detail action that changes state: ``func(modeladmin, request, obj)``.
+
+    ``has_<permission>_permission(request, obj)`` is checked for the object (Unfold also calls
+    it with the raw id before the view runs; answer True when the id does not resolve, so the
+    view can say the object does not exist instead of a bare 403).
+    """
+
+    def decorator(func: Callable[..., HttpResponse | None]) -> Any:
+        @wraps(func)
+        def view(modeladmin: Any, request: HttpRequest, object_id: str) -> HttpResponse:
+            obj = modeladmin.get_object(request, unquote(object_id))
+            if obj is None:
+                return modeladmin._get_obj_does_not_exist_redirect(request, modeladmin.opts, object_id)
+            if not getattr(modeladmin, f"has_{permission}_permission")(request, obj):
+                raise PermissionDenied
+            opts = modeladmin.opts
+            change_url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
+            if request.method != "POST":
+                context = {
+                    **modeladmin.admin_site.each_context(request),
+                    "opts": opts,
+                    "object": obj,
+                    "title": description,
+                    "question": question.format(obj=obj),
+                }
+                return TemplateResponse(request, "admin/runtime/confirm_action.html", context)
+            return func(modeladmin, request, obj) or HttpResponseRedirect(change_url)
+
+        return action(description=description, url_path=url_path, permissions=[permission])(view)
+
+    return decorator
