@@ -79,6 +79,26 @@ class CheckpointAgent(AgentRuntime):
         return RunResult(final_output={"resumed_from": done})
 
 
+class ForgetfulAgent(AgentRuntime):
+    """Forgets to return its RunResult (params["returns"]: "none" or "dict")."""
+
+    key = "forgetful"
+
+    async def run(self, ctx: RunContext) -> RunResult:
+        await ctx.emit(EventType.ASSISTANT_MESSAGE, {"content": "done", "role": "assistant"})
+        if ctx.params.get("returns") == "dict":
+            return {"response": "done"}  # type: ignore[return-value]
+        return None  # type: ignore[return-value]
+
+
 def register_agents() -> None:
-    for agent in (NoopAgent(), EchoAgent(), WaitAgent(), CrashAgent(), FlakyAgent(), CheckpointAgent()):
+    for agent in (
+        NoopAgent(),
+        EchoAgent(),
+        WaitAgent(),
+        CrashAgent(),
+        FlakyAgent(),
+        CheckpointAgent(),
+        ForgetfulAgent(),
+    ):
         register_runtime(agent)
