@@ -216,7 +216,14 @@ async def _execute(claim: leases.Claim, env: RunEnvironment, control: _Control) 
     if reason.get("why") == "lost":
         logger.warning("%s lost its lease while loading; stopped without writing", log_prefix)
         return "lost"
-    writer = EventWriter(env, claim.run_id, claim.lease_token, claim.attempt, on_lost=lambda: stop("lost"))
+    writer = EventWriter(
+        env,
+        claim.run_id,
+        claim.lease_token,
+        claim.attempt,
+        on_lost=lambda: stop("lost"),
+        last_seq=claim.started_seq if claim.run is not None else None,
+    )
     input_messages = [*loaded.history, *run.input.get("messages", [])]
     ctx = RunContext(
         run_id=str(run.id),
