@@ -10,6 +10,7 @@ from typing import Any
 
 from runtime.environment import RunEnvironment
 from runtime.events import EventBatch, LeaseLost
+from runtime.leases import lease_held
 
 logger = logging.getLogger("runtime.runner")
 
@@ -68,6 +69,13 @@ class EventWriter:
         self._queue(("state.checkpoint", {"keys": sorted(state)[:50]}, (state, done)))
         # Shielded: the write goes on (and settles ``done``) if this run is cancelled meanwhile.
         await asyncio.shield(done)
+
+    async def check_lease(self) -> None:
+        """Raise LeaseLost (and stop the run) unless the lease is still held and unexpired."""
+        if not self.lost and not await self.env.db(lease_held, self.run_id, self.lease_token):
+            self._mark_lost()
+        if self.lost:
+            raise LeaseLost(self.run_id)
 
     async def _flush_loop(self) -> None:
         failures = 0

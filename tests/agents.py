@@ -8,6 +8,16 @@ from pathlib import Path
 
 from runtime.interfaces import AgentRuntime, EventType, RunContext, RunResult
 from runtime.registry import register_runtime
+from runtime.tools import Tool, ToolRegistry, idempotency_key
+
+# What ToolUserAgent's tool was called with, in this process: (note, idempotency key).
+TOOL_CALLS: list[tuple[str, str | None]] = []
+
+
+def _record(note: str) -> str:
+    """Record a side effect."""
+    TOOL_CALLS.append((note, idempotency_key()))
+    return "recorded"
 
 
 class NoopAgent(AgentRuntime):
@@ -91,6 +101,17 @@ class ForgetfulAgent(AgentRuntime):
         return None  # type: ignore[return-value]
 
 
+class ToolUserAgent(AgentRuntime):
+    """Calls its one tool the way a code agent of the seed README does."""
+
+    key = "tool-user"
+
+    async def run(self, ctx: RunContext) -> RunResult:
+        tools = ToolRegistry([Tool.from_function(_record)])
+        result = await tools.execute("_record", {"note": ctx.input_messages[-1]["content"]}, call_id="call_1")
+        return RunResult(final_output={"response": result})
+
+
 def register_agents() -> None:
     for agent in (
         NoopAgent(),
@@ -100,5 +121,6 @@ def register_agents() -> None:
         FlakyAgent(),
         CheckpointAgent(),
         ForgetfulAgent(),
+        ToolUserAgent(),
     ):
         register_runtime(agent)
