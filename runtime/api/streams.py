@@ -308,12 +308,13 @@ async def _live_frames(
 
     async def catch_up(current: _Page | None = None) -> AsyncIterator[bytes]:
         while True:
-            while current is None:  # keep-alives while the database is away, then the page
+            if current is None:  # keep-alives while the database is away, then the page
                 async for item in _read_retrying(run_key, cursor.after):
                     if isinstance(item, bytes):
                         yield item
                     else:
                         current = item
+            assert current is not None
             chunk = cursor.take(current.events)
             subscription.position = cursor.after
             if chunk:
