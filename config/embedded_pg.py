@@ -20,8 +20,11 @@ from django.core.exceptions import ImproperlyConfigured
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = PROJECT_ROOT / ".data" / "pg"
 DATABASE_NAME = "agents"
-# Workers, the web server and the test-suite's subprocesses all connect here.
-EXTRA_CONF = "max_connections = 400\nshared_buffers = 128MB\nfsync = off\nsynchronous_commit = off\n"
+# Workers, the web server and the test-suite's subprocesses all connect here. This is the
+# database `make dev` runs for real, so it is durable: a commit the API answered for survives a
+# crash. (The test suite turns synchronous_commit off for its own databases only: tests/fast_db.py.)
+CONF_MARKER = "# agent-builder"
+EXTRA_CONF = "max_connections = 400\nshared_buffers = 128MB\nfsync = on\nsynchronous_commit = on\n"
 
 
 def data_dir() -> Path:
@@ -63,10 +66,11 @@ def _server():
         server = pgserver.get_server(folder, cleanup_mode=None, start=False)
         if fresh:
             server.ensure_pgdata_inited()
-            with open(folder / "postgresql.conf", "a") as conf:
-                conf.write("\n# agent-builder\n" + EXTRA_CONF)
+        changed = write_conf(folder)
         server.start()
         started_here = started_here or not was_running
+        if changed and was_running:
+            _reload(server)
     except Exception as exc:  # the wheel raises bare errors; give the user a way out
         raise ImproperlyConfigured(
             f"Could not start the embedded PostgreSQL in {folder}: {exc}. "
@@ -74,6 +78,31 @@ def _server():
             "EMBEDDED_PG_DIR to another folder; or set DATABASE_URL to use an existing PostgreSQL."
         ) from exc
     return server
+
+
+def write_conf(folder: Path) -> bool:
+    """Put our block at the end of ``postgresql.conf``, replacing an older one; True if it changed.
+
+    Data folders made before the embedded server became durable have ``fsync = off`` and
+    ``synchronous_commit = off`` in that block: they are rewritten on the next start.
+    """
+    path = folder / "postgresql.conf"
+    text = path.read_text()
+    head = text.split("\n" + CONF_MARKER + "\n", 1)[0].rstrip("\n")
+    wanted = f"{head}\n\n{CONF_MARKER}\n{EXTRA_CONF}"
+    if text == wanted:
+        return False
+    path.write_text(wanted)
+    return True
+
+
+def _reload(server) -> None:
+    """A server already running with an older block reads the new one (fsync and
+    synchronous_commit take effect on reload; max_connections waits for a restart)."""
+    import psycopg
+
+    with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+        conn.execute("SELECT pg_reload_conf()")
 
 
 def database_url() -> str:

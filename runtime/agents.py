@@ -102,7 +102,9 @@ class ToolCallingAgent(AgentRuntime):
         return payload
 
     async def execute_tool(self, ctx: RunContext, registry: ToolRegistry, call: dict[str, Any]) -> Any:
-        return await registry.execute(call["function"]["name"], call["function"]["arguments"])
+        return await registry.execute(
+            call["function"]["name"], call["function"]["arguments"], call_id=call["id"]
+        )
 
     def limit_message(self) -> str:
         return (

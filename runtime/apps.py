@@ -7,7 +7,7 @@ class RuntimeConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from runtime import conf, registry
+        from runtime import checks, conf, registry  # noqa: F401 - checks registers on import
 
         conf.validate()
         registry.autodiscover()

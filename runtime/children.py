@@ -98,6 +98,7 @@ async def invoke_child(
         str(child_run.lease_token),
         1,
         extra={"parent_run_id": parent_ctx.run_id, "sub_agent_run_id": str(child_run.id)},
+        last_seq=child_run.next_seq,
     )
     ctx = RunContext(
         run_id=str(child_run.id),

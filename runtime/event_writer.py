@@ -10,6 +10,7 @@ from typing import Any
 
 from runtime.environment import RunEnvironment
 from runtime.events import EventBatch, LeaseLost
+from runtime.leases import lease_held
 
 logger = logging.getLogger("runtime.runner")
 
@@ -28,6 +29,11 @@ class EventWriter:
     runs into one statement. A
     checkpoint is queued like an event: its row goes out in the same statement as
     the events before it and its own ``state.checkpoint`` event.
+
+    Each batch names the seq it follows (``last_seq``), so when a write fails without
+    saying whether it committed, sending the same batch again cannot write it twice.
+    A checkpoint whose write was given up is dropped with its event: they are never
+    written apart.
     """
 
     env: RunEnvironment
@@ -36,6 +42,8 @@ class EventWriter:
     attempt: int
     extra: dict[str, Any] = field(default_factory=dict)
     on_lost: Callable[[], None] | None = None
+    # The run's last seq when the writer starts (its run.started; 0 for a new child run).
+    last_seq: int | None = None
     lost: bool = False
     _buffer: list[_Pending] = field(default_factory=list)
     _task: asyncio.Task | None = None
@@ -62,41 +70,60 @@ class EventWriter:
         # Shielded: the write goes on (and settles ``done``) if this run is cancelled meanwhile.
         await asyncio.shield(done)
 
+    async def check_lease(self) -> None:
+        """Raise LeaseLost (and stop the run) unless the lease is still held and unexpired."""
+        if not self.lost and not await self.env.db(lease_held, self.run_id, self.lease_token):
+            self._mark_lost()
+        if self.lost:
+            raise LeaseLost(self.run_id)
+
     async def _flush_loop(self) -> None:
         failures = 0
+        batch: list[_Pending] = []
         try:
-            while self._buffer and not self.lost:
-                batch, self._buffer = self._buffer, []
+            while (batch or self._buffer) and not self.lost:
+                if not batch:  # a failed batch is sent again as it was, never merged with newer events
+                    batch, self._buffer = self._buffer, []
                 checkpoints = [(i, cp[0]) for i, (_, _, cp) in enumerate(batch) if cp is not None]
                 try:
-                    await self.env.write_events(
+                    self.last_seq = await self.env.write_events(
                         EventBatch(
                             self.run_id,
                             self.lease_token,
                             self.attempt,
                             [(event_type, payload) for event_type, payload, _ in batch],
                             checkpoints,
+                            after_seq=self.last_seq,
                         )
                     )
                     failures = 0
                     _settle(batch, None)
+                    batch = []
                 except LeaseLost as exc:
                     _settle(batch, exc)
+                    batch = []
                     self._mark_lost()
                 except Exception as exc:
                     failures += 1
                     logger.warning(
                         "run %s: could not write %d events (try %d)", self.run_id, len(batch), failures
                     )
-                    self._buffer[:0] = batch
                     if failures >= 5:
-                        _settle(self._buffer, exc)
+                        self._give_up(batch, exc)
+                        batch = []
                         raise
                     await asyncio.sleep(0.1 * 2**failures)
         except BaseException:
             # Cancelled or given up: nobody may wait forever on a checkpoint that will not be written.
-            _settle(self._buffer, LeaseLost(self.run_id))
+            self._give_up(batch, LeaseLost(self.run_id))
             raise
+
+    def _give_up(self, batch: list[_Pending], exc: BaseException) -> None:
+        """Keep the unwritten events for the outcome's statement, but not a checkpoint's:
+        its row cannot go with them, and whoever waited on it hears ``exc``."""
+        pending = [*batch, *self._buffer]
+        _settle(pending, exc)
+        self._buffer = [item for item in pending if item[2] is None]
 
     def _mark_lost(self) -> None:
         self.lost = True
@@ -112,7 +139,7 @@ class EventWriter:
     def take_pending(self) -> list[tuple[str, dict[str, Any]]]:
         """Unwritten events, for the outcome's statement (after ``drain``: no checkpoint waits)."""
         pending, self._buffer = self._buffer, []
-        return [(event_type, payload) for event_type, payload, _ in pending]
+        return [(event_type, payload) for event_type, payload, cp in pending if cp is None]
 
 
 def _retrieved(future: asyncio.Future[None]) -> None:

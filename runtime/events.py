@@ -190,14 +190,20 @@ EVENTS_CTE = """, ev AS (
 # The pending events of many runs (one batch per run) in one statement: each run's seqs
 # are reserved on its own row, fenced by its own token, so a run whose lease is gone
 # writes nothing and the others are not held back. One notification per run.
+#
+# A batch that names the seq it follows (``expect``) is written only if the run's counter
+# still stands there, so a resend after a lost commit reply is a no-op, not a second copy:
+# the last statement then reports the batch as written (the counter stands at expect + n
+# and the lease is still ours), reading ``a``, the row as it was before this statement.
 _MANY_SQL = """
 WITH b AS (
-    SELECT * FROM unnest(%(ids)s::uuid[], %(tokens)s::uuid[], %(n)s::int[], %(attempt)s::int[])
-        AS b(id, token, n, attempt)
+    SELECT * FROM unnest(%(ids)s::uuid[], %(tokens)s::uuid[], %(n)s::int[], %(attempt)s::int[], %(expect)s::int[])
+        AS b(id, token, n, attempt, expect)
 ), r AS (
     UPDATE runtime_agentrun AS a SET next_seq = a.next_seq + b.n
     FROM b
     WHERE a.id = b.id AND a.lease_token = b.token AND a.status = 'running'
+        AND (b.expect IS NULL OR a.next_seq = b.expect)
     RETURNING a.id, a.next_seq, b.n, b.attempt
 ){events_cte}, cp AS (
     INSERT INTO runtime_agentcheckpoint (run_id, seq, state, attempt, created_at)
@@ -205,19 +211,28 @@ WITH b AS (
     FROM r JOIN unnest(%(c_run)s::uuid[], %(c_ord)s::int[], %(c_state)s::text[]) AS c(run_id, ord, s)
         ON c.run_id = r.id
 )
-SELECT r.id, r.next_seq{notify} FROM r
+SELECT b.id, coalesce(r.next_seq, a.next_seq), r.id IS NOT NULL{notify}
+FROM b JOIN runtime_agentrun AS a ON a.id = b.id LEFT JOIN r ON r.id = b.id
+WHERE r.id IS NOT NULL OR (
+    a.next_seq = b.expect + b.n AND a.lease_token = b.token AND a.status = 'running'
+)
 """
 
 
 @dataclass(frozen=True)
 class EventBatch:
-    """One run's pending events for ``write_many``; ``checkpoints`` as in ``append_events``."""
+    """One run's pending events for ``write_many``; ``checkpoints`` as in ``append_events``.
+
+    ``after_seq``: the run's last seq as its writer knows it; the batch is then written
+    only right after it, and sending it again once it is written changes nothing.
+    """
 
     run_id: str
     lease_token: str
     attempt: int
     events: Sequence[tuple[str, dict[str, Any]]]
     checkpoints: Sequence[tuple[int, dict[str, Any]]] = ()
+    after_seq: int | None = None
 
 
 def write_many(batches: Sequence[EventBatch], *, cursor=None) -> dict[str, int]:
@@ -228,7 +243,7 @@ def write_many(batches: Sequence[EventBatch], *, cursor=None) -> dict[str, int]:
     if cursor is None:
         with connection.cursor() as own:
             return write_many(batches, cursor=own)
-    names = ("ids", "tokens", "n", "attempt", "e_run", "e_ord", "e_type", "e_payload", "e_vis")
+    names = ("ids", "tokens", "n", "attempt", "expect", "e_run", "e_ord", "e_type", "e_payload", "e_vis")
     params: dict[str, list[Any]] = {name: [] for name in (*names, "c_run", "c_ord", "c_state")}
     # Rows are locked in input order; one order for every multi-run statement avoids deadlocks.
     for batch in sorted(batches, key=lambda b: str(b.run_id)):
@@ -236,6 +251,7 @@ def write_many(batches: Sequence[EventBatch], *, cursor=None) -> dict[str, int]:
         params["tokens"].append(batch.lease_token)
         params["n"].append(len(batch.events))
         params["attempt"].append(batch.attempt)
+        params["expect"].append(batch.after_seq)
         for ordinal, (event_type, payload) in enumerate(batch.events, start=1):
             params["e_run"].append(batch.run_id)
             params["e_ord"].append(ordinal)
@@ -248,10 +264,13 @@ def write_many(batches: Sequence[EventBatch], *, cursor=None) -> dict[str, int]:
             params["c_state"].append(dumps(state))
     bus = get_bus()
     in_sql = bus.name == "db"
-    notify = ", pg_notify('agent_events', r.id::text || ':' || r.next_seq)" if in_sql else ""
-    cursor.execute(_MANY_SQL.format(events_cte=EVENTS_CTE, notify=notify), params)
+    notify = (
+        ", CASE WHEN r.id IS NOT NULL THEN pg_notify('agent_events', r.id::text || ':' || r.next_seq) END"
+    )
+    cursor.execute(_MANY_SQL.format(events_cte=EVENTS_CTE, notify=notify if in_sql else ""), params)
     rows = cursor.fetchall()
     if not in_sql:
-        for run_id, last in rows:
-            bus.notify_events(cursor, str(run_id), last)
+        for run_id, last, fresh in rows:
+            if fresh:  # a resend of a written batch was notified when it was written
+                bus.notify_events(cursor, str(run_id), last)
     return {str(run_id): last for run_id, last, *_ in rows}

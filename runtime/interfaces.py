@@ -162,6 +162,16 @@ class RunContext:
         self.state = state
         await self._sink.checkpoint(state)
 
+    async def ensure_lease(self) -> None:
+        """Raise ``LeaseLost`` unless this worker still holds the run's lease (one query).
+
+        Tool calls do this before they start: a worker that was frozen past its lease must
+        not repeat a side effect that the run's new worker may already be making.
+        """
+        check = getattr(self._sink, "check_lease", None)
+        if check is not None:
+            await check()
+
     # cancellation -----------------------------------------------------------
     def cancelled(self) -> bool:
         return self._cancelled.is_set()

@@ -188,6 +188,20 @@ def heartbeat_many(held: list[tuple[str, str]], *, ttl: float) -> dict[str, bool
         return {str(run_id): cancel for run_id, cancel in cursor.fetchall()}
 
 
+def lease_held(run_id: str, lease_token: str) -> bool:
+    """The fenced check before a side effect: this token's lease is current and unexpired.
+
+    (A child run has no expiry of its own: its parent's rescue ends it and clears its token.)
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 1 FROM runtime_agentrun WHERE id = %s AND lease_token = %s AND status = 'running' "
+            "AND (lease_expires_at IS NULL OR lease_expires_at > now())",
+            [run_id, lease_token],
+        )
+        return cursor.fetchone() is not None
+
+
 def backoff_seconds(attempt: int, *, base: float = 1.0, cap: float = 300.0) -> float:
     """Exponential backoff with full jitter: uniform in [base*2^(n-1)/2, base*2^(n-1)], capped."""
     ceiling = min(cap, base * (2 ** max(0, attempt - 1)))

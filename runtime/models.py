@@ -12,8 +12,9 @@ import uuid
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import models
+from django.db import connections, models, transaction
 from django.db.models import Q, Sum
+from django.utils import timezone
 
 
 class RunStatus(models.TextChoices):
@@ -125,6 +126,29 @@ class AgentMessage(models.Model):
         return data
 
 
+class AgentRunManager(models.Manager):
+    def create(self, **kwargs):
+        """``AgentRun.objects.create(conversation=..., agent_key=..., input={"messages": [...]})``,
+        as the original README shows: like ``run_create``, a queued top-level run of a
+        conversation stores its input messages in the conversation (so ``get_message_history()``
+        has the user's turn) and is enqueued, in one transaction. ``run_create`` is the checked path.
+        """
+        using = self._db or "default"
+        with transaction.atomic(using=using):
+            run = super().create(**kwargs)
+            if run.status == RunStatus.QUEUED and run.conversation_id and run.parent_run_id is None:
+                from runtime.messages import append_messages
+                from runtime.queue import get_queue
+
+                raw = run.input.get("messages") if isinstance(run.input, dict) else None
+                messages = [m for m in raw or [] if isinstance(m, dict)]
+                with connections[using].cursor() as cursor:
+                    if messages:
+                        append_messages(cursor, run.conversation_id, run.pk, messages)
+                    get_queue().enqueue(cursor, run)
+        return run
+
+
 class AgentRun(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     conversation = models.ForeignKey(
@@ -151,7 +175,7 @@ class AgentRun(models.Model):
 
     attempt = models.PositiveIntegerField(default=0)
     max_attempts = models.PositiveIntegerField(default=4)
-    available_at = models.DateTimeField()
+    available_at = models.DateTimeField(default=timezone.now)
     lease_owner = models.CharField(max_length=200, blank=True)
     lease_token = models.UUIDField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
@@ -170,6 +194,8 @@ class AgentRun(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = AgentRunManager()
 
     class Meta:
         ordering = ["-created_at"]

@@ -107,6 +107,21 @@ def _result_messages(ctx: RunContext, result: RunResult) -> list[dict[str, Any]]
     return [m for m in messages if isinstance(m, dict)]
 
 
+class WrongResult(TypeError):
+    """``AgentRuntime.run()`` returned something other than a ``RunResult``: a bug, never retried."""
+
+    code = "agent_returned_no_result"
+    retryable = False
+
+    def __init__(self, agent_key: str, value: Any) -> None:
+        got = "None" if value is None else f"a {type(value).__name__}"
+        self.user_message = (
+            f"The agent {agent_key!r} returned {got} from run(); AgentRuntime.run() must return a "
+            "RunResult, e.g. RunResult(final_output={'response': text})."
+        )
+        super().__init__(self.user_message)
+
+
 def user_error(exc: BaseException) -> dict[str, Any]:
     """What users may see about a failure: a code and a sentence, never a traceback."""
     message = getattr(exc, "user_message", None)
@@ -201,7 +216,14 @@ async def _execute(claim: leases.Claim, env: RunEnvironment, control: _Control) 
     if reason.get("why") == "lost":
         logger.warning("%s lost its lease while loading; stopped without writing", log_prefix)
         return "lost"
-    writer = EventWriter(env, claim.run_id, claim.lease_token, claim.attempt, on_lost=lambda: stop("lost"))
+    writer = EventWriter(
+        env,
+        claim.run_id,
+        claim.lease_token,
+        claim.attempt,
+        on_lost=lambda: stop("lost"),
+        last_seq=claim.started_seq if claim.run is not None else None,
+    )
     input_messages = [*loaded.history, *run.input.get("messages", [])]
     ctx = RunContext(
         run_id=str(run.id),
@@ -250,6 +272,9 @@ async def _execute(claim: leases.Claim, env: RunEnvironment, control: _Control) 
             reason["why"] = "shutdown"
     except Exception as exc:
         failure = exc
+    if failure is None and "why" not in reason and not isinstance(result, RunResult):
+        failure = WrongResult(run.agent_key, result)
+        result = None
     if ctx.cancelled():
         reason.setdefault("why", "cancel")
         if result is not None:

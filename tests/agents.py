@@ -8,6 +8,16 @@ from pathlib import Path
 
 from runtime.interfaces import AgentRuntime, EventType, RunContext, RunResult
 from runtime.registry import register_runtime
+from runtime.tools import Tool, ToolRegistry, idempotency_key
+
+# What ToolUserAgent's tool was called with, in this process: (note, idempotency key).
+TOOL_CALLS: list[tuple[str, str | None]] = []
+
+
+def _record(note: str) -> str:
+    """Record a side effect."""
+    TOOL_CALLS.append((note, idempotency_key()))
+    return "recorded"
 
 
 class NoopAgent(AgentRuntime):
@@ -79,6 +89,38 @@ class CheckpointAgent(AgentRuntime):
         return RunResult(final_output={"resumed_from": done})
 
 
+class ForgetfulAgent(AgentRuntime):
+    """Forgets to return its RunResult (params["returns"]: "none" or "dict")."""
+
+    key = "forgetful"
+
+    async def run(self, ctx: RunContext) -> RunResult:
+        await ctx.emit(EventType.ASSISTANT_MESSAGE, {"content": "done", "role": "assistant"})
+        if ctx.params.get("returns") == "dict":
+            return {"response": "done"}  # type: ignore[return-value]
+        return None  # type: ignore[return-value]
+
+
+class ToolUserAgent(AgentRuntime):
+    """Calls its one tool the way a code agent of the seed README does."""
+
+    key = "tool-user"
+
+    async def run(self, ctx: RunContext) -> RunResult:
+        tools = ToolRegistry([Tool.from_function(_record)])
+        result = await tools.execute("_record", {"note": ctx.input_messages[-1]["content"]}, call_id="call_1")
+        return RunResult(final_output={"response": result})
+
+
 def register_agents() -> None:
-    for agent in (NoopAgent(), EchoAgent(), WaitAgent(), CrashAgent(), FlakyAgent(), CheckpointAgent()):
+    for agent in (
+        NoopAgent(),
+        EchoAgent(),
+        WaitAgent(),
+        CrashAgent(),
+        FlakyAgent(),
+        CheckpointAgent(),
+        ForgetfulAgent(),
+        ToolUserAgent(),
+    ):
         register_runtime(agent)

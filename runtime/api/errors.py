@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.db import DataError
+from django.db import DataError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -30,6 +30,26 @@ _CODES: dict[type[exceptions.APIException], str] = {
     exceptions.UnsupportedMediaType: "unsupported_media_type",
     exceptions.Throttled: "rate_limited",
 }
+
+
+# Seconds a client is asked to wait when the database cannot be reached (a restart, a failover).
+DATABASE_RETRY_AFTER = 5
+
+
+def database_unavailable(exc: Exception) -> bool:
+    """The database could not be reached or dropped the connection: worth a retry, not a 500."""
+    return isinstance(exc, OperationalError | InterfaceError)
+
+
+def database_unavailable_response(response_class=None):
+    """503 with Retry-After; ``response_class`` is DRF's Response inside DRF views."""
+    body = error_body(
+        "database_unavailable",
+        "The service cannot reach its database right now (it may be restarting). Try again in a few seconds.",
+    )
+    response = (response_class or JsonResponse)(body, status=503)
+    response["Retry-After"] = str(DATABASE_RETRY_AFTER)
+    return response
 
 
 def error_body(code: str, message: str, fields: dict[str, list[str]] | None = None) -> dict[str, Any]:
@@ -118,6 +138,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     runtime_response = _runtime_error_response(exc)
     if runtime_response is not None:
         return runtime_response
+    if database_unavailable(exc):
+        logger.warning("Database unavailable in %s: %s", type(context.get("view")).__name__, exc)
+        return database_unavailable_response(Response)
     if isinstance(exc, DataError):
         # A value PostgreSQL cannot store (a NUL character in text or JSON, a number out of
         # range): the request's fault, not ours; the statement wrote nothing.

@@ -14,6 +14,7 @@ backlog read. The sync view (WSGI) polls the table.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -32,10 +33,12 @@ from rest_framework.settings import api_settings
 
 from runtime import selectors
 from runtime.api.credentials import CachedTokenAuthentication
-from runtime.api.errors import error_response
+from runtime.api.errors import database_unavailable, database_unavailable_response, error_response
 from runtime.api.frames import KEEPALIVE_FRAME, RETRY_FRAME, StreamEvent, render_event, should_send
 from runtime.api.permissions import AnonymousSessionQueryAuthentication, Caller
 from runtime.models import TERMINAL_STATUSES
+
+logger = logging.getLogger("runtime.api")
 
 # Token first so an unauthenticated request gets 401 with a WWW-Authenticate header.
 STREAM_AUTHENTICATION_CLASSES = [
@@ -131,6 +134,9 @@ def authenticate_stream(request: HttpRequest) -> Caller:
 
 
 def _error(exc: Exception) -> HttpResponse:
+    if database_unavailable(exc):
+        # An EventSource does not reconnect after a non-200 answer; the page's script does.
+        return database_unavailable_response()
     if isinstance(exc, BadStreamRequest):
         return error_response(400, "invalid", exc.message, {exc.field: [exc.message]})
     if isinstance(exc, Http404):
@@ -263,6 +269,31 @@ async def _read(run_id: str, after: int) -> _Page:
     return await sync_to_async(_read_sync, thread_sensitive=False)(run_id, after)
 
 
+READ_RETRY_MAX_SECONDS = 5.0
+
+
+async def _read_retrying(run_id: str, after: int) -> AsyncIterator[_Page | bytes]:
+    """Read a page; while the database cannot be reached, yield a keep-alive and try again.
+
+    An open stream outlives a database restart: the client keeps its connection (and its
+    place), and the read that failed is retried with backoff until it succeeds.
+    """
+    delay = 0.25
+    while True:
+        try:
+            yield await _read(run_id, after)
+            return
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            logger.warning(
+                "stream of run %s: database unavailable (%s); retrying in %.1fs", run_id, exc, delay
+            )
+        yield KEEPALIVE_FRAME
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, READ_RETRY_MAX_SECONDS)
+
+
 async def _live_frames(
     run_key: str, cursor: _Cursor, first_page: _Page, direct: dict[str, Any] | None = None
 ) -> AsyncIterator[bytes]:
@@ -286,8 +317,14 @@ async def _live_frames(
     )
 
     async def catch_up(current: _Page | None = None) -> AsyncIterator[bytes]:
-        current = current or await _read(run_key, cursor.after)
         while True:
+            if current is None:  # keep-alives while the database is away, then the page
+                async for item in _read_retrying(run_key, cursor.after):
+                    if isinstance(item, bytes):
+                        yield item
+                    else:
+                        current = item
+            assert current is not None
             chunk = cursor.take(current.events)
             subscription.position = cursor.after
             if chunk:
@@ -296,7 +333,7 @@ async def _live_frames(
                 if current.terminal_status and current.complete:
                     cursor.finished = True  # the run ended without (more) events to show
                 return
-            current = await _read(run_key, cursor.after)
+            current = None
 
     writer = None
     try:

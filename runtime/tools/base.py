@@ -3,11 +3,18 @@
 Arguments a model sends are validated against the tool's JSON Schema before
 the handler runs; invalid arguments or a handler that raises become an error
 result the model can read (``{"error": ...}``), never a crashed run.
+
+Tool calls are at-least-once (a run may be retried, a frozen worker may wake up after its
+lease was rescued), so inside a run each call has a stable idempotency key,
+``<run id>:<tool call id>`` (:func:`idempotency_key`; HTTP tools send it as
+``Idempotency-Key``), and the worker checks it still holds the run's lease right before
+the handler starts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import json
 import logging
@@ -28,6 +35,17 @@ _PY_TO_JSON = {str: "string", int: "integer", float: "number", bool: "boolean", 
 
 class ToolError(Exception):
     """An error a tool wants the model to read."""
+
+
+_idempotency_key: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "tool_idempotency_key", default=None
+)
+
+
+def idempotency_key() -> str | None:
+    """Inside a tool call of a run: ``<run id>:<tool call id>``, the same on every retry of
+    that call, for the tool to pass to the systems it changes; None outside one."""
+    return _idempotency_key.get()
 
 
 def _schema_for(annotation: Any) -> dict[str, Any]:
@@ -182,8 +200,15 @@ class ToolRegistry:
     def names(self) -> list[str]:
         return list(self._tools)
 
-    async def execute(self, name: str, arguments: str | dict[str, Any] | None) -> Any:
-        """Run a tool with the model's arguments; problems come back as ``{"error": ...}``."""
+    async def execute(
+        self, name: str, arguments: str | dict[str, Any] | None, *, call_id: str | None = None
+    ) -> Any:
+        """Run a tool with the model's arguments; problems come back as ``{"error": ...}``.
+
+        Inside a run, ``call_id`` (the model's tool call id) makes the call's idempotency key,
+        and a worker that no longer holds the run's lease raises ``LeaseLost`` instead of
+        calling the tool.
+        """
         tool = self._tools.get(name)
         if tool is None:
             return {
@@ -202,6 +227,14 @@ class ToolRegistry:
         except jsonschema.ValidationError as exc:
             where = ".".join(str(p) for p in exc.absolute_path) or "arguments"
             return {"error": f"Invalid arguments for {name}: {where}: {exc.message}."}
+        from runtime.interfaces import current_context
+
+        ctx = current_context()
+        key = None
+        if ctx is not None:
+            await ctx.ensure_lease()
+            key = f"{ctx.run_id}:{call_id}" if call_id else None
+        token = _idempotency_key.set(key)
         try:
             return await tool.call(arguments)
         except ToolError as exc:
@@ -209,6 +242,8 @@ class ToolRegistry:
         except Exception as exc:
             logger.exception("Tool %s raised", name)
             return {"error": f"The tool {name} failed: {type(exc).__name__}."}
+        finally:
+            _idempotency_key.reset(token)
 
     def to_openai_format(self) -> list[dict[str, Any]]:
         return [tool.to_openai_format() for tool in self._tools.values()]

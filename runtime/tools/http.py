@@ -22,7 +22,7 @@ from urllib.parse import quote, urlencode
 import jsonschema
 
 from runtime import net
-from runtime.tools.base import Tool, ToolError
+from runtime.tools.base import Tool, ToolError, idempotency_key
 
 logger = logging.getLogger(__name__)
 
@@ -392,6 +392,9 @@ def build_http_tool(spec: HttpToolSpec, secrets: Mapping[str, str] | None = None
                 content = json.dumps(body).encode("utf-8")
                 headers.setdefault("Content-Type", "application/json")
         headers.setdefault("Accept", "application/json, text/*;q=0.9")
+        key = idempotency_key()
+        if key and "idempotency-key" not in {h.lower() for h in headers}:
+            headers["Idempotency-Key"] = key  # the same on every retry of this tool call
         headers.update({hname: secret_values[hname] for hname in spec.secret_headers})
         hidden = [secret_values[n] for n in referenced]
         forms = net.redaction_forms(hidden)

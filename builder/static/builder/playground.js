@@ -1,6 +1,8 @@
 // The playground pane: send a turn, stream its events over SSE, render the finished turn from the server.
 // Streaming text is inserted as text (never HTML); the finished turn comes back from the server as
-// sanitised markdown. EventSource reconnects by itself and resumes with Last-Event-ID.
+// sanitised markdown. EventSource reconnects by itself after a network drop and resumes with
+// Last-Event-ID; after an answer that is not 200 (a 503 while the database restarts) it gives up,
+// so the pane opens a new one itself, with backoff, from the last event it saw (?from_seq=).
 (function () {
   "use strict";
   var TERMINAL = ["run.succeeded", "run.failed", "run.cancelled", "run.timed_out"];
@@ -114,18 +116,39 @@
       turn.appendChild(reply);
       chat.appendChild(turn);
       scroll();
-      state.run = { info: run, turn: turn, reply: reply, text: "" };
+      state.run = { info: run, turn: turn, reply: reply, text: "", lastSeq: 0, delay: 0, timer: null };
       status.textContent = "Thinking…";
-      var source = new EventSource(run.stream_url, { withCredentials: true });
+      connect();
+    }
+
+    function streamUrl(run) {
+      if (!run.lastSeq) return run.info.stream_url;
+      var joiner = run.info.stream_url.indexOf("?") >= 0 ? "&" : "?";
+      return run.info.stream_url + joiner + "from_seq=" + (run.lastSeq + 1);
+    }
+
+    function connect() {
+      var run = state.run;
+      if (!run || state.finishing) return;
+      var source = new EventSource(streamUrl(run), { withCredentials: true });
       state.source = source;
-      source.addEventListener("assistant.delta", function (event) {
+      function on(type, handler) {
+        source.addEventListener(type, function (event) {
+          if (state.run !== run) return;
+          var seq = parseInt(event.lastEventId, 10);
+          if (seq > run.lastSeq) run.lastSeq = seq;
+          handler(event);
+        });
+      }
+      source.addEventListener("open", function () { run.delay = 0; });
+      on("assistant.delta", function (event) {
         var data = JSON.parse(event.data);
-        state.run.text += (data.payload && data.payload.delta) || "";
-        state.run.reply.textContent = state.run.text;
+        run.text += (data.payload && data.payload.delta) || "";
+        run.reply.textContent = run.text;
         status.textContent = "Streaming…";
         scroll();
       });
-      source.addEventListener("assistant.message", function (event) {
+      on("assistant.message", function (event) {
         var data = JSON.parse(event.data);
         var payload = data.payload || {};
         if (payload.agent_key) {
@@ -133,30 +156,43 @@
           var other = el("div", "b-msg b-msg--assistant");
           other.appendChild(el("span", "b-speaker", payload.agent_key));
           other.appendChild(document.createTextNode(payload.content || ""));
-          state.run.turn.appendChild(other);
-        } else if (!state.run.text) {
-          state.run.reply.textContent = payload.content || "";
+          run.turn.appendChild(other);
+        } else if (!run.text) {
+          run.reply.textContent = payload.content || "";
         }
         scroll();
       });
       STEP_TYPES.forEach(function (type) {
-        source.addEventListener(type, function (event) { addStep(type, JSON.parse(event.data)); });
+        on(type, function (event) { addStep(type, JSON.parse(event.data)); });
       });
-      source.addEventListener("run.retrying", function () {
-        state.run.text = "";
-        state.run.reply.textContent = "";
+      on("run.retrying", function () {
+        run.text = "";
+        run.reply.textContent = "";
         status.textContent = "Retrying…";
       });
       source.addEventListener("error", function (event) {
         if (event.data) {
+          if (state.run !== run) return;
           var data = JSON.parse(event.data);
+          run.lastSeq = Math.max(run.lastSeq, parseInt(event.lastEventId, 10) || 0);
           addError((data.payload && data.payload.message) || "Something went wrong.");
           return;
         }
-        // The connection dropped or the server closed the stream: finished, or reconnecting by itself.
+        // The connection dropped or the server closed the stream: finished, or reconnecting.
+        if (source.readyState === EventSource.CLOSED) reconnectLater(source);
         checkFinished();
       });
-      TERMINAL.forEach(function (type) { source.addEventListener(type, function () { finish(); }); });
+      TERMINAL.forEach(function (type) { on(type, function () { finish(); }); });
+    }
+
+    function reconnectLater(source) {
+      var run = state.run;
+      if (!run || state.finishing || state.source !== source || run.timer) return;
+      run.delay = Math.min(run.delay ? run.delay * 2 : 1000, 15000);
+      run.timer = setTimeout(function () {
+        run.timer = null;
+        if (state.run === run && !state.finishing) connect();
+      }, run.delay);
     }
 
     function addStep(type, data) {
@@ -181,7 +217,7 @@
         var runStatus = response.headers.get("X-Run-Status");
         if (["succeeded", "failed", "cancelled", "timed_out"].indexOf(runStatus) >= 0) finish();
         else status.textContent = "Connection lost; reconnecting…";
-      });
+      }).catch(function () { status.textContent = "Connection lost; reconnecting…"; });
     }
 
     function finish() {
@@ -189,6 +225,7 @@
       state.finishing = true;
       var run = state.run;
       if (state.source) state.source.close();
+      if (run.timer) clearTimeout(run.timer);
       fetch(run.info.turn_url, { credentials: "same-origin" })
         .then(function (response) { return response.text(); })
         .then(function (html) {
