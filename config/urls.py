@@ -15,5 +15,6 @@ urlpatterns = [
 ]
 
 # JSON errors under /api/, Django's pages elsewhere.
+handler400 = "config.limits.bad_request"  # a body over REQUEST_MAX_BYTES is a 413
 handler404 = "runtime.api.errors.not_found"
 handler500 = "runtime.api.errors.server_error"

@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.db import DataError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
@@ -118,6 +120,15 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     runtime_response = _runtime_error_response(exc)
     if runtime_response is not None:
         return runtime_response
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return Response(
+            error_body(
+                "request_too_large",
+                f"The request body is larger than {limit} bytes; send less data in one request.",
+            ),
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
     if isinstance(exc, DataError):
         # A value PostgreSQL cannot store (a NUL character in text or JSON, a number out of
         # range): the request's fault, not ours; the statement wrote nothing.
