@@ -9,7 +9,6 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.test import Client
 
-
 pytestmark = pytest.mark.django_db
 LOGIN = "/admin/login/"
 
