@@ -169,7 +169,7 @@ SPECTACULAR_SETTINGS = {
 # Unfold (the admin, and the builder's layout) ships Alpine.js's standard build, which evaluates
 # its x-/@ attribute expressions with Function(); Alpine's CSP build cannot run Unfold's templates.
 # Inline *styles* are allowed: Alpine and Unfold set style attributes (sidebar widths), and a style
-# cannot run code. See README "Security headers".
+# cannot run code. See README "Sign-in and security headers".
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],
