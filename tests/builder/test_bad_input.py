@@ -132,3 +132,54 @@ def test_the_playground_still_runs_an_agent_with_a_broken_tool(owner_client, age
     )
     assert response.status_code == 201
     assert AgentRun.objects.filter(agent_key="shop").count() == 1
+
+
+DEEP = "[" * 10_000 + "]" * 10_000
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("parameters", DEEP, "nested more than 64 levels"),
+        (
+            "parameters",
+            '{"type": "object", "description": "\\ud800"}',
+            "description: This text holds a lone surrogate",
+        ),
+        ("headers", '{"X-Key": "\\udc00"}', "X-Key: This text holds a lone surrogate"),
+    ],
+)
+def test_tool_form_json_that_would_fail_later_is_shown_next_to_the_field(owner_client, field, value, message):
+    data = {
+        "name": "get_weather",
+        "description": "Weather",
+        "method": "GET",
+        "url": "https://api.example.com/weather",
+        "headers": "",
+        "parameters": "",
+        "secrets": "",
+        field: value,
+    }
+    response = owner_client.post("/tools/new/", data, headers={"HX-Request": "true"})
+    assert response.status_code == 422
+    body = response.content.decode()
+    assert f'id="id_{field}-error"' in body and message in body
+    assert not ToolDefinition.objects.exists()
+
+
+def test_try_it_arguments_nested_too_deep(owner_client, http_tool):
+    response = owner_client.post(
+        f"/tools/{http_tool.public_id}/try/", {"arguments": DEEP}, headers={"HX-Request": "true"}
+    )
+    assert response.status_code == 422 and b"nested more than 64 levels" in response.content
+
+
+def test_memory_value_with_a_lone_surrogate(owner_client, owner, agent):
+    from runtime.models import MemoryEntry
+
+    entry = MemoryEntry.objects.create(scope="user", user=owner, key="k", value="v", agent_key="helper")
+    url = f"/agents/{agent.public_id}/memory/{entry.pk}/"
+    response = owner_client.post(url, {"value": '{"a": "\\ud800"}'}, headers={"HX-Request": "true"})
+    assert response.status_code == 422 and b"lone surrogate" in response.content
+    entry.refresh_from_db()
+    assert entry.value == "v"
