@@ -8,7 +8,6 @@ validates the whole file and says what would be created or changed, then
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +16,7 @@ from django.db import transaction
 
 from builder.models import Agent, AgentSystem
 from builder.schema import CONFIG_FORMAT, ConfigError, Known, parse_config, validate_slug
+from runtime.jsonsafe import text_problem
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -26,9 +26,6 @@ MAX_IMPORT_BYTES = 512 * 1024
 # YAML and refuse an alias bomb ("billion laughs") before anything expands it.
 MAX_IMPORT_NODES = 50_000
 MAX_IMPORT_DEPTH = 64
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class _TooBig(Exception):
@@ -52,11 +49,9 @@ def _check_expanded(root: yaml.Node) -> None:
         if id(node) in sizes:
             continue
         if isinstance(node, yaml.ScalarNode):
-            if "\x00" in node.value or _SURROGATE.search(node.value):
-                line = node.start_mark.line + 1
-                raise ConfigError(
-                    {"file": f"Line {line} holds a NUL or a lone surrogate (\\ud800-\\udfff); remove it."}
-                )
+            problem = text_problem(node.value)
+            if problem:
+                raise ConfigError({"file": f"Line {node.start_mark.line + 1}: {problem}"})
             sizes[id(node)], depths[id(node)] = 1, 1
             continue
         children = (

@@ -72,7 +72,7 @@ def test_yaml_lone_surrogate_is_refused_with_its_line(owner_client):
     text = 'format: 1\nkind: agent\nagents:\n  - slug: s\n    name: "bad \\ud800"\n    config: {system_prompt: hi}\n'
     response = owner_client.post("/import/", {"text": text, "confirm": "1"}, headers={"HX-Request": "true"})
     assert response.status_code == 422
-    assert b"Line 5 holds a NUL or a lone surrogate" in response.content
+    assert b"Line 5: This text holds a lone surrogate" in response.content
     assert not Agent.objects.filter(slug="s").exists()
 
 
