@@ -125,7 +125,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         return Response(
             error_body(
                 "request_too_large",
-                f"The request body is larger than {limit} bytes; send less data in one request.",
+                f"The request body is larger than {limit // 1024} KB; send less data in one request.",
             ),
             status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )
