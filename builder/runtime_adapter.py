@@ -144,14 +144,22 @@ def _tools(agent: Agent, config: AgentConfig) -> list[Any]:
 
     tools: list[Any] = []
     if config.http_tools:
-        from runtime.tools.http import HttpToolSpec, build_http_tool
+        from runtime.tools.http import HttpToolSpec, HttpToolSpecError, build_http_tool
 
         stored = ToolDefinition.objects.filter(
             owner=agent.owner_id, kind=ToolKind.HTTP, name__in=config.http_tools
         )
         for tool in stored:
-            spec = HttpToolSpec.from_dict({**tool.spec, "name": tool.name, "description": tool.description})
-            tools.append(build_http_tool(spec, tool.secrets or {}))
+            try:
+                spec = HttpToolSpec.from_dict(
+                    {**tool.spec, "name": tool.name, "description": tool.description}
+                )
+                tools.append(build_http_tool(spec, tool.secrets or {}))
+            except (HttpToolSpecError, TypeError, ValueError, AttributeError, KeyError) as exc:
+                # A spec saved before a rule tightened (or edited in the database) fails this tool
+                # only: the run goes on, and a call to it reads what is wrong.
+                logger.warning("Agent %s: HTTP tool %r has an invalid spec: %s", agent.slug, tool.name, exc)
+                tools.append(_broken_tool(tool.name, tool.description, exc))
     if config.python_tools:
         from runtime.tools.python import get_python_tool
 
@@ -186,6 +194,19 @@ def _tools(agent: Agent, config: AgentConfig) -> list[Any]:
 
         tools.extend(memory_tools(scopes=(config.memory.scope,)))
     return tools
+
+
+def _broken_tool(name: str, description: str, problem: Exception) -> Any:
+    """A stand-in for a tool whose stored spec no longer validates: calling it explains why."""
+    from runtime.tools import Tool, ToolError
+
+    async def handler(**_arguments: Any) -> Any:
+        raise ToolError(
+            f"The tool {name} cannot run: its saved settings are invalid ({problem}). "
+            "Ask an editor to fix it on the Tools page."
+        )
+
+    return Tool(name=name, description=description or name, handler=handler)
 
 
 def _is_handoff_target(agent: Agent) -> bool:

@@ -16,11 +16,71 @@ from django.db import transaction
 
 from builder.models import Agent, AgentSystem
 from builder.schema import CONFIG_FORMAT, ConfigError, Known, parse_config, validate_slug
+from runtime.jsonsafe import text_problem
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
 
 MAX_IMPORT_BYTES = 512 * 1024
+# An exported file has a few hundred nodes and no aliases; these leave room for hand-written
+# YAML and refuse an alias bomb ("billion laughs") before anything expands it.
+MAX_IMPORT_NODES = 50_000
+MAX_IMPORT_DEPTH = 64
+
+
+class _TooBig(Exception):
+    pass
+
+
+def _check_expanded(root: yaml.Node) -> None:
+    """Refuse ``root`` if it would hold too many values (or nest too deep) once aliases expand.
+
+    An alias is the same node object in the composed graph, so each node's expanded size is
+    computed once (memoised by identity), iteratively (deep nesting cannot recurse), and
+    nothing is expanded. A scalar holding a character no database text can (a NUL, a lone
+    surrogate such as an escaped ``\\ud800``) is refused here too, with its line.
+    """
+    sizes: dict[int, int] = {}
+    depths: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        if isinstance(node, yaml.ScalarNode):
+            problem = text_problem(node.value)
+            if problem:
+                raise ConfigError({"file": f"Line {node.start_mark.line + 1}: {problem}"})
+            sizes[id(node)], depths[id(node)] = 1, 1
+            continue
+        children = (
+            [child for pair in node.value for child in pair]
+            if isinstance(node, yaml.MappingNode)
+            else list(node.value)
+        )
+        if not children_done:
+            open_nodes.add(id(node))
+            stack.append((node, True))
+            for child in children:
+                if id(child) in open_nodes:
+                    raise _TooBig  # an alias to its own ancestor: infinitely large
+                if id(child) not in sizes:
+                    stack.append((child, False))
+            continue
+        open_nodes.discard(id(node))
+        sizes[id(node)] = 1 + sum(sizes[id(child)] for child in children)
+        depths[id(node)] = 1 + max((depths[id(child)] for child in children), default=0)
+        if sizes[id(node)] > MAX_IMPORT_NODES or depths[id(node)] > MAX_IMPORT_DEPTH:
+            raise _TooBig
+
+
+class _ImportLoader(yaml.SafeLoader):
+    """``SafeLoader`` that refuses a document too large or deep once its aliases expand."""
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        _check_expanded(node)
+        return super().construct_document(node)
 
 
 def _agent_data(agent: Agent) -> dict[str, Any]:
@@ -80,7 +140,15 @@ def _load(text: str) -> dict[str, Any]:
     if len(text.encode()) > MAX_IMPORT_BYTES:
         raise ConfigError({"file": f"The file is larger than {MAX_IMPORT_BYTES // 1024} KB."})
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_ImportLoader)  # noqa: S506 - a SafeLoader subclass
+    except (_TooBig, RecursionError):
+        raise ConfigError(
+            {
+                "file": f"The file expands to more than {MAX_IMPORT_NODES:,} values or nests deeper than "
+                f"{MAX_IMPORT_DEPTH} levels (anchors and aliases count once per use); "
+                "export it again from this builder."
+            }
+        ) from None
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         at = f" (line {where.line + 1}, column {where.column + 1})" if where else ""

@@ -9,6 +9,7 @@ from django.db.models import Q, QuerySet
 
 from builder.models import Agent, AgentSystem
 from builder.schema import ConfigError
+from runtime import jsonsafe
 from runtime.models import MemoryEntry
 
 
@@ -38,9 +39,11 @@ def parse_value(text: str) -> Any:
     if not stripped:
         raise ConfigError({"value": "Enter a value, or delete the entry instead."})
     try:
-        return json.loads(stripped)
+        return jsonsafe.loads(stripped)
     except json.JSONDecodeError:
         return stripped
+    except jsonsafe.UnsafeJSON as exc:
+        raise ConfigError({"value": str(exc)}) from None
 
 
 def memory_update(*, entry: MemoryEntry, value_text: str) -> MemoryEntry:

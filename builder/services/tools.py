@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 
 from builder.models import ToolDefinition, ToolKind
 from builder.schema import TOOL_NAME_RE, ConfigError
+from runtime import jsonsafe
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -45,11 +46,13 @@ def build_spec(
     header_map: Any = {}
     if headers.strip():
         try:
-            header_map = json.loads(headers)
+            header_map = jsonsafe.loads(headers)
         except json.JSONDecodeError as exc:
             errors["headers"] = (
                 f"Headers are not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})."
             )
+        except jsonsafe.UnsafeJSON as exc:
+            errors["headers"] = str(exc)
         else:
             if not isinstance(header_map, dict) or not all(isinstance(v, str) for v in header_map.values()):
                 errors["headers"] = (
@@ -58,11 +61,13 @@ def build_spec(
     schema: Any = {"type": "object", "properties": {}}
     if parameters.strip():
         try:
-            schema = json.loads(parameters)
+            schema = jsonsafe.loads(parameters)
         except json.JSONDecodeError as exc:
             errors["parameters"] = (
                 f"This is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})."
             )
+        except jsonsafe.UnsafeJSON as exc:
+            errors["parameters"] = str(exc)
         else:
             try:
                 jsonschema.Draft202012Validator.check_schema(schema)
@@ -155,9 +160,11 @@ def runtime_tool(tool: ToolDefinition) -> Any:
 def tool_try(*, tool: ToolDefinition, arguments_text: str) -> dict[str, Any]:
     """Call the tool once through the SSRF-safe client; returns what the page shows."""
     try:
-        arguments = json.loads(arguments_text) if arguments_text.strip() else {}
+        arguments = jsonsafe.loads(arguments_text) if arguments_text.strip() else {}
     except json.JSONDecodeError as exc:
         raise ConfigError({"arguments": f"Arguments are not valid JSON: {exc.msg}."}) from None
+    except jsonsafe.UnsafeJSON as exc:
+        raise ConfigError({"arguments": str(exc)}) from None
     if not isinstance(arguments, dict):
         raise ConfigError({"arguments": 'Arguments must be a JSON object, e.g. {"city": "Oslo"}.'})
     try:

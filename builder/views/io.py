@@ -11,7 +11,7 @@ from builder import selectors
 from builder.access import get_agent_for_user, get_system_for_user
 from builder.forms import ImportForm, apply_errors
 from builder.schema import ConfigError
-from builder.services.io import export_agent, export_system, import_apply, import_plan
+from builder.services.io import MAX_IMPORT_BYTES, export_agent, export_system, import_apply, import_plan
 from builder.views.common import go, page, staff_view
 
 
@@ -43,7 +43,10 @@ def import_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data.get("file")
         try:
-            text = upload.read().decode("utf-8") if upload else form.cleaned_data.get("text", "")
+            if upload and upload.size > MAX_IMPORT_BYTES:  # not read into memory at all
+                form.add_error("file", f"The file is larger than {MAX_IMPORT_BYTES // 1024} KB.")
+            else:
+                text = upload.read().decode("utf-8") if upload else form.cleaned_data.get("text", "")
         except UnicodeDecodeError:
             form.add_error("file", "The file is not UTF-8 text; export it again from this builder.")
         if not text.strip() and not form.errors:

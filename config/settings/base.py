@@ -7,9 +7,11 @@ queue, bus and shared rate limits), ``OPENAI_API_KEY`` / ``ANTHROPIC_API_KEY``
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from corsheaders.defaults import default_headers as cors_default_headers
+from csp.constants import NONE, SELF, UNSAFE_EVAL, UNSAFE_INLINE
 
 from config.env import database_from_url, env_bool, env_float, env_int, env_list, env_str
 
@@ -37,6 +39,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "corsheaders",
     "guardian",
+    "axes",
+    "csp",
     "runtime",
     "accounts",
     "rag",
@@ -45,6 +49,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.limits.RequestSizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "corsheaders.middleware.CorsMiddleware",  # before CommonMiddleware, as it asks
     "django.middleware.common.CommonMiddleware",
@@ -53,6 +58,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # last, as django-axes asks: it turns a locked-out sign-in into the lockout page
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -88,14 +96,31 @@ DATABASES = {"default": _database()}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
+    # first: refuses a sign-in while its username and address are locked out
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": env_int("PASSWORD_MIN_LENGTH", 12)},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "admin:login"
+# Sign-in throttling (django-axes) for the one login page the builder and the admin share:
+# after LOGIN_FAILURE_LIMIT wrong passwords for one username from one address, that pair is
+# locked for LOGIN_LOCKOUT_MINUTES (429 and a page saying so). Unlock early with
+# `manage.py axes_reset_username <name>` (or `axes_reset` for everyone); see README.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+AXES_ENABLE_ADMIN = False  # plain ModelAdmins would show every attempt to any staff with the permission
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -107,6 +132,11 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / ".data" / "media")))
 
+# The largest request body accepted, files included (bigger is a 413; see config/limits.py).
+# Set the reverse proxy's cap to the same value (README "Reverse proxy and request limits").
+REQUEST_MAX_BYTES = env_int("REQUEST_MAX_BYTES", 10 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_MAX_BYTES
+
 REDIS_URL = env_str("REDIS_URL")
 
 REST_FRAMEWORK = {
@@ -116,6 +146,11 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PARSER_CLASSES": [
+        "runtime.api.parsers.SafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     # Every API error is {"error": {"code", "message", "fields"}}; no stack traces.
     "EXCEPTION_HANDLER": "runtime.api.errors.exception_handler",
 }
@@ -129,6 +164,32 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+# Content-Security-Policy (django-csp) on every response. No page has an inline <script> or an
+# inline event handler, so no script is allowed inline or by nonce. 'unsafe-eval' stays because
+# Unfold (the admin, and the builder's layout) ships Alpine.js's standard build, which evaluates
+# its x-/@ attribute expressions with Function(); Alpine's CSP build cannot run Unfold's templates.
+# Inline *styles* are allowed: Alpine and Unfold set style attributes (sidebar widths), and a style
+# cannot run code. See README "Sign-in and security headers".
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, UNSAFE_EVAL],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+# HTTPS: prod.py turns these on; any environment can set them.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+
 # SSE keep-alive comment interval, and how many anonymous sessions one address may mint.
 AGENT_SSE_KEEPALIVE_SECONDS = env_float("AGENT_SSE_KEEPALIVE_SECONDS", 15.0)
 # Pages on other sites that may call the API from the browser (a widget, your own frontend), as

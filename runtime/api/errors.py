@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.db import DataError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
@@ -141,6 +143,15 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if database_unavailable(exc):
         logger.warning("Database unavailable in %s: %s", type(context.get("view")).__name__, exc)
         return database_unavailable_response(Response)
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return Response(
+            error_body(
+                "request_too_large",
+                f"The request body is larger than {limit // 1024} KB; send less data in one request.",
+            ),
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
     if isinstance(exc, DataError):
         # A value PostgreSQL cannot store (a NUL character in text or JSON, a number out of
         # range): the request's fault, not ours; the statement wrote nothing.

@@ -22,6 +22,7 @@ from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
 from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -30,6 +31,7 @@ from runtime import selectors
 from runtime.api import serializers as s
 from runtime.api.credentials import CachedTokenAuthentication
 from runtime.api.errors import exception_handler
+from runtime.api.parsers import SafeJSONParser
 from runtime.api.permissions import AnonymousSessionAuthentication, Caller, IsAuthenticatedOrAnonymousSession
 from runtime.api.services import conversation_delete, conversation_rename
 from runtime.api.streams import async_event_stream, sync_event_stream
@@ -64,6 +66,10 @@ class ApiPagination(LimitOffsetPagination):
 
 class ApiView:
     """What every API view shares: JSON errors and the caller."""
+
+    # Bad JSON (runaway nesting, lone surrogates, NULs) is a 400 naming the field, whatever the
+    # host project's parser defaults are.
+    parser_classes = [SafeJSONParser, FormParser, MultiPartParser]
 
     def get_exception_handler(self):  # noqa: D102 - DRF hook
         return exception_handler
@@ -129,11 +135,11 @@ class BaseAgentRunViewSet(ApiView, viewsets.GenericViewSet):
         self.check_object_permissions(self.request, run)
         return run
 
-    def list(self, request: Request) -> Response:
+    def list(self, request: Request, format: str | None = None) -> Response:
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
-    def retrieve(self, request: Request, pk: str) -> Response:
+    def retrieve(self, request: Request, pk: str, format: str | None = None) -> Response:
         return Response(self.get_serializer(self.get_object()).data)
 
     @extend_schema(
@@ -145,7 +151,7 @@ class BaseAgentRunViewSet(ApiView, viewsets.GenericViewSet):
         request=s.RunCreateSerializer,
         responses={201: s.RunSerializer, 200: s.RunSerializer, **ERRORS},
     )
-    def create(self, request: Request) -> Response:
+    def create(self, request: Request, format: str | None = None) -> Response:
         from runtime.services import run_create
 
         incoming = s.RunCreateSerializer(data=request.data)
@@ -180,7 +186,7 @@ class BaseAgentRunViewSet(ApiView, viewsets.GenericViewSet):
         responses={200: s.RunSerializer, 409: OpenApiResponse(s.ErrorSerializer), **ERRORS},
     )
     @action(detail=True, methods=["post"])
-    def cancel(self, request: Request, pk: str) -> Response:
+    def cancel(self, request: Request, pk: str, format: str | None = None) -> Response:
         from runtime.services import run_cancel
 
         run = run_cancel(run=self.get_object())
@@ -192,7 +198,7 @@ class BaseAgentRunViewSet(ApiView, viewsets.GenericViewSet):
         responses={201: s.RunSerializer, **ERRORS},
     )
     @action(detail=True, methods=["post"])
-    def retry(self, request: Request, pk: str) -> Response:
+    def retry(self, request: Request, pk: str, format: str | None = None) -> Response:
         from runtime.services import run_retry
 
         run = run_retry(run=self.get_object())
@@ -255,7 +261,7 @@ class BaseAgentConversationViewSet(
         self.check_object_permissions(self.request, conversation)
         return conversation
 
-    def create(self, request: Request) -> Response:
+    def create(self, request: Request, format: str | None = None) -> Response:
         from runtime.services import conversation_create
 
         incoming = s.ConversationCreateSerializer(data=request.data)
@@ -270,7 +276,7 @@ class BaseAgentConversationViewSet(
         )
         return Response(s.ConversationSerializer(conversation).data, status=status.HTTP_201_CREATED)
 
-    def retrieve(self, request: Request, pk: str) -> Response:
+    def retrieve(self, request: Request, pk: str, format: str | None = None) -> Response:
         conversation = self.get_object()
         query = s.MessagePageQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -281,17 +287,17 @@ class BaseAgentConversationViewSet(
         page = {"messages": messages, "total": total, "limit": limit, "offset": offset}
         return Response(s.ConversationDetailSerializer(conversation, context={"page": page}).data)
 
-    def update(self, request: Request, pk: str, partial: bool = False) -> Response:
+    def update(self, request: Request, pk: str, format: str | None = None, partial: bool = False) -> Response:
         conversation = self.get_object()
         incoming = s.ConversationUpdateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         conversation = conversation_rename(conversation=conversation, title=incoming.validated_data["title"])
         return Response(s.ConversationSerializer(conversation).data)
 
-    def partial_update(self, request: Request, pk: str) -> Response:
+    def partial_update(self, request: Request, pk: str, format: str | None = None) -> Response:
         return self.update(request, pk, partial=True)
 
-    def destroy(self, request: Request, pk: str) -> Response:
+    def destroy(self, request: Request, pk: str, format: str | None = None) -> Response:
         conversation_delete(conversation=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -300,7 +306,7 @@ class ModelListView(ApiView, APIView):
     """The models the configured providers offer, and the default one."""
 
     @extend_schema(summary="Available models", responses={200: s.ModelListSerializer, 401: ERRORS[401]})
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request, format: str | None = None) -> Response:
         from runtime.llm import list_models
 
         data: dict[str, Any] = list_models()

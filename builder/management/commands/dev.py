@@ -16,6 +16,8 @@ import sys
 import time
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
@@ -106,7 +108,7 @@ class Command(BaseCommand):
                 "reset it with `.venv/bin/python manage.py changepassword <name>`."
             )
             return
-        password = secrets.token_urlsafe(12)
+        password = staff_password()
         User.objects.create_superuser("admin", "admin@example.com", password)
         self.stdout.write(
             self.style.SUCCESS(f"Created a staff login — username: admin  password: {password}")
@@ -130,3 +132,14 @@ class Command(BaseCommand):
             embedded_pg.stop()
             self.stdout.write("Stopped the embedded PostgreSQL.")
         self.stdout.write("Stopped.")
+
+
+def staff_password() -> str:
+    """A random password that AUTH_PASSWORD_VALIDATORS accept (16 URL-safe characters)."""
+    while True:
+        password = secrets.token_urlsafe(12)
+        try:
+            validate_password(password)
+        except ValidationError:  # e.g. all digits, astronomically rarely
+            continue
+        return password
