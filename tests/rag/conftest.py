@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.ingest import ingest_document
+from rag.jobs import ingest_for_run
 from rag.models import Document
 from rag.services import knowledge_base_create
 
@@ -14,5 +14,5 @@ def base(owner):
 
 def ingest(document: Document) -> Document:
     """Run the ingestion job's work in this process (workers run the same function)."""
-    ingest_document(document_id=str(document.public_id), run_id=str(document.ingest_run_id))
+    ingest_for_run(document_id=str(document.public_id), run_id=str(document.ingest_run_id))
     return Document.objects.get(pk=document.pk)
