@@ -30,6 +30,7 @@ from builder.models import (
     Agent,
     AgentDraft,
     AgentDraftRevision,
+    AgentKnowledge,
     AgentSystem,
     AgentVersion,
     ToolDefinition,
@@ -210,7 +211,7 @@ def build_runtime(agent_key: str, definition: Definition) -> AgentRuntime:
         for k, v in (("temperature", config.temperature), ("max_tokens", config.max_tokens))
         if v is not None
     }
-    return ToolCallingAgent.from_config(
+    runtime = ToolCallingAgent.from_config(
         key=agent_key,
         system_prompt=prompt,
         tools=_tools(definition.agent, config),
@@ -221,6 +222,17 @@ def build_runtime(agent_key: str, definition: Definition) -> AgentRuntime:
         # what the agent remembered is in its prompt, not only behind the recall tool
         memory_scopes=(config.memory.scope,) if config.memory.enabled else (),
     )
+    return _with_knowledge(runtime, definition.agent)
+
+
+def _with_knowledge(runtime: AgentRuntime, agent: Agent) -> AgentRuntime:
+    """Attached knowledge bases: passages retrieved for each user message go into the prompt, cited."""
+    from rag.agents import with_knowledge
+
+    links = list(AgentKnowledge.objects.filter(agent=agent).values_list("knowledge_base_id", "top_k"))
+    if not links:
+        return runtime
+    return with_knowledge(runtime, knowledge_base_ids=[pk for pk, _ in links], top_k=max(k for _, k in links))
 
 
 def resolve(agent_key: str, run: AgentRun | None) -> AgentRuntime | None:
