@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from django.http import Http404
 
 from builder.models import Agent, AgentSystem, ToolDefinition
+from rag.models import Document, KnowledgeBase
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -69,3 +70,18 @@ def get_tool_for_user(user: AbstractBaseUser, public_id: object) -> tuple[ToolDe
 
 def get_system_for_user(user: AbstractBaseUser, public_id: object) -> tuple[AgentSystem, Perms]:
     return _get(user, AgentSystem.objects.select_related("entry_agent", "owner"), public_id)
+
+
+def get_knowledge_base_for_user(user: AbstractBaseUser, public_id: object) -> tuple[KnowledgeBase, Perms]:
+    return _get(user, KnowledgeBase.objects.select_related("owner"), public_id)
+
+
+def get_document_for_user(
+    user: AbstractBaseUser, base_id: object, public_id: object
+) -> tuple[Document, Perms]:
+    """A document of a knowledge base the user may see (its permissions are the base's)."""
+    base, perms = get_knowledge_base_for_user(user, base_id)
+    try:
+        return base.documents.select_related("knowledge_base").get(public_id=public_id), perms
+    except (Document.DoesNotExist, ValueError, TypeError):
+        raise Http404("Not found.") from None
