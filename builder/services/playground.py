@@ -95,6 +95,18 @@ class Turn:
     run: AgentRun
     user_text: str
     replies: list[dict[str, Any]] = field(default_factory=list)
+    # passages the answer was given (the run's ``retrieval`` events), each linking to its place
+    citations: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _citations(run_ids: list[Any]) -> dict[Any, list[dict[str, Any]]]:
+    from runtime.models import AgentEvent
+
+    found: dict[Any, list[dict[str, Any]]] = {}
+    events = AgentEvent.objects.filter(run_id__in=run_ids, event_type="retrieval").order_by("seq")
+    for run_id, payload in events.values_list("run_id", "payload"):
+        found.setdefault(run_id, []).extend((payload or {}).get("citations") or [])
+    return found
 
 
 def playground_turns(*, conversation: AgentConversation) -> list[Turn]:
@@ -105,6 +117,7 @@ def playground_turns(*, conversation: AgentConversation) -> list[Turn]:
     for message in messages:
         by_run.setdefault(message.run_id, []).append(message)
     turns = []
+    citations = _citations([run.pk for run in runs])
     for run in runs:
         rows = by_run.get(run.pk, [])
         user_text = next((m.content for m in rows if m.role == "user"), None)
@@ -115,7 +128,9 @@ def playground_turns(*, conversation: AgentConversation) -> list[Turn]:
             for m in rows
             if m.role == "assistant" and isinstance(m.content, str) and m.content
         ]
-        turns.append(Turn(run=run, user_text=str(user_text), replies=replies))
+        turns.append(
+            Turn(run=run, user_text=str(user_text), replies=replies, citations=citations.get(run.pk, []))
+        )
     return turns
 
 
@@ -125,4 +140,6 @@ def turn_for_run(*, run: AgentRun) -> Turn:
     replies = [
         {"content": m.content, "agent_key": m.agent_key} for m in rows if m.role == "assistant" and m.content
     ]
-    return Turn(run=run, user_text=str(user_text), replies=replies)
+    return Turn(
+        run=run, user_text=str(user_text), replies=replies, citations=_citations([run.pk]).get(run.pk, [])
+    )

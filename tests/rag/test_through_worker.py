@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from django.test import Client
+from django.urls import reverse
 
 from builder.models import AgentKnowledge
 from builder.services import agent_create
@@ -48,6 +50,13 @@ def test_an_upload_becomes_ready_through_the_worker_and_an_agent_cites_it(owner)
     citation = event.payload["citations"][0]
     assert citation["document"] == "refunds.pdf" and citation["page"] == 1 and citation["number"] == 1
     assert event.visibility == "user"
+
+    client = Client()
+    client.force_login(owner)
+    html = client.get(reverse("builder:playground-turn", args=[run.pk])).content.decode()
+    passage = reverse("builder:knowledge-passage", args=[base.public_id, document.public_id, 0])
+    assert f'href="{passage}"' in html and "[1] refunds.pdf, page 1" in html
+    assert "Refunds are paid within 14 days" in client.get(passage).content.decode()
 
 
 def test_passages_are_fenced_as_data_and_pending_documents_are_mentioned(owner):

@@ -142,6 +142,22 @@
       STEP_TYPES.forEach(function (type) {
         source.addEventListener(type, function (event) { addStep(type, JSON.parse(event.data)); });
       });
+      source.addEventListener("retrieval", function (event) {
+        // the passages this answer is given; the finished turn (server-rendered) links each to its place
+        var payload = JSON.parse(event.data).payload || {};
+        var citations = payload.citations || [];
+        var box = el("div", "b-sources");
+        box.setAttribute("role", "group");
+        box.setAttribute("aria-label", "Sources");
+        box.appendChild(el("span", "b-muted", citations.length ? "Sources" : "No passages found in the knowledge base"));
+        var list = el("ol");
+        citations.forEach(function (c) {
+          list.appendChild(el("li", "", "[" + c.number + "] " + c.document + (c.page ? ", page " + c.page : "")));
+        });
+        box.appendChild(list);
+        state.run.turn.insertBefore(box, state.run.reply.nextSibling);
+        scroll();
+      });
       source.addEventListener("run.retrying", function () {
         state.run.text = "";
         state.run.reply.textContent = "";
