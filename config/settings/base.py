@@ -253,6 +253,7 @@ UNFOLD = {
                         "active": "builder.navigation.agents_active",
                     },
                     {"title": "Tools", "icon": "build", "link": "/tools/"},
+                    {"title": "Knowledge", "icon": "menu_book", "link": "/knowledge/"},
                     {"title": "Multi-agent systems", "icon": "hub", "link": "/systems/"},
                     {"title": "Import", "icon": "upload_file", "link": "/import/"},
                 ],
