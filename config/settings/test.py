@@ -17,3 +17,7 @@ AGENT_RETRY_BACKOFF_BASE = 0.05
 LOGGING["loggers"]["runtime"] = {"level": "INFO"}  # noqa: F405
 # Tests embed with the deterministic hash embedder unless a test picks another model.
 RAG_DEFAULT_EMBEDDING_MODEL = "hash"
+RAG_EMBEDDING_MODELS = {  # noqa: F405
+    **RAG_EMBEDDING_MODELS,  # noqa: F405
+    "gated": {"backend": "tests.rag.gated.GatedEmbedder", "dimensions": 256, "label": "Gated (tests)"},
+}
