@@ -39,12 +39,23 @@ class AgentKnowledgeForm(forms.Form):
         queryset=KnowledgeBase.objects.none(),
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text="Passages from these are retrieved for every user message and cited in the answer.",
+        help_text="Agents answer from these and cite the passages they used.",
+    )
+    mode = forms.ChoiceField(
+        label="How the agent uses them",
+        choices=[
+            ("auto", "Automatic: passages for every user message go into the prompt"),
+            ("tool", "Search tool: the model calls search_knowledge when it needs to"),
+            ("both", "Both"),
+        ],
+        initial="auto",
+        widget=forms.RadioSelect,
     )
 
     def __init__(self, *args, bases, agent, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["knowledge_bases"].queryset = bases
-        self.fields["knowledge_bases"].initial = list(
-            AgentKnowledge.objects.filter(agent=agent).values_list("knowledge_base_id", flat=True)
-        )
+        links = list(AgentKnowledge.objects.filter(agent=agent).values_list("knowledge_base_id", "mode"))
+        self.fields["knowledge_bases"].initial = [pk for pk, _ in links]
+        if links:
+            self.fields["mode"].initial = links[0][1]

@@ -191,6 +191,13 @@ class AgentKnowledge(models.Model):
         "rag.KnowledgeBase", on_delete=models.CASCADE, related_name="agent_links"
     )
     top_k = models.PositiveSmallIntegerField(default=4)
+    # auto: passages retrieved for every user message go into the prompt; tool: the model calls
+    # search_knowledge when it wants to; both.
+    mode = models.CharField(
+        max_length=8,
+        choices=[("auto", "Automatic"), ("tool", "Search tool"), ("both", "Both")],
+        default="auto",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

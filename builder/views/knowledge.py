@@ -193,7 +193,11 @@ def agent_knowledge(request: HttpRequest, public_id: str) -> HttpResponse:
         if not perms.edit:
             return HttpResponse("You may not change this agent.", status=403)
         if form.is_valid():
-            chosen = agent_knowledge_set(agent=agent, knowledge_bases=form.cleaned_data["knowledge_bases"])
+            chosen = agent_knowledge_set(
+                agent=agent,
+                knowledge_bases=form.cleaned_data["knowledge_bases"],
+                mode=form.cleaned_data["mode"],
+            )
             names = ", ".join(b.name for b in chosen) or "no knowledge base"
             messages.success(request, f"{agent.name} now uses {names}.")
             return go(request, reverse("builder:agent-knowledge", args=[agent.public_id]))

@@ -104,9 +104,9 @@ def test_search_page_shows_ranked_passages_with_scores(owner_client, base):
 
 def test_attach_knowledge_to_an_agent(owner_client, agent, base):
     url = reverse("builder:agent-knowledge", args=[agent.public_id])
-    response = owner_client.post(url, {"knowledge_bases": [base.pk]})
+    response = owner_client.post(url, {"knowledge_bases": [base.pk], "mode": "tool"})
     assert response.status_code == 302
-    assert list(AgentKnowledge.objects.values_list("knowledge_base_id", flat=True)) == [base.pk]
+    assert list(AgentKnowledge.objects.values_list("knowledge_base_id", "mode")) == [(base.pk, "tool")]
 
 
 def test_cannot_attach_someone_elses_knowledge_base(owner_client, agent, other_staff):
