@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Sum
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
@@ -140,6 +141,14 @@ def document_upload(
     if size > limit:
         raise KnowledgeInputError(
             "files", f"{name}: the file is {size / 1048576:.1f} MB; the limit is {limit / 1048576:.0f} MB."
+        )
+    quota = settings.RAG_MAX_BASE_BYTES
+    used = knowledge_base.documents.aggregate(total=Sum("size"))["total"] or 0
+    if used + size > quota:
+        raise KnowledgeInputError(
+            "files",
+            f"{name}: {knowledge_base.name} would hold {(used + size) / 1048576:.1f} MB; its quota is "
+            f"{quota / 1048576:.0f} MB. Delete documents first or use another knowledge base.",
         )
     hasher = hashlib.sha256()
     head = b""

@@ -132,3 +132,12 @@ def test_upload_queues_one_ingestion_run(base, owner):
     run = AgentRun.objects.get(pk=document.ingest_run_id)
     assert run.agent_key == "rag.ingest" and run.status == "queued"
     assert run.metadata["rag_document"] == str(document.public_id)
+
+
+def test_quota_per_knowledge_base(base, owner, settings):
+    settings.RAG_MAX_BASE_BYTES = 10
+    document_upload(knowledge_base=base, upload=files.upload("a.txt", "123456"), user=owner)
+    with pytest.raises(KnowledgeInputError) as caught:
+        document_upload(knowledge_base=base, upload=files.upload("b.txt", "7890123"), user=owner)
+    assert caught.value.message.startswith("b.txt: Handbook would hold 0.0 MB; its quota is 0 MB.")
+    assert Document.objects.count() == 1
