@@ -4,6 +4,7 @@
 model of the given bases, one SQL statement takes the ``candidates`` nearest chunks by
 vector and the ``candidates`` best by text (any query word may match: an AND of every
 word of a question finds nothing), then fuses them: score = sum of 1 / (60 + rank).
+Ranking by text looks at no more than ``TEXT_SCAN`` matching rows.
 ``hnsw.iterative_scan`` lets the index keep scanning when the knowledge-base filter drops
 rows, so a filter never empties the result.
 """
@@ -19,6 +20,9 @@ from rag.embeddings import get_embedder
 from rag.models import TEXT_SEARCH_CONFIG, KnowledgeBase
 
 RRF_K = 60
+# Full-text ranking reads every matching row; a question made of common words matches most of a
+# large base, so at most this many matches are ranked (the vector half still searches them all).
+TEXT_SCAN = 2000
 
 _SQL = """
 WITH vec AS (
@@ -35,10 +39,13 @@ q AS (
 ),
 txt AS (
     SELECT id, text_rank, row_number() OVER (ORDER BY text_rank DESC) AS rank FROM (
-        SELECT c.id, ts_rank_cd(c.search, q.query) AS text_rank
-        FROM rag_chunk c, q
-        WHERE q.query IS NOT NULL AND c.search @@ q.query
-          AND c.embedding_model = {model} AND c.knowledge_base_id = ANY(%(bases)s)
+        SELECT m.id, ts_rank_cd(m.search, q.query) AS text_rank
+        FROM (
+            SELECT c.id, c.search FROM rag_chunk c, q
+            WHERE q.query IS NOT NULL AND c.search @@ q.query
+              AND c.embedding_model = {model} AND c.knowledge_base_id = ANY(%(bases)s)
+            LIMIT %(text_scan)s
+        ) m, q
         ORDER BY text_rank DESC
         LIMIT %(candidates)s
     ) best
@@ -131,6 +138,7 @@ def search(
                 "candidates": max(candidates, top_k),
                 "text": query[:2000],
                 "top_k": top_k,
+                "text_scan": TEXT_SCAN,
             }
             with transaction.atomic(), connection.cursor() as cursor:
                 try:
