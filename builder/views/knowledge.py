@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
@@ -91,12 +92,16 @@ def knowledge_detail(request: HttpRequest, public_id: str) -> HttpResponse:
 def knowledge_upload(request: HttpRequest, public_id: str) -> HttpResponse:
     base, perms = get_knowledge_base_for_user(request.user, public_id)
     uploads = request.FILES.getlist("files")
+    pasted = request.POST.get("text", "").strip()
+    if pasted:
+        title = request.POST.get("title", "").strip() or "Pasted text"
+        uploads.append(SimpleUploadedFile(f"{title[:180]}.txt", pasted.encode()))
     errors: list[str] = []
     added: list[str] = []
     if not perms.edit:
         errors.append("You may not add documents to this knowledge base.")
     elif not uploads:
-        errors.append("Files: choose one or more files to upload.")
+        errors.append("Files: choose one or more files to upload, or paste some text.")
     for upload in uploads if perms.edit else []:
         try:
             added.append(document_upload(knowledge_base=base, upload=upload, user=request.user).name)

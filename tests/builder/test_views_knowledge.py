@@ -61,7 +61,10 @@ def test_upload_several_files_one_bad_one_good(owner_client, base):
 
 def test_upload_nothing_is_a_422(owner_client, base):
     response = _upload(owner_client, base, **HTMX)
-    assert response.status_code == 422 and "choose one or more files" in response.content.decode()
+    assert (
+        response.status_code == 422
+        and "choose one or more files to upload, or paste" in response.content.decode()
+    )
 
 
 def test_the_list_stops_polling_when_every_document_is_done(owner_client, owner, base):
@@ -134,3 +137,10 @@ def test_list_shows_only_my_bases(owner_client, base, other_staff):
     knowledge_base_create(owner=other_staff, name="Secret base")
     body = owner_client.get(reverse("builder:knowledge-list")).content.decode()
     assert "Handbook" in body and "Secret base" not in body
+
+
+def test_paste_text_becomes_a_document(owner_client, base):
+    url = reverse("builder:knowledge-upload", args=[base.public_id])
+    response = owner_client.post(url, {"title": "FAQ", "text": "Opening hours: nine to five."}, **HTMX)
+    assert response.status_code == 200 and "Uploaded FAQ.txt" in response.content.decode()
+    assert Document.objects.get().kind == "txt"
