@@ -172,6 +172,9 @@ def document_upload(
         raise KnowledgeInputError(
             "files", f"{name}: the same content is already in this knowledge base as {existing.name}."
         )
+    previous = knowledge_base.documents.filter(name=name).first()
+    if previous is not None:
+        return _replace(previous, upload=upload, kind=kind, size=size, digest=digest, user=user)
     document = Document(
         knowledge_base=knowledge_base, name=name, kind=kind, size=size, sha256=digest, uploaded_by=user
     )
@@ -187,6 +190,35 @@ def document_upload(
         _delete_files(stored)
         raise KnowledgeInputError(
             "files", f"{name}: the same content was just uploaded to this knowledge base."
+        ) from None
+    except BaseException:
+        _delete_files(stored)
+        raise
+    return document
+
+
+def _replace(
+    document: Document, *, upload: UploadedFile, kind: str, size: int, digest: str, user: AbstractBaseUser
+) -> Document:
+    """A new version of a document (same name, new content): its old chunks stay searchable until
+    the new ones replace them in one transaction; a run still indexing the old version is cancelled."""
+    old_file = (document.file.storage, document.file.name)
+    stored: list[tuple[Any, str]] = []
+    upload.seek(0)
+    try:
+        with transaction.atomic():
+            document = Document.objects.select_for_update().get(pk=document.pk)
+            _cancel_run(document)
+            document.file.save(_storage_name(document.name), upload, save=False)
+            stored.append((document.file.storage, document.file.name))
+            document.kind, document.size, document.sha256, document.uploaded_by = kind, size, digest, user
+            document.save(update_fields=["file", "kind", "size", "sha256", "uploaded_by", "updated_at"])
+            _enqueue(document, user)
+            transaction.on_commit(lambda: _delete_files([old_file]))
+    except IntegrityError:
+        _delete_files(stored)
+        raise KnowledgeInputError(
+            "files", f"{document.name}: the same content was just uploaded to this knowledge base."
         ) from None
     except BaseException:
         _delete_files(stored)

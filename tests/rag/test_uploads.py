@@ -141,3 +141,27 @@ def test_quota_per_knowledge_base(base, owner, settings):
         document_upload(knowledge_base=base, upload=files.upload("b.txt", "7890123"), user=owner)
     assert caught.value.message.startswith("b.txt: Handbook would hold 0.0 MB; its quota is 0 MB.")
     assert Document.objects.count() == 1
+
+
+def test_a_new_version_of_a_file_replaces_its_chunks_atomically(
+    base, owner, django_capture_on_commit_callbacks
+):
+    from rag.models import Chunk
+    from rag.search import search
+
+    first = ingest(
+        document_upload(knowledge_base=base, upload=files.upload("faq.md", "Opening at nine."), user=owner)
+    )
+    old_file = first.file.name
+    with django_capture_on_commit_callbacks(execute=True):
+        second = document_upload(
+            knowledge_base=base, upload=files.upload("faq.md", "Opening at ten."), user=owner
+        )
+    assert second.pk == first.pk and second.status == DocumentStatus.STORED
+    assert not default_storage.exists(old_file) and default_storage.exists(second.file.name)
+    # until the new version is indexed, the old passages still answer
+    assert [h.text for h in search(knowledge_bases=[base], query="opening", top_k=5).hits] == [
+        "Opening at nine."
+    ]
+    ingest(second)
+    assert list(Chunk.objects.filter(document=second).values_list("text", flat=True)) == ["Opening at ten."]
