@@ -8,6 +8,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/agents/", include("runtime.api.urls")),
     path("api/accounts/", include("accounts.urls")),
+    path("api/knowledge/", include("rag.urls")),
     path("api/schema/", SpectacularAPIView.as_view(custom_settings=API_SCHEMA_SETTINGS), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     # The builder owns "/" and is mounted last so /admin/ and /api/ win.
