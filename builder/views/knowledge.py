@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db.models import Count, Q
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -179,8 +179,6 @@ def passage_view(request: HttpRequest, public_id: str, document_id: str, ordinal
     document, _perms = get_document_for_user(request.user, public_id, document_id)
     chunks = list(document.chunks.filter(ordinal__gte=max(0, ordinal - 1), ordinal__lte=ordinal + 1))
     if not any(c.ordinal == ordinal for c in chunks):
-        from django.http import Http404
-
         raise Http404("This passage no longer exists (the document was indexed again).")
     context = _ctx(
         base=document.knowledge_base, document=document, chunks=chunks, ordinal=ordinal, title=document.name
