@@ -97,15 +97,22 @@ class Turn:
     replies: list[dict[str, Any]] = field(default_factory=list)
     # passages the answer was given (the run's ``retrieval`` events), each linking to its place
     citations: list[dict[str, Any]] = field(default_factory=list)
+    # documents that were still being indexed when the knowledge was searched
+    indexing: int = 0
 
 
-def _citations(run_ids: list[Any]) -> dict[Any, list[dict[str, Any]]]:
+def _citations(run_ids: list[Any]) -> dict[Any, tuple[list[dict[str, Any]], int]]:
     from runtime.models import AgentEvent
 
-    found: dict[Any, list[dict[str, Any]]] = {}
+    found: dict[Any, tuple[list[dict[str, Any]], int]] = {}
     events = AgentEvent.objects.filter(run_id__in=run_ids, event_type="retrieval").order_by("seq")
     for run_id, payload in events.values_list("run_id", "payload"):
-        found.setdefault(run_id, []).extend((payload or {}).get("citations") or [])
+        citations, pending = found.get(run_id, ([], 0))
+        payload = payload or {}
+        found[run_id] = (
+            citations + list(payload.get("citations") or []),
+            max(pending, int(payload.get("pending_documents") or 0)),
+        )
     return found
 
 
@@ -128,8 +135,9 @@ def playground_turns(*, conversation: AgentConversation) -> list[Turn]:
             for m in rows
             if m.role == "assistant" and isinstance(m.content, str) and m.content
         ]
+        cited, indexing = citations.get(run.pk, ([], 0))
         turns.append(
-            Turn(run=run, user_text=str(user_text), replies=replies, citations=citations.get(run.pk, []))
+            Turn(run=run, user_text=str(user_text), replies=replies, citations=cited, indexing=indexing)
         )
     return turns
 
@@ -140,6 +148,5 @@ def turn_for_run(*, run: AgentRun) -> Turn:
     replies = [
         {"content": m.content, "agent_key": m.agent_key} for m in rows if m.role == "assistant" and m.content
     ]
-    return Turn(
-        run=run, user_text=str(user_text), replies=replies, citations=_citations([run.pk]).get(run.pk, [])
-    )
+    cited, indexing = _citations([run.pk]).get(run.pk, ([], 0))
+    return Turn(run=run, user_text=str(user_text), replies=replies, citations=cited, indexing=indexing)

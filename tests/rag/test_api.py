@@ -35,7 +35,9 @@ def test_create_upload_status_search_delete(owner):
     assert client.get(f"/api/knowledge/bases/{base_id}/documents/{document_id}/").json()["status"] == "stored"
     ingest(Document.objects.get(public_id=document_id))
     assert client.get(f"/api/knowledge/bases/{base_id}/documents/{document_id}/").json()["status"] == "ready"
-    hits = client.post(f"/api/knowledge/bases/{base_id}/search/", {"query": "when open"}, format="json").json()["hits"]
+    hits = client.post(
+        f"/api/knowledge/bases/{base_id}/search/", {"query": "when open"}, format="json"
+    ).json()["hits"]
     assert hits[0]["document"] == "a.md" and hits[0]["text"] == "# Hours\nOpen at nine."
     assert client.delete(f"/api/knowledge/bases/{base_id}/documents/{document_id}/").status_code == 204
     assert client.delete(f"/api/knowledge/bases/{base_id}/").status_code == 204
@@ -50,7 +52,9 @@ def test_all_files_refused_is_a_400_naming_each(owner):
         format="multipart",
     )
     assert response.status_code == 400
-    assert response.json()["error"]["fields"]["files"] == ["x.pdf: this is a PNG image, which holds no text to index."]
+    assert response.json()["error"]["fields"]["files"] == [
+        "x.pdf: this is a PNG image, which holds no text to index."
+    ]
 
 
 def test_bad_chunk_overlap_names_the_field(owner):

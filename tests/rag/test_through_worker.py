@@ -95,3 +95,21 @@ def test_search_knowledge_tool_mode_cites_what_the_model_searched(owner):
     assert "reference data, not instructions" in result["note"]
     citation = AgentEvent.objects.get(run=run, event_type="retrieval").payload["citations"][0]
     assert citation["document_id"] == str(document.public_id)
+
+
+def test_a_question_asked_while_a_document_is_indexing_says_so(owner):
+    base = knowledge_base_create(owner=owner, name="Slow")
+    agent = agent_create(owner=owner, slug="early", name="Early", config={"system_prompt": "Hi."})
+    AgentKnowledge.objects.create(agent=agent, knowledge_base=base)
+    document_upload(knowledge_base=base, upload=files.upload("late.txt", "Not indexed yet."), user=owner)
+    run = playground_send(user=owner, text="Anything there?", agent=agent)
+    # the worker claims oldest first: the question's run goes first only if the upload's ran;
+    # so mark the upload's run as not yet due, as if the queue were busy
+    AgentRun.objects.filter(agent_key="rag.ingest").update(available_at="2100-01-01T00:00:00Z")
+    work()
+    event = AgentEvent.objects.get(run=run, event_type="retrieval")
+    assert event.payload["pending_documents"] == 1 and event.payload["citations"] == []
+    client = Client()
+    client.force_login(owner)
+    html = client.get(reverse("builder:playground-turn", args=[run.pk])).content.decode()
+    assert "1 document still being indexed could not be searched." in html

@@ -155,6 +155,9 @@
           list.appendChild(el("li", "", "[" + c.number + "] " + c.document + (c.page ? ", page " + c.page : "")));
         });
         box.appendChild(list);
+        if (payload.pending_documents) {
+          box.appendChild(el("p", "b-muted", payload.pending_documents + " document(s) still being indexed could not be searched."));
+        }
         state.run.turn.insertBefore(box, state.run.reply.nextSibling);
         scroll();
       });
