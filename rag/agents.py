@@ -17,6 +17,7 @@ from typing import Any
 
 from django.db import close_old_connections, connection
 
+from rag.embeddings import EmbeddingError
 from rag.models import Document, DocumentStatus, KnowledgeBase
 from rag.search import Hit, search
 from runtime.interfaces import AgentRuntime, RunContext, RunResult, current_context
@@ -117,9 +118,14 @@ class KnowledgeAgent(AgentRuntime):
         query = _last_user_text(ctx.input_messages).strip()
         if not query:
             return await self.inner.run(ctx)
-        hits, pending, elapsed = await asyncio.to_thread(
-            _retrieve_in_thread, self.knowledge_base_ids, query, self.top_k
-        )
+        try:
+            hits, pending, elapsed = await asyncio.to_thread(
+                _retrieve_in_thread, self.knowledge_base_ids, query, self.top_k
+            )
+        except EmbeddingError as exc:
+            # the agent still answers; the user sees why it had no passages
+            await ctx.emit_error(f"The knowledge base could not be searched: {exc}")
+            return await self.inner.run(ctx)
         await ctx.emit(RETRIEVAL_EVENT, _retrieval_payload(query, hits, pending, elapsed))
         agent = copy.copy(self.inner)
         prompt = getattr(self.inner, "system_prompt", "") or ""
@@ -148,9 +154,12 @@ def search_knowledge_tool(*, knowledge_base_ids: list[int], top_k: int = 4) -> T
         query = (query or "").strip()
         if not query:
             raise ToolError("Give a query to search for.")
-        hits, pending, elapsed = await asyncio.to_thread(
-            _retrieve_in_thread, knowledge_base_ids, query, top_k
-        )
+        try:
+            hits, pending, elapsed = await asyncio.to_thread(
+                _retrieve_in_thread, knowledge_base_ids, query, top_k
+            )
+        except EmbeddingError as exc:
+            raise ToolError(f"The knowledge base could not be searched: {exc}") from None
         ctx = current_context()
         if ctx is not None:
             await ctx.emit(RETRIEVAL_EVENT, _retrieval_payload(query, hits, pending, elapsed))

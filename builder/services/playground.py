@@ -105,8 +105,16 @@ def _citations(run_ids: list[Any]) -> dict[Any, tuple[list[dict[str, Any]], int]
     from runtime.models import AgentEvent
 
     found: dict[Any, tuple[list[dict[str, Any]], int]] = {}
-    events = AgentEvent.objects.filter(run_id__in=run_ids, event_type="retrieval").order_by("seq")
-    for run_id, payload in events.values_list("run_id", "payload"):
+    events = list(
+        AgentEvent.objects.filter(run_id__in=run_ids, event_type="retrieval")
+        .order_by("seq")
+        .values_list("run_id", "attempt", "payload")
+    )
+    # a retried run searched again: only its last attempt's searches gave the answer
+    last_attempt = {run_id: attempt for run_id, attempt, _ in events}
+    for run_id, attempt, payload in events:
+        if attempt != last_attempt[run_id]:
+            continue
         citations, pending = found.get(run_id, ([], 0))
         payload = payload or {}
         found[run_id] = (

@@ -113,3 +113,20 @@ def test_a_question_asked_while_a_document_is_indexing_says_so(owner):
     client.force_login(owner)
     html = client.get(reverse("builder:playground-turn", args=[run.pk])).content.decode()
     assert "1 document still being indexed could not be searched." in html
+
+
+def test_a_knowledge_base_that_cannot_be_searched_does_not_break_the_agent(owner, settings):
+    settings.OPENAI_API_KEY = ""
+    settings.OPENAI_BASE_URL = ""
+    base = knowledge_base_create(owner=owner, name="Remote", embedding_model="openai-small")
+    agent = agent_create(owner=owner, slug="keyless", name="Keyless", config={"system_prompt": "Hi."})
+    AgentKnowledge.objects.create(agent=agent, knowledge_base=base)
+    run = playground_send(user=owner, text="Hello?", agent=agent)
+    work()
+    run.refresh_from_db()
+    assert run.status == "succeeded", run.error
+    error = AgentEvent.objects.get(run=run, event_type="error").payload["message"]
+    assert (
+        error
+        == "The knowledge base could not be searched: The embedding model 'openai-small' needs OPENAI_API_KEY (or OPENAI_BASE_URL)."
+    )
