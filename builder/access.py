@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from django.http import Http404
 
 from builder.models import Agent, AgentSystem, ToolDefinition
+from rag.models import Document, KnowledgeBase
 from runtime.access import StoredAgent
 
 if TYPE_CHECKING:
@@ -101,3 +102,18 @@ class BuilderAgentAccess:
             visible_to(user, Agent.objects.all()).values("slug"),
             visible_to(user, AgentSystem.objects.all()).values("slug"),
         ]
+
+
+def get_knowledge_base_for_user(user: AbstractBaseUser, public_id: object) -> tuple[KnowledgeBase, Perms]:
+    return _get(user, KnowledgeBase.objects.select_related("owner"), public_id)
+
+
+def get_document_for_user(
+    user: AbstractBaseUser, base_id: object, public_id: object
+) -> tuple[Document, Perms]:
+    """A document of a knowledge base the user may see (its permissions are the base's)."""
+    base, perms = get_knowledge_base_for_user(user, base_id)
+    try:
+        return base.documents.select_related("knowledge_base").get(public_id=public_id), perms
+    except (Document.DoesNotExist, ValueError, TypeError):
+        raise Http404("Not found.") from None

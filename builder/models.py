@@ -181,3 +181,30 @@ class SystemMember(models.Model):
 
     def __str__(self) -> str:
         return f"{self.agent_id} in {self.system_id}"
+
+
+class AgentKnowledge(models.Model):
+    """A knowledge base attached to an agent: its passages are retrieved for every user message."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="knowledge_links")
+    knowledge_base = models.ForeignKey(
+        "rag.KnowledgeBase", on_delete=models.CASCADE, related_name="agent_links"
+    )
+    top_k = models.PositiveSmallIntegerField(default=4)
+    # auto: passages retrieved for every user message go into the prompt; tool: the model calls
+    # search_knowledge when it wants to; both.
+    mode = models.CharField(
+        max_length=8,
+        choices=[("auto", "Automatic"), ("tool", "Search tool"), ("both", "Both")],
+        default="auto",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["agent", "knowledge_base__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["agent", "knowledge_base"], name="agent_knowledge_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.knowledge_base_id} for {self.agent_id}"

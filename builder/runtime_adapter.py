@@ -30,6 +30,7 @@ from builder.models import (
     Agent,
     AgentDraft,
     AgentDraftRevision,
+    AgentKnowledge,
     AgentSystem,
     AgentVersion,
     ToolDefinition,
@@ -222,6 +223,12 @@ def build_runtime(agent_key: str, definition: Definition) -> AgentRuntime:
     from runtime.agents import ToolCallingAgent
 
     config = parse_config(definition.config, self_key=definition.agent.slug)
+    tools = _tools(definition.agent, config)
+    auto_ids, tool_ids, top_k = _knowledge(definition.agent)
+    if tool_ids:
+        from rag.agents import search_knowledge_tool
+
+        tools.append(search_knowledge_tool(knowledge_base_ids=tool_ids, top_k=top_k))
     prompt = config.system_prompt
     if definition.knowledge:
         facts = "\n\n".join(f"- {snippet}" for snippet in definition.knowledge)
@@ -231,10 +238,10 @@ def build_runtime(agent_key: str, definition: Definition) -> AgentRuntime:
         for k, v in (("temperature", config.temperature), ("max_tokens", config.max_tokens))
         if v is not None
     }
-    return ToolCallingAgent.from_config(
+    runtime = ToolCallingAgent.from_config(
         key=agent_key,
         system_prompt=prompt,
-        tools=_tools(definition.agent, config),
+        tools=tools,
         model=config.model or None,
         model_settings=settings,
         name=definition.agent.name,
@@ -242,6 +249,20 @@ def build_runtime(agent_key: str, definition: Definition) -> AgentRuntime:
         # what the agent remembered is in its prompt, not only behind the recall tool
         memory_scopes=(config.memory.scope,) if config.memory.enabled else (),
     )
+    if auto_ids:
+        from rag.agents import with_knowledge
+
+        # passages retrieved for each user message go into the prompt, and are cited
+        return with_knowledge(runtime, knowledge_base_ids=auto_ids, top_k=top_k)
+    return runtime
+
+
+def _knowledge(agent: Agent) -> tuple[list[int], list[int], int]:
+    """Attached knowledge bases: (automatic ids, search-tool ids, top_k)."""
+    links = list(AgentKnowledge.objects.filter(agent=agent).values_list("knowledge_base_id", "mode", "top_k"))
+    auto = [pk for pk, mode, _ in links if mode in ("auto", "both")]
+    tool = [pk for pk, mode, _ in links if mode in ("tool", "both")]
+    return auto, tool, max((k for _, _, k in links), default=4)
 
 
 def resolve(agent_key: str, run: AgentRun | None) -> AgentRuntime | None:

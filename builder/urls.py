@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from builder.views import agents, io, memory, playground, systems, tools, versions
+from builder.views import agents, io, knowledge, memory, playground, systems, tools, versions
 
 app_name = "builder"
 
@@ -51,4 +51,31 @@ urlpatterns = [
     path("systems/<uuid:public_id>/playground/send/", playground.system_send, name="system-playground-send"),
     path("playground/runs/<uuid:run_id>/", playground.run_turn, name="playground-turn"),
     path("playground/runs/<uuid:run_id>/cancel/", playground.run_cancel_view, name="playground-cancel"),
+    path("knowledge/", knowledge.knowledge_list, name="knowledge-list"),
+    path("knowledge/new/", knowledge.knowledge_create, name="knowledge-create"),
+    path("knowledge/<uuid:public_id>/", knowledge.knowledge_detail, name="knowledge-detail"),
+    path("knowledge/<uuid:public_id>/upload/", knowledge.knowledge_upload, name="knowledge-upload"),
+    path("knowledge/<uuid:public_id>/delete/", knowledge.knowledge_delete_view, name="knowledge-delete"),
+    path("knowledge/<uuid:public_id>/search/", knowledge.knowledge_search_view, name="knowledge-search"),
+    path(
+        "knowledge/<uuid:public_id>/documents/<uuid:document_id>/retry/",
+        knowledge.document_retry_view,
+        name="document-retry",
+    ),
+    path(
+        "knowledge/<uuid:public_id>/documents/<uuid:document_id>/cancel/",
+        knowledge.document_cancel_view,
+        name="document-cancel",
+    ),
+    path(
+        "knowledge/<uuid:public_id>/documents/<uuid:document_id>/delete/",
+        knowledge.document_delete_view,
+        name="document-delete",
+    ),
+    path(
+        "knowledge/<uuid:public_id>/documents/<uuid:document_id>/passages/<int:ordinal>/",
+        knowledge.passage_view,
+        name="knowledge-passage",
+    ),
+    path("agents/<uuid:public_id>/knowledge/", knowledge.agent_knowledge, name="agent-knowledge"),
 ]

@@ -26,7 +26,15 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 
 
-def max_bytes() -> int:
+def max_bytes(content_type: str | bytes | None = None) -> int:
+    """The cap for a body of this type: file uploads (multipart) may be larger, up to ``UPLOAD_MAX_BYTES``.
+
+    Django still caps a multipart body's non-file fields at ``DATA_UPLOAD_MAX_MEMORY_SIZE``.
+    """
+    if isinstance(content_type, bytes):
+        content_type = content_type.decode("latin-1")
+    if content_type and content_type.lower().startswith("multipart/form-data"):
+        return int(getattr(settings, "UPLOAD_MAX_BYTES", 0) or 0)
     return int(getattr(settings, "REQUEST_MAX_BYTES", 0) or 0)
 
 
@@ -34,9 +42,9 @@ def _readable(size: int) -> str:
     return f"{size / (1024 * 1024):g} MB" if size >= 1024 * 1024 else f"{size // 1024} KB"
 
 
-def too_large_response(path: str) -> HttpResponse:
+def too_large_response(path: str, cap: int | None = None) -> HttpResponse:
     """413: a JSON error under /api/, a readable page elsewhere."""
-    limit = _readable(max_bytes())
+    limit = _readable(max_bytes() if cap is None else cap)
     if path.startswith("/api/"):
         message = f"The request body is larger than {limit}; send less data in one request."
         return JsonResponse(
@@ -59,9 +67,9 @@ class RequestSizeLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        limit = max_bytes()
+        limit = max_bytes(request.META.get("CONTENT_TYPE"))
         if limit and declared_length(request.META.get("CONTENT_LENGTH")) > limit:
-            return too_large_response(request.path)
+            return too_large_response(request.path, limit)
         return self.get_response(request)
 
 
@@ -93,13 +101,16 @@ class BodyLimitASGI:
         self.app = app
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        limit = max_bytes()
-        if scope["type"] != "http" or not limit:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
+        limit = max_bytes(headers.get(b"content-type"))
+        if not limit:
+            await self.app(scope, receive, send)
+            return
         if declared_length(headers.get(b"content-length")) > limit:
-            await self._refuse(scope, send)
+            await self._refuse(scope, send, limit)
             return
         if b"transfer-encoding" not in headers:
             await self.app(scope, receive, send)
@@ -124,12 +135,12 @@ class BodyLimitASGI:
 
         await self.app(scope, counting_receive, watching_send)
         if over and not started:
-            await self._refuse(scope, send)
+            await self._refuse(scope, send, limit)
 
-    async def _refuse(self, scope: dict[str, Any], send: Any) -> None:
+    async def _refuse(self, scope: dict[str, Any], send: Any, limit: int) -> None:
         from asgiref.sync import sync_to_async
 
-        response = await sync_to_async(too_large_response, thread_sensitive=False)(scope.get("path", ""))
+        response = await sync_to_async(too_large_response, thread_sensitive=False)(scope.get("path", ""), limit)
         headers = [(b"content-type", response["Content-Type"].encode()), (b"connection", b"close")]
         await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": response.content})

@@ -5,3 +5,8 @@ class RagConfig(AppConfig):
     name = "rag"
     verbose_name = "Knowledge"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from rag.jobs import register
+
+        register()

@@ -95,6 +95,33 @@ class Turn:
     run: AgentRun
     user_text: str
     replies: list[dict[str, Any]] = field(default_factory=list)
+    # passages the answer was given (the run's ``retrieval`` events), each linking to its place
+    citations: list[dict[str, Any]] = field(default_factory=list)
+    # documents that were still being indexed when the knowledge was searched
+    indexing: int = 0
+
+
+def _citations(run_ids: list[Any]) -> dict[Any, tuple[list[dict[str, Any]], int]]:
+    from runtime.models import AgentEvent
+
+    found: dict[Any, tuple[list[dict[str, Any]], int]] = {}
+    events = list(
+        AgentEvent.objects.filter(run_id__in=run_ids, event_type="retrieval")
+        .order_by("seq")
+        .values_list("run_id", "attempt", "payload")
+    )
+    # a retried run searched again: only its last attempt's searches gave the answer
+    last_attempt = {run_id: attempt for run_id, attempt, _ in events}
+    for run_id, attempt, payload in events:
+        if attempt != last_attempt[run_id]:
+            continue
+        citations, pending = found.get(run_id, ([], 0))
+        payload = payload or {}
+        found[run_id] = (
+            citations + list(payload.get("citations") or []),
+            max(pending, int(payload.get("pending_documents") or 0)),
+        )
+    return found
 
 
 def playground_turns(*, conversation: AgentConversation) -> list[Turn]:
@@ -105,6 +132,7 @@ def playground_turns(*, conversation: AgentConversation) -> list[Turn]:
     for message in messages:
         by_run.setdefault(message.run_id, []).append(message)
     turns = []
+    citations = _citations([run.pk for run in runs])
     for run in runs:
         rows = by_run.get(run.pk, [])
         user_text = next((m.content for m in rows if m.role == "user"), None)
@@ -115,7 +143,10 @@ def playground_turns(*, conversation: AgentConversation) -> list[Turn]:
             for m in rows
             if m.role == "assistant" and isinstance(m.content, str) and m.content
         ]
-        turns.append(Turn(run=run, user_text=str(user_text), replies=replies))
+        cited, indexing = citations.get(run.pk, ([], 0))
+        turns.append(
+            Turn(run=run, user_text=str(user_text), replies=replies, citations=cited, indexing=indexing)
+        )
     return turns
 
 
@@ -125,4 +156,5 @@ def turn_for_run(*, run: AgentRun) -> Turn:
     replies = [
         {"content": m.content, "agent_key": m.agent_key} for m in rows if m.role == "assistant" and m.content
     ]
-    return Turn(run=run, user_text=str(user_text), replies=replies)
+    cited, indexing = _citations([run.pk]).get(run.pk, ([], 0))
+    return Turn(run=run, user_text=str(user_text), replies=replies, citations=cited, indexing=indexing)

@@ -26,7 +26,7 @@ def is_partial(request: HttpRequest) -> bool:
 
 
 # Sections whose pages exist; the tab bar shows only these.
-SECTIONS: tuple[str, ...] = ("agents", "tools", "systems", "import")
+SECTIONS: tuple[str, ...] = ("agents", "tools", "knowledge", "systems", "import")
 
 
 def page(

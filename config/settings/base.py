@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
@@ -136,6 +137,8 @@ MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / ".data" / "media")))
 # Set the reverse proxy's cap to the same value (README "Reverse proxy and request limits").
 REQUEST_MAX_BYTES = env_int("REQUEST_MAX_BYTES", 10 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_MAX_BYTES
+# Bodies carrying files (multipart) may be larger: one knowledge file at its limit, plus the form.
+UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", env_int("RAG_MAX_FILE_BYTES", 100 * 1024 * 1024) + 1024 * 1024)
 
 REDIS_URL = env_str("REDIS_URL")
 
@@ -250,6 +253,38 @@ AGENT_SECRET_KEYS = env_list("AGENT_SECRET_KEYS", [])
 # How deep agents may call agents (A -> B -> C is depth 2); deeper calls get an error result.
 AGENT_MAX_DEPTH = env_int("AGENT_MAX_DEPTH", 5)
 
+# Knowledge (rag/): embedding models a knowledge base may choose (key -> backend, dimensions),
+# the default for new bases, and the limits an upload must pass. Each model listed here at
+# install time has an HNSW index (rag/migrations/0002); a model added later works, by exact search,
+# until an index is added for it. "local" ships its weights in a wheel and needs no network.
+RAG_EMBEDDING_MODELS = {
+    "local": {
+        "backend": "rag.embeddings.local.StaticModelEmbedder",
+        "dimensions": 64,
+        "label": "Offline local model (64 dimensions, no key needed)",
+    },
+    "hash": {
+        "backend": "rag.embeddings.hashing.HashEmbedder",
+        "dimensions": 256,
+        "label": "Word hashing (keyword-like, for tests)",
+    },
+    "openai-small": {
+        "backend": "rag.embeddings.openai.OpenAIEmbedder",
+        "model": "text-embedding-3-small",
+        "dimensions": 512,
+        "label": "OpenAI text-embedding-3-small (512 dimensions, needs OPENAI_API_KEY)",
+    },
+}
+RAG_DEFAULT_EMBEDDING_MODEL = env_str("RAG_DEFAULT_EMBEDDING_MODEL", "local")
+RAG_MAX_FILE_BYTES = env_int("RAG_MAX_FILE_BYTES", 100 * 1024 * 1024)
+RAG_MAX_BASE_BYTES = env_int("RAG_MAX_BASE_BYTES", 2 * 1024 * 1024 * 1024)  # quota per knowledge base
+# Office files are zip archives: refuse ones that unpack to more than this, or too many parts.
+RAG_MAX_UNZIPPED_BYTES = env_int("RAG_MAX_UNZIPPED_BYTES", 500 * 1024 * 1024)
+RAG_MAX_PAGES = env_int("RAG_MAX_PAGES", 5000)  # PDF pages, slides or sheets' rows / 100
+RAG_EMBED_BATCH = env_int("RAG_EMBED_BATCH", 128)
+# Uploads above Django's memory limit go to a temporary file, so a 100 MB upload never sits in memory.
+DATA_UPLOAD_MAX_NUMBER_FILES = 100
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -282,6 +317,7 @@ UNFOLD = {
                         "active": "builder.navigation.agents_active",
                     },
                     {"title": "Tools", "icon": "build", "link": "/tools/"},
+                    {"title": "Knowledge", "icon": "menu_book", "link": "/knowledge/"},
                     {"title": "Multi-agent systems", "icon": "hub", "link": "/systems/"},
                     {"title": "Import", "icon": "upload_file", "link": "/import/"},
                 ],

@@ -15,3 +15,9 @@ DJANGO_AGENT_RUNTIME["RUNTIME_REGISTRY"] = [  # noqa: F405
 AGENT_RETRY_BACKOFF_BASE = 0.05
 # Workers started by tests log each run state change; tests read those lines.
 LOGGING["loggers"]["runtime"] = {"level": "INFO"}  # noqa: F405
+# Tests embed with the deterministic hash embedder unless a test picks another model.
+RAG_DEFAULT_EMBEDDING_MODEL = "hash"
+RAG_EMBEDDING_MODELS = {  # noqa: F405
+    **RAG_EMBEDDING_MODELS,  # noqa: F405
+    "gated": {"backend": "tests.rag.gated.GatedEmbedder", "dimensions": 256, "label": "Gated (tests)"},
+}

@@ -23,7 +23,7 @@ def server(django_db_setup, django_db_blocker, tmp_path_factory):
     with django_db_blocker.unblock():
         settings_dict = dict(connection.settings_dict)
     with uvicorn_server(
-        settings_dict, tmp_path_factory.mktemp("uvicorn-limits"), REQUEST_MAX_BYTES=str(LIMIT)
+        settings_dict, tmp_path_factory.mktemp("uvicorn-limits"), REQUEST_MAX_BYTES=str(LIMIT), UPLOAD_MAX_BYTES=str(LIMIT * 4)
     ) as running:
         yield running
 
@@ -89,3 +89,15 @@ def test_bodies_within_the_limit_still_work(server, owner_token):
     )
     # it reaches the view (which, like DRF under any server, reads no body without a length)
     assert chunked.status_code == 400 and chunked.json()["error"]["code"] == "invalid"
+
+
+def test_file_uploads_have_their_own_larger_cap(server):
+    # a knowledge file may be far larger than a JSON body: multipart bodies are held to UPLOAD_MAX_BYTES
+    def upload(size: int) -> httpx.Response:
+        files = {"file": ("notes.txt", b"x" * size, "text/plain")}
+        return httpx.post(f"{server.base_url}/import/", files=files, timeout=10)
+
+    assert upload(LIMIT * 2).status_code != 413  # over REQUEST_MAX_BYTES, under UPLOAD_MAX_BYTES
+    too_big = upload(LIMIT * 5)
+    assert too_big.status_code == 413
+    assert "at most 256 KB in one request" in too_big.text

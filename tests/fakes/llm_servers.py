@@ -248,7 +248,7 @@ def _prompt_tokens(behaviour: Behaviour) -> int:
 
 
 class FakeOpenAIServer(FakeLLMServer):
-    """``POST /v1/chat/completions``; use ``base_url + "/v1"`` as the SDK's base URL."""
+    """``POST /v1/chat/completions`` and ``/v1/embeddings``; use ``base_url + "/v1"`` as the SDK's base URL."""
 
     preamble_events = 1  # the role chunk
 
@@ -311,7 +311,39 @@ class FakeOpenAIServer(FakeLLMServer):
         events.append("data: [DONE]\n\n")
         return events
 
+    def embeddings_body(self, request: Request) -> dict[str, Any]:
+        """``POST /v1/embeddings``: deterministic word-hash vectors of the requested ``dimensions``,
+        as floats or (the SDK's default) base64 float32."""
+        import base64
+        import struct
+
+        from rag.embeddings.hashing import HashEmbedder
+
+        inputs = request.json.get("input")
+        texts = [inputs] if isinstance(inputs, str) else list(inputs or [])
+        vectors = HashEmbedder(key="fake", dimensions=int(request.json.get("dimensions") or 1536)).embed(
+            texts
+        )
+        as_base64 = request.json.get("encoding_format") == "base64"
+        data = [
+            {
+                "object": "embedding",
+                "index": i,
+                "embedding": base64.b64encode(struct.pack(f"<{len(v)}f", *v)).decode() if as_base64 else v,
+            }
+            for i, v in enumerate(vectors)
+        ]
+        tokens = sum(len(t.split()) for t in texts)
+        return {
+            "object": "list",
+            "data": data,
+            "model": request.json.get("model", "fake"),
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+
     def complete_body(self, behaviour: Behaviour, request: Request) -> dict[str, Any]:
+        if request.path.endswith("/embeddings"):
+            return self.embeddings_body(request)
         pieces = _pieces(behaviour)
         message: dict[str, Any] = {"role": "assistant", "content": "".join(pieces) or None}
         finish = "stop"

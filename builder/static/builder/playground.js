@@ -165,6 +165,25 @@
       STEP_TYPES.forEach(function (type) {
         on(type, function (event) { addStep(type, JSON.parse(event.data)); });
       });
+      on("retrieval", function (event) {
+        // the passages this answer is given; the finished turn (server-rendered) links each to its place
+        var payload = JSON.parse(event.data).payload || {};
+        var citations = payload.citations || [];
+        var box = el("div", "b-sources");
+        box.setAttribute("role", "group");
+        box.setAttribute("aria-label", "Sources");
+        box.appendChild(el("span", "b-muted", citations.length ? "Sources" : "No passages found in the knowledge base"));
+        var list = el("ol");
+        citations.forEach(function (c) {
+          list.appendChild(el("li", "", "[" + c.number + "] " + c.document + (c.page ? ", page " + c.page : "")));
+        });
+        box.appendChild(list);
+        if (payload.pending_documents) {
+          box.appendChild(el("p", "b-muted", payload.pending_documents + " document(s) still being indexed could not be searched."));
+        }
+        run.turn.insertBefore(box, run.reply.nextSibling);
+        scroll();
+      });
       on("run.retrying", function () {
         run.text = "";
         run.reply.textContent = "";

@@ -1,0 +1,208 @@
+"""Knowledge pages: bases, uploads with live status, retry/cancel/delete, a retrieval test, passages."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db.models import Count, Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from builder.access import (
+    get_agent_for_user,
+    get_document_for_user,
+    get_knowledge_base_for_user,
+    visible_to,
+)
+from builder.knowledge_forms import AgentKnowledgeForm, KnowledgeBaseForm
+from builder.services.knowledge import agent_knowledge_set
+from builder.views.common import go, page, staff_view
+from rag.models import Document, DocumentStatus, KnowledgeBase
+from rag.search import search
+from rag.services import (
+    KnowledgeInputError,
+    document_cancel,
+    document_delete,
+    document_retry,
+    document_upload,
+    knowledge_base_create,
+    knowledge_base_delete,
+)
+
+MAX_QUESTION = 2000
+
+
+def _ctx(**extra) -> dict:
+    return {"section": "knowledge", **extra}
+
+
+@staff_view
+@require_GET
+def knowledge_list(request: HttpRequest) -> HttpResponse:
+    bases = visible_to(request.user, KnowledgeBase.objects.all()).annotate(
+        document_count=Count("documents"),
+        ready_count=Count("documents", filter=Q(documents__status=DocumentStatus.READY)),
+    )
+    return page(request, "builder/knowledge_list.html", _ctx(bases=list(bases), title="Knowledge"))
+
+
+@staff_view
+@require_http_methods(["GET", "POST"])
+def knowledge_create(request: HttpRequest) -> HttpResponse:
+    form = KnowledgeBaseForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            base = knowledge_base_create(owner=request.user, **form.cleaned_data)
+        except KnowledgeInputError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:
+            messages.success(request, f"Created {base.name}. Upload documents to it below.")
+            return go(request, reverse("builder:knowledge-detail", args=[base.public_id]))
+    context = _ctx(form=form, title="New knowledge base")
+    return page(request, "builder/knowledge_form.html", context, status=422 if form.errors else 200)
+
+
+def _documents(base: KnowledgeBase) -> list[Document]:
+    return list(base.documents.all())
+
+
+def _detail_context(request: HttpRequest, base: KnowledgeBase, perms, **extra) -> dict:
+    documents = _documents(base)
+    return _ctx(
+        base=base,
+        perms=perms,
+        documents=documents,
+        indexing=any(not d.is_terminal for d in documents),
+        title=base.name,
+        **extra,
+    )
+
+
+@staff_view
+@require_GET
+def knowledge_detail(request: HttpRequest, public_id: str) -> HttpResponse:
+    base, perms = get_knowledge_base_for_user(request.user, public_id)
+    context = _detail_context(request, base, perms)
+    return page(request, "builder/knowledge_detail.html", context, partial="documents")
+
+
+@staff_view
+@require_POST
+def knowledge_upload(request: HttpRequest, public_id: str) -> HttpResponse:
+    base, perms = get_knowledge_base_for_user(request.user, public_id)
+    uploads = request.FILES.getlist("files")
+    pasted = request.POST.get("text", "").strip()
+    if pasted:
+        title = request.POST.get("title", "").strip() or "Pasted text"
+        uploads.append(SimpleUploadedFile(f"{title[:180]}.txt", pasted.encode()))
+    errors: list[str] = []
+    added: list[str] = []
+    if not perms.edit:
+        errors.append("You may not add documents to this knowledge base.")
+    elif not uploads:
+        errors.append("Files: choose one or more files to upload, or paste some text.")
+    for upload in uploads if perms.edit else []:
+        try:
+            added.append(document_upload(knowledge_base=base, upload=upload, user=request.user).name)
+        except KnowledgeInputError as exc:
+            errors.append(exc.message)
+    context = _detail_context(request, base, perms, upload_errors=errors, uploaded=added)
+    status = 422 if errors and not added else 200
+    return page(request, "builder/knowledge_detail.html", context, partial="upload-result", status=status)
+
+
+@staff_view
+@require_POST
+def knowledge_delete_view(request: HttpRequest, public_id: str) -> HttpResponse:
+    base, perms = get_knowledge_base_for_user(request.user, public_id)
+    if not perms.delete:
+        return HttpResponse("You may not delete this knowledge base.", status=403)
+    name = base.name
+    knowledge_base_delete(knowledge_base=base)
+    messages.success(request, f"Deleted {name} and its documents.")
+    return go(request, reverse("builder:knowledge-list"))
+
+
+def _document_action(request: HttpRequest, public_id: str, document_id: str, action) -> HttpResponse:
+    document, perms = get_document_for_user(request.user, public_id, document_id)
+    base = document.knowledge_base
+    error = ""
+    if not perms.edit:
+        error = "You may not change this knowledge base."
+    else:
+        try:
+            action(document)
+        except KnowledgeInputError as exc:
+            error = exc.message
+    if not request.htmx:
+        if error:
+            messages.error(request, error)
+        return go(request, reverse("builder:knowledge-detail", args=[base.public_id]))
+    context = _detail_context(request, base, perms, document_error=error)
+    return page(request, "builder/knowledge_detail.html", context, partial="documents")
+
+
+@staff_view
+@require_POST
+def document_retry_view(request: HttpRequest, public_id: str, document_id: str) -> HttpResponse:
+    return _document_action(
+        request, public_id, document_id, lambda d: document_retry(document=d, user=request.user)
+    )
+
+
+@staff_view
+@require_POST
+def document_cancel_view(request: HttpRequest, public_id: str, document_id: str) -> HttpResponse:
+    return _document_action(request, public_id, document_id, lambda d: document_cancel(document=d))
+
+
+@staff_view
+@require_POST
+def document_delete_view(request: HttpRequest, public_id: str, document_id: str) -> HttpResponse:
+    return _document_action(request, public_id, document_id, lambda d: document_delete(document=d))
+
+
+@staff_view
+@require_GET
+def knowledge_search_view(request: HttpRequest, public_id: str) -> HttpResponse:
+    base, perms = get_knowledge_base_for_user(request.user, public_id)
+    question = request.GET.get("q", "").replace("\x00", "").strip()[:MAX_QUESTION]
+    result = search(knowledge_bases=[base], query=question, top_k=10) if question else None
+    context = _ctx(base=base, question=question, result=result, title=f"Test retrieval: {base.name}")
+    return page(request, "builder/knowledge_search.html", context, partial="results")
+
+
+@staff_view
+@require_GET
+def passage_view(request: HttpRequest, public_id: str, document_id: str, ordinal: int) -> HttpResponse:
+    document, _perms = get_document_for_user(request.user, public_id, document_id)
+    chunks = list(document.chunks.filter(ordinal__gte=max(0, ordinal - 1), ordinal__lte=ordinal + 1))
+    if not any(c.ordinal == ordinal for c in chunks):
+        raise Http404("This passage no longer exists (the document was indexed again).")
+    context = _ctx(
+        base=document.knowledge_base, document=document, chunks=chunks, ordinal=ordinal, title=document.name
+    )
+    return page(request, "builder/knowledge_passage.html", context)
+
+
+@staff_view
+@require_http_methods(["GET", "POST"])
+def agent_knowledge(request: HttpRequest, public_id: str) -> HttpResponse:
+    agent, perms = get_agent_for_user(request.user, public_id)
+    bases = visible_to(request.user, KnowledgeBase.objects.all())
+    form = AgentKnowledgeForm(request.POST or None, bases=bases, agent=agent)
+    if request.method == "POST":
+        if not perms.edit:
+            return HttpResponse("You may not change this agent.", status=403)
+        if form.is_valid():
+            chosen = agent_knowledge_set(
+                agent=agent,
+                knowledge_bases=form.cleaned_data["knowledge_bases"],
+                mode=form.cleaned_data["mode"],
+            )
+            names = ", ".join(b.name for b in chosen) or "no knowledge base"
+            messages.success(request, f"{agent.name} now uses {names}.")
+            return go(request, reverse("builder:agent-knowledge", args=[agent.public_id]))
+    context = _ctx(agent=agent, form=form, has_bases=bases.exists(), title=f"Knowledge for {agent.name}")
+    return page(request, "builder/agent_knowledge.html", context, status=422 if form.errors else 200)

@@ -1,0 +1,87 @@
+"""Knowledge in a real browser: create a base, upload files (one refused with its reason), watch a
+PDF become ready, attach the base to an agent, ask in the playground and open the cited passage."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from e2e.conftest import shot
+from tests.rag.files import pdf_bytes
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+# page loads wait longer than expect()'s 5 s default: a loaded 2-core machine renders the editor slowly
+LOAD = 20_000
+
+
+def test_upload_index_attach_ask_and_open_the_citation(page, live):
+    page.locator("#builder").get_by_role("link", name="Knowledge").click()
+    expect(page.get_by_text("No knowledge bases yet")).to_be_visible(timeout=LOAD)
+    page.get_by_role("link", name="New knowledge base").click()
+    page.get_by_label("Name").fill("Store policies")
+    page.get_by_role("button", name="Create").click()
+    expect(page.locator("#builder").get_by_role("heading", name="Store policies")).to_be_visible(timeout=LOAD)
+
+    page.get_by_label("Files").set_input_files(
+        [
+            {
+                "name": "refunds.pdf",
+                "mimeType": "application/pdf",
+                "buffer": pdf_bytes(["Refunds are paid within 14 days of receiving the return."]),
+            },
+            {"name": "empty.txt", "mimeType": "text/plain", "buffer": b""},
+            {"name": "photo.pdf", "mimeType": "application/pdf", "buffer": b"\x89PNG\r\n\x1a\n" + b"\0" * 64},
+        ]
+    )
+    page.get_by_role("button", name="Upload").click()
+    expect(page.get_by_text("empty.txt: the file is empty.")).to_be_visible(timeout=LOAD)
+    expect(page.get_by_text("photo.pdf: this is a PNG image, which holds no text to index.")).to_be_visible(
+        timeout=LOAD
+    )
+    row = page.locator("#documents tr", has_text="refunds.pdf")
+    expect(row.get_by_text("Ready")).to_be_visible(timeout=30_000)
+    expect(row).to_contain_text("1 passage")
+    shot(page, "knowledge-01-ready")
+
+    page.get_by_role("link", name="Test retrieval").click()
+    page.get_by_label("Question").fill("when are refunds paid")
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator("#results")).to_contain_text("Refunds are paid within 14 days", timeout=LOAD)
+    expect(page.locator("#results")).to_contain_text(re.compile(r"in [\d.]+ ms"))
+    shot(page, "knowledge-02-retrieval-test")
+
+    page.locator("#builder").get_by_role("link", name="Agents").click()
+    page.get_by_role("link", name="New agent").click()
+    page.get_by_label("Key").fill("policy-bot")
+    page.get_by_label("Name").fill("Policy bot")
+    page.get_by_role("button", name="Create agent").click()
+    expect(page.locator("#builder").get_by_role("heading", name=re.compile("Policy bot"))).to_be_visible(
+        timeout=LOAD
+    )
+    page.locator(".b-head").get_by_role("link", name="Knowledge", exact=True).click()
+    expect(page.locator("#builder").get_by_role("heading", name="Knowledge for Policy bot")).to_be_visible(
+        timeout=LOAD
+    )
+    page.get_by_label("Store policies").check()
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Policy bot now uses Store policies.")).to_be_visible(timeout=LOAD)
+    page.get_by_role("link", name="Policy bot").click()
+
+    page.get_by_label("Message").fill("When are refunds paid?")
+    page.get_by_role("button", name="Send").click()
+    turn = page.locator("#pg-chat .b-turn").last
+    expect(turn.locator(".b-usage")).to_contain_text("succeeded", timeout=LOAD)
+    source = turn.get_by_role("link", name="[1] refunds.pdf, page 1")
+    expect(source).to_be_visible(timeout=LOAD)
+    shot(page, "knowledge-03-playground-citation")
+
+    with page.context.expect_page() as opened:
+        source.click()
+    passage = opened.value
+    expect(passage.locator("[aria-current=true]")).to_contain_text(
+        "Refunds are paid within 14 days", timeout=LOAD
+    )
+    expect(passage.locator("[aria-current=true]")).to_contain_text("page 1")
+    shot(passage, "knowledge-04-passage")

@@ -1,0 +1,72 @@
+"""Unfold admin for knowledge: bases and documents, each staff user seeing only their own.
+
+Documents are read-only here (uploads go through the builder, which checks them); the
+retry action calls the same service as the builder's Retry button.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from unfold.admin import ModelAdmin
+from unfold.decorators import action, display
+
+from rag.models import Document, DocumentStatus, KnowledgeBase
+from rag.services import KnowledgeInputError, document_retry
+
+
+def _own(request: HttpRequest, queryset: QuerySet, owner_field: str) -> QuerySet:
+    return queryset if request.user.is_superuser else queryset.filter(**{owner_field: request.user})
+
+
+@admin.register(KnowledgeBase)
+class KnowledgeBaseAdmin(ModelAdmin):
+    list_display = ["name", "owner", "embedding_model", "chunk_size", "chunk_overlap", "created_at"]
+    search_fields = ["name", "description"]
+    list_select_related = ["owner"]
+    readonly_fields = ["public_id", "embedding_model", "created_at", "updated_at"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return _own(request, super().get_queryset(request), "owner")
+
+
+_BADGES = {
+    DocumentStatus.READY: "success",
+    DocumentStatus.FAILED: "danger",
+    DocumentStatus.STORED: "info",
+    DocumentStatus.EXTRACTING: "warning",
+    DocumentStatus.CHUNKING: "warning",
+    DocumentStatus.EMBEDDING: "warning",
+}
+
+
+@admin.register(Document)
+class DocumentAdmin(ModelAdmin):
+    list_display = ["name", "knowledge_base", "kind", "size", "status_badge", "chunk_count", "updated_at"]
+    list_filter = ["status", "kind"]
+    search_fields = ["name", "sha256"]
+    list_select_related = ["knowledge_base"]
+    actions = ["retry_documents"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return _own(request, super().get_queryset(request), "knowledge_base__owner")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    @display(description="Status", label=_BADGES)
+    def status_badge(self, obj: Document) -> str:
+        return obj.status
+
+    @action(description="Index again", permissions=["view"])
+    def retry_documents(self, request: HttpRequest, queryset: QuerySet[Document]) -> None:
+        for document in queryset:
+            try:
+                document_retry(document=document, user=request.user)
+                self.message_user(request, f"{document.name}: queued for indexing.")
+            except KnowledgeInputError as exc:
+                self.message_user(request, exc.message, level="warning")

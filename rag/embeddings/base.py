@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+
+class EmbeddingError(Exception):
+    """An embedding call failed; ``retryable`` says whether trying again can help."""
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class Embedder:
+    """One verb: ``embed(texts)`` gives one unit-length vector of ``dimensions`` floats per text."""
+
+    def __init__(self, *, key: str, dimensions: int, model: str = "") -> None:
+        self.key = key
+        self.dimensions = dimensions
+        self.model = model
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        raise NotImplementedError
+
+
+def normalise(vector: Sequence[float]) -> list[float]:
+    norm = math.sqrt(sum(x * x for x in vector))
+    if norm == 0:
+        # pgvector's cosine distance of a zero vector is NaN; a tiny constant keeps ranking defined.
+        return [1.0 / math.sqrt(len(vector))] * len(vector)
+    return [x / norm for x in vector]

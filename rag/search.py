@@ -1,0 +1,153 @@
+"""Hybrid search: pgvector cosine (HNSW) and full text (ts_rank_cd), fused by reciprocal rank.
+
+``search(*, knowledge_bases, query, top_k=5, min_score=0.0) -> SearchResult``. Per embedding
+model of the given bases, one SQL statement takes the ``candidates`` nearest chunks by
+vector and the ``candidates`` best by text (any query word may match: an AND of every
+word of a question finds nothing), then fuses them: score = sum of 1 / (60 + rank).
+Ranking by text looks at no more than ``TEXT_SCAN`` matching rows.
+``hnsw.iterative_scan`` lets the index keep scanning when the knowledge-base filter drops
+rows, so a filter never empties the result.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from django.db import DatabaseError, connection, transaction
+
+from rag.embeddings import get_embedder
+from rag.models import TEXT_SEARCH_CONFIG, KnowledgeBase
+
+RRF_K = 60
+# Full-text ranking reads every matching row; a question made of common words matches most of a
+# large base, so at most this many matches are ranked (the vector half still searches them all).
+TEXT_SCAN = 2000
+
+_SQL = """
+WITH vec AS (
+    SELECT id, dist, row_number() OVER (ORDER BY dist) AS rank FROM (
+        SELECT c.id, c.embedding::vector({dims}) <=> %(vector)s::vector({dims}) AS dist
+        FROM rag_chunk c
+        WHERE c.embedding_model = {model} AND c.knowledge_base_id = ANY(%(bases)s)
+        ORDER BY c.embedding::vector({dims}) <=> %(vector)s::vector({dims})
+        LIMIT %(candidates)s
+    ) nearest
+),
+q AS (
+    SELECT NULLIF(replace(plainto_tsquery('{config}', %(text)s)::text, '&', '|'), '')::tsquery AS query
+),
+txt AS (
+    SELECT id, text_rank, row_number() OVER (ORDER BY text_rank DESC) AS rank FROM (
+        SELECT m.id, ts_rank_cd(m.search, q.query) AS text_rank
+        FROM (
+            SELECT c.id, c.search FROM rag_chunk c, q
+            WHERE q.query IS NOT NULL AND c.search @@ q.query
+              AND c.embedding_model = {model} AND c.knowledge_base_id = ANY(%(bases)s)
+            LIMIT %(text_scan)s
+        ) m, q
+        ORDER BY text_rank DESC
+        LIMIT %(candidates)s
+    ) best
+)
+SELECT c.id, c.ordinal, c.text, c.page, c.section, c.char_start, c.char_end,
+       d.public_id, d.name, kb.public_id, kb.name,
+       1 - vec.dist AS vector_score, txt.text_rank AS text_score,
+       COALESCE(1.0 / ({rrf} + vec.rank), 0) + COALESCE(1.0 / ({rrf} + txt.rank), 0) AS score
+FROM vec FULL OUTER JOIN txt ON txt.id = vec.id
+JOIN rag_chunk c ON c.id = COALESCE(vec.id, txt.id)
+JOIN rag_document d ON d.id = c.document_id
+JOIN rag_knowledgebase kb ON kb.id = c.knowledge_base_id
+ORDER BY score DESC, c.id
+LIMIT %(top_k)s
+"""
+
+
+@dataclass
+class Hit:
+    chunk_id: int
+    ordinal: int
+    text: str
+    page: int | None
+    section: str
+    char_start: int
+    char_end: int
+    document_id: str
+    document_name: str
+    knowledge_base_id: str
+    knowledge_base_name: str
+    vector_score: float | None
+    text_score: float | None
+    score: float
+
+    def citation(self) -> dict:
+        return {
+            "chunk_id": self.chunk_id,
+            "document_id": self.document_id,
+            "document": self.document_name,
+            "knowledge_base_id": self.knowledge_base_id,
+            "ordinal": self.ordinal,
+            "page": self.page,
+            "section": self.section,
+            "score": round(self.score, 5),
+            "vector_score": None if self.vector_score is None else round(self.vector_score, 4),
+            "text_score": None if self.text_score is None else round(self.text_score, 4),
+        }
+
+
+@dataclass
+class SearchResult:
+    hits: list[Hit] = field(default_factory=list)
+    elapsed_ms: float = 0.0
+
+
+def _model_literal(key: str) -> str:
+    # The partial HNSW index's predicate must appear as a literal for the planner to use it.
+    if not key.replace("-", "").replace("_", "").isalnum():
+        raise ValueError(f"Unusable embedding model key {key!r}.")
+    return f"'{key}'"
+
+
+def search(
+    *,
+    knowledge_bases: list[KnowledgeBase],
+    query: str,
+    top_k: int = 5,
+    min_score: float = 0.0,
+    candidates: int = 40,
+) -> SearchResult:
+    started = time.perf_counter()
+    query = (query or "").replace("\x00", "").strip()
+    by_model: dict[str, list[int]] = {}
+    for base in knowledge_bases:
+        by_model.setdefault(base.embedding_model, []).append(base.pk)
+    hits: list[Hit] = []
+    if query and by_model:
+        for model, base_ids in by_model.items():
+            embedder = get_embedder(model)
+            vector = embedder.embed([query])[0]
+            sql = _SQL.format(
+                dims=int(embedder.dimensions),
+                model=_model_literal(model),
+                config=TEXT_SEARCH_CONFIG,
+                rrf=RRF_K,
+            )
+            params = {
+                "vector": "[" + ",".join(f"{x:.7f}" for x in vector) + "]",
+                "bases": base_ids,
+                "candidates": max(candidates, top_k),
+                "text": query[:2000],
+                "top_k": top_k,
+                "text_scan": TEXT_SCAN,
+            }
+            with transaction.atomic(), connection.cursor() as cursor:
+                try:
+                    with transaction.atomic():
+                        cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+                except DatabaseError:
+                    pass  # pgvector before 0.8: no iterative scan, the filter may return fewer rows
+                cursor.execute(sql, params)
+                hits.extend(Hit(*row) for row in cursor.fetchall())
+        hits.sort(key=lambda h: -h.score)
+        hits = [h for h in hits if h.score >= min_score][:top_k]
+    return SearchResult(hits=hits, elapsed_ms=round((time.perf_counter() - started) * 1000, 1))

@@ -1,0 +1,70 @@
+"""Hybrid search finds the right document on a small labelled set, filtered to the given bases."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.search import search
+from rag.services import document_upload, knowledge_base_create
+from tests.rag import files
+from tests.rag.conftest import ingest
+
+pytestmark = pytest.mark.django_db
+
+DOCS = {
+    "refunds.md": "# Refunds\nCustomers can return any product within 30 days and receive a full refund to their card.",
+    "shipping.md": "# Shipping\nOrders ship from our Rotterdam warehouse. Delivery to Germany takes two business days.",
+    "security.md": "# Passwords\nStaff must rotate passwords every ninety days and use a hardware security key.",
+    "holidays.md": "# Holidays\nThe office closes between Christmas and New Year; support answers email only.",
+    "pricing.md": "# Pricing\nThe premium plan costs 49 euros per month, billed yearly, with a discount for charities.",
+}
+QUESTIONS = [
+    ("How many days do I have to return a product for a refund?", "refunds.md"),
+    ("How long does delivery to Germany take?", "shipping.md"),
+    ("How often should staff rotate their passwords?", "security.md"),
+    ("Is the office open at Christmas?", "holidays.md"),
+    ("What does the premium plan cost per month?", "pricing.md"),
+]
+
+
+@pytest.fixture
+def labelled(owner):
+    base = knowledge_base_create(owner=owner, name="Company")
+    for name, text in DOCS.items():
+        ingest(document_upload(knowledge_base=base, upload=files.upload(name, text), user=owner))
+    return base
+
+
+def test_each_question_finds_its_document_first(labelled):
+    found = [search(knowledge_bases=[labelled], query=q, top_k=3).hits[0].document_name for q, _ in QUESTIONS]
+    assert found == [expected for _, expected in QUESTIONS]
+
+
+def test_hits_carry_both_scores_and_fused_order(labelled):
+    result = search(knowledge_bases=[labelled], query="refund within 30 days", top_k=5)
+    top = result.hits[0]
+    assert top.vector_score is not None and top.text_score is not None
+    assert [h.score for h in result.hits] == sorted((h.score for h in result.hits), reverse=True)
+    assert result.elapsed_ms >= 0
+
+
+def test_other_knowledge_bases_are_not_searched(labelled, owner):
+    other = knowledge_base_create(owner=owner, name="Other")
+    ingest(
+        document_upload(knowledge_base=other, upload=files.upload("x.md", "refund refund refund"), user=owner)
+    )
+    hits = search(knowledge_bases=[other], query="refund", top_k=10).hits
+    assert {h.document_name for h in hits} == {"x.md"}
+
+
+def test_a_question_of_only_stop_words_still_uses_vectors(labelled):
+    assert search(knowledge_bases=[labelled], query="what is it", top_k=2).hits
+
+
+def test_offline_local_model_search(owner):
+    base = knowledge_base_create(owner=owner, name="Local", embedding_model="local")
+    for name, text in DOCS.items():
+        ingest(document_upload(knowledge_base=base, upload=files.upload(name, text), user=owner))
+    found = [search(knowledge_bases=[base], query=q, top_k=1).hits[0].document_name for q, _ in QUESTIONS]
+    recall = sum(f == e for f, (_, e) in zip(found, QUESTIONS, strict=True)) / len(QUESTIONS)
+    assert recall >= 0.8, found
