@@ -140,7 +140,9 @@ class BodyLimitASGI:
     async def _refuse(self, scope: dict[str, Any], send: Any, limit: int) -> None:
         from asgiref.sync import sync_to_async
 
-        response = await sync_to_async(too_large_response, thread_sensitive=False)(scope.get("path", ""), limit)
+        response = await sync_to_async(too_large_response, thread_sensitive=False)(
+            scope.get("path", ""), limit
+        )
         headers = [(b"content-type", response["Content-Type"].encode()), (b"connection", b"close")]
         await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": response.content})

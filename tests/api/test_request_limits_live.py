@@ -23,7 +23,10 @@ def server(django_db_setup, django_db_blocker, tmp_path_factory):
     with django_db_blocker.unblock():
         settings_dict = dict(connection.settings_dict)
     with uvicorn_server(
-        settings_dict, tmp_path_factory.mktemp("uvicorn-limits"), REQUEST_MAX_BYTES=str(LIMIT), UPLOAD_MAX_BYTES=str(LIMIT * 4)
+        settings_dict,
+        tmp_path_factory.mktemp("uvicorn-limits"),
+        REQUEST_MAX_BYTES=str(LIMIT),
+        UPLOAD_MAX_BYTES=str(LIMIT * 4),
     ) as running:
         yield running
 
