@@ -118,3 +118,21 @@ class AnonymousSessionScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
         return {"type": "apiKey", "in": "header", "name": "X-Anonymous-Token"}
+
+
+def load_extension_targets() -> None:
+    """Resolve every drf-spectacular extension's target class once, at URL loading.
+
+    drf-spectacular resolves them lazily on the first schema request, and two requests doing it
+    at once race (one sees ``None`` where it expects the dotted path and answers 500: seen when
+    a fresh server's first requests arrive together).
+    """
+    import drf_spectacular.openapi  # noqa: F401 - imports the contrib extensions
+    from drf_spectacular.plumbing import OpenApiGeneratorExtension
+
+    pending = list(OpenApiGeneratorExtension.__subclasses__())
+    while pending:
+        extension = pending.pop()
+        pending.extend(extension.__subclasses__())
+        if isinstance(extension.target_class, str):
+            extension._load_class()

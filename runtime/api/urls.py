@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
-from runtime.api import schema  # noqa: F401 - registers the anonymous-session auth scheme
+from runtime.api import schema  # registers the anonymous-session auth scheme
 from runtime.api.streams import stream_stats
 from runtime.api.views import (
     DEFAULT_AUTHENTICATION_CLASSES,
@@ -20,6 +20,8 @@ from runtime.api.views import (
     async_event_stream,
     sync_event_stream,
 )
+
+schema.load_extension_targets()
 
 
 # Token (CachedTokenAuthentication: DRF's TokenAuthentication, remembering a good token for a few
