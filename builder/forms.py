@@ -19,6 +19,7 @@ from unfold.widgets import (
 )
 
 from builder.schema import CONTEXT_MODES, INVOCATION_MODES, MEMORY_SCOPES, ConfigError
+from builder.services.memory import MANUAL_SCOPES
 
 # schema field -> form field that shows its error
 _ERROR_FIELD = {"memory": "memory_scope", "config": None, "agent": None, "version": None}
@@ -240,7 +241,18 @@ class SystemForm(forms.Form):
         self.fields["members"].choices = agents
 
 
-class MemoryEntryForm(forms.Form):
+class MemoryAddForm(forms.Form):
+    key = _text(max_length=200, help_text="A short name for the fact, e.g. preferred_language.")
     value = forms.CharField(
-        widget=UnfoldAdminTextareaWidget(attrs={"rows": 3}), help_text="JSON or plain text."
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 2}), help_text="Plain text, or JSON."
+    )
+    scope = forms.ChoiceField(
+        label="Who it is for", choices=MANUAL_SCOPES, initial="system", widget=UnfoldAdminSelectWidget
+    )
+
+
+class MemoryEntryForm(forms.Form):
+    # not required here: the service's message ("Enter a value, or delete the entry") says what to do
+    value = forms.CharField(
+        required=False, widget=UnfoldAdminTextareaWidget(attrs={"rows": 3}), help_text="JSON or plain text."
     )

@@ -155,14 +155,20 @@ def agent_edit(request: HttpRequest, public_id: str) -> HttpResponse:
 def agent_publish_view(request: HttpRequest, public_id: str) -> HttpResponse:
     agent, perms = get_agent_for_user(request.user, public_id)
     form = PublishForm(request.POST)
-    if perms.publish and form.is_valid():
+    if not perms.publish:
+        form.add_error(None, "You may not publish this agent; ask its owner.")
+    elif form.is_valid():
         try:
             version = agent_publish(agent=agent, user=request.user, note=form.cleaned_data["note"])
         except ConfigError as exc:
-            messages.error(request, " ".join(exc.errors.values()))
+            apply_errors(form, exc)
         else:
             messages.success(request, f"Published version {version.number}.")
-    return go(request, reverse("builder:agent-versions", args=[agent.public_id]))
+            return go(request, reverse("builder:agent-versions", args=[agent.public_id]))
+    # the form again, its errors next to the note, what was typed kept
+    context = editor_context(request, agent, perms, editor_form(request, agent))
+    context["publish_form"] = form
+    return page(request, "builder/agent_edit.html", context, partial="publish", status=422)
 
 
 @staff_view

@@ -39,6 +39,11 @@
       return node;
     }
     function scroll() { chat.scrollTop = chat.scrollHeight; }
+    // Why a message was not sent: shown under the chat, what was typed stays in the box.
+    function showError(message) {
+      status.textContent = message;
+      status.classList.add("b-error");
+    }
 
     debug.addEventListener("change", function () { pane.classList.toggle("b-debug", debug.checked); });
     setBusy(false);
@@ -92,18 +97,27 @@
       if (replaceLast) body.append("replace_last", "1");
       state.replaceLast = false;
       setBusy(true);
+      status.classList.remove("b-error");
       status.textContent = "Sending…";
       fetch(pane.dataset.sendUrl, { method: "POST", body: body, headers: { "X-CSRFToken": csrf }, credentials: "same-origin" })
-        .then(function (response) { return response.json().then(function (data) { return { ok: response.ok, data: data }; }); })
+        .then(function (response) {
+          // a 422 answers in JSON with the reason; a 500 or a proxy's 502 page is HTML
+          var type = response.headers.get("Content-Type") || "";
+          if (type.indexOf("application/json") < 0) {
+            return { ok: false, data: { message: window.builderNotice.messageFor(response.status) } };
+          }
+          return response.json().then(function (data) { return { ok: response.ok, data: data }; });
+        })
         .then(function (result) {
           state.sending = false;
-          if (!result.ok) { status.textContent = result.data.message || "Could not send."; setBusy(false); return; }
+          if (!result.ok) { showError(result.data.message || "Could not send."); setBusy(false); return; }
+          status.classList.remove("b-error");
           input.value = "";
           state.lastText = text;
           pane.dataset.conversationId = result.data.conversation_id;
           startTurn(text, result.data);
         })
-        .catch(function () { state.sending = false; status.textContent = "Could not reach the server. Check your connection and try again."; setBusy(false); });
+        .catch(function () { state.sending = false; showError(window.builderNotice.network); setBusy(false); });
     }
 
     function startTurn(text, run) {
@@ -181,7 +195,7 @@
         var runStatus = response.headers.get("X-Run-Status");
         if (["succeeded", "failed", "cancelled", "timed_out"].indexOf(runStatus) >= 0) finish();
         else status.textContent = "Connection lost; reconnecting…";
-      });
+      }).catch(function () { status.textContent = "Connection lost; reconnecting…"; });
     }
 
     function finish() {
