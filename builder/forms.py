@@ -35,13 +35,20 @@ def _text(**kwargs: Any) -> forms.CharField:
     return forms.CharField(widget=UnfoldAdminTextInputWidget, **kwargs)
 
 
+KEY_HELP = (
+    "Filled in from the name; change it if you like. 3-64 lowercase letters, digits and hyphens, "
+    "starting and ending with a letter or digit. The API and the widget use it; it cannot change later."
+)
+
+
 class AgentIdentityForm(forms.Form):
-    slug = _text(
-        label="Key",
-        max_length=64,
-        help_text="Used by the API and the widget, e.g. support-bot. Cannot change later.",
-    )
-    name = _text(max_length=200)
+    name = _text(max_length=200, help_text="What people call it, e.g. Support bot.")
+    # Blank: derived from the name (builder.js fills it in live; the view does it without JS).
+    slug = _text(label="Key", max_length=64, required=False, help_text=KEY_HELP)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["slug"].widget.attrs.update({"data-key-from": "name", "autocapitalize": "none"})
 
 
 class AgentForm(forms.Form):

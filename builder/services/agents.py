@@ -11,6 +11,7 @@ from django.db.models import Max
 
 from builder.models import Agent, AgentDraft, AgentDraftRevision, AgentSystem, AgentVersion
 from builder.schema import AgentConfig, ConfigError, Known, parse_config, validate_slug
+from builder.services.templates import free_key
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -32,12 +33,15 @@ def _check_identity(*, slug: str | None, name: str, exclude_pk: int | None = Non
         problem = validate_slug(slug)
         if problem:
             errors["slug"] = problem
+        elif slug in code_agent_keys():
+            errors["slug"] = (
+                f"The key {slug!r} is already taken by an agent registered in code; {free_key(slug)!r} is free."
+            )
         elif (
             Agent.objects.filter(slug=slug).exclude(pk=exclude_pk).exists()
             or AgentSystem.objects.filter(slug=slug).exists()
-            or slug in code_agent_keys()
         ):
-            errors["slug"] = f"The key {slug!r} is already taken; choose another."
+            errors["slug"] = f"The key {slug!r} is already taken; {free_key(slug)!r} is free."
     if not name or not name.strip():
         errors["name"] = "Give the agent a name."
     elif len(name) > 200:

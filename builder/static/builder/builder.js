@@ -100,6 +100,24 @@
   document.addEventListener("htmx:sendError", function () { showNotice(NETWORK); });
   document.addEventListener("htmx:timeout", function () { showNotice(NETWORK); });
 
+  // The key follows the name while it still is what the name suggested (or empty); once the
+  // user types their own key it is left alone. Same rules as key_from_name in Python.
+  function keyFromName(name) {
+    var key = name.normalize("NFKD").replace(/[^\x00-\x7f]/g, "").toLowerCase()
+      .replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 64).replace(/-+$/, "");
+    if (key.length < 3) key = key ? "agent-" + key : "agent";
+    return key;
+  }
+  document.addEventListener("input", function (event) {
+    var name = event.target;
+    if (!name.form || name.name !== "name") return;
+    var key = name.form.querySelector("[data-key-from=name]");
+    if (!key) return;
+    var previous = name.hasAttribute("data-prev") ? name.getAttribute("data-prev") : name.defaultValue;
+    if (!key.value || key.value === keyFromName(previous)) key.value = name.value.trim() ? keyFromName(name.value) : "";
+    name.setAttribute("data-prev", name.value);
+  });
+
   document.addEventListener("DOMContentLoaded", function () { openDialogs(document); });
   // htmx:load fires on the new content itself (afterSwap fires on the replaced, detached target)
   document.addEventListener("htmx:load", function (event) { openDialogs(event.target); });

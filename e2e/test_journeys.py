@@ -1,0 +1,80 @@
+"""First-use journeys in a real browser: from signing in to a streamed reply, counting clicks,
+and every starter template answering at once on the demo model."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from e2e.conftest import shot
+from runtime.models import AgentRun
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def test_login_to_streamed_reply_from_a_template_in_four_clicks(browser, live, staff):
+    context = browser.new_context(base_url=live, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    clicks = 0
+
+    def click(locator) -> None:
+        nonlocal clicks
+        clicks += 1
+        locator.click()
+
+    page.goto("/")
+    page.get_by_label("Username").fill("builder")
+    page.get_by_label("Password").fill("pw-builder-123")
+    click(page.get_by_role("button", name="Log in"))
+    click(page.get_by_role("link", name="New agent"))
+    shot(page, "journey-01-templates")
+    click(page.get_by_role("button", name="Use the Support assistant template"))
+    expect(
+        page.locator("#builder").get_by_role("heading", name=re.compile("Support assistant"))
+    ).to_be_visible()
+    page.get_by_label("Message").fill("Hello, can you help me?")
+    click(page.get_by_role("button", name="Send"))
+    turn = page.locator("#pg-chat .b-turn").last
+    expect(turn.locator(".b-usage")).to_contain_text("succeeded")
+    expect(turn.locator(".b-msg--assistant").first).to_contain_text(re.compile("demo", re.I))
+    shot(page, "journey-02-first-reply")
+    assert clicks <= 4, clicks
+    context.close()
+
+
+@pytest.mark.parametrize(
+    "template", ["Support assistant", "FAQ assistant", "Researcher", "Front desk router"]
+)
+def test_every_template_answers_at_once(page, template):
+    page.goto("/agents/new/")
+    page.get_by_role("button", name=f"Use the {template} template").click()
+    expect(page.locator("#builder").get_by_role("heading", name=re.compile(template))).to_be_visible()
+    page.get_by_label("Message").fill("Hello")
+    page.get_by_label("Message").press("Enter")
+    turn = page.locator("#pg-chat .b-turn").last
+    expect(turn.locator(".b-usage")).to_contain_text("succeeded")
+    assert AgentRun.objects.filter(status="succeeded").exists()
+
+
+def test_key_follows_the_name_and_a_taken_key_suggests_a_free_one(page, staff):
+    from builder.models import Agent
+    from builder.services import agent_create
+
+    agent_create(owner=staff, slug="support-bot", name="Old support bot")
+    page.goto("/agents/new/")
+    page.get_by_label("Name").press_sequentially("Support Bot")
+    expect(page.get_by_label("Key")).to_have_value("support-bot")
+    page.get_by_role("button", name="Create agent").click()
+    expect(page.get_by_text("'support-bot-2' is free")).to_be_visible()
+    shot(page, "journey-03-key-taken")
+    assert Agent.objects.count() == 1
+    # a key typed by hand is left alone when the name changes
+    page.get_by_label("Key").fill("my-own-key")
+    page.get_by_label("Name").fill("Support Bot EU")
+    expect(page.get_by_label("Key")).to_have_value("my-own-key")
+    page.get_by_role("button", name="Create agent").click()
+    expect(page.locator("#builder").get_by_role("heading", name=re.compile("Support Bot EU"))).to_be_visible()
+    assert Agent.objects.filter(slug="my-own-key").exists()
