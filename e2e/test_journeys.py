@@ -78,3 +78,51 @@ def test_key_follows_the_name_and_a_taken_key_suggests_a_free_one(page, staff):
     page.get_by_role("button", name="Create agent").click()
     expect(page.locator("#builder").get_by_role("heading", name=re.compile("Support Bot EU"))).to_be_visible()
     assert Agent.objects.filter(slug="my-own-key").exists()
+
+
+def test_playground_runs_what_is_on_screen(page, staff):
+    from builder.services import agent_create, agent_publish
+
+    agent = agent_create(owner=staff, slug="onscreen", name="On screen", config={"system_prompt": "Old."})
+    agent_publish(agent=agent, user=staff)
+    page.goto(f"/agents/{agent.public_id}/")
+    expect(page.locator("#agent-head")).to_contain_text("v1 live")
+    expect(page.locator("#agent-head")).not_to_contain_text("changes pending")
+
+    # unsaved edits go with the message: saved first, then sent
+    page.get_by_label("Name").fill("Renamed")
+    page.get_by_label("Instructions (system prompt)").fill("New instructions on screen.")
+    page.get_by_label("Message").fill("Which instructions do you have?")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator("#pg-chat .b-turn").last.locator(".b-usage")).to_contain_text("succeeded")
+    agent.draft.refresh_from_db()
+    assert agent.draft.revision == 2 and agent.draft.config["system_prompt"] == "New instructions on screen."
+    run = AgentRun.objects.get()
+    assert run.agent_version.endswith("@2")  # the run used the revision saved just before it
+    # the page's title and badges follow the save without a reload
+    expect(page.locator("#agent-head h1")).to_contain_text("Renamed")
+    expect(page.locator("#agent-head")).to_contain_text("changes pending")
+    expect(page).to_have_title(re.compile("Renamed"))
+    shot(page, "journey-04-saved-before-send")
+
+    # an edit the server refuses: nothing is sent, and the pane says why
+    page.get_by_label("Temperature").fill("5")
+    page.get_by_label("Message").fill("Second message")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator("#pg-status")).to_contain_text("Your edits were not saved")
+    expect(
+        page.locator(".b-field").filter(has=page.get_by_label("Temperature")).locator(".b-error")
+    ).to_be_visible()
+    assert AgentRun.objects.count() == 1
+
+    # leaving with unsaved edits asks first; staying keeps them
+    dialogs = []
+
+    def stay(dialog):
+        dialogs.append(dialog.type)
+        dialog.dismiss()
+
+    page.on("dialog", stay)
+    page.locator("#builder").get_by_role("link", name="Tools", exact=True).click()
+    expect(page.get_by_label("Temperature")).to_have_value("5")
+    assert dialogs == ["beforeunload"]

@@ -118,6 +118,45 @@
     name.setAttribute("data-prev", name.value);
   });
 
+  // Unsaved changes: a form the user has typed into is "dirty" until it is saved; leaving the
+  // page then asks first. A form answered with 422 comes back still unsaved (what was typed).
+  var GUARDED = "form[data-warn-unsaved], #tool-form, #system-form";
+  function dirtyForms() {
+    return Array.prototype.filter.call(document.querySelectorAll(GUARDED), function (form) {
+      return form.hasAttribute("data-dirty");
+    });
+  }
+  function markDirty(event) {
+    var form = event.target.form || (event.target.closest && event.target.closest("form"));
+    if (form && form.matches(GUARDED)) form.setAttribute("data-dirty", "");
+  }
+  document.addEventListener("input", markDirty);
+  document.addEventListener("change", markDirty);
+  document.addEventListener("submit", function (event) {
+    // a full-page submit (no htmx) leaves the page on purpose
+    if (event.target.matches(GUARDED) && !event.target.hasAttribute("hx-post")) event.target.removeAttribute("data-dirty");
+  });
+  var refused = null; // id of a guarded form answered 422, re-marked once its answer is swapped in
+  document.addEventListener("htmx:beforeOnLoad", function (event) {
+    var form = event.detail.elt;
+    if (!form.matches || !form.matches(GUARDED)) return;
+    // saved: cleared before htmx follows an HX-Redirect, which would otherwise ask "leave the page?"
+    if (event.detail.xhr.status < 400) form.removeAttribute("data-dirty");
+    if (event.detail.xhr.status === 422 && form.id) refused = form.id;
+  });
+  document.addEventListener("htmx:afterRequest", function () {
+    // (fires on an ancestor when the form itself was replaced)
+    var now = refused && document.getElementById(refused);
+    if (now) now.setAttribute("data-dirty", "");
+    refused = null;
+  });
+  window.addEventListener("beforeunload", function (event) {
+    if (!dirtyForms().length) return;
+    event.preventDefault();
+    event.returnValue = "";
+  });
+  window.builderUnsaved = dirtyForms;
+
   document.addEventListener("DOMContentLoaded", function () { openDialogs(document); });
   // htmx:load fires on the new content itself (afterSwap fires on the replaced, detached target)
   document.addEventListener("htmx:load", function (event) { openDialogs(event.target); });

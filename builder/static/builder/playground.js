@@ -72,10 +72,44 @@
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       var text = input.value.trim();
-      if (!text || state.run) return;
-      if (state.replaceLast) removeLastTurn();
-      send(text, state.replaceLast);
+      if (!text || state.run || state.sending) return;
+      saveEditsFirst(function () {
+        if (state.replaceLast) removeLastTurn();
+        send(text, state.replaceLast);
+      });
     });
+
+    // The playground runs the saved draft, so edits on screen are saved before a message goes:
+    // what is tried is what is seen. A save refused (422) sends nothing and says why.
+    function saveEditsFirst(then) {
+      var editor = (window.builderUnsaved ? window.builderUnsaved() : []).filter(function (f) {
+        return f.id === "agent-editor" || f.id === "system-form";
+      })[0];
+      if (!editor || !window.htmx) { then(); return; }
+      if (editor.id === "system-form") {
+        // saving a system reloads the page; say so rather than send to the old version
+        showError("Save the system first (Save system): the playground runs what is saved.");
+        return;
+      }
+      status.classList.remove("b-error");
+      status.textContent = "Saving your edits first…";
+      // htmx:afterRequest of a form it replaced fires on an ancestor, so the status is taken
+      // from htmx:beforeOnLoad, which still fires on the form itself
+      var answered = null;
+      function loaded(event) { if (event.detail.elt === editor) answered = event.detail.xhr.status; }
+      function done(event) {
+        if (answered === null && event.detail.elt !== editor) return;
+        document.removeEventListener("htmx:beforeOnLoad", loaded);
+        document.removeEventListener("htmx:afterRequest", done);
+        var code = answered || 0;
+        if (code >= 200 && code < 300) { status.textContent = ""; then(); }
+        else if (code === 422) showError("Your edits were not saved: fix what the settings say, then send again.");
+        else showError(code ? window.builderNotice.messageFor(code) : window.builderNotice.network);
+      }
+      document.addEventListener("htmx:beforeOnLoad", loaded);
+      document.addEventListener("htmx:afterRequest", done);
+      editor.requestSubmit();
+    }
 
     function newKey() {
       // crypto.randomUUID needs a secure context; a plain-HTTP intranet host has none
