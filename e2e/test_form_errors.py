@@ -200,18 +200,61 @@ def test_memory_errors_and_add(page, staff):
 
 
 def test_refused_delete_shows_why(page, staff):
-    from builder.models import Agent
+    from builder.models import Agent, ToolDefinition
+    from builder.services import agent_create
     from builder.services.systems import system_save
 
     agent = _agent(staff)
-    system_save(owner=staff, slug="desk", name="Desk", entry_agent=agent, members={}, knowledge=[])
+    # the dialog opens while nothing uses the agent; meanwhile someone builds a system on it
     page.goto(f"/agents/{agent.public_id}/")
     page.locator(".b-head").get_by_role("link", name="Delete").click()
     dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    system_save(owner=staff, slug="desk", name="Desk", entry_agent=agent, members={}, knowledge=[])
     dialog.get_by_role("button", name="Delete").click()
-    expect(dialog.get_by_role("alert")).to_contain_text("Desk")
+    expect(dialog.get_by_role("alert")).to_contain_text("system Desk")
     shot(page, "errors-08-delete-refused")
     assert Agent.objects.count() == 1
+
+    # opened again, the dialog lists what uses it and offers no Delete button
+    caller = agent_create(
+        owner=staff,
+        slug="caller",
+        name="Caller",
+        config={
+            "system_prompt": "Ask the helper.",
+            "sub_agents": [{"agent_key": agent.slug, "mode": "delegate", "context": "full"}],
+        },
+    )
+    page.goto(f"/agents/{agent.public_id}/")
+    page.locator(".b-head").get_by_role("link", name="Delete").click()
+    expect(dialog.get_by_role("listitem")).to_have_text(["system Desk", "agent Caller"])
+    expect(dialog.get_by_role("button", name="Delete")).to_have_count(0)
+    dialog.get_by_role("button", name="Close").click()
+    expect(dialog).to_have_count(0)
+
+    # a tool an agent uses is kept the same way
+    tool = ToolDefinition.objects.create(
+        owner=staff,
+        name="lookup",
+        description="Look up",
+        spec={"method": "GET", "url": "https://api.example.com/x", "parameters": {"type": "object"}},
+    )
+    from builder.services import agent_update_draft
+
+    agent_update_draft(
+        agent=caller,
+        user=staff,
+        config={
+            "system_prompt": "Ask the helper.",
+            "http_tools": ["lookup"],
+            "sub_agents": [{"agent_key": agent.slug, "mode": "delegate", "context": "full"}],
+        },
+    )
+    page.goto("/tools/")
+    page.get_by_role("row", name=re.compile("lookup")).get_by_role("link", name="Delete").click()
+    expect(dialog.get_by_role("listitem")).to_have_text(["agent Caller"])
+    assert ToolDefinition.objects.count() == 1
 
 
 def test_server_error_is_announced_and_input_kept(page, staff):

@@ -126,3 +126,32 @@ def test_playground_runs_what_is_on_screen(page, staff):
     page.locator("#builder").get_by_role("link", name="Tools", exact=True).click()
     expect(page.get_by_label("Temperature")).to_have_value("5")
     assert dialogs == ["beforeunload"]
+
+
+def test_a_missing_sub_agent_is_a_failed_step_the_user_sees(page, staff, fake_openai):
+    from builder.models import AgentDraft
+    from builder.services import agent_create
+    from tests.fakes.llm_servers import Text, ToolCalls
+
+    agent = agent_create(
+        owner=staff,
+        slug="front",
+        name="Front",
+        config={
+            "system_prompt": "Delegate.",
+            "model": "openai:gpt-4o-mini",
+            "sub_agents": [{"agent_key": "ghost", "mode": "delegate", "context": "full"}],
+        },
+        known=None,
+    )
+    # the sub-agent went away behind the builder's back (an import, a code agent removed)
+    assert not AgentDraft.objects.filter(agent__slug="ghost").exists()
+    fake_openai.push(ToolCalls([("ghost", {"message": "help"})]), Text(["I could not reach them."]))
+    page.goto(f"/agents/{agent.public_id}/")
+    page.get_by_label("Message").fill("Ask the ghost")
+    page.get_by_role("button", name="Send").click()
+    turn = page.locator("#pg-chat .b-turn").last
+    expect(turn.locator(".b-usage")).to_contain_text("1 failed step", timeout=30_000)
+    # visible without "Show steps"
+    expect(turn.get_by_role("alert")).to_contain_text("ghost")
+    shot(page, "journey-05-missing-sub-agent")

@@ -174,11 +174,15 @@ def agent_duplicate(*, agent: Agent, user: AbstractBaseUser, slug: str, name: st
 
 @transaction.atomic
 def agent_delete(*, agent: Agent) -> None:
-    entry_of = list(agent.entry_of_systems.values_list("name", flat=True))
-    if entry_of:
+    """Refused while anything uses the agent: a system (published ones pin its version) or an
+    agent that calls it would otherwise fail at run time, silently for whoever is chatting."""
+    from builder.selectors import agent_dependants
+
+    dependants = agent_dependants(agent=agent)
+    if dependants:
         raise ConfigError(
             {
-                "agent": f"This agent is the entry agent of {', '.join(entry_of)}; change or delete that system first."
+                "agent": f"{agent.name} is used by {', '.join(dependants)}; remove it there first, then delete it."
             }
         )
     agent.delete()

@@ -95,6 +95,19 @@ class Turn:
     run: AgentRun
     user_text: str
     replies: list[dict[str, Any]] = field(default_factory=list)
+    # sub-agents that could not answer (gone, failed): shown in the turn, never hidden in the steps
+    failed_steps: list[dict[str, str]] = field(default_factory=list)
+
+
+def _failed_children(run_ids: list[Any]) -> dict[Any, list[dict[str, str]]]:
+    failed: dict[Any, list[dict[str, str]]] = {}
+    rows = AgentRun.objects.filter(parent_run_id__in=run_ids, status__in=["failed", "timed_out"])
+    for parent_id, key, error in rows.order_by("created_at").values_list(
+        "parent_run_id", "agent_key", "error"
+    ):
+        message = (error or {}).get("message") or "It failed."
+        failed.setdefault(parent_id, []).append({"agent_key": key, "message": message})
+    return failed
 
 
 def playground_turns(*, conversation: AgentConversation) -> list[Turn]:
@@ -104,6 +117,7 @@ def playground_turns(*, conversation: AgentConversation) -> list[Turn]:
     by_run: dict[Any, list[AgentMessage]] = {}
     for message in messages:
         by_run.setdefault(message.run_id, []).append(message)
+    failed = _failed_children([run.pk for run in runs])
     turns = []
     for run in runs:
         rows = by_run.get(run.pk, [])
@@ -115,7 +129,9 @@ def playground_turns(*, conversation: AgentConversation) -> list[Turn]:
             for m in rows
             if m.role == "assistant" and isinstance(m.content, str) and m.content
         ]
-        turns.append(Turn(run=run, user_text=str(user_text), replies=replies))
+        turns.append(
+            Turn(run=run, user_text=str(user_text), replies=replies, failed_steps=failed.get(run.pk, []))
+        )
     return turns
 
 
@@ -125,4 +141,9 @@ def turn_for_run(*, run: AgentRun) -> Turn:
     replies = [
         {"content": m.content, "agent_key": m.agent_key} for m in rows if m.role == "assistant" and m.content
     ]
-    return Turn(run=run, user_text=str(user_text), replies=replies)
+    return Turn(
+        run=run,
+        user_text=str(user_text),
+        replies=replies,
+        failed_steps=_failed_children([run.pk]).get(run.pk, []),
+    )

@@ -225,6 +225,7 @@ def agent_delete_view(request: HttpRequest, public_id: str) -> HttpResponse:
         "object": agent,
         "kind": "agent",
         "action": reverse("builder:agent-delete", args=[agent.public_id]),
+        "dependants": selectors.agent_dependants(agent=agent),
         "error": error,
         "title": f"Delete {agent.name}",
     }
