@@ -234,7 +234,7 @@ def test_refused_delete_shows_why(page, staff):
     expect(dialog).to_have_count(0)
 
     # a tool an agent uses is kept the same way
-    tool = ToolDefinition.objects.create(
+    ToolDefinition.objects.create(
         owner=staff,
         name="lookup",
         description="Look up",
