@@ -82,6 +82,16 @@ class AgentForm(forms.Form):
         required=False, label="Python tools", widget=UnfoldAdminCheckboxSelectMultipleWidget
     )
     sub_agents = forms.MultipleChoiceField(required=False, label="Sub-agents")
+    opening_message = forms.CharField(
+        required=False,
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 2}),
+        help_text="Shown as the agent's first message before anyone writes, e.g. Hi! How can I help?",
+    )
+    suggested_questions = forms.CharField(
+        required=False,
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 3}),
+        help_text="One per line, up to 6. Shown as buttons; a click sends the question.",
+    )
     memory_enabled = forms.BooleanField(
         required=False, label="Shared memory", widget=UnfoldBooleanSwitchWidget
     )
@@ -142,6 +152,8 @@ class AgentForm(forms.Form):
             "sub_agents": [link["agent_key"] for link in config.get("sub_agents", [])],
             "memory_enabled": config.get("memory", {}).get("enabled", False),
             "memory_scope": config.get("memory", {}).get("scope", "conversation"),
+            "opening_message": config.get("opening_message", ""),
+            "suggested_questions": "\n".join(config.get("suggested_questions", [])),
         }
         for link in config.get("sub_agents", []):
             initial[f"sub_mode__{link['agent_key']}"] = link.get("mode", "delegate")
@@ -170,6 +182,8 @@ class AgentForm(forms.Form):
                 "enabled": data.get("memory_enabled", False),
                 "scope": data.get("memory_scope") or "conversation",
             },
+            "opening_message": data.get("opening_message", ""),
+            "suggested_questions": data.get("suggested_questions", "").splitlines(),
         }
 
 

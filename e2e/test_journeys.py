@@ -155,3 +155,24 @@ def test_a_missing_sub_agent_is_a_failed_step_the_user_sees(page, staff, fake_op
     # visible without "Show steps"
     expect(turn.get_by_role("alert")).to_contain_text("ghost")
     shot(page, "journey-05-missing-sub-agent")
+
+
+def test_opening_message_and_suggested_questions(page, staff):
+    from builder.services import agent_create
+
+    agent = agent_create(owner=staff, slug="greeter", name="Greeter", config={"system_prompt": "Greet."})
+    page.goto(f"/agents/{agent.public_id}/")
+    page.get_by_label("Opening message").fill("Welcome! Ask me about the weather.")
+    page.get_by_label("Suggested questions").fill("Is it sunny?\nWill it rain tomorrow?")
+    page.get_by_role("button", name="Save draft").click()
+    # the playground shows them at once (no reload) ...
+    chat = page.locator("#pg-chat")
+    expect(chat.locator(".b-opening")).to_have_text("Welcome! Ask me about the weather.")
+    shot(page, "journey-06-opening-and-suggestions")
+    # ... and a click on a suggestion sends it
+    chat.get_by_role("button", name="Will it rain tomorrow?").click()
+    turn = chat.locator(".b-turn").last
+    expect(turn.locator(".b-msg--user")).to_have_text("Will it rain tomorrow?")
+    expect(turn.locator(".b-usage")).to_contain_text("succeeded")
+    expect(chat.get_by_role("button", name="Is it sunny?")).to_have_count(0)
+    expect(chat.locator(".b-opening")).to_be_visible()

@@ -64,6 +64,8 @@ class Template:
     python_tools: tuple[str, ...] = ()
     http_tool: dict[str, Any] | None = None
     specialists: tuple[tuple[str, str, str], ...] = field(default=())  # (name, icon, prompt)
+    opening: str = ""
+    questions: tuple[str, ...] = ()
 
 
 TEMPLATES: tuple[Template, ...] = (
@@ -80,6 +82,8 @@ TEMPLATES: tuple[Template, ...] = (
             "hand the conversation to a person.\n"
             "- Never ask for passwords or card numbers."
         ),
+        opening="Hi! How can I help you today?",
+        questions=("Where is my order?", "How do I return something?"),
     ),
     Template(
         id="faq",
@@ -95,6 +99,8 @@ TEMPLATES: tuple[Template, ...] = (
             "Returns: within 30 days with the receipt.\n"
             "(Replace these lines with your own questions and answers.)"
         ),
+        opening="Ask me anything about our opening hours and returns.",
+        questions=("When are you open?", "Can I return an item?"),
     ),
     Template(
         id="researcher",
@@ -183,7 +189,12 @@ def agent_from_template(*, owner: AbstractBaseUser, template_id: str, known: Kno
     template = TEMPLATES_BY_ID.get(template_id)
     if template is None:
         raise ConfigError({"template": "Unknown template; pick one from the list."})
-    config: dict[str, Any] = {"system_prompt": template.prompt, "python_tools": list(template.python_tools)}
+    config: dict[str, Any] = {
+        "system_prompt": template.prompt,
+        "python_tools": list(template.python_tools),
+        "opening_message": template.opening,
+        "suggested_questions": list(template.questions),
+    }
     if template.http_tool:
         config["http_tools"] = [_http_tool(owner, template.http_tool)]
     sub_agents = []

@@ -99,3 +99,41 @@ def test_create_view_from_template(owner_client):
     response = owner_client.post("/agents/new/", {"template": "faq"}, headers={"HX-Request": "true"})
     assert response.status_code == 200 and response["HX-Redirect"]
     assert Agent.objects.get().name == "FAQ assistant"
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "words"),
+    [
+        ({"opening_message": "x" * 1001}, "opening_message", "shorten it"),
+        ({"opening_message": 5}, "opening_message", "must be text"),
+        ({"suggested_questions": [f"q{n}" for n in range(7)]}, "suggested_questions", "keep the 6"),
+        ({"suggested_questions": ["x" * 201]}, "suggested_questions", "200 characters"),
+        ({"suggested_questions": "one"}, "suggested_questions", "list of texts"),
+    ],
+)
+def test_experience_settings_are_validated(data, field, words):
+    from builder.schema import parse_config
+
+    with pytest.raises(ConfigError) as exc:
+        parse_config({"system_prompt": "Hi.", **data})
+    assert words in exc.value.errors[field]
+
+
+def test_experience_settings_saved_from_the_editor(owner_client, agent):
+    response = owner_client.post(
+        f"/agents/{agent.public_id}/",
+        {
+            "name": "Helper",
+            "system_prompt": "You help.",
+            "opening_message": "Hello there!",
+            "suggested_questions": "First?\n\n  Second?  \n",
+            "memory_scope": "conversation",
+        },
+        headers={"HX-Request": "true"},
+    )
+    assert response.status_code == 200
+    agent.draft.refresh_from_db()
+    assert agent.draft.config["opening_message"] == "Hello there!"
+    assert agent.draft.config["suggested_questions"] == ["First?", "Second?"]
+    body = owner_client.get(f"/agents/{agent.public_id}/").content.decode()
+    assert "Hello there!" in body and 'data-suggestion="Second?"' in body

@@ -52,6 +52,13 @@
       if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); form.requestSubmit(); }
     });
 
+    chat.addEventListener("click", function (event) {
+      var suggestion = event.target.closest("[data-suggestion]");
+      if (!suggestion || state.run || state.sending) return;
+      input.value = suggestion.getAttribute("data-suggestion");
+      form.requestSubmit();
+    });
+
     retryButton.addEventListener("click", function () {
       if (!state.lastText) return;
       removeLastTurn();
@@ -121,8 +128,12 @@
       // Enter pressed twice, or a double click, before the first answer: one run, not two
       if (state.sending) return;
       state.sending = true;
+      // the opening message stays as the conversation's first bubble; suggestions and hints go
       var empty = document.getElementById("pg-empty");
-      if (empty) empty.remove();
+      if (empty) {
+        empty.querySelectorAll(".b-suggestions, .b-empty").forEach(function (node) { node.remove(); });
+        empty.removeAttribute("id");
+      }
       var body = new FormData();
       body.append("message", text);
       body.append("idempotency_key", newKey());
