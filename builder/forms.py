@@ -82,7 +82,9 @@ class AgentForm(forms.Form):
         required=False, label="Python tools", widget=UnfoldAdminCheckboxSelectMultipleWidget
     )
     sub_agents = forms.MultipleChoiceField(required=False, label="Sub-agents")
+    # labelled "Greeting": a label containing "message" would clash with the playground's Message box
     opening_message = forms.CharField(
+        label="Greeting",
         required=False,
         widget=UnfoldAdminTextareaWidget(attrs={"rows": 2}),
         help_text="Shown as the agent's first message before anyone writes, e.g. Hi! How can I help?",

@@ -162,7 +162,7 @@ def test_opening_message_and_suggested_questions(page, staff):
 
     agent = agent_create(owner=staff, slug="greeter", name="Greeter", config={"system_prompt": "Greet."})
     page.goto(f"/agents/{agent.public_id}/")
-    page.get_by_label("Opening message").fill("Welcome! Ask me about the weather.")
+    page.get_by_label("Greeting").fill("Welcome! Ask me about the weather.")
     page.get_by_label("Suggested questions").fill("Is it sunny?\nWill it rain tomorrow?")
     page.get_by_role("button", name="Save draft").click()
     # the playground shows them at once (no reload) ...
