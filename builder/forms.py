@@ -19,6 +19,7 @@ from unfold.widgets import (
 )
 
 from builder.schema import CONTEXT_MODES, INVOCATION_MODES, MEMORY_SCOPES, ConfigError
+from builder.services.memory import MANUAL_SCOPES
 
 # schema field -> form field that shows its error
 _ERROR_FIELD = {"memory": "memory_scope", "config": None, "agent": None, "version": None}
@@ -34,13 +35,20 @@ def _text(**kwargs: Any) -> forms.CharField:
     return forms.CharField(widget=UnfoldAdminTextInputWidget, **kwargs)
 
 
+KEY_HELP = (
+    "Filled in from the name; change it if you like. 3-64 lowercase letters, digits and hyphens, "
+    "starting and ending with a letter or digit. The API and the widget use it; it cannot change later."
+)
+
+
 class AgentIdentityForm(forms.Form):
-    slug = _text(
-        label="Key",
-        max_length=64,
-        help_text="Used by the API and the widget, e.g. support-bot. Cannot change later.",
-    )
-    name = _text(max_length=200)
+    name = _text(max_length=200, help_text="What people call it, e.g. Support bot.")
+    # Blank: derived from the name (builder.js fills it in live; the view does it without JS).
+    slug = _text(label="Key", max_length=64, required=False, help_text=KEY_HELP)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["slug"].widget.attrs.update({"data-key-from": "name", "autocapitalize": "none"})
 
 
 class AgentForm(forms.Form):
@@ -74,6 +82,18 @@ class AgentForm(forms.Form):
         required=False, label="Python tools", widget=UnfoldAdminCheckboxSelectMultipleWidget
     )
     sub_agents = forms.MultipleChoiceField(required=False, label="Sub-agents")
+    # labelled "Greeting": a label containing "message" would clash with the playground's Message box
+    opening_message = forms.CharField(
+        label="Greeting",
+        required=False,
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 2}),
+        help_text="Shown as the agent's first message before anyone writes, e.g. Hi! How can I help?",
+    )
+    suggested_questions = forms.CharField(
+        required=False,
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 3}),
+        help_text="One per line, up to 6. Shown as buttons; a click sends the question.",
+    )
     memory_enabled = forms.BooleanField(
         required=False, label="Shared memory", widget=UnfoldBooleanSwitchWidget
     )
@@ -134,6 +154,8 @@ class AgentForm(forms.Form):
             "sub_agents": [link["agent_key"] for link in config.get("sub_agents", [])],
             "memory_enabled": config.get("memory", {}).get("enabled", False),
             "memory_scope": config.get("memory", {}).get("scope", "conversation"),
+            "opening_message": config.get("opening_message", ""),
+            "suggested_questions": "\n".join(config.get("suggested_questions", [])),
         }
         for link in config.get("sub_agents", []):
             initial[f"sub_mode__{link['agent_key']}"] = link.get("mode", "delegate")
@@ -162,6 +184,8 @@ class AgentForm(forms.Form):
                 "enabled": data.get("memory_enabled", False),
                 "scope": data.get("memory_scope") or "conversation",
             },
+            "opening_message": data.get("opening_message", ""),
+            "suggested_questions": data.get("suggested_questions", "").splitlines(),
         }
 
 
@@ -240,7 +264,18 @@ class SystemForm(forms.Form):
         self.fields["members"].choices = agents
 
 
-class MemoryEntryForm(forms.Form):
+class MemoryAddForm(forms.Form):
+    key = _text(max_length=200, help_text="A short name for the fact, e.g. preferred_language.")
     value = forms.CharField(
-        widget=UnfoldAdminTextareaWidget(attrs={"rows": 3}), help_text="JSON or plain text."
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 2}), help_text="Plain text, or JSON."
+    )
+    scope = forms.ChoiceField(
+        label="Who it is for", choices=MANUAL_SCOPES, initial="system", widget=UnfoldAdminSelectWidget
+    )
+
+
+class MemoryEntryForm(forms.Form):
+    # not required here: the service's message ("Enter a value, or delete the entry") says what to do
+    value = forms.CharField(
+        required=False, widget=UnfoldAdminTextareaWidget(attrs={"rows": 3}), help_text="JSON or plain text."
     )

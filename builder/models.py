@@ -172,7 +172,9 @@ class AgentSystem(models.Model):
 
 class SystemMember(models.Model):
     system = models.ForeignKey(AgentSystem, on_delete=models.CASCADE, related_name="members")
-    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="system_memberships")
+    # PROTECT: a system (a published one pins its members' versions) never loses a member
+    # behind its back; builder.services.agent_delete says which systems to change first.
+    agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="system_memberships")
     role = models.CharField(max_length=200, blank=True)
 
     class Meta:

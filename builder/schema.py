@@ -66,6 +66,9 @@ class AgentConfig:
     python_tools: list[str] = field(default_factory=list)
     sub_agents: list[SubAgentLink] = field(default_factory=list)
     memory: MemorySettings = field(default_factory=MemorySettings)
+    # What a person sees before the first message (playground, widget); never sent to the model.
+    opening_message: str = ""
+    suggested_questions: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -174,9 +177,13 @@ def parse_config(data: Any, *, known: Known | None = None, self_key: str = "") -
         if memory.scope not in MEMORY_SCOPES:
             errors["memory"] = f"Memory scope must be one of {', '.join(MEMORY_SCOPES)}."
 
+    opening, questions = _experience(data, errors)
+
     if errors:
         raise ConfigError(errors)
     return AgentConfig(
+        opening_message=opening,
+        suggested_questions=questions,
         system_prompt=prompt,
         model=model,
         temperature=temperature,
@@ -186,6 +193,39 @@ def parse_config(data: Any, *, known: Known | None = None, self_key: str = "") -
         sub_agents=sub_agents,
         memory=memory,
     )
+
+
+MAX_OPENING = 1000
+MAX_QUESTIONS = 6
+MAX_QUESTION = 200
+
+
+def _experience(data: dict[str, Any], errors: dict[str, str]) -> tuple[str, list[str]]:
+    """The opening message and the suggested questions shown before the first message."""
+    opening = data.get("opening_message") or ""
+    if not isinstance(opening, str):
+        errors["opening_message"] = "The opening message must be text."
+        opening = ""
+    elif len(opening) > MAX_OPENING:
+        errors["opening_message"] = (
+            f"The opening message is {len(opening)} characters; shorten it to {MAX_OPENING} or fewer."
+        )
+    elif "\x00" in opening:
+        errors["opening_message"] = "The opening message contains a NUL character; remove it."
+    raw = data.get("suggested_questions") or []
+    if not isinstance(raw, list) or not all(isinstance(q, str) for q in raw):
+        errors["suggested_questions"] = "Suggested questions must be a list of texts."
+        return opening.strip(), []
+    questions = [q.strip() for q in raw if q.strip()]
+    if len(questions) > MAX_QUESTIONS:
+        errors["suggested_questions"] = (
+            f"{len(questions)} questions: keep the {MAX_QUESTIONS} most useful, one per line."
+        )
+    elif any(len(q) > MAX_QUESTION for q in questions):
+        errors["suggested_questions"] = f"Keep each question to {MAX_QUESTION} characters or fewer."
+    elif any("\x00" in q for q in questions):
+        errors["suggested_questions"] = "A question contains a NUL character; remove it."
+    return opening.strip(), questions
 
 
 def validate_slug(slug: Any) -> str | None:

@@ -88,3 +88,32 @@ def tool_list(*, user: AbstractBaseUser) -> QuerySet[ToolDefinition]:
 
 def system_list(*, user: AbstractBaseUser) -> QuerySet[AgentSystem]:
     return visible_to(user, AgentSystem.objects.all()).select_related("entry_agent").order_by("-updated_at")
+
+
+def agent_dependants(*, agent: Agent) -> list[str]:
+    """What would break if ``agent`` went: systems it belongs to, agents that call it (their draft
+    or their published version). Read by everyone, so names are listed whoever owns them."""
+    systems = AgentSystem.objects.filter(Q(entry_agent=agent) | Q(members__agent=agent)).distinct()
+    link = [{"agent_key": agent.slug}]
+    callers = (
+        Agent.objects.filter(
+            Q(draft__config__sub_agents__contains=link)
+            | Q(published_version__config__sub_agents__contains=link)
+        )
+        .exclude(pk=agent.pk)
+        .distinct()
+    )
+    return [f"system {name}" for name in systems.order_by("name").values_list("name", flat=True)] + [
+        f"agent {name}" for name in callers.order_by("name").values_list("name", flat=True)
+    ]
+
+
+def tool_dependants(*, tool: ToolDefinition) -> list[str]:
+    """Agents (the tool owner's, as the runtime resolves tools by owner) whose draft or published
+    version uses ``tool``."""
+    names = [tool.name]
+    users = Agent.objects.filter(owner_id=tool.owner_id).filter(
+        Q(draft__config__http_tools__contains=names)
+        | Q(published_version__config__http_tools__contains=names)
+    )
+    return [f"agent {name}" for name in users.distinct().order_by("name").values_list("name", flat=True)]

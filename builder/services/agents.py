@@ -11,6 +11,7 @@ from django.db.models import Max
 
 from builder.models import Agent, AgentDraft, AgentDraftRevision, AgentSystem, AgentVersion
 from builder.schema import AgentConfig, ConfigError, Known, parse_config, validate_slug
+from builder.services.templates import free_key
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -32,12 +33,15 @@ def _check_identity(*, slug: str | None, name: str, exclude_pk: int | None = Non
         problem = validate_slug(slug)
         if problem:
             errors["slug"] = problem
+        elif slug in code_agent_keys():
+            errors["slug"] = (
+                f"The key {slug!r} is already taken by an agent registered in code; {free_key(slug)!r} is free."
+            )
         elif (
             Agent.objects.filter(slug=slug).exclude(pk=exclude_pk).exists()
             or AgentSystem.objects.filter(slug=slug).exists()
-            or slug in code_agent_keys()
         ):
-            errors["slug"] = f"The key {slug!r} is already taken; choose another."
+            errors["slug"] = f"The key {slug!r} is already taken; {free_key(slug)!r} is free."
     if not name or not name.strip():
         errors["name"] = "Give the agent a name."
     elif len(name) > 200:
@@ -170,11 +174,15 @@ def agent_duplicate(*, agent: Agent, user: AbstractBaseUser, slug: str, name: st
 
 @transaction.atomic
 def agent_delete(*, agent: Agent) -> None:
-    entry_of = list(agent.entry_of_systems.values_list("name", flat=True))
-    if entry_of:
+    """Refused while anything uses the agent: a system (published ones pin its version) or an
+    agent that calls it would otherwise fail at run time, silently for whoever is chatting."""
+    from builder.selectors import agent_dependants
+
+    dependants = agent_dependants(agent=agent)
+    if dependants:
         raise ConfigError(
             {
-                "agent": f"This agent is the entry agent of {', '.join(entry_of)}; change or delete that system first."
+                "agent": f"{agent.name} is used by {', '.join(dependants)}; remove it there first, then delete it."
             }
         )
     agent.delete()

@@ -10,7 +10,11 @@ from django.db.models import Q, QuerySet
 from builder.models import Agent, AgentSystem
 from builder.schema import ConfigError
 from runtime import jsonsafe
+from runtime.memory.services import MAX_VALUE_CHARS, MemoryInputError, MemoryOwner, memory_remember
 from runtime.models import MemoryEntry
+
+# What a person may add by hand: a fact every conversation shares, or one only for themselves.
+MANUAL_SCOPES = (("system", "Everyone (shared)"), ("user", "Only me"))
 
 
 def memory_for_agent(*, agent: Agent) -> QuerySet[MemoryEntry]:
@@ -47,10 +51,41 @@ def parse_value(text: str) -> Any:
 
 
 def memory_update(*, entry: MemoryEntry, value_text: str) -> MemoryEntry:
-    entry.value = parse_value(value_text)
+    value = parse_value(value_text)
+    if len(json.dumps(value)) > MAX_VALUE_CHARS:
+        raise ConfigError({"value": f"Keep the value to {MAX_VALUE_CHARS} characters or fewer."})
+    entry.value = value
     entry.save(update_fields=["value", "updated_at"])
     return entry
 
 
 def memory_delete(*, entry: MemoryEntry) -> None:
     entry.delete()
+
+
+def memory_add(
+    *, user: Any, key: str, value_text: str, scope: str, agent_key: str = "", system_key: str
+) -> MemoryEntry:
+    """Remember a fact by hand, in the shared scope of ``system_key`` or the user's own scope.
+    An existing entry with the same key in that scope is replaced (one entry per key per scope)."""
+    errors: dict[str, str] = {}
+    if scope not in dict(MANUAL_SCOPES):
+        errors["scope"] = "Choose who the entry is for."
+    try:
+        value = parse_value(value_text)
+    except ConfigError as exc:
+        errors.update(exc.errors)
+        value = None
+    if not key.strip():
+        errors["key"] = "Enter a key, such as preferred_language."
+    if errors:
+        raise ConfigError(errors)
+    owner = (
+        MemoryOwner(scope=scope, system_key=system_key)
+        if scope == "system"
+        else MemoryOwner(scope="user", user_id=user.pk)
+    )
+    try:
+        return memory_remember(owner=owner, key=key, value=value, agent_key=agent_key)
+    except MemoryInputError as exc:
+        raise ConfigError({exc.field: exc.message}) from None

@@ -9,7 +9,7 @@ from django.db import transaction
 
 from builder.models import Agent, AgentSystem
 from builder.schema import ConfigError
-from runtime.models import AgentConversation, AgentMessage, AgentRun
+from runtime.models import AgentConversation, AgentEvent, AgentMessage, AgentRun
 from runtime.services import RunInputError, caller_for, conversation_create, run_create
 
 if TYPE_CHECKING:
@@ -99,11 +99,11 @@ class Turn:
     citations: list[dict[str, Any]] = field(default_factory=list)
     # documents that were still being indexed when the knowledge was searched
     indexing: int = 0
+    # sub-agents that could not answer (gone, failed): shown in the turn, never hidden in the steps
+    failed_steps: list[dict[str, str]] = field(default_factory=list)
 
 
 def _citations(run_ids: list[Any]) -> dict[Any, tuple[list[dict[str, Any]], int]]:
-    from runtime.models import AgentEvent
-
     found: dict[Any, tuple[list[dict[str, Any]], int]] = {}
     events = list(
         AgentEvent.objects.filter(run_id__in=run_ids, event_type="retrieval")
@@ -124,6 +124,17 @@ def _citations(run_ids: list[Any]) -> dict[Any, tuple[list[dict[str, Any]], int]
     return found
 
 
+def _failed_children(run_ids: list[Any]) -> dict[Any, list[dict[str, str]]]:
+    failed: dict[Any, list[dict[str, str]]] = {}
+    rows = AgentRun.objects.filter(parent_run_id__in=run_ids, status__in=["failed", "timed_out"])
+    for parent_id, key, error in rows.order_by("created_at").values_list(
+        "parent_run_id", "agent_key", "error"
+    ):
+        message = (error or {}).get("message") or "It failed."
+        failed.setdefault(parent_id, []).append({"agent_key": key, "message": message})
+    return failed
+
+
 def playground_turns(*, conversation: AgentConversation) -> list[Turn]:
     """The conversation as turns: what the user said, what each agent answered, usage per run."""
     runs = list(conversation.runs.filter(parent_run__isnull=True).order_by("created_at"))
@@ -131,6 +142,7 @@ def playground_turns(*, conversation: AgentConversation) -> list[Turn]:
     by_run: dict[Any, list[AgentMessage]] = {}
     for message in messages:
         by_run.setdefault(message.run_id, []).append(message)
+    failed = _failed_children([run.pk for run in runs])
     turns = []
     citations = _citations([run.pk for run in runs])
     for run in runs:
@@ -145,7 +157,14 @@ def playground_turns(*, conversation: AgentConversation) -> list[Turn]:
         ]
         cited, indexing = citations.get(run.pk, ([], 0))
         turns.append(
-            Turn(run=run, user_text=str(user_text), replies=replies, citations=cited, indexing=indexing)
+            Turn(
+                run=run,
+                user_text=str(user_text),
+                replies=replies,
+                citations=cited,
+                indexing=indexing,
+                failed_steps=failed.get(run.pk, []),
+            )
         )
     return turns
 
@@ -157,4 +176,11 @@ def turn_for_run(*, run: AgentRun) -> Turn:
         {"content": m.content, "agent_key": m.agent_key} for m in rows if m.role == "assistant" and m.content
     ]
     cited, indexing = _citations([run.pk]).get(run.pk, ([], 0))
-    return Turn(run=run, user_text=str(user_text), replies=replies, citations=cited, indexing=indexing)
+    return Turn(
+        run=run,
+        user_text=str(user_text),
+        replies=replies,
+        citations=cited,
+        indexing=indexing,
+        failed_steps=_failed_children([run.pk]).get(run.pk, []),
+    )

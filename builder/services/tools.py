@@ -145,7 +145,18 @@ def tool_save(
     return tool
 
 
+@transaction.atomic
 def tool_delete(*, tool: ToolDefinition) -> None:
+    """Refused while an agent uses the tool (its runs would lose it without a word)."""
+    from builder.selectors import tool_dependants
+
+    dependants = tool_dependants(tool=tool)
+    if dependants:
+        raise ConfigError(
+            {
+                "tool": f"{tool.name} is used by {', '.join(dependants)}; remove it there first, then delete it."
+            }
+        )
     tool.delete()
 
 

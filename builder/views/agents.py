@@ -15,6 +15,7 @@ from builder.forms import AgentForm, AgentIdentityForm, DuplicateForm, PublishFo
 from builder.models import Agent
 from builder.schema import ConfigError
 from builder.services import agent_create, agent_delete, agent_duplicate, agent_publish, agent_update_draft
+from builder.services.templates import TEMPLATES, agent_from_template, free_key, key_from_name
 from builder.views.common import go, is_partial, page, staff_view
 from builder.views.playground import playground_context
 
@@ -54,11 +55,24 @@ def agent_list(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def agent_create_view(request: HttpRequest) -> HttpResponse:
     form = AgentIdentityForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and request.POST.get("template"):
         try:
-            agent = agent_create(
-                owner=request.user, slug=form.cleaned_data["slug"], name=form.cleaned_data["name"]
+            agent = agent_from_template(
+                owner=request.user,
+                template_id=request.POST["template"],
+                known=selectors.known_for(request.user),
             )
+        except ConfigError as exc:
+            form = AgentIdentityForm()
+            form.add_error(None, " ".join(exc.errors.values()))
+        else:
+            messages.success(request, f"Created {agent.name} from a template. Say hello in the playground.")
+            return go(request, agent.get_absolute_url())
+    elif request.method == "POST" and form.is_valid():
+        name = form.cleaned_data["name"]
+        slug = form.cleaned_data["slug"] or free_key(key_from_name(name))
+        try:
+            agent = agent_create(owner=request.user, slug=slug, name=name)
         except ConfigError as exc:
             apply_errors(form, exc)
         else:
@@ -70,7 +84,7 @@ def agent_create_view(request: HttpRequest) -> HttpResponse:
     return page(
         request,
         "builder/agent_create.html",
-        {"form": form, "title": "New agent"},
+        {"form": form, "title": "New agent", "templates": TEMPLATES},
         partial="form",
         status=status,
     )
@@ -155,14 +169,20 @@ def agent_edit(request: HttpRequest, public_id: str) -> HttpResponse:
 def agent_publish_view(request: HttpRequest, public_id: str) -> HttpResponse:
     agent, perms = get_agent_for_user(request.user, public_id)
     form = PublishForm(request.POST)
-    if perms.publish and form.is_valid():
+    if not perms.publish:
+        form.add_error(None, "You may not publish this agent; ask its owner.")
+    elif form.is_valid():
         try:
             version = agent_publish(agent=agent, user=request.user, note=form.cleaned_data["note"])
         except ConfigError as exc:
-            messages.error(request, " ".join(exc.errors.values()))
+            apply_errors(form, exc)
         else:
             messages.success(request, f"Published version {version.number}.")
-    return go(request, reverse("builder:agent-versions", args=[agent.public_id]))
+            return go(request, reverse("builder:agent-versions", args=[agent.public_id]))
+    # the form again, its errors next to the note, what was typed kept
+    context = editor_context(request, agent, perms, editor_form(request, agent))
+    context["publish_form"] = form
+    return page(request, "builder/agent_edit.html", context, partial="publish", status=422)
 
 
 @staff_view
@@ -170,11 +190,13 @@ def agent_publish_view(request: HttpRequest, public_id: str) -> HttpResponse:
 def agent_duplicate_view(request: HttpRequest, public_id: str) -> HttpResponse:
     agent, perms = get_agent_for_user(request.user, public_id)
     form = DuplicateForm(
-        request.POST or None, initial={"slug": f"{agent.slug}-copy", "name": f"{agent.name} (copy)"}
+        request.POST or None, initial={"slug": free_key(f"{agent.slug}-copy"), "name": f"{agent.name} (copy)"}
     )
     if request.method == "POST" and form.is_valid():
         try:
-            copy = agent_duplicate(agent=agent, user=request.user, **form.cleaned_data)
+            name = form.cleaned_data["name"]
+            slug = form.cleaned_data["slug"] or free_key(key_from_name(name))
+            copy = agent_duplicate(agent=agent, user=request.user, slug=slug, name=name)
         except ConfigError as exc:
             apply_errors(form, exc)
         else:
@@ -203,6 +225,7 @@ def agent_delete_view(request: HttpRequest, public_id: str) -> HttpResponse:
         "object": agent,
         "kind": "agent",
         "action": reverse("builder:agent-delete", args=[agent.public_id]),
+        "dependants": selectors.agent_dependants(agent=agent),
         "error": error,
         "title": f"Delete {agent.name}",
     }

@@ -1,4 +1,4 @@
-"""Memory pages: what an agent or a system remembers, searchable by scope, editable."""
+"""Memory pages: what an agent or a system remembers, searchable by scope, editable by hand."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from builder.access import get_agent_for_user, get_system_for_user
-from builder.forms import MemoryEntryForm, apply_errors
+from builder.forms import MemoryAddForm, MemoryEntryForm, apply_errors
 from builder.schema import ConfigError
 from builder.services.memory import (
+    memory_add,
     memory_delete,
     memory_for_agent,
     memory_for_system,
@@ -31,7 +32,20 @@ def _owner(request: HttpRequest, kind: str, public_id: str) -> tuple[Any, Any, A
     return system, perms, memory_for_system(system=system)
 
 
-def _list_context(request: HttpRequest, kind: str, obj: Any, queryset: Any) -> dict[str, Any]:
+def _render(
+    request: HttpRequest,
+    kind: str,
+    obj: Any,
+    queryset: Any,
+    *,
+    perms: Any,
+    add_form: MemoryAddForm | None = None,
+    row_error: tuple[str, str, str] | None = None,
+    saved: str = "",
+    status: int = 200,
+) -> HttpResponse:
+    """The memory region: the add form, then the entries. ``row_error`` is (entry id, message,
+    what was typed) for an entry whose edit was refused: its message shows under its own box."""
     search = request.GET.get("q", "").strip()[:200]
     scope = request.GET.get("scope", "")
     scope = scope if scope in MemoryScope.values else ""
@@ -40,24 +54,49 @@ def _list_context(request: HttpRequest, kind: str, obj: Any, queryset: Any) -> d
         entry.value_text = (
             entry.value if isinstance(entry.value, str) else json.dumps(entry.value, ensure_ascii=False)
         )
-    return {
+        if row_error and str(entry.pk) == row_error[0]:
+            entry.error, entry.value_text = row_error[1], row_error[2]
+    context = {
         "kind": kind,
         "owner_obj": obj,
+        "perms": perms,
         "entries": entries,
+        "add_form": add_form or MemoryAddForm(),
+        "saved": saved,
         "q": search,
         "scope": scope,
         "scopes": MemoryScope.choices,
         "base_url": reverse(f"builder:{kind}-memory", args=[obj.public_id]),
         "title": f"{obj.name}: memory",
     }
+    return page(request, "builder/memory.html", context, partial="memory", status=status)
 
 
 @staff_view
+@require_http_methods(["GET", "POST"])
 def memory_list(request: HttpRequest, public_id: str, kind: str) -> HttpResponse:
-    obj, _perms, queryset = _owner(request, kind, public_id)
-    return page(
-        request, "builder/memory.html", _list_context(request, kind, obj, queryset), partial="entries"
-    )
+    """GET lists; POST adds an entry by hand."""
+    obj, perms, queryset = _owner(request, kind, public_id)
+    if request.method == "GET":
+        return _render(request, kind, obj, queryset, perms=perms)
+    form = MemoryAddForm(request.POST)
+    if not perms.edit:
+        form.add_error(None, f"You may not change this {kind}'s memory; ask its owner.")
+    elif form.is_valid():
+        try:
+            entry = memory_add(
+                user=request.user,
+                system_key=obj.slug,
+                agent_key=obj.slug if kind == "agent" else "",
+                key=form.cleaned_data["key"],
+                value_text=form.cleaned_data["value"],
+                scope=form.cleaned_data["scope"],
+            )
+        except ConfigError as exc:
+            apply_errors(form, exc)
+        else:
+            return _render(request, kind, obj, queryset, perms=perms, saved=f"Remembered {entry.key}.")
+    return _render(request, kind, obj, queryset, perms=perms, add_form=form, status=422)
 
 
 @staff_view
@@ -69,26 +108,17 @@ def memory_entry(request: HttpRequest, public_id: str, kind: str, entry_id: str)
         raise Http404("Unknown memory entry.")
     if request.method == "DELETE" or request.POST.get("delete"):
         memory_delete(entry=entry)
-        status = 200
-    else:
-        form = MemoryEntryForm(request.POST)
-        status = 200
-        if form.is_valid():
-            try:
-                memory_update(entry=entry, value_text=form.cleaned_data["value"])
-            except ConfigError as exc:
-                apply_errors(form, exc)
-                status = 422
+        return _render(request, kind, obj, queryset, perms=perms, saved=f"Deleted {entry.key}.")
+    form = MemoryEntryForm(request.POST)
+    if form.is_valid():
+        try:
+            memory_update(entry=entry, value_text=form.cleaned_data["value"])
+        except ConfigError as exc:
+            apply_errors(form, exc)
         else:
-            status = 422
-        if status == 422:
-            context = _list_context(request, kind, obj, queryset)
-            context["error"] = " ".join(" ".join(e) for e in form.errors.values())
-            return page(request, "builder/memory.html", context, partial="entries", status=422)
-    return page(
-        request,
-        "builder/memory.html",
-        _list_context(request, kind, obj, queryset),
-        partial="entries",
-        status=status,
+            return _render(request, kind, obj, queryset, perms=perms, saved=f"Saved {entry.key}.")
+    message = " ".join(" ".join(errors) for errors in form.errors.values())
+    typed = request.POST.get("value", "")
+    return _render(
+        request, kind, obj, queryset, perms=perms, row_error=(str(entry.pk), message, typed), status=422
     )

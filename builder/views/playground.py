@@ -132,4 +132,6 @@ def playground_context(
         "conversation": current,
         "turns": playground_turns(conversation=current) if current else [],
         "base_url": request.path,
+        # opening message and suggestions of what answers first (the entry agent of a system)
+        "intro": (agent or system.entry_agent).draft.config,
     }

@@ -116,14 +116,21 @@ def tool_try_view(request: HttpRequest, public_id: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def tool_delete_view(request: HttpRequest, public_id: str) -> HttpResponse:
     tool, perms = get_tool_for_user(request.user, public_id)
+    error = ""
     if request.method == "POST" and perms.delete:
-        tool_delete(tool=tool)
-        messages.success(request, f"Deleted {tool.name}.")
-        return go(request, reverse("builder:tool-list"))
+        try:
+            tool_delete(tool=tool)
+        except ConfigError as exc:
+            error = " ".join(exc.errors.values())
+        else:
+            messages.success(request, f"Deleted {tool.name}.")
+            return go(request, reverse("builder:tool-list"))
     context = {
         "object": tool,
         "kind": "tool",
         "action": reverse("builder:tool-delete", args=[tool.public_id]),
+        "dependants": selectors.tool_dependants(tool=tool),
+        "error": error,
         "title": f"Delete {tool.name}",
     }
-    return page(request, "builder/delete_modal.html", context, partial="dialog")
+    return page(request, "builder/delete_modal.html", context, partial="dialog", status=409 if error else 200)

@@ -41,12 +41,24 @@
       return node;
     }
     function scroll() { chat.scrollTop = chat.scrollHeight; }
+    // Why a message was not sent: shown under the chat, what was typed stays in the box.
+    function showError(message) {
+      status.textContent = message;
+      status.classList.add("b-error");
+    }
 
     debug.addEventListener("change", function () { pane.classList.toggle("b-debug", debug.checked); });
     setBusy(false);
 
     input.addEventListener("keydown", function (event) {
       if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); form.requestSubmit(); }
+    });
+
+    chat.addEventListener("click", function (event) {
+      var suggestion = event.target.closest("[data-suggestion]");
+      if (!suggestion || state.run || state.sending) return;
+      input.value = suggestion.getAttribute("data-suggestion");
+      form.requestSubmit();
     });
 
     retryButton.addEventListener("click", function () {
@@ -69,10 +81,44 @@
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       var text = input.value.trim();
-      if (!text || state.run) return;
-      if (state.replaceLast) removeLastTurn();
-      send(text, state.replaceLast);
+      if (!text || state.run || state.sending) return;
+      saveEditsFirst(function () {
+        if (state.replaceLast) removeLastTurn();
+        send(text, state.replaceLast);
+      });
     });
+
+    // The playground runs the saved draft, so edits on screen are saved before a message goes:
+    // what is tried is what is seen. A save refused (422) sends nothing and says why.
+    function saveEditsFirst(then) {
+      var editor = (window.builderUnsaved ? window.builderUnsaved() : []).filter(function (f) {
+        return f.id === "agent-editor" || f.id === "system-form";
+      })[0];
+      if (!editor || !window.htmx) { then(); return; }
+      if (editor.id === "system-form") {
+        // saving a system reloads the page; say so rather than send to the old version
+        showError("Save the system first (Save system): the playground runs what is saved.");
+        return;
+      }
+      status.classList.remove("b-error");
+      status.textContent = "Saving your edits first…";
+      // htmx:afterRequest of a form it replaced fires on an ancestor, so the status is taken
+      // from htmx:beforeOnLoad, which still fires on the form itself
+      var answered = null;
+      function loaded(event) { if (event.detail.elt === editor) answered = event.detail.xhr.status; }
+      function done(event) {
+        if (answered === null && event.detail.elt !== editor) return;
+        document.removeEventListener("htmx:beforeOnLoad", loaded);
+        document.removeEventListener("htmx:afterRequest", done);
+        var code = answered || 0;
+        if (code >= 200 && code < 300) { status.textContent = ""; then(); }
+        else if (code === 422) showError("Your edits were not saved: fix what the settings say, then send again.");
+        else showError(code ? window.builderNotice.messageFor(code) : window.builderNotice.network);
+      }
+      document.addEventListener("htmx:beforeOnLoad", loaded);
+      document.addEventListener("htmx:afterRequest", done);
+      editor.requestSubmit();
+    }
 
     function newKey() {
       // crypto.randomUUID needs a secure context; a plain-HTTP intranet host has none
@@ -84,8 +130,12 @@
       // Enter pressed twice, or a double click, before the first answer: one run, not two
       if (state.sending) return;
       state.sending = true;
+      // the opening message stays as the conversation's first bubble; suggestions and hints go
       var empty = document.getElementById("pg-empty");
-      if (empty) empty.remove();
+      if (empty) {
+        empty.querySelectorAll(".b-suggestions, .b-empty").forEach(function (node) { node.remove(); });
+        empty.removeAttribute("id");
+      }
       var body = new FormData();
       body.append("message", text);
       body.append("idempotency_key", newKey());
@@ -94,18 +144,27 @@
       if (replaceLast) body.append("replace_last", "1");
       state.replaceLast = false;
       setBusy(true);
+      status.classList.remove("b-error");
       status.textContent = "Sending…";
       fetch(pane.dataset.sendUrl, { method: "POST", body: body, headers: { "X-CSRFToken": csrf }, credentials: "same-origin" })
-        .then(function (response) { return response.json().then(function (data) { return { ok: response.ok, data: data }; }); })
+        .then(function (response) {
+          // a 422 answers in JSON with the reason; a 500 or a proxy's 502 page is HTML
+          var type = response.headers.get("Content-Type") || "";
+          if (type.indexOf("application/json") < 0) {
+            return { ok: false, data: { message: window.builderNotice.messageFor(response.status) } };
+          }
+          return response.json().then(function (data) { return { ok: response.ok, data: data }; });
+        })
         .then(function (result) {
           state.sending = false;
-          if (!result.ok) { status.textContent = result.data.message || "Could not send."; setBusy(false); return; }
+          if (!result.ok) { showError(result.data.message || "Could not send."); setBusy(false); return; }
+          status.classList.remove("b-error");
           input.value = "";
           state.lastText = text;
           pane.dataset.conversationId = result.data.conversation_id;
           startTurn(text, result.data);
         })
-        .catch(function () { state.sending = false; status.textContent = "Could not reach the server. Check your connection and try again."; setBusy(false); });
+        .catch(function () { state.sending = false; showError(window.builderNotice.network); setBusy(false); });
     }
 
     function startTurn(text, run) {
