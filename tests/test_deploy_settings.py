@@ -12,14 +12,24 @@ ROOT = Path(__file__).resolve().parent.parent
 PROD_ENV = {
     "DJANGO_SETTINGS_MODULE": "config.settings.prod",
     "SECRET_KEY": "k3y-" + "a1b2c3d4e5f6g7h8i9j0" * 3,
-    "DATABASE_URL": "postgres://agents:secret@db.internal:5432/agents",
     "ALLOWED_HOSTS": "agents.example.com",
     "CSRF_TRUSTED_ORIGINS": "https://agents.example.com",
 }
 
 
+def _database_url() -> str:
+    # A reachable PostgreSQL, as a deploy has: Django's model checks ask the server for its features.
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    from config.embedded_pg import database_url
+
+    return database_url()
+
+
 def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
     environment = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECURE_HSTS_SECONDS"}}
+    environment["DATABASE_URL"] = _database_url()
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
