@@ -22,6 +22,8 @@ urlpatterns = [
     ),
     path("tools/", tools.tool_list, name="tool-list"),
     path("tools/new/", tools.tool_create, name="tool-create"),
+    path("tools/new/curl/", tools.tool_from_curl, name="tool-from-curl"),
+    path("tools/import/openapi/", tools.tool_import_openapi_view, name="tool-import-openapi"),
     path("tools/<uuid:public_id>/", tools.tool_edit, name="tool-edit"),
     path("tools/<uuid:public_id>/try/", tools.tool_try_view, name="tool-try"),
     path("tools/<uuid:public_id>/delete/", tools.tool_delete_view, name="tool-delete"),

@@ -65,12 +65,10 @@ def test_build_chat_publish_diff_restore(page, live, fake_openai, weather_api):
     # an HTTP tool pointed at a local API, tried from its page
     page.get_by_role("link", name="Tools", exact=True).first.click()
     page.get_by_role("link", name="New HTTP tool").click()
-    page.get_by_label("Name").fill("get_weather")
-    page.get_by_label("Description").fill("Current weather for a city")
+    page.get_by_label("Name", exact=True).fill("get_weather")
+    page.get_by_label("Description", exact=True).fill("Current weather for a city")
     page.get_by_label("URL").fill(f"{weather_api}/weather/{{city}}")
-    page.get_by_label("Parameters (JSON Schema)").fill(
-        '{"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}'
-    )
+    page.get_by_label("Parameter 1 name").fill("city")
     page.get_by_role("button", name="Save tool").click()
     page.get_by_label("Arguments").fill('{"city": "Oslo"}')
     page.get_by_role("button", name="Send request").click()
