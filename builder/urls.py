@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from builder.views import agents, io, memory, playground, systems, tools, versions
+from builder.views import agents, io, memory, playground, provider_settings, systems, tools, versions
 
 app_name = "builder"
 
@@ -49,6 +49,7 @@ urlpatterns = [
         name="system-memory-entry",
     ),
     path("import/", io.import_view, name="import"),
+    path("settings/models/", provider_settings.provider_settings_view, name="provider-settings"),
     path("agents/<uuid:public_id>/playground/send/", playground.agent_send, name="agent-playground-send"),
     path("systems/<uuid:public_id>/playground/send/", playground.system_send, name="system-playground-send"),
     path("playground/runs/<uuid:run_id>/", playground.run_turn, name="playground-turn"),

@@ -15,6 +15,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q, Sum
 
+from runtime.fields import EncryptedJSONField
+
 
 class RunStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
@@ -304,3 +306,20 @@ class MemoryEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope}:{self.key}"
+
+
+class ProviderCredential(models.Model):
+    """A model provider's key or base URL entered in the UI, encrypted like tool secrets.
+
+    The environment variable of the same name wins when it is set (runtime/llm/credentials.py).
+    """
+
+    name = models.CharField(max_length=64, unique=True)  # OPENAI_API_KEY, OPENAI_BASE_URL, ...
+    value = EncryptedJSONField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        permissions = [("manage_providers", "Can enter model provider keys")]
+
+    def __str__(self) -> str:
+        return self.name

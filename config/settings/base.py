@@ -229,6 +229,12 @@ UNFOLD = {
                     {"title": "Tools", "icon": "build", "link": "/tools/"},
                     {"title": "Multi-agent systems", "icon": "hub", "link": "/systems/"},
                     {"title": "Import", "icon": "upload_file", "link": "/import/"},
+                    {
+                        "title": "Model keys",
+                        "icon": "key",
+                        "link": "/settings/models/",
+                        "permission": "builder.navigation.can_manage_providers",
+                    },
                 ],
             },
             {

@@ -27,6 +27,7 @@ from runtime.llm.base import (
     assistant_message,
     tool_content,
 )
+from runtime.llm.credentials import credential
 from runtime.llm.errors import sdk_error
 
 DEFAULT_MAX_TOKENS = 4096
@@ -163,7 +164,7 @@ class AnthropicClient(LLMClient):
     key_variable = "ANTHROPIC_API_KEY"
 
     def _api_key(self) -> str:
-        return getattr(settings, "ANTHROPIC_API_KEY", "") or ""
+        return credential("ANTHROPIC_API_KEY")
 
     def _base_url(self) -> str | None:
         return getattr(settings, "ANTHROPIC_BASE_URL", "") or None

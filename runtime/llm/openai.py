@@ -22,7 +22,6 @@ from typing import Any
 import anyio
 import httpx2
 import openai
-from django.conf import settings
 
 from runtime.llm.base import (
     TRANSPORT_ERRORS,
@@ -33,6 +32,7 @@ from runtime.llm.base import (
     Message,
     tool_content,
 )
+from runtime.llm.credentials import credential
 from runtime.llm.errors import sdk_error
 
 # An SDK client holds an HTTP connection pool bound to the event loop that first used it,
@@ -79,10 +79,10 @@ class OpenAIClient(LLMClient):
     key_variable = "OPENAI_API_KEY"
 
     def _api_key(self) -> str:
-        return getattr(settings, "OPENAI_API_KEY", "") or ""
+        return credential("OPENAI_API_KEY")
 
     def _base_url(self) -> str | None:
-        return getattr(settings, "OPENAI_BASE_URL", "") or None
+        return credential("OPENAI_BASE_URL") or None
 
     def check_configured(self) -> None:
         # a custom base URL (Ollama, vLLM) usually needs no key
