@@ -121,8 +121,9 @@ def test_build_chat_publish_diff_restore(page, live, fake_openai, weather_api):
     page.get_by_role("button", name="Publish version 2").click()
     shot(page, "06-versions")
     page.get_by_role("button", name="Show differences").click()
-    expect(page.locator(".b-diff--del")).to_contain_text("You report the weather. Use get_weather.")
-    expect(page.locator(".b-diff--add").first).to_contain_text("You report the weather briefly.")
+    expect(page.locator(".b-diff-prompt")).to_contain_text("You report the weather")
+    expect(page.locator(".b-diff-prompt .b-diff--del")).to_contain_text("Use get_weather.")
+    expect(page.locator(".b-diff-prompt .b-diff--add").first).to_contain_text("briefly.")
     shot(page, "07-diff")
     page.get_by_role("link", name="All versions").click()
     page.get_by_role("button", name="Restore as draft").last.click()  # version 1 is listed last
