@@ -2,13 +2,24 @@ from __future__ import annotations
 
 from django.urls import path
 
-from builder.views import agents, io, memory, playground, provider_settings, systems, tools, versions
+from builder.views import (
+    agent_search,
+    agents,
+    io,
+    memory,
+    playground,
+    provider_settings,
+    systems,
+    tools,
+    versions,
+)
 
 app_name = "builder"
 
 urlpatterns = [
     path("", agents.agent_list, name="agent-list"),
     path("agents/new/", agents.agent_create_view, name="agent-create"),
+    path("agents/search/", agent_search.agent_search, name="agent-search"),
     path("agents/<uuid:public_id>/", agents.agent_edit, name="agent-edit"),
     path("agents/<uuid:public_id>/duplicate/", agents.agent_duplicate_view, name="agent-duplicate"),
     path("agents/<uuid:public_id>/delete/", agents.agent_delete_view, name="agent-delete"),
