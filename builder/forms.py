@@ -266,7 +266,13 @@ class SystemForm(forms.Form):
     def __init__(self, *args: Any, agents: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["entry_agent"].choices = agents
+        self.fields["entry_agent"].error_messages["invalid_choice"] = (
+            "No agent of yours has the key %(value)s; type part of its name and pick it from the list."
+        )
         self.fields["members"].choices = agents
+        self.fields["members"].error_messages["invalid_choice"] = (
+            "No agent of yours has the key %(value)s; find it with the search box and add it."
+        )
 
 
 class MemoryEntryForm(forms.Form):
