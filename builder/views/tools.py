@@ -15,13 +15,8 @@ from builder.access import get_tool_for_user
 from builder.forms import CurlImportForm, OpenAPIImportForm, ToolForm, TryToolForm, apply_errors
 from builder.models import ToolDefinition
 from builder.schema import ConfigError
-from builder.services.tool_import import (
-    base_url,
-    draft_from_curl,
-    load_openapi,
-    openapi_operations,
-    tool_import_openapi,
-)
+from builder.services.openapi_import import base_url, load_openapi, openapi_operations, tool_import_openapi
+from builder.services.tool_import import draft_from_curl
 from builder.services.tools import build_spec, parse_secrets, tool_delete, tool_save, tool_try
 from builder.tool_params import EMPTY_ROWS, LOCATIONS, TYPES, empty_row, rows_from_post, rows_from_spec
 from builder.views.common import go, page, staff_view
