@@ -212,15 +212,44 @@ class ToolForm(forms.Form):
         help_text='JSON object of headers; reference a secret as "{{secret:NAME}}".',
     )
     parameters = forms.CharField(
-        label="Parameters (JSON Schema)",
+        label="JSON Schema",
         required=False,
         widget=UnfoldAdminTextareaWidget(attrs={"rows": 6}),
-        help_text='e.g. {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}',
+        help_text='Used only when the box below is ticked, e.g. {"type": "object", "properties": {"city": {"type": "string"}}}',
+    )
+    parameters_as_json = forms.BooleanField(
+        required=False,
+        label="Edit the parameters as a JSON Schema instead of the list",
+        help_text="For schemas the list cannot show (nested objects, fixed choices).",
     )
     secrets = forms.CharField(
         required=False,
         widget=UnfoldAdminTextareaWidget(attrs={"rows": 2, "autocomplete": "off"}),
         help_text="NAME=value per line. Write-only: stored encrypted, never shown again. Blank keeps the current ones.",
+    )
+
+
+class CurlImportForm(forms.Form):
+    curl = forms.CharField(
+        label="cURL command",
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 4, "spellcheck": "false"}),
+        help_text="e.g. curl -H 'Authorization: Bearer KEY' 'https://api.example.com/v1/search?q=shoes'",
+    )
+
+
+class OpenAPIImportForm(forms.Form):
+    file = forms.FileField(required=False, label="OpenAPI file", help_text="A .json, .yaml or .yml file.")
+    document = forms.CharField(
+        required=False,
+        label="OpenAPI document",
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 8, "spellcheck": "false"}),
+        help_text="…or paste it here (JSON or YAML).",
+    )
+    server = _text(
+        required=False,
+        max_length=2000,
+        label="Base URL",
+        help_text="Blank: the first server the document names.",
     )
 
 
@@ -261,7 +290,13 @@ class SystemForm(forms.Form):
     def __init__(self, *args: Any, agents: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["entry_agent"].choices = agents
+        self.fields["entry_agent"].error_messages["invalid_choice"] = (
+            "No agent of yours has the key %(value)s; type part of its name and pick it from the list."
+        )
         self.fields["members"].choices = agents
+        self.fields["members"].error_messages["invalid_choice"] = (
+            "No agent of yours has the key %(value)s; find it with the search box and add it."
+        )
 
 
 class MemoryAddForm(forms.Form):

@@ -2,13 +2,25 @@ from __future__ import annotations
 
 from django.urls import path
 
-from builder.views import agents, io, knowledge, memory, playground, systems, tools, versions
+from builder.views import (
+    agent_search,
+    agents,
+    io,
+    knowledge,
+    memory,
+    playground,
+    provider_settings,
+    systems,
+    tools,
+    versions,
+)
 
 app_name = "builder"
 
 urlpatterns = [
     path("", agents.agent_list, name="agent-list"),
     path("agents/new/", agents.agent_create_view, name="agent-create"),
+    path("agents/search/", agent_search.agent_search, name="agent-search"),
     path("agents/<uuid:public_id>/", agents.agent_edit, name="agent-edit"),
     path("agents/<uuid:public_id>/duplicate/", agents.agent_duplicate_view, name="agent-duplicate"),
     path("agents/<uuid:public_id>/delete/", agents.agent_delete_view, name="agent-delete"),
@@ -22,6 +34,8 @@ urlpatterns = [
     ),
     path("tools/", tools.tool_list, name="tool-list"),
     path("tools/new/", tools.tool_create, name="tool-create"),
+    path("tools/new/curl/", tools.tool_from_curl, name="tool-from-curl"),
+    path("tools/import/openapi/", tools.tool_import_openapi_view, name="tool-import-openapi"),
     path("tools/<uuid:public_id>/", tools.tool_edit, name="tool-edit"),
     path("tools/<uuid:public_id>/try/", tools.tool_try_view, name="tool-try"),
     path("tools/<uuid:public_id>/delete/", tools.tool_delete_view, name="tool-delete"),
@@ -47,6 +61,7 @@ urlpatterns = [
         name="system-memory-entry",
     ),
     path("import/", io.import_view, name="import"),
+    path("settings/models/", provider_settings.provider_settings_view, name="provider-settings"),
     path("agents/<uuid:public_id>/playground/send/", playground.agent_send, name="agent-playground-send"),
     path("systems/<uuid:public_id>/playground/send/", playground.system_send, name="system-playground-send"),
     path("playground/runs/<uuid:run_id>/", playground.run_turn, name="playground-turn"),

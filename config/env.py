@@ -6,6 +6,7 @@ wrong value stops start-up with a message naming the variable and what it accept
 
 from __future__ import annotations
 
+import json
 import os
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -58,6 +59,31 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     if raw is None:
         return list(default or [])
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_model_prices(name: str) -> dict[str, dict[str, float]]:
+    """``{"model": {"input": 0.5, "output": 1.5, "cached_input": 0.1}}``, dollars per million tokens."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return {}
+    example = '{"my-model": {"input": 0.5, "output": 1.5}}'
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} is not valid JSON; write it like {example}.") from None
+    if not isinstance(value, dict):
+        raise ImproperlyConfigured(f"{name} must be a JSON object like {example}.")
+    keys = {"input", "output", "cached_input", "cache_write", "reasoning"}
+    for model, entry in value.items():
+        if not isinstance(entry, dict) or not {"input", "output"} <= entry.keys() or not entry.keys() <= keys:
+            raise ImproperlyConfigured(
+                f"{name}: the price of {model!r} needs 'input' and 'output' (dollars per million tokens), "
+                f"optionally {', '.join(sorted(keys - {'input', 'output'}))}; like {example}."
+            )
+        for key, number in entry.items():
+            if isinstance(number, bool) or not isinstance(number, int | float) or number < 0:
+                raise ImproperlyConfigured(f"{name}: {model!r} {key} must be a number of dollars, 0 or more.")
+    return value
 
 
 def database_from_url(url: str) -> dict:

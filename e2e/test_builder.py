@@ -65,12 +65,10 @@ def test_build_chat_publish_diff_restore(page, live, fake_openai, weather_api):
     # an HTTP tool pointed at a local API, tried from its page
     page.get_by_role("link", name="Tools", exact=True).first.click()
     page.get_by_role("link", name="New HTTP tool").click()
-    page.get_by_label("Name").fill("get_weather")
-    page.get_by_label("Description").fill("Current weather for a city")
+    page.get_by_label("Name", exact=True).fill("get_weather")
+    page.get_by_label("Description", exact=True).fill("Current weather for a city")
     page.get_by_label("URL").fill(f"{weather_api}/weather/{{city}}")
-    page.get_by_label("Parameters (JSON Schema)").fill(
-        '{"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}'
-    )
+    page.get_by_label("Parameter 1 name").fill("city")
     page.get_by_role("button", name="Save tool").click()
     page.get_by_label("Arguments").fill('{"city": "Oslo"}')
     page.get_by_role("button", name="Send request").click()
@@ -123,8 +121,9 @@ def test_build_chat_publish_diff_restore(page, live, fake_openai, weather_api):
     page.get_by_role("button", name="Publish version 2").click()
     shot(page, "06-versions")
     page.get_by_role("button", name="Show differences").click()
-    expect(page.locator(".b-diff--del")).to_contain_text("You report the weather. Use get_weather.")
-    expect(page.locator(".b-diff--add").first).to_contain_text("You report the weather briefly.")
+    expect(page.locator(".b-diff-prompt")).to_contain_text("You report the weather")
+    expect(page.locator(".b-diff-prompt .b-diff--del")).to_contain_text("Use get_weather.")
+    expect(page.locator(".b-diff-prompt .b-diff--add").first).to_contain_text("briefly.")
     shot(page, "07-diff")
     page.get_by_role("link", name="All versions").click()
     page.get_by_role("button", name="Restore as draft").last.click()  # version 1 is listed last

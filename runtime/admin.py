@@ -106,13 +106,13 @@ class RunRowsMixin(VisibleRowsMixin):
 
 @admin.register(AgentRun)
 class AgentRunAdmin(RunRowsMixin, ReadOnlyMixin, ModelAdmin):
-    list_display = ["id", "agent_key", "status_badge", "user", "total_tokens", "created_at"]
+    list_display = ["id", "agent_key", "status_badge", "user", "total_tokens", "cost", "created_at"]
     # No agent_key filter: with thousands of agents its option list costs more than the page.
     list_filter = ["status"]
     list_per_page = 25
     search_fields = ["id", "agent_key", "agent_version"]
     list_select_related = ["user"]
-    readonly_fields = [f.name for f in AgentRun._meta.fields]
+    readonly_fields = [*(f.name for f in AgentRun._meta.fields if f.name != "cost_usd"), "cost"]
     inlines = [EventInline]
     actions = ["cancel_runs", "retry_runs"]
     actions_detail = ["cancel_run", "retry_run"]
@@ -127,6 +127,10 @@ class AgentRunAdmin(RunRowsMixin, ReadOnlyMixin, ModelAdmin):
     @display(description="Status", label=STATUS_LABELS, ordering="status")
     def status_badge(self, run: AgentRun) -> str:
         return run.status
+
+    @display(description="Cost (estimated)")
+    def cost(self, run: AgentRun) -> str:
+        return run.cost_label
 
     @action(description="Cancel selected runs", permissions=["manage"])
     def cancel_runs(self, request: HttpRequest, queryset: QuerySet[AgentRun]) -> None:

@@ -140,6 +140,7 @@ async def invoke_child(
         prompt_tokens=ctx.usage["prompt_tokens"],
         completion_tokens=ctx.usage["completion_tokens"],
         cost_usd=ctx.cost_usd,
+        unpriced_tokens=ctx.unpriced_tokens,
     )
     output = {"final_output": result.final_output or {}, "final_messages": result.final_messages or []}
     await env.db(_end_child, child_run, "succeeded", output, None, writer.take_pending(), usage_of(ctx))

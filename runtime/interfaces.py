@@ -145,6 +145,8 @@ class RunContext:
         self._cancelled = asyncio.Event()
         self.usage: dict[str, int] = {"prompt_tokens": 0, "completion_tokens": 0}
         self.cost_usd: float = 0.0
+        # tokens spent on models without a known price: their cost is missing from cost_usd
+        self.unpriced_tokens: int = 0
 
     # events ---------------------------------------------------------------
     async def emit(self, event_type: EventType | str, payload: dict[str, Any] | None = None) -> None:
@@ -187,10 +189,22 @@ class RunContext:
         await self._cancelled.wait()
 
     # usage ------------------------------------------------------------------
-    def add_usage(self, *, prompt_tokens: int = 0, completion_tokens: int = 0, cost_usd: float = 0.0) -> None:
+    def add_usage(
+        self,
+        *,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+        cost_usd: float | None = 0.0,
+        unpriced_tokens: int = 0,
+    ) -> None:
+        """Count a call's tokens; ``cost_usd=None`` (price unknown) counts them as unpriced."""
         self.usage["prompt_tokens"] += prompt_tokens
         self.usage["completion_tokens"] += completion_tokens
-        self.cost_usd += cost_usd
+        if cost_usd is None:
+            self.unpriced_tokens += prompt_tokens + completion_tokens
+        else:
+            self.cost_usd += cost_usd
+        self.unpriced_tokens += unpriced_tokens
 
     def activate(self) -> contextvars.Token:
         return _current.set(self)

@@ -16,6 +16,8 @@ from django.db import connections, models, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
+from runtime.fields import EncryptedJSONField
+
 
 class RunStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
@@ -84,11 +86,13 @@ class AgentConversation(models.Model):
             prompt_tokens=Sum("prompt_tokens"),
             completion_tokens=Sum("completion_tokens"),
             cost=Sum("cost_usd"),
+            unpriced_tokens=Sum("unpriced_tokens"),
         )
         return {
             "prompt_tokens": totals["prompt_tokens"] or 0,
             "completion_tokens": totals["completion_tokens"] or 0,
             "cost_usd": totals["cost"] or Decimal("0"),
+            "unpriced_tokens": totals["unpriced_tokens"] or 0,
         }
 
 
@@ -190,6 +194,9 @@ class AgentRun(models.Model):
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
     cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
+    # Tokens spent on models with no known price: cost_usd leaves them out, so a run with
+    # any is shown as "price unknown", never as a cost that looks complete.
+    unpriced_tokens = models.PositiveIntegerField(default=0)
 
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -226,6 +233,19 @@ class AgentRun(models.Model):
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def cost_known(self) -> bool:
+        return self.unpriced_tokens == 0
+
+    @property
+    def cost_label(self) -> str:
+        """The cost as people read it: "$0.0012", or "price unknown" when any model had none."""
+        if self.cost_known:
+            return f"${self.cost_usd:.4f}"
+        if self.cost_usd:
+            return f"${self.cost_usd:.4f} + price unknown for {self.unpriced_tokens:,} tokens"
+        return "price unknown"
 
 
 class AgentEvent(models.Model):
@@ -315,3 +335,20 @@ class MemoryEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope}:{self.key}"
+
+
+class ProviderCredential(models.Model):
+    """A model provider's key or base URL entered in the UI, encrypted like tool secrets.
+
+    The environment variable of the same name wins when it is set (runtime/llm/credentials.py).
+    """
+
+    name = models.CharField(max_length=64, unique=True)  # OPENAI_API_KEY, OPENAI_BASE_URL, ...
+    value = EncryptedJSONField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        permissions = [("manage_providers", "Can enter model provider keys")]
+
+    def __str__(self) -> str:
+        return self.name

@@ -296,17 +296,32 @@ def vet_address(target: Target, ip: IPAddress, entries: Iterable[AllowEntry] | N
     entries = allowed_entries() if entries is None else entries
     if any(entry.matches(target.host, target.port, ip) for entry in entries):
         return
+    entry = f"[{target.host}]:{target.port}" if ":" in target.host else f"{target.host}:{target.port}"
     raise BlockedDestination(
-        f"Refused to contact {target.host} ({ip}): it is {reason}. "
-        "An operator can open it with AGENT_HTTP_ALLOWED_HOSTS."
+        f"Refused to contact {target.host} ({ip}): it is {reason}. An operator can open it by "
+        f"adding {entry} to AGENT_HTTP_ALLOWED_HOSTS in the server's environment and restarting."
     )
+
+
+_LOOPBACK = ipaddress.IPv4Address("127.0.0.1")
+
+
+def known_address(target: Target) -> IPAddress | None:
+    """The address a host means without asking DNS: its literal, or loopback for ``localhost``
+    and ``*.localhost`` (RFC 6761), so a URL is judged the same when saved and when called."""
+    if target.literal is not None:
+        return target.literal
+    if target.host == "localhost" or target.host.endswith(".localhost"):
+        return _LOOPBACK
+    return None
 
 
 async def resolve(target: Target) -> list[IPAddress]:
     """Every address the host resolves to, each vetted; refuses if any is not allowed."""
     entries = allowed_entries()
-    if target.literal is not None:
-        addresses: list[IPAddress] = [target.literal]
+    known = known_address(target)
+    if known is not None:
+        addresses: list[IPAddress] = [known]
     else:
         loop = asyncio.get_running_loop()
         try:

@@ -70,14 +70,14 @@ class Outcome:
 _FINISH_SQL = """
 WITH o AS (
     SELECT * FROM unnest(%(ids)s::uuid[], %(tokens)s::uuid[], %(status)s::text[], %(output)s::text[],
-        %(error)s::text[], %(n)s::int[], %(attempt)s::int[], %(pt)s::int[], %(ct)s::int[], %(cost)s::float8[])
-        AS o(id, token, status, output, error, n, attempt, pt, ct, cost)
+        %(error)s::text[], %(n)s::int[], %(attempt)s::int[], %(pt)s::int[], %(ct)s::int[], %(cost)s::float8[],
+        %(upt)s::int[]) AS o(id, token, status, output, error, n, attempt, pt, ct, cost, upt)
 ), r AS (
     UPDATE runtime_agentrun AS a
     SET next_seq = a.next_seq + o.n, status = o.status, output = o.output::jsonb, error = o.error::jsonb,
         finished_at = now(), lease_token = NULL, lease_expires_at = NULL,
         prompt_tokens = a.prompt_tokens + o.pt, completion_tokens = a.completion_tokens + o.ct,
-        cost_usd = a.cost_usd + o.cost
+        cost_usd = a.cost_usd + o.cost, unpriced_tokens = a.unpriced_tokens + o.upt
     FROM o
     WHERE a.id = o.id AND a.lease_token = o.token AND a.status = 'running'
     RETURNING a.id, a.next_seq, o.n, o.attempt
@@ -106,7 +106,7 @@ WITH o AS (
 )
 SELECT r.id, r.next_seq{notify} FROM r
 """
-_OUTCOME_COLUMNS = ("ids", "tokens", "status", "output", "error", "n", "attempt", "pt", "ct", "cost")
+_OUTCOME_COLUMNS = ("ids", "tokens", "status", "output", "error", "n", "attempt", "pt", "ct", "cost", "upt")
 _EVENT_COLUMNS = ("e_run", "e_ord", "e_type", "e_payload", "e_vis")
 _MESSAGE_COLUMNS = (
     "m_run",
@@ -137,7 +137,7 @@ def finish_many(outcomes: list[Outcome], *, cursor=None) -> set[str]:
             o.run_id, o.lease_token, o.status, dumps(o.output) if o.output is not None else None,
             dumps(o.error) if o.error is not None else None, len(o.events), o.attempt,
             int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)),
-            float(usage.get("cost_usd", 0) or 0),
+            float(usage.get("cost_usd", 0) or 0), int(usage.get("unpriced_tokens", 0) or 0),
         )  # fmt: skip
         for name, value in zip(_OUTCOME_COLUMNS, row, strict=True):
             params[name].append(value)

@@ -135,6 +135,7 @@ def usage_of(ctx: RunContext, result: RunResult | None = None) -> dict[str, Any]
     if result and result.usage and not any(ctx.usage.values()):
         usage.update({k: v for k, v in result.usage.items() if k in {"prompt_tokens", "completion_tokens"}})
     usage["cost_usd"] = ctx.cost_usd
+    usage["unpriced_tokens"] = ctx.unpriced_tokens
     return usage
 
 

@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 
 from builder.models import ToolDefinition, ToolKind
 from builder.schema import TOOL_NAME_RE, ConfigError
+from builder.tool_params import locations_for_schema, spec_from_rows
 from runtime import jsonsafe
 
 if TYPE_CHECKING:
@@ -34,9 +35,23 @@ def parse_secrets(text: str) -> dict[str, str]:
 
 
 def build_spec(
-    *, name: str, description: str, method: str, url: str, headers: str, parameters: str
+    *,
+    name: str,
+    description: str,
+    method: str,
+    url: str,
+    headers: str,
+    parameters: str = "",
+    rows: list[dict[str, Any]] | None = None,
+    locations: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The stored spec from the form's text fields; each problem names its field."""
+    """The stored spec from the form's fields; each problem names its field.
+
+    The parameters come from ``rows`` (the list editor, see builder/tool_params.py) or, when
+    it is None, from ``parameters``, a JSON Schema. ``locations`` (query_template and
+    body_template) says where each argument goes; by default path placeholders stay in the
+    path and the rest go to the query string (GET, DELETE) or the JSON body.
+    """
     errors: dict[str, str] = {}
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -59,7 +74,16 @@ def build_spec(
                     'Headers must be a JSON object of strings, e.g. {"Accept": "application/json"}.'
                 )
     schema: Any = {"type": "object", "properties": {}}
-    if parameters.strip():
+    if rows is not None:
+        if "url" not in errors:
+            try:
+                from_rows = spec_from_rows(rows, method=method, url=url.strip())
+            except ConfigError as exc:
+                errors.update(exc.errors)
+            else:
+                schema = from_rows.pop("parameters")
+                locations = locations or from_rows
+    elif parameters.strip():
         try:
             schema = jsonsafe.loads(parameters)
         except json.JSONDecodeError as exc:
@@ -81,6 +105,9 @@ def build_spec(
     if errors:
         raise ConfigError(errors)
     spec = {"method": method, "url": url.strip(), "headers": header_map, "parameters": schema}
+    spec.update(locations or locations_for_schema(schema, method=method, url=url.strip()))
+    if not spec.get("body_template"):
+        spec.pop("body_template", None)
     _runtime_check({**spec, "name": name, "description": description})
     return spec
 

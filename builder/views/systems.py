@@ -79,6 +79,13 @@ def _agent_choices(request: HttpRequest) -> list[tuple[str, str]]:
     return [(s, f"{n} ({s})") for s, n in selectors.agent_list(user=request.user).values_list("slug", "name")]
 
 
+def _chosen(form: SystemForm) -> list[tuple[str, str]]:
+    """The members to show as ticked chips: what was posted, or what is saved."""
+    labels = dict(form.fields["members"].choices)
+    chosen = form.data.getlist("members") if form.is_bound else form.initial.get("members", [])
+    return [(slug, labels[slug]) for slug in dict.fromkeys(chosen) if slug in labels]
+
+
 @staff_view
 @require_http_methods(["GET", "POST"])
 def system_create(request: HttpRequest) -> HttpResponse:
@@ -86,7 +93,7 @@ def system_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and (system := _save(request, form, None)):
         messages.success(request, f"Created {system.name}.")
         return go(request, reverse("builder:system-edit", args=[system.public_id]))
-    context = {"form": form, "title": "New system"}
+    context = {"form": form, "title": "New system", "chosen_members": _chosen(form)}
     return page(
         request, "builder/system_form.html", context, partial="form", status=422 if form.errors else 200
     )
@@ -103,6 +110,7 @@ def system_edit(request: HttpRequest, public_id: str) -> HttpResponse:
         return go(request, reverse("builder:system-edit", args=[system.public_id]))
     context = {
         "form": form,
+        "chosen_members": _chosen(form),
         "system": system,
         "perms": perms,
         "members": [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.http import require_POST
@@ -9,7 +11,8 @@ from django.views.decorators.http import require_POST
 from builder import selectors
 from builder.access import get_agent_for_user
 from builder.forms import PublishForm
-from builder.services import agent_restore_version, version_diff
+from builder.services import agent_restore_version
+from builder.services.diff import agent_changes
 from builder.views.common import go, page, staff_view
 
 
@@ -34,25 +37,40 @@ def _number(value: str | None, default: int) -> int:
         raise Http404("Unknown version.") from None
 
 
+def _side(version: Any) -> dict[str, Any]:
+    return {"name": version.name, "description": version.description, "config": version.config}
+
+
 @staff_view
 def version_diff_view(request: HttpRequest, public_id: str) -> HttpResponse:
+    """Two versions, or ``b=draft``: the draft against the live (or newest) version."""
     agent, perms = get_agent_for_user(request.user, public_id)
     versions = list(selectors.agent_versions(agent=agent))
     if not versions:
         raise Http404("This agent has no published versions yet.")
     by_number = {v.number: v for v in versions}
     newest = versions[0].number
-    a = by_number.get(_number(request.GET.get("a"), max(newest - 1, 1)))
-    b = by_number.get(_number(request.GET.get("b"), newest))
-    if a is None or b is None:
+    draft = request.GET.get("b") == "draft"
+    live = agent.published_version or versions[0]
+    a = by_number.get(_number(request.GET.get("a"), live.number if draft else max(newest - 1, 1)))
+    b = None if draft else by_number.get(_number(request.GET.get("b"), newest))
+    if a is None or (b is None and not draft):
         raise Http404("Unknown version.")
+    new_side = (
+        {"name": agent.name, "description": agent.description, "config": agent.draft.config}
+        if draft
+        else _side(b)
+    )
+    b_label = "the draft" if draft else f"version {b.number}"
     context = {
         "agent": agent,
         "versions": versions,
         "a": a,
         "b": b,
-        "diff": version_diff(old=a, new=b),
-        "title": f"{agent.name}: version {a.number} → {b.number}",
+        "draft": draft,
+        "b_label": b_label,
+        "changes": agent_changes(old=_side(a), new=new_side),
+        "title": f"{agent.name}: version {a.number} → {b_label}",
     }
     return page(request, "builder/version_diff.html", context, partial="diff")
 

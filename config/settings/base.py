@@ -13,7 +13,7 @@ from pathlib import Path
 from corsheaders.defaults import default_headers as cors_default_headers
 from csp.constants import NONE, SELF, UNSAFE_EVAL, UNSAFE_INLINE
 
-from config.env import database_from_url, env_bool, env_float, env_int, env_list, env_str
+from config.env import database_from_url, env_bool, env_float, env_int, env_list, env_model_prices, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -156,6 +156,9 @@ REST_FRAMEWORK = {
     ],
     # Every API error is {"error": {"code", "message", "fields"}}; no stack traces.
     "EXCEPTION_HANDLER": "runtime.api.errors.exception_handler",
+    # Proxies in front of the app that append to X-Forwarded-For. 0 = trust only REMOTE_ADDR
+    # (DRF's own default, None, would trust whatever X-Forwarded-For a client sends).
+    "NUM_PROXIES": env_int("NUM_PROXIES", 0),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Agent runtime API",
@@ -240,6 +243,9 @@ ANTHROPIC_BASE_URL = env_str("ANTHROPIC_BASE_URL")
 LITELLM_API_BASE = env_str("LITELLM_API_BASE")
 LITELLM_API_KEY = env_str("LITELLM_API_KEY")
 AGENT_LLM_MODELS = env_list("AGENT_LLM_MODELS", [])  # extra model ids to offer, e.g. litellm:ollama/llama3
+# Prices for models the bundled maps do not know, or at another rate (a local vLLM server at 0,
+# a negotiated rate): JSON, dollars per million tokens. See runtime/llm/pricing.py.
+AGENT_MODEL_PRICES = env_model_prices("AGENT_MODEL_PRICES")
 AGENT_LLM_TIMEOUT = env_float("AGENT_LLM_TIMEOUT", 60.0)  # longest wait for any read from a provider
 AGENT_LLM_MAX_RETRIES = env_int("AGENT_LLM_MAX_RETRIES", 3)  # 429/5xx/timeouts, before any text streamed
 AGENT_LLM_RETRY_BASE_DELAY = env_float("AGENT_LLM_RETRY_BASE_DELAY", 0.5)
@@ -320,6 +326,12 @@ UNFOLD = {
                     {"title": "Knowledge", "icon": "menu_book", "link": "/knowledge/"},
                     {"title": "Multi-agent systems", "icon": "hub", "link": "/systems/"},
                     {"title": "Import", "icon": "upload_file", "link": "/import/"},
+                    {
+                        "title": "Model keys",
+                        "icon": "key",
+                        "link": "/settings/models/",
+                        "permission": "builder.navigation.can_manage_providers",
+                    },
                 ],
             },
             {

@@ -63,8 +63,12 @@ class UsageSerializer(serializers.Serializer):
     completion_tokens = serializers.IntegerField()
     total_tokens = serializers.IntegerField()
     cost_usd = serializers.DecimalField(
-        max_digits=12, decimal_places=6, help_text="Estimated, in US dollars."
+        max_digits=12,
+        decimal_places=6,
+        allow_null=True,
+        help_text="Estimated, in US dollars; null when a model the run used has no known price.",
     )
+    unpriced_tokens = serializers.IntegerField(help_text="Tokens spent on models with no known price.")
 
 
 # Declared field by field rather than as a ModelSerializer: that one rebuilt its fields from
@@ -94,7 +98,8 @@ class RunSerializer(serializers.Serializer):
             "prompt_tokens": run.prompt_tokens,
             "completion_tokens": run.completion_tokens,
             "total_tokens": run.total_tokens,
-            "cost_usd": str(run.cost_usd),
+            "cost_usd": str(run.cost_usd) if run.cost_known else None,
+            "unpriced_tokens": run.unpriced_tokens,
         }
 
 

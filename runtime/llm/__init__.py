@@ -32,6 +32,7 @@ from runtime.llm.base import (
     LLMTimeoutError,
     parse_model,
 )
+from runtime.llm.credentials import credential
 
 __all__ = [
     "LLMBadRequestError",
@@ -109,9 +110,9 @@ def _provider_ready(provider: str) -> bool:
     if provider == "demo":
         return True
     if provider == "openai":
-        return bool(getattr(settings, "OPENAI_API_KEY", "") or getattr(settings, "OPENAI_BASE_URL", ""))
+        return bool(credential("OPENAI_API_KEY") or credential("OPENAI_BASE_URL"))
     if provider == "anthropic":
-        return bool(getattr(settings, "ANTHROPIC_API_KEY", ""))
+        return bool(credential("ANTHROPIC_API_KEY"))
     if provider == "litellm":
         return importlib.util.find_spec("litellm") is not None
     return False
@@ -126,7 +127,7 @@ def list_models() -> dict[str, Any]:
     """
     models: list[dict[str, Any]] = [_entry("demo", "demo", "Demo (offline, no key needed)")]
     for provider in ("openai", "anthropic"):
-        if provider == "openai" and not getattr(settings, "OPENAI_API_KEY", ""):
+        if provider == "openai" and not credential("OPENAI_API_KEY"):
             # an OpenAI-compatible server (Ollama, vLLM) serves its own names; list only configured ones
             continue
         if _provider_ready(provider):

@@ -27,6 +27,7 @@ from runtime.llm.base import (
     assistant_message,
     tool_content,
 )
+from runtime.llm.credentials import credential
 from runtime.llm.errors import sdk_error
 
 DEFAULT_MAX_TOKENS = 4096
@@ -163,7 +164,7 @@ class AnthropicClient(LLMClient):
     key_variable = "ANTHROPIC_API_KEY"
 
     def _api_key(self) -> str:
-        return getattr(settings, "ANTHROPIC_API_KEY", "") or ""
+        return credential("ANTHROPIC_API_KEY")
 
     def _base_url(self) -> str | None:
         return getattr(settings, "ANTHROPIC_BASE_URL", "") or None
@@ -234,8 +235,7 @@ class AnthropicClient(LLMClient):
 def _chunk_from_event(event: Any) -> Chunk | None:
     kind = event.type
     if kind == "message_start":
-        usage = event.message.usage
-        return Chunk(prompt_tokens=usage.input_tokens or 0, model=event.message.model)
+        return Chunk(**_input_usage(event.message.usage), model=event.message.model)
     if kind == "content_block_start":
         block = event.content_block
         if block.type == "tool_use":
@@ -255,9 +255,12 @@ def _chunk_from_event(event: Any) -> Chunk | None:
     if kind == "message_delta":
         usage = getattr(event, "usage", None)
         reason = event.delta.stop_reason
+        # newer API versions repeat the input counts here, final; older ones only the output
+        counts = _input_usage(usage) if getattr(usage, "input_tokens", None) is not None else {}
         return Chunk(
             completion_tokens=usage.output_tokens if usage is not None else None,
             finish_reason=_STOP_REASONS.get(reason, reason) if reason else None,
+            **counts,
         )
     return None
 
@@ -281,10 +284,21 @@ def _chunks_from_message(response: Any) -> list[Chunk]:
     reason = response.stop_reason or "end_turn"
     chunks.append(
         Chunk(
-            prompt_tokens=response.usage.input_tokens or 0,
+            **_input_usage(response.usage),
             completion_tokens=response.usage.output_tokens or 0,
             finish_reason=_STOP_REASONS.get(reason, reason),
             model=response.model,
         )
     )
     return chunks
+
+
+def _input_usage(usage: Any) -> dict[str, int]:
+    """Anthropic counts cache reads and writes apart from ``input_tokens``; prompt_tokens is all three."""
+    read = getattr(usage, "cache_read_input_tokens", None) or 0
+    written = getattr(usage, "cache_creation_input_tokens", None) or 0
+    return {
+        "prompt_tokens": (usage.input_tokens or 0) + read + written,
+        "cached_tokens": read,
+        "cache_write_tokens": written,
+    }

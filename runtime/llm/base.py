@@ -41,7 +41,7 @@ from runtime.llm.errors import (
     error_for_status,
     parse_retry_after,
 )
-from runtime.llm.pricing import estimate_cost
+from runtime.llm.pricing import Usage, estimate_cost
 
 __all__ = [
     "PROVIDERS",
@@ -80,6 +80,11 @@ class Chunk:
     tool_call: dict[str, Any] | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    # parts of the above the provider reports: prompt tokens read from / written to its cache,
+    # completion tokens spent on reasoning (priced at their own rates when known)
+    cached_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    reasoning_tokens: int | None = None
     finish_reason: str | None = None
     model: str | None = None
 
@@ -92,9 +97,12 @@ class LLMResponse:
     model: str = ""
     provider: str = ""
     finish_reason: str | None = None
-    cost_usd: float = 0.0
-    # False when the price table has no entry for the model (the cost is then 0)
-    cost_known: bool = True
+    # None when no price is known for the model (see runtime/llm/pricing.py): never a silent 0
+    cost_usd: float | None = 0.0
+
+    @property
+    def cost_known(self) -> bool:
+        return self.cost_usd is not None
 
     @property
     def content(self) -> str:
@@ -109,6 +117,7 @@ class _Assembler:
         self.calls: dict[int, dict[str, Any]] = {}
         self.prompt_tokens = 0
         self.completion_tokens = 0
+        self.detail = {"cached_tokens": 0, "cache_write_tokens": 0, "reasoning_tokens": 0}
         self.finish_reason: str | None = None
         self.model: str | None = None
 
@@ -131,6 +140,9 @@ class _Assembler:
             self.prompt_tokens = chunk.prompt_tokens
         if chunk.completion_tokens is not None:
             self.completion_tokens = chunk.completion_tokens
+        for name in self.detail:
+            if getattr(chunk, name) is not None:
+                self.detail[name] = getattr(chunk, name)
         if chunk.finish_reason:
             self.finish_reason = chunk.finish_reason
         if chunk.model:
@@ -387,19 +399,18 @@ class LLMClient(ABC):
             )
         tool_calls = assembler.tool_calls()
         content = "".join(assembler.text)
-        cost, known = estimate_cost(model, assembler.prompt_tokens, assembler.completion_tokens)
+        usage = {"prompt_tokens": assembler.prompt_tokens, "completion_tokens": assembler.completion_tokens}
+        usage.update({name: count for name, count in assembler.detail.items() if count})
         return LLMResponse(
             message=assistant_message(content, tool_calls),
             tool_calls=tool_calls,
-            usage={
-                "prompt_tokens": assembler.prompt_tokens,
-                "completion_tokens": assembler.completion_tokens,
-            },
+            usage=usage,
             model=assembler.model or model,
             provider=self.provider,
             finish_reason=assembler.finish_reason,
-            cost_usd=cost,
-            cost_known=known,
+            # the name the caller chose is priced (an operator prices what they configured),
+            # the one the provider answered with only when that is unknown
+            cost_usd=_cost(model, assembler.model, usage),
         )
 
     async def _record_usage(self, response: LLMResponse) -> None:
@@ -418,5 +429,16 @@ class LLMClient(ABC):
             "cost_usd": response.cost_usd,
         }
         if not response.cost_known:
-            payload["cost_note"] = f"No price is known for {response.model}; its cost is counted as 0."
+            payload["cost_note"] = (
+                f"Price unknown: no price is known for {response.model}, so its tokens are counted but "
+                "not its cost. An operator can set one in AGENT_MODEL_PRICES or on the settings page."
+            )
         await ctx.emit(EventType.USAGE, payload)
+
+
+def _cost(requested: str, answered: str | None, usage: dict[str, int]) -> float | None:
+    tokens = Usage(**usage)
+    cost = estimate_cost(requested, tokens)
+    if cost is None and answered and answered != requested:
+        cost = estimate_cost(answered, tokens)
+    return cost

@@ -134,10 +134,20 @@ def _chunks_from_event(event: Any) -> list[Chunk]:
             chunks.append(Chunk(finish_reason=choice.finish_reason, model=getattr(event, "model", None)))
     usage = getattr(event, "usage", None)
     if usage is not None and getattr(usage, "prompt_tokens", None) is not None:
-        chunks.append(
-            Chunk(prompt_tokens=usage.prompt_tokens or 0, completion_tokens=usage.completion_tokens or 0)
-        )
+        chunks.append(_usage_chunk(usage))
     return chunks
+
+
+def _usage_chunk(usage: Any) -> Chunk:
+    # litellm reports usage in OpenAI's shape, whatever the provider behind it
+    prompt = getattr(usage, "prompt_tokens_details", None)
+    completion = getattr(usage, "completion_tokens_details", None)
+    return Chunk(
+        prompt_tokens=usage.prompt_tokens or 0,
+        completion_tokens=usage.completion_tokens or 0,
+        cached_tokens=(getattr(prompt, "cached_tokens", None) or 0) if prompt else 0,
+        reasoning_tokens=(getattr(completion, "reasoning_tokens", None) or 0) if completion else 0,
+    )
 
 
 def _chunks_from_completion(response: Any) -> list[Chunk]:
@@ -156,12 +166,7 @@ def _chunks_from_completion(response: Any) -> list[Chunk]:
             )
         )
     usage = getattr(response, "usage", None)
-    chunks.append(
-        Chunk(
-            finish_reason=choice.finish_reason or "stop",
-            model=getattr(response, "model", None),
-            prompt_tokens=(usage.prompt_tokens or 0) if usage else None,
-            completion_tokens=(usage.completion_tokens or 0) if usage else None,
-        )
-    )
+    if usage is not None:
+        chunks.append(_usage_chunk(usage))
+    chunks.append(Chunk(finish_reason=choice.finish_reason or "stop", model=getattr(response, "model", None)))
     return chunks

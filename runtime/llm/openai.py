@@ -22,7 +22,6 @@ from typing import Any
 import anyio
 import httpx2
 import openai
-from django.conf import settings
 
 from runtime.llm.base import (
     TRANSPORT_ERRORS,
@@ -33,6 +32,7 @@ from runtime.llm.base import (
     Message,
     tool_content,
 )
+from runtime.llm.credentials import credential
 from runtime.llm.errors import sdk_error
 
 # An SDK client holds an HTTP connection pool bound to the event loop that first used it,
@@ -79,10 +79,10 @@ class OpenAIClient(LLMClient):
     key_variable = "OPENAI_API_KEY"
 
     def _api_key(self) -> str:
-        return getattr(settings, "OPENAI_API_KEY", "") or ""
+        return credential("OPENAI_API_KEY")
 
     def _base_url(self) -> str | None:
-        return getattr(settings, "OPENAI_BASE_URL", "") or None
+        return credential("OPENAI_BASE_URL") or None
 
     def check_configured(self) -> None:
         # a custom base URL (Ollama, vLLM) usually needs no key
@@ -275,13 +275,22 @@ def _chunks_from_stream_data(event: dict[str, Any]) -> list[Chunk]:
             chunks.append(Chunk(finish_reason=finish_reason, model=event.get("model")))
     usage = event.get("usage")
     if usage:
-        chunks.append(
-            Chunk(
-                prompt_tokens=usage.get("prompt_tokens") or 0,
-                completion_tokens=usage.get("completion_tokens") or 0,
-            )
-        )
+        chunks.append(usage_chunk(usage))
     return chunks
+
+
+def usage_chunk(usage: Any) -> Chunk:
+    """OpenAI's usage (a dict or the SDK's object): cached prompt and reasoning tokens included."""
+    if not isinstance(usage, dict):
+        usage = usage.model_dump() if hasattr(usage, "model_dump") else vars(usage)
+    prompt = usage.get("prompt_tokens_details") or {}
+    completion = usage.get("completion_tokens_details") or {}
+    return Chunk(
+        prompt_tokens=usage.get("prompt_tokens") or 0,
+        completion_tokens=usage.get("completion_tokens") or 0,
+        cached_tokens=prompt.get("cached_tokens") or 0,
+        reasoning_tokens=completion.get("reasoning_tokens") or 0,
+    )
 
 
 def _chunks_from_completion(response: Any) -> list[Chunk]:
@@ -300,13 +309,7 @@ def _chunks_from_completion(response: Any) -> list[Chunk]:
                 }
             )
         )
-    usage = response.usage
-    chunks.append(
-        Chunk(
-            finish_reason=choice.finish_reason or "stop",
-            model=response.model,
-            prompt_tokens=(usage.prompt_tokens or 0) if usage else None,
-            completion_tokens=(usage.completion_tokens or 0) if usage else None,
-        )
-    )
+    if response.usage:
+        chunks.append(usage_chunk(response.usage))
+    chunks.append(Chunk(finish_reason=choice.finish_reason or "stop", model=response.model))
     return chunks

@@ -241,8 +241,9 @@ def validate_http_spec(data: Mapping[str, Any] | HttpToolSpec) -> list[tuple[str
         else:
             try:
                 target = net.parse_url(_TOKEN.sub("x", url))
-                if target.literal is not None:
-                    net.vet_address(target, target.literal)
+                known = net.known_address(target)
+                if known is not None:
+                    net.vet_address(target, known)
             except net.NetError as exc:
                 errors.append(("url_template", str(exc)))
             for pname in placeholders(path):

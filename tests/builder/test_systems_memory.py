@@ -39,7 +39,7 @@ def test_create_system_with_members_roles_and_knowledge(owner_client, owner, age
     [
         ({"slug": "helper"}, "slug", "already taken"),
         ({"slug": "X Y"}, "slug", "lowercase"),
-        ({"entry_agent": "nobody"}, "entry_agent", "Select a valid choice"),
+        ({"entry_agent": "nobody"}, "entry_agent", "No agent of yours has the key nobody"),
     ],
 )
 def test_system_bad_input(owner_client, owner, agent, overrides, field, message):

@@ -118,8 +118,9 @@ def test_publish_then_versions_list_diff_and_restore(owner_client, owner, agent)
     assert "first cut" in versions and "owner" in versions
 
     diff = owner_client.get(f"/agents/{agent.public_id}/versions/diff/?a=1&b=2").content.decode()
-    assert 'class="b-diff--del">-   You help.' in diff
-    assert 'class="b-diff--add">+   Changed prompt.' in diff
+    assert "Instructions (system prompt)" in diff
+    assert '<del class="b-diff--del" aria-label="removed: You help.">You help.</del>' in diff
+    assert '<ins class="b-diff--add" aria-label="added: Changed prompt.">Changed prompt.</ins>' in diff
 
     response = owner_client.post(f"/agents/{agent.public_id}/versions/1/restore/")
     assert response.status_code == 302

@@ -30,6 +30,12 @@ class Text:
     pieces: list[str] = field(default_factory=lambda: ["Hello", " from", " the", " fake", " model."])
     prompt_tokens: int = 11
     delay: float = 0.0  # seconds between streamed pieces
+    # reported the way each provider does: OpenAI counts cached prompt tokens inside
+    # prompt_tokens and reasoning inside completion_tokens; Anthropic counts cache reads and
+    # writes apart from input_tokens (and has no reasoning count)
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
 
 
 @dataclass
@@ -247,6 +253,26 @@ def _prompt_tokens(behaviour: Behaviour) -> int:
     return getattr(behaviour, "prompt_tokens", 11)
 
 
+def _openai_usage(behaviour: Behaviour, completion: int) -> dict[str, Any]:
+    reasoning = getattr(behaviour, "reasoning_tokens", 0)
+    usage: dict[str, Any] = {
+        "prompt_tokens": _prompt_tokens(behaviour),
+        "completion_tokens": completion + reasoning,
+        "prompt_tokens_details": {"cached_tokens": getattr(behaviour, "cached_tokens", 0), "audio_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": reasoning, "audio_tokens": 0},
+    }
+    usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+    return usage
+
+
+def _anthropic_input(behaviour: Behaviour) -> dict[str, int]:
+    return {
+        "input_tokens": _prompt_tokens(behaviour),
+        "cache_read_input_tokens": getattr(behaviour, "cached_tokens", 0),
+        "cache_creation_input_tokens": getattr(behaviour, "cache_write_tokens", 0),
+    }
+
+
 class FakeOpenAIServer(FakeLLMServer):
     """``POST /v1/chat/completions`` and ``/v1/embeddings``; use ``base_url + "/v1"`` as the SDK's base URL."""
 
@@ -301,12 +327,8 @@ class FakeOpenAIServer(FakeLLMServer):
                     events.append(self._envelope(request, [{"index": 0, "delta": delta}]))
         events.append(self._envelope(request, [{"index": 0, "delta": {}, "finish_reason": finish}]))
         if (request.json.get("stream_options") or {}).get("include_usage"):
-            usage = {
-                "prompt_tokens": _prompt_tokens(behaviour),
-                "completion_tokens": len(pieces)
-                + (len(behaviour.calls) if isinstance(behaviour, ToolCalls) else 0),
-            }
-            usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+            completion = len(pieces) + (len(behaviour.calls) if isinstance(behaviour, ToolCalls) else 0)
+            usage = _openai_usage(behaviour, completion)
             events.append(self._envelope(request, [], usage=usage))
         events.append("data: [DONE]\n\n")
         return events
@@ -364,11 +386,7 @@ class FakeOpenAIServer(FakeLLMServer):
             "created": 1700000000,
             "model": request.json.get("model", "fake"),
             "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-            "usage": {
-                "prompt_tokens": _prompt_tokens(behaviour),
-                "completion_tokens": completion,
-                "total_tokens": _prompt_tokens(behaviour) + completion,
-            },
+            "usage": _openai_usage(behaviour, completion),
         }
 
 
@@ -407,7 +425,7 @@ class FakeAnthropicServer(FakeLLMServer):
             "content": [],
             "stop_reason": None,
             "stop_sequence": None,
-            "usage": {"input_tokens": _prompt_tokens(behaviour), "output_tokens": 1},
+            "usage": {**_anthropic_input(behaviour), "output_tokens": 1},
         }
         events = [self._event("message_start", {"message": start})]
         pieces = _pieces(behaviour)
@@ -460,5 +478,5 @@ class FakeAnthropicServer(FakeLLMServer):
             "content": self._blocks(behaviour),
             "stop_reason": "tool_use" if isinstance(behaviour, ToolCalls) else "end_turn",
             "stop_sequence": None,
-            "usage": {"input_tokens": _prompt_tokens(behaviour), "output_tokens": output},
+            "usage": {**_anthropic_input(behaviour), "output_tokens": output},
         }
