@@ -91,23 +91,26 @@ def test_tool_and_try_it_errors(page, staff, weather_api):
     from builder.models import ToolDefinition
 
     page.goto("/tools/new/")
-    page.get_by_label("Name").fill("get_weather")
-    page.get_by_label("Description").fill("Weather")
-    page.get_by_label("URL").fill("http://10.1.2.3/weather")
-    page.get_by_label("Parameters (JSON Schema)").fill("{not json")
+    page.get_by_label("Name", exact=True).fill("get_weather")
+    page.get_by_label("Description", exact=True).fill("Weather")
+    page.get_by_label("URL", exact=True).fill("http://10.1.2.3/weather")
+    # the schema as JSON, for those who want it: a typo there is named next to the parameters
+    page.get_by_text("Advanced: the JSON Schema").click()
+    page.get_by_label("Edit the parameters as a JSON Schema instead of the list").check()
+    page.get_by_label("JSON Schema", exact=True).fill("{not json")
     page.get_by_role("button", name="Save tool").click()
-    expect(field_error(page, "Parameters (JSON Schema)")).to_be_visible()
-    expect(page.get_by_label("Parameters (JSON Schema)")).to_have_value("{not json")
+    expect(page.locator("#id_parameters-error")).to_be_visible()
+    expect(page.get_by_label("JSON Schema", exact=True)).to_have_value("{not json")
     shot(page, "errors-03-tool")
     assert ToolDefinition.objects.count() == 0
 
-    page.get_by_label("Parameters (JSON Schema)").fill('{"type": "object", "properties": {}}')
+    page.get_by_label("JSON Schema", exact=True).fill('{"type": "object", "properties": {}}')
     page.get_by_role("button", name="Save tool").click()
     expect(field_error(page, "URL")).to_be_visible()
     assert ToolDefinition.objects.count() == 0
 
-    page.get_by_label("URL").fill(f"{weather_api}/weather/{{city}}")
-    page.get_by_label("Parameters (JSON Schema)").fill(
+    page.get_by_label("URL", exact=True).fill(f"{weather_api}/weather/{{city}}")
+    page.get_by_label("JSON Schema", exact=True).fill(
         '{"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}'
     )
     page.get_by_role("button", name="Save tool").click()
@@ -138,10 +141,11 @@ def test_system_errors(page, staff):
     _agent(staff)
     page.goto("/systems/new/")
     page.get_by_label("Key").fill("Not A Key")
-    page.get_by_label("Name").fill("Help desk")
+    page.get_by_label("Name", exact=True).fill("Help desk")
+    page.get_by_label("Entry agent").fill("helper")
     page.get_by_role("button", name="Save system").click()
     expect(field_error(page, "Key")).to_contain_text("lowercase")
-    expect(page.get_by_label("Name")).to_have_value("Help desk")
+    expect(page.get_by_label("Name", exact=True)).to_have_value("Help desk")
     shot(page, "errors-05-system")
     assert AgentSystem.objects.count() == 0
 
