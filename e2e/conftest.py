@@ -158,7 +158,7 @@ def page(browser, live, staff, fake_openai):
     assert not errors, f"JavaScript errors on the page: {errors}"
 
 
-def shot(page, name: str) -> None:
+def shot(page, name: str, *, full_page: bool = True) -> None:
     """Save a screenshot for people to look at. It is an artifact, not an assertion: on a
     loaded machine Chromium can wait longer than the default for a compositor frame, so a
     screenshot that times out is reported as a warning and the test goes on."""
@@ -168,7 +168,7 @@ def shot(page, name: str) -> None:
     try:
         page.screenshot(
             path=str(ARTIFACTS / f"{name}.png"),
-            full_page=True,
+            full_page=full_page,
             animations="disabled",
             caret="hide",
             timeout=45_000,

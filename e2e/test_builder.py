@@ -100,6 +100,8 @@ def test_build_chat_publish_diff_restore(page, live, fake_openai, weather_api):
     expect(turn.locator(".b-step").filter(has_text="Tool result: get_weather")).to_be_visible()
     expect(turn.locator(".b-usage")).to_contain_text("completion tokens")
     shot(page, "05-playground-tool-step")
+    page.evaluate("window.scrollTo(0, 0)")
+    shot(page, "05-playground-viewport", full_page=False)  # the README's picture
 
     # stop a run mid-stream
     fake_openai.push(Text(["word "] * 200, delay=0.1))
@@ -119,6 +121,10 @@ def test_build_chat_publish_diff_restore(page, live, fake_openai, weather_api):
     )
     _save(page, 3)
     page.get_by_role("button", name="Publish version 2").click()
+    # the versions page, once the publish has redirected there (a screenshot taken while the
+    # page navigates waits for a frame that never comes)
+    expect(page.get_by_role("cell", name="first version")).to_be_visible()
+    expect(page.get_by_role("button", name="Show differences")).to_be_visible()
     shot(page, "06-versions")
     page.get_by_role("button", name="Show differences").click()
     expect(page.locator(".b-diff-prompt")).to_contain_text("You report the weather")

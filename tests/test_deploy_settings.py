@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# What a production deploy sets (README "Configuration"); nothing else.
+# What a production deploy sets (docs/configuration.md, docs/production.md); nothing else.
 PROD_ENV = {
     "DJANGO_SETTINGS_MODULE": "config.settings.prod",
     "SECRET_KEY": "k3y-" + "a1b2c3d4e5f6g7h8i9j0" * 3,
