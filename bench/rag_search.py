@@ -56,6 +56,7 @@ def _fill(base, rng: random.Random, count: int) -> None:
         size=1,
         sha256=f"{base.pk:064d}",
         status="ready",
+        chunk_count=count,
     )
     batch = 5_000
     for start in range(0, count, batch):

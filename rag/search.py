@@ -5,6 +5,14 @@ model of the given bases, one SQL statement takes the ``candidates`` nearest chu
 vector and the ``candidates`` best by text (any query word may match: an AND of every
 word of a question finds nothing), then fuses them: score = sum of 1 / (60 + rank).
 Ranking by text looks at no more than ``TEXT_SCAN`` matching rows.
+
+Words that most passages contain make the text half slow and tell nothing apart: a question
+with one such word matches nearly every chunk of a large base, and the index must list them
+all before any is ranked. So when the searched bases hold more than ``COMMON_WORDS_FROM``
+chunks, the question's words found in more than ``COMMON_WORD_SHARE`` of all chunks (read from
+the statistics ``ANALYZE`` keeps for the ``search`` column, ``pg_stats.most_common_elems``) are
+left out of the text half, unless every word is that common, when the rarest one is kept. The
+vector half still reads the whole question. Small bases are searched with every word.
 ``hnsw.iterative_scan`` lets the index keep scanning when the knowledge-base filter drops
 rows, so a filter never empties the result.
 """
@@ -22,9 +30,13 @@ from rag.models import TEXT_SEARCH_CONFIG, KnowledgeBase
 RRF_K = 60
 # Full-text ranking reads every matching row; a question made of common words matches most of a
 # large base, so at most this many matches are ranked (the vector half still searches them all).
-TEXT_SCAN = 2000
+TEXT_SCAN = 500
+# Above this many chunks in the searched bases, words in more than this share of all chunks
+# are left out of the text half (see the module docstring).
+COMMON_WORDS_FROM = 10_000
+COMMON_WORD_SHARE = 0.05
 
-_SQL = """
+_SQL = r"""
 WITH vec AS (
     SELECT id, dist, row_number() OVER (ORDER BY dist) AS rank FROM (
         SELECT c.id, c.embedding::vector({dims}) <=> %(vector)s::vector({dims}) AS dist
@@ -34,8 +46,22 @@ WITH vec AS (
         LIMIT %(candidates)s
     ) nearest
 ),
+stats AS (
+    SELECT most_common_elems::text::text[] AS words, most_common_elem_freqs AS shares
+    FROM pg_stats
+    WHERE schemaname = current_schema() AND tablename = 'rag_chunk' AND attname = 'search'
+      AND (SELECT COALESCE(sum(chunk_count), 0) FROM rag_document
+           WHERE knowledge_base_id = ANY(%(bases)s)) > %(common_from)s
+),
+words AS (
+    SELECT word, COALESCE((SELECT s.shares[array_position(s.words, word)] FROM stats s), 0) AS share
+    FROM unnest(tsvector_to_array(to_tsvector('{config}', %(text)s))) AS word
+),
 q AS (
-    SELECT NULLIF(replace(plainto_tsquery('{config}', %(text)s)::text, '&', '|'), '')::tsquery AS query
+    -- each word quoted as a tsquery operand: backslash and quote doubled inside single quotes
+    SELECT string_agg('''' || replace(replace(word, '\', '\\'), '''', '''''') || '''', ' | ')::tsquery AS query
+    FROM words
+    WHERE share <= %(common_share)s OR share = (SELECT min(share) FROM words)
 ),
 txt AS (
     SELECT id, text_rank, row_number() OVER (ORDER BY text_rank DESC) AS rank FROM (
@@ -139,6 +165,8 @@ def search(
                 "text": query[:2000],
                 "top_k": top_k,
                 "text_scan": TEXT_SCAN,
+                "common_from": COMMON_WORDS_FROM,
+                "common_share": COMMON_WORD_SHARE,
             }
             with transaction.atomic(), connection.cursor() as cursor:
                 try:

@@ -68,3 +68,37 @@ def test_offline_local_model_search(owner):
     found = [search(knowledge_bases=[base], query=q, top_k=1).hits[0].document_name for q, _ in QUESTIONS]
     recall = sum(f == e for f, (_, e) in zip(found, QUESTIONS, strict=True)) / len(QUESTIONS)
     assert recall >= 0.8, found
+
+
+def test_words_most_passages_contain_do_not_hide_the_distinctive_one(owner, monkeypatch):
+    """In a large base, a question's common word would match nearly every passage, and only the
+    first ``TEXT_SCAN`` matches are ranked; leaving the common word out of the text half finds the
+    passage with the distinctive word wherever it is."""
+    from django.db import connection
+
+    from rag import search as search_module
+
+    base = knowledge_base_create(owner=owner, name="Policies", chunk_size=32, chunk_overlap=0)
+    filler = "parts labour travel and a replacement unit while yours is away, at no cost to you"
+    lines = [f"Our policy covers appliance model {n} for two years: {filler}." for n in range(60)]
+    lines.append("The policy on refunds: money back within thirty days.")
+    document = ingest(
+        document_upload(knowledge_base=base, upload=files.upload("p.txt", "\n\n".join(lines)), user=owner)
+    )
+    assert document.chunk_count >= 61
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE rag_chunk")  # the statistics that say which words are common
+    monkeypatch.setattr(search_module, "TEXT_SCAN", 5)
+    monkeypatch.setattr(search_module, "COMMON_WORDS_FROM", 10)
+
+    def refunds_text_score(share: float) -> float | None:
+        monkeypatch.setattr(search_module, "COMMON_WORD_SHARE", share)
+        hits = search(knowledge_bases=[base], query="policy refunds", top_k=70, candidates=70).hits
+        return next(h.text_score for h in hits if "refunds" in h.text)
+
+    assert refunds_text_score(0.05) is not None
+    assert refunds_text_score(1.1) is None  # every word kept: the five ranked matches are others
+
+    # a question made only of common words still searches text (with its rarest word)
+    monkeypatch.setattr(search_module, "COMMON_WORD_SHARE", 0.05)
+    assert any(h.text_score is not None for h in search(knowledge_bases=[base], query="policy", top_k=5).hits)
