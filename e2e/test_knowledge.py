@@ -85,3 +85,28 @@ def test_upload_index_attach_ask_and_open_the_citation(page, live):
     )
     expect(passage.locator("[aria-current=true]")).to_contain_text("page 1")
     shot(passage, "knowledge-04-passage")
+
+
+def test_add_a_web_page_by_its_address_or_see_why_not(page, live, weather_api):
+    page.locator("#builder").get_by_role("link", name="Knowledge").click()
+    page.get_by_role("link", name="New knowledge base").click()
+    page.get_by_label("Name").fill("From the web")
+    page.get_by_role("button", name="Create").click()
+    expect(page.locator("#builder").get_by_role("heading", name="From the web")).to_be_visible(timeout=LOAD)
+
+    # a private address the operator has not opened: the reason, and how to open it, in the page
+    page.get_by_text("Or add a web page").click()
+    page.get_by_label("Address").fill("http://127.0.0.1:9/secrets")
+    page.get_by_role("button", name="Upload").click()
+    expect(page.locator("#upload-result")).to_contain_text("Refused to contact 127.0.0.1", timeout=LOAD)
+    expect(page.locator("#upload-result")).to_contain_text("AGENT_HTTP_ALLOWED_HOSTS")
+    expect(page.get_by_label("Address")).to_have_value("http://127.0.0.1:9/secrets")  # kept to correct
+    expect(page.locator("#documents")).to_contain_text("Documents (0)")
+    shot(page, "knowledge-03-web-page-refused")
+
+    # the local API the live server may reach (its host is on the allow-list)
+    page.get_by_label("Address").fill(f"{weather_api}/forecast/Oslo")
+    page.get_by_role("button", name="Upload").click()
+    row = page.locator("#documents tr", has_text="127.0.0.1-Oslo")
+    expect(row.get_by_text("Ready")).to_be_visible(timeout=30_000)
+    shot(page, "knowledge-04-web-page")

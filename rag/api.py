@@ -22,6 +22,7 @@ from rag.search import search
 from rag.services import (
     KnowledgeInputError,
     document_delete,
+    document_from_url,
     document_upload,
     knowledge_base_create,
     knowledge_base_delete,
@@ -127,10 +128,14 @@ class DocumentListView(ApiView):
         return Response(DocumentSerializer(_base(request, base_id).documents.all(), many=True).data)
 
     @extend_schema(
-        summary="Upload files (multipart, repeated `files`); each is indexed in the background",
+        summary="Upload files (multipart, repeated `files`) or a web page (`url`); each is indexed in the background",
         request={
             "multipart/form-data": inline_serializer(
-                "Upload", {"files": serializers.ListField(child=serializers.FileField())}
+                "Upload",
+                {
+                    "files": serializers.ListField(child=serializers.FileField(), required=False),
+                    "url": serializers.URLField(required=False, help_text="a web page to fetch and index"),
+                },
             )
         },
         responses={201: DocumentSerializer(many=True)},
@@ -138,16 +143,24 @@ class DocumentListView(ApiView):
     def post(self, request, base_id):
         base = _base(request, base_id)
         uploads = request.FILES.getlist("files")
-        if not uploads:
-            raise ValidationError({"files": ["Send one or more files as multipart `files`."]})
+        url = str(request.data.get("url", "")).strip()
+        if not uploads and not url:
+            raise ValidationError(
+                {"files": ["Send one or more files as multipart `files`, or a web page's address as `url`."]}
+            )
         created, errors = [], []
         for upload in uploads:
             try:
                 created.append(document_upload(knowledge_base=base, upload=upload, user=request.user))
             except KnowledgeInputError as exc:
                 errors.append(exc.message)
+        if url:
+            try:
+                created.append(document_from_url(knowledge_base=base, url=url, user=request.user))
+            except KnowledgeInputError as exc:
+                errors.append(exc.message)
         if errors and not created:
-            raise ValidationError({"files": errors})
+            raise ValidationError({"url" if url and not uploads else "files": errors})
         body = {"documents": DocumentSerializer(created, many=True).data, "errors": errors}
         return Response(body, status=status.HTTP_201_CREATED)
 

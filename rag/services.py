@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import logging
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -268,3 +269,71 @@ def document_delete(*, document: Document) -> None:
         _cancel_run(document)
         document.delete()
         transaction.on_commit(lambda: _delete_files(files))
+
+
+# Extensions a fetched page may keep from its URL; anything else is named by its content type.
+_URL_KINDS = {
+    "text/html": "html",
+    "application/xhtml+xml": "html",
+    "text/plain": "txt",
+    "text/markdown": "md",
+    "text/csv": "csv",
+    "application/json": "json",
+    "application/pdf": "pdf",
+}
+
+
+def _name_for_url(url: str, content_type: str) -> str:
+    parsed = urlsplit(url)
+    last = parsed.path.rstrip("/").rsplit("/", 1)[-1]
+    stem = f"{parsed.hostname}{'-' + last if last else ''}"
+    kind = _URL_KINDS.get(content_type.split(";")[0].strip().lower(), "")
+    if kind and extension(stem) != kind:
+        stem = f"{stem}.{kind}"
+    return clean_name(stem)
+
+
+def document_from_url(*, knowledge_base: KnowledgeBase, url: str, user: AbstractBaseUser) -> Document:
+    """Fetch one web page through the SSRF-safe client and add it like an upload.
+
+    The page is fetched now, in the caller's request (at most ``RAG_URL_TIMEOUT`` seconds and
+    ``RAG_MAX_FILE_BYTES``), so a refusal is answered at once; indexing is the usual job.
+    Raises ``KnowledgeInputError`` on the ``url`` field with the reason.
+    """
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from runtime.net import BlockedDestination, NetError, safe_request_sync
+
+    url = (url or "").strip()
+    if not url:
+        raise KnowledgeInputError("url", "Give the address of a web page, starting with https://.")
+    if len(url) > 2000:
+        raise KnowledgeInputError("url", "The address is longer than 2,000 characters.")
+    if urlsplit(url).scheme.lower() not in {"http", "https"}:
+        raise KnowledgeInputError("url", f"{url[:200]}: only http:// and https:// addresses can be fetched.")
+    limit = settings.RAG_MAX_FILE_BYTES
+    try:
+        response = safe_request_sync(
+            "GET",
+            url,
+            timeout=settings.RAG_URL_TIMEOUT,
+            max_response_bytes=limit,
+            headers={"Accept": "text/html,text/plain,application/pdf;q=0.9,*/*;q=0.5"},
+        )
+    except BlockedDestination as exc:
+        raise KnowledgeInputError("url", f"{url[:200]}: {exc}") from None
+    except NetError as exc:
+        raise KnowledgeInputError("url", f"{url[:200]}: could not fetch the page. {exc}") from None
+    if response.status >= 400:
+        raise KnowledgeInputError("url", f"{url[:200]}: the site answered HTTP {response.status}.")
+    if response.truncated:
+        raise KnowledgeInputError(
+            "url", f"{url[:200]}: the page is larger than the {limit / 1048576:.0f} MB limit."
+        )
+    name = _name_for_url(response.url or url, response.headers.get("content-type", ""))
+    try:
+        return document_upload(
+            knowledge_base=knowledge_base, upload=SimpleUploadedFile(name, response.content), user=user
+        )
+    except KnowledgeInputError as exc:
+        raise KnowledgeInputError("url", exc.message) from None

@@ -24,6 +24,7 @@ from rag.services import (
     KnowledgeInputError,
     document_cancel,
     document_delete,
+    document_from_url,
     document_retry,
     document_upload,
     knowledge_base_create,
@@ -96,18 +97,31 @@ def knowledge_upload(request: HttpRequest, public_id: str) -> HttpResponse:
     if pasted:
         title = request.POST.get("title", "").strip() or "Pasted text"
         uploads.append(SimpleUploadedFile(f"{title[:180]}.txt", pasted.encode()))
+    url = request.POST.get("url", "").strip()
     errors: list[str] = []
     added: list[str] = []
+    url_error = ""
     if not perms.edit:
         errors.append("You may not add documents to this knowledge base.")
-    elif not uploads:
-        errors.append("Files: choose one or more files to upload, or paste some text.")
+    elif not uploads and not url:
+        errors.append(
+            "Files: choose one or more files to upload, paste some text, or give a web page's address."
+        )
     for upload in uploads if perms.edit else []:
         try:
             added.append(document_upload(knowledge_base=base, upload=upload, user=request.user).name)
         except KnowledgeInputError as exc:
             errors.append(exc.message)
-    context = _detail_context(request, base, perms, upload_errors=errors, uploaded=added)
+    if url and perms.edit:
+        try:
+            added.append(document_from_url(knowledge_base=base, url=url, user=request.user).name)
+            url = ""
+        except KnowledgeInputError as exc:
+            url_error = exc.message
+            errors.append(exc.message)
+    context = _detail_context(
+        request, base, perms, upload_errors=errors, uploaded=added, url_error=url_error, url_value=url
+    )
     status = 422 if errors and not added else 200
     return page(request, "builder/knowledge_detail.html", context, partial="upload-result", status=status)
 

@@ -283,6 +283,7 @@ RAG_EMBEDDING_MODELS = {
 }
 RAG_DEFAULT_EMBEDDING_MODEL = env_str("RAG_DEFAULT_EMBEDDING_MODEL", "local")
 RAG_MAX_FILE_BYTES = env_int("RAG_MAX_FILE_BYTES", 100 * 1024 * 1024)
+RAG_URL_TIMEOUT = env_int("RAG_URL_TIMEOUT", 15)  # seconds to fetch a web page added by its address
 RAG_MAX_BASE_BYTES = env_int("RAG_MAX_BASE_BYTES", 2 * 1024 * 1024 * 1024)  # quota per knowledge base
 # Office files are zip archives: refuse ones that unpack to more than this, or too many parts.
 RAG_MAX_UNZIPPED_BYTES = env_int("RAG_MAX_UNZIPPED_BYTES", 500 * 1024 * 1024)

@@ -63,7 +63,8 @@ def test_upload_nothing_is_a_422(owner_client, base):
     response = _upload(owner_client, base, **HTMX)
     assert (
         response.status_code == 422
-        and "choose one or more files to upload, or paste" in response.content.decode()
+        and "choose one or more files to upload, paste some text, or give a web page"
+        in response.content.decode()
     )
 
 

@@ -15,6 +15,9 @@
     var bar = document.getElementById("upload-progress");
     bar.hidden = true;
     bar.value = 0;
-    if (event.detail.successful) event.target.closest("#upload-form").reset();
+    // cleared only when everything was taken (200); a refusal (422) keeps what was chosen and
+    // typed, so the address or text can be corrected and sent again
+    var xhr = event.detail.xhr;
+    if (event.detail.successful && xhr && xhr.status === 200) event.target.closest("#upload-form").reset();
   });
 })();
