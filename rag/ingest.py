@@ -5,7 +5,8 @@ Steps, each stage written as soon as it starts so the document list shows it liv
 
 1. Load the document, only if this run is still the one that owns it
    (``ingest_run_id``): a cancelled, retried or deleted document is left alone.
-2. ``extracting``: text out of the stored file (``rag/extract.py``).
+2. ``extracting``: text out of the stored file (``rag/extract.py``), in a child process with
+   a time and a memory limit (``rag/contain.py``).
 3. ``chunking``: token-aware chunks that keep page and heading (``rag/chunking.py``).
 4. ``embedding``: vectors in batches of ``RAG_EMBED_BATCH``, progress after each batch;
    no transaction is open during these calls.
@@ -24,8 +25,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from rag.chunking import chunk_sections
+from rag.contain import extract_contained
 from rag.embeddings import get_embedder
-from rag.extract import extract
 from rag.models import Chunk, Document, DocumentStatus
 
 logger = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ def ingest_document(
     base = document.knowledge_base
     try:
         _set(document, run_id, status=DocumentStatus.EXTRACTING, progress=0.0, error="")
-        sections = extract(
+        sections = extract_contained(
             kind=document.kind,
             name=document.name,
             open_file=lambda: document.file.storage.open(document.file.name, "rb"),

@@ -287,6 +287,10 @@ RAG_URL_TIMEOUT = env_int("RAG_URL_TIMEOUT", 15)  # seconds to fetch a web page 
 RAG_MAX_BASE_BYTES = env_int("RAG_MAX_BASE_BYTES", 2 * 1024 * 1024 * 1024)  # quota per knowledge base
 # Office files are zip archives: refuse ones that unpack to more than this, or too many parts.
 RAG_MAX_UNZIPPED_BYTES = env_int("RAG_MAX_UNZIPPED_BYTES", 500 * 1024 * 1024)
+RAG_PARSE_TIMEOUT = env_int("RAG_PARSE_TIMEOUT", 120)  # seconds a parser may take on one file
+RAG_PARSE_MEMORY_MB = env_int(
+    "RAG_PARSE_MEMORY_MB", 1024
+)  # address space of the parser's process; 0: no limit
 RAG_MAX_PAGES = env_int("RAG_MAX_PAGES", 5000)  # PDF pages, slides or sheets' rows / 100
 RAG_EMBED_BATCH = env_int("RAG_EMBED_BATCH", 128)
 # Uploads above Django's memory limit go to a temporary file, so a 100 MB upload never sits in memory.
