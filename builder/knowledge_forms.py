@@ -17,7 +17,7 @@ class KnowledgeBaseForm(forms.Form):
     )
     embedding_model = forms.ChoiceField(
         choices=embedding_model_choices,
-        help_text="Fixed once documents are indexed: vectors of two models cannot be compared.",
+        help_text="Changing it later indexes every document again (vectors of two models cannot be compared).",
         widget=forms.Select(attrs={"class": "b-input"}),
     )
     chunk_size = forms.IntegerField(
@@ -31,7 +31,8 @@ class KnowledgeBaseForm(forms.Form):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["embedding_model"].initial = settings.RAG_DEFAULT_EMBEDDING_MODEL
+        if "embedding_model" not in self.initial:
+            self.fields["embedding_model"].initial = settings.RAG_DEFAULT_EMBEDDING_MODEL
 
 
 class AgentKnowledgeForm(forms.Form):

@@ -70,6 +70,7 @@ urlpatterns = [
     path("knowledge/new/", knowledge.knowledge_create, name="knowledge-create"),
     path("knowledge/<uuid:public_id>/", knowledge.knowledge_detail, name="knowledge-detail"),
     path("knowledge/<uuid:public_id>/upload/", knowledge.knowledge_upload, name="knowledge-upload"),
+    path("knowledge/<uuid:public_id>/settings/", knowledge.knowledge_settings, name="knowledge-settings"),
     path("knowledge/<uuid:public_id>/delete/", knowledge.knowledge_delete_view, name="knowledge-delete"),
     path("knowledge/<uuid:public_id>/search/", knowledge.knowledge_search_view, name="knowledge-search"),
     path(

@@ -110,3 +110,31 @@ def test_add_a_web_page_by_its_address_or_see_why_not(page, live, weather_api):
     row = page.locator("#documents tr", has_text="127.0.0.1-Oslo")
     expect(row.get_by_text("Ready")).to_be_visible(timeout=30_000)
     shot(page, "knowledge-04-web-page")
+
+
+def test_change_the_embedding_model_and_watch_every_document_index_again(page, live):
+    page.locator("#builder").get_by_role("link", name="Knowledge").click()
+    page.get_by_role("link", name="New knowledge base").click()
+    page.get_by_label("Name").fill("Handbook")
+    page.get_by_role("button", name="Create").click()
+    page.get_by_text("Or paste text").click()
+    page.get_by_label("Title").fill("returns")
+    page.get_by_label("Text").fill("Refunds are paid within 14 days of receiving the return.")
+    page.get_by_role("button", name="Upload").click()
+    row = page.locator("#documents tr", has_text="returns.txt")
+    expect(row.get_by_text("Ready")).to_be_visible(timeout=30_000)
+
+    page.get_by_role("link", name="Settings").click()
+    expect(page.get_by_text("indexes all 1 document again")).to_be_visible(timeout=LOAD)
+    page.get_by_label("Overlap").fill("999")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Overlap must be between 0 and half the chunk size.")).to_be_visible(timeout=LOAD)
+    shot(page, "knowledge-05-settings-refused")
+
+    page.get_by_label("Overlap").fill("20")
+    page.get_by_label("Embedding model").select_option("local")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Saved Handbook. Indexing 1 document again.")).to_be_visible(timeout=LOAD)
+    expect(row.get_by_text("Ready")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("Embedding model local")).to_be_visible()
+    shot(page, "knowledge-06-reindexed")

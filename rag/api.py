@@ -26,6 +26,7 @@ from rag.services import (
     document_upload,
     knowledge_base_create,
     knowledge_base_delete,
+    knowledge_base_update,
 )
 from runtime.api.credentials import CachedTokenAuthentication
 
@@ -106,10 +107,30 @@ class KnowledgeBaseListView(ApiView):
         return Response(KnowledgeBaseSerializer(base).data, status=status.HTTP_201_CREATED)
 
 
+_SETTINGS = ("name", "description", "embedding_model", "chunk_size", "chunk_overlap")
+
+
 class KnowledgeBaseDetailView(ApiView):
     @extend_schema(summary="One knowledge base", responses=KnowledgeBaseSerializer)
     def get(self, request, base_id):
         return Response(KnowledgeBaseSerializer(_base(request, base_id)).data)
+
+    @extend_schema(
+        summary="Change a knowledge base; a new embedding model, chunk size or overlap indexes every document again",
+        request=KnowledgeBaseSerializer,
+        responses=KnowledgeBaseSerializer,
+    )
+    def patch(self, request, base_id):
+        base = _base(request, base_id)
+        current = KnowledgeBaseSerializer(base).data
+        serializer = KnowledgeBaseSerializer(base, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        fields = {key: serializer.validated_data.get(key, current[key]) for key in _SETTINGS}
+        try:
+            knowledge_base_update(knowledge_base=base, user=request.user, **fields)
+        except KnowledgeInputError as exc:
+            raise _input_error(exc) from None
+        return Response(KnowledgeBaseSerializer(base).data)
 
     @extend_schema(summary="Delete a knowledge base and its documents", responses={204: None})
     def delete(self, request, base_id):

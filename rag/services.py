@@ -43,15 +43,9 @@ class KnowledgeInputError(ValueError):
         self.message = message
 
 
-def knowledge_base_create(
-    *,
-    owner: AbstractBaseUser,
-    name: str,
-    description: str = "",
-    embedding_model: str | None = None,
-    chunk_size: int = 300,
-    chunk_overlap: int = 40,
-) -> KnowledgeBase:
+def _checked_settings(
+    *, name: str, description: str, embedding_model: str | None, chunk_size: int, chunk_overlap: int
+) -> dict[str, Any]:
     name = (name or "").strip()
     if not name:
         raise KnowledgeInputError("name", "Give the knowledge base a name.")
@@ -66,14 +60,74 @@ def knowledge_base_create(
         raise KnowledgeInputError("chunk_size", "Chunk size must be between 32 and 4000 tokens.")
     if not 0 <= chunk_overlap <= chunk_size // 2:
         raise KnowledgeInputError("chunk_overlap", "Overlap must be between 0 and half the chunk size.")
-    return KnowledgeBase.objects.create(
-        owner=owner,
+    return {
+        "name": name,
+        "description": (description or "").strip(),
+        "embedding_model": embedding_model,
+        "chunk_size": chunk_size,
+        "chunk_overlap": chunk_overlap,
+    }
+
+
+def knowledge_base_create(
+    *,
+    owner: AbstractBaseUser,
+    name: str,
+    description: str = "",
+    embedding_model: str | None = None,
+    chunk_size: int = 300,
+    chunk_overlap: int = 40,
+) -> KnowledgeBase:
+    fields = _checked_settings(
         name=name,
-        description=(description or "").strip(),
+        description=description,
         embedding_model=embedding_model,
         chunk_size=chunk_size,
         chunk_overlap=chunk_overlap,
     )
+    return KnowledgeBase.objects.create(owner=owner, **fields)
+
+
+# Settings whose change makes every stored passage stale.
+INDEX_SETTINGS = ("embedding_model", "chunk_size", "chunk_overlap")
+
+
+@transaction.atomic
+def knowledge_base_update(
+    *,
+    knowledge_base: KnowledgeBase,
+    user: AbstractBaseUser,
+    name: str,
+    description: str = "",
+    embedding_model: str | None = None,
+    chunk_size: int = 300,
+    chunk_overlap: int = 40,
+) -> int:
+    """Change a base's settings. A new embedding model, passage size or overlap indexes every
+    document again (each keeps its old passages until its new ones replace them in one
+    transaction; passages of another model are never searched). Returns how many documents
+    were queued again."""
+    fields = _checked_settings(
+        name=name,
+        description=description,
+        embedding_model=embedding_model,
+        chunk_size=chunk_size,
+        chunk_overlap=chunk_overlap,
+    )
+    base = KnowledgeBase.objects.select_for_update().get(pk=knowledge_base.pk)
+    stale = any(getattr(base, key) != fields[key] for key in INDEX_SETTINGS)
+    for key, value in fields.items():
+        setattr(base, key, value)
+    base.save()
+    requeued = 0
+    if stale:
+        for document in base.documents.select_for_update():
+            _cancel_run(document)
+            _enqueue(document, user)
+            requeued += 1
+    for key, value in fields.items():
+        setattr(knowledge_base, key, value)
+    return requeued
 
 
 def _delete_files(names: list[tuple[Any, str]]) -> None:

@@ -21,6 +21,7 @@ from builder.views.common import go, page, staff_view
 from rag.models import Document, DocumentStatus, KnowledgeBase
 from rag.search import search
 from rag.services import (
+    INDEX_SETTINGS,
     KnowledgeInputError,
     document_cancel,
     document_delete,
@@ -29,6 +30,7 @@ from rag.services import (
     document_upload,
     knowledge_base_create,
     knowledge_base_delete,
+    knowledge_base_update,
 )
 
 MAX_QUESTION = 2000
@@ -61,6 +63,29 @@ def knowledge_create(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Created {base.name}. Upload documents to it below.")
             return go(request, reverse("builder:knowledge-detail", args=[base.public_id]))
     context = _ctx(form=form, title="New knowledge base")
+    return page(request, "builder/knowledge_form.html", context, status=422 if form.errors else 200)
+
+
+@staff_view
+@require_http_methods(["GET", "POST"])
+def knowledge_settings(request: HttpRequest, public_id: str) -> HttpResponse:
+    base, perms = get_knowledge_base_for_user(request.user, public_id)
+    if not perms.edit:
+        return HttpResponse("You may not change this knowledge base.", status=403)
+    initial = {key: getattr(base, key) for key in ("name", "description", *INDEX_SETTINGS)}
+    form = KnowledgeBaseForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            requeued = knowledge_base_update(knowledge_base=base, user=request.user, **form.cleaned_data)
+        except KnowledgeInputError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:
+            again = f" Indexing {requeued} document{'s' if requeued != 1 else ''} again." if requeued else ""
+            messages.success(request, f"Saved {base.name}.{again}")
+            return go(request, reverse("builder:knowledge-detail", args=[base.public_id]))
+    context = _ctx(
+        form=form, base=base, document_count=base.documents.count(), title=f"Settings of {base.name}"
+    )
     return page(request, "builder/knowledge_form.html", context, status=422 if form.errors else 200)
 
 
