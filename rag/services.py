@@ -134,8 +134,8 @@ def _delete_files(names: list[tuple[Any, str]]) -> None:
     for storage, name in names:
         try:
             storage.delete(name)
-        except OSError:
-            logger.warning("Could not delete stored file %s", name)
+        except Exception:  # a disk or an object store that refuses: the row is gone, say so in the log
+            logger.warning("Could not delete stored file %s", name, exc_info=True)
 
 
 def knowledge_base_delete(*, knowledge_base: KnowledgeBase) -> None:
@@ -237,7 +237,7 @@ def document_upload(
     stored: list[tuple[Any, str]] = []
     try:
         with transaction.atomic():
-            document.file.save(_storage_name(name), upload, save=False)
+            _store(document, upload, name)
             stored.append((document.file.storage, document.file.name))
             document.save()
             _enqueue(document, user)
@@ -252,6 +252,20 @@ def document_upload(
     return document
 
 
+def _store(document: Document, upload: UploadedFile, name: str) -> None:
+    """Save the file through the configured storage; a storage that fails (a full disk, an
+    object store that is down or refuses) is a readable message naming the file, not a 500."""
+    try:
+        document.file.save(_storage_name(name), upload, save=False)
+    except Exception as exc:
+        logger.exception("Could not store %s", name)
+        raise KnowledgeInputError(
+            "files",
+            f"{name}: the file could not be stored ({type(exc).__name__}); nothing was saved. "
+            "Try again later, or ask an operator to check the file storage.",
+        ) from None
+
+
 def _replace(
     document: Document, *, upload: UploadedFile, kind: str, size: int, digest: str, user: AbstractBaseUser
 ) -> Document:
@@ -264,7 +278,7 @@ def _replace(
         with transaction.atomic():
             document = Document.objects.select_for_update().get(pk=document.pk)
             _cancel_run(document)
-            document.file.save(_storage_name(document.name), upload, save=False)
+            _store(document, upload, document.name)
             stored.append((document.file.storage, document.file.name))
             document.kind, document.size, document.sha256, document.uploaded_by = kind, size, digest, user
             document.save(update_fields=["file", "kind", "size", "sha256", "uploaded_by", "updated_at"])

@@ -133,6 +133,27 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / ".data" / "media")))
 
+# Uploaded files (knowledge documents) live on the local disk, or in an S3-compatible bucket
+# when AWS_STORAGE_BUCKET_NAME is set (pip install '.[s3]'; credentials from the usual
+# AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, or the machine's role).
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+if env_str("AWS_STORAGE_BUCKET_NAME"):
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env_str("AWS_STORAGE_BUCKET_NAME"),
+            "endpoint_url": env_str("AWS_S3_ENDPOINT_URL") or None,  # MinIO, Ceph, R2, a local server
+            "region_name": env_str("AWS_S3_REGION_NAME") or None,
+            "location": env_str("AWS_LOCATION", "agent-builder"),
+            "default_acl": None,  # the bucket's own policy; files are never public
+            "querystring_auth": True,
+            "file_overwrite": False,  # a second file of the same name gets a new name, never replaces
+        },
+    }
+
 # The largest request body accepted, files included (bigger is a 413; see config/limits.py).
 # Set the reverse proxy's cap to the same value (README "Reverse proxy and request limits").
 REQUEST_MAX_BYTES = env_int("REQUEST_MAX_BYTES", 10 * 1024 * 1024)
