@@ -187,5 +187,9 @@ def should_swallow_exceptions() -> bool:
     return bool(_raw().get("SWALLOW_EXCEPTIONS", True))
 
 
+def sse_keepalive_seconds() -> float:
+    return float(getattr(settings, "AGENT_SSE_KEEPALIVE_SECONDS", 15.0))
+
+
 def visibility_of(event_type: str) -> str:
     return runtime_settings()["EVENT_VISIBILITY"].get(event_type, "user")

@@ -75,7 +75,7 @@ class ApiASGIHandler(ASGIHandler):
     async def send_response(self, response: HttpResponseBase, send: Any) -> None:
         direct = getattr(response, "sse_direct", None)
         if direct is not None:
-            from runtime.api.direct import DIRECT_SEND, can_write_directly
+            from runtime.streaming.direct import DIRECT_SEND, can_write_directly
 
             if can_write_directly(send):
                 # the event stream lets the listener write its live frames itself

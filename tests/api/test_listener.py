@@ -8,10 +8,10 @@ import time
 import pytest
 from django.db import connection, transaction
 
-from runtime.bus.listener import EventListener, _conninfo
-from runtime.bus.subscription import RESYNC
 from runtime.events import append_events
 from runtime.services import run_create
+from runtime.streaming.listener import EventListener, _conninfo
+from runtime.streaming.subscription import RESYNC
 from tests.api.conftest import say
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
