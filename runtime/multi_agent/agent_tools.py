@@ -231,7 +231,7 @@ def _agent_tool_handler(
         metadata = {"invoked_as_tool": agent_tool.name, **common}
         try:
             if invoke is None:
-                from runtime.children import invoke_child
+                from runtime.engine.children import invoke_child
 
                 result = await invoke_child(
                     parent_ctx,
@@ -305,7 +305,7 @@ def register_agent_tools(
     through ``current_context()`` when called (the builder builds agents this way, before
     any run) and the caller's loop emits ``tool.call``, with the same fields taken from
     ``tool.metadata["event_fields"]``. ``invoke_child`` replaces
-    ``runtime.children.invoke_child`` (tests, other runners).
+    ``runtime.engine.children.invoke_child`` (tests, other runners).
     """
     if emit_tool_call is None:
         emit_tool_call = parent_ctx is not None

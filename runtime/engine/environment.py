@@ -22,7 +22,7 @@ from typing import Any
 
 from django.db import connection
 
-from runtime import leases, outcomes
+from runtime.engine import leases, outcomes
 from runtime.events import EventBatch, LeaseLost, write_many
 
 logger = logging.getLogger("runtime.runner")

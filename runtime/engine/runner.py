@@ -26,9 +26,10 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 
-from runtime import conf, leases, registry
-from runtime.environment import RunEnvironment
-from runtime.event_writer import EventWriter
+from runtime import conf, registry
+from runtime.engine import leases
+from runtime.engine.environment import RunEnvironment
+from runtime.engine.event_writer import EventWriter
 from runtime.events import LeaseLost
 from runtime.interfaces import AgentRuntime, EventType, RunCancelled, RunContext, RunResult
 from runtime.models import AgentCheckpoint, AgentMessage, AgentRun

@@ -18,8 +18,8 @@ from django.db import connection, transaction
 
 from runtime import conf
 from runtime.bus import get_bus
+from runtime.engine.outcomes import finish
 from runtime.events import LeaseLost, dumps, insert_events, reserve_seqs
-from runtime.outcomes import finish
 
 
 @dataclass(frozen=True)
