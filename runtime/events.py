@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection
+from django.db import connection, transaction
 
 from runtime import conf
 from runtime.bus import get_bus
@@ -78,6 +78,8 @@ def append_events(
 ) -> int | None:
     """Write a batch of events and wake listeners once. Returns the last seq (None if empty).
 
+    For writes outside a worker's batches (a run cancelled before it started, tests); a
+    worker writes through ``write_many`` and ends a run through ``outcomes.finish_many``.
     ``checkpoints`` are ``(index in events, state)``: an ``AgentCheckpoint`` row is written
     with the seq of that event, in the same transaction.
     """
@@ -86,10 +88,6 @@ def append_events(
         return None
     if cursor is not None:
         return _append(cursor, run_id, batch, attempt, lease_token, checkpoints)
-    if lease_token is not None and connection.get_autocommit():
-        return write_fenced(run_id, batch, attempt=attempt, lease_token=lease_token, checkpoints=checkpoints)
-    from django.db import transaction
-
     with transaction.atomic(), connection.cursor() as cur:
         return _append(cur, run_id, batch, attempt, lease_token, checkpoints)
 
@@ -105,77 +103,6 @@ def _append(cursor, run_id, batch, attempt, lease_token, checkpoints=()) -> int:
         )
     get_bus().notify_events(cursor, str(run_id), last)
     return last
-
-
-# One statement instead of BEGIN / UPDATE / INSERT / NOTIFY / COMMIT: in autocommit a
-# statement with data-modifying CTEs is its own transaction, so the fence, the seqs, the
-# rows and the notification stay atomic at a fifth of the round trips.
-_FENCED_SQL = """
-WITH r AS (
-    UPDATE runtime_agentrun SET next_seq = next_seq + %(n)s
-    WHERE id = %(id)s AND lease_token = %(token)s AND status = 'running'
-    RETURNING id, next_seq
-), ev AS (
-    INSERT INTO runtime_agentevent (run_id, seq, event_type, payload, visibility, attempt, created_at)
-    SELECT r.id, r.next_seq - %(n)s + e.ord, e.t, e.p::jsonb, e.v, %(attempt)s, now()
-    FROM r, unnest(%(types)s::text[], %(payloads)s::text[], %(vis)s::text[]) WITH ORDINALITY AS e(t, p, v, ord)
-){checkpoints}
-SELECT r.next_seq{notify} FROM r
-"""
-# A checkpoint rides in the same statement as its ``state.checkpoint`` event (its seq).
-_CHECKPOINT_CTE = """, cp AS (
-    INSERT INTO runtime_agentcheckpoint (run_id, seq, state, attempt, created_at)
-    SELECT r.id, r.next_seq - %(n)s + c.i + 1, c.s::jsonb, %(attempt)s, now()
-    FROM r, unnest(%(cp_index)s::int[], %(cp_state)s::text[]) AS c(i, s)
-)"""
-
-
-def write_fenced(
-    run_id: str,
-    events: Sequence[tuple[str, dict[str, Any]]],
-    *,
-    attempt: int,
-    lease_token: str,
-    cursor=None,
-    checkpoints: Sequence[tuple[int, dict[str, Any]]] = (),
-) -> int:
-    """Reserve seqs (fenced by the lease), insert ``events`` (and ``checkpoints``, see
-    ``append_events``) and notify, in one statement.
-
-    Raises LeaseLost if the lease is gone; returns the last seq. (A run's outcome is
-    written the same way, for many runs at once, by ``outcomes.finish_many``.)
-    """
-    if cursor is None:
-        with connection.cursor() as own:
-            return write_fenced(
-                run_id, events, attempt=attempt, lease_token=lease_token, cursor=own, checkpoints=checkpoints
-            )
-    bus = get_bus()
-    in_sql = bus.name == "db"
-    sql = _FENCED_SQL.format(
-        notify=", pg_notify('agent_events', r.id::text || ':' || r.next_seq)" if in_sql else "",
-        checkpoints=_CHECKPOINT_CTE if checkpoints else "",
-    )
-    cursor.execute(
-        sql,
-        {
-            "cp_index": [index for index, _ in checkpoints],
-            "cp_state": [dumps(state) for _, state in checkpoints],
-            "n": len(events),
-            "id": run_id,
-            "token": lease_token,
-            "attempt": attempt,
-            "types": [event_type for event_type, _ in events],
-            "payloads": [dumps(payload) for _, payload in events],
-            "vis": [conf.visibility_of(event_type) for event_type, _ in events],
-        },
-    )
-    row = cursor.fetchone()
-    if row is None:
-        raise LeaseLost(run_id)
-    if not in_sql:
-        bus.notify_events(cursor, str(run_id), row[0])
-    return row[0]
 
 
 # Inserts the events of every run in ``r`` (the fenced update's rows: id, next_seq, n, attempt),

@@ -29,11 +29,11 @@ class Claim:
     attempt: int
     max_attempts: int
     agent_key: str
-    # What the runner needs, loaded by the claim itself (see _CLAIM_SQL); None: load it.
-    run: dict[str, Any] | None = field(default=None, compare=False)
-    history: list[dict[str, Any]] | None = field(default=None, compare=False)
+    # What the runner needs, loaded by the claim itself (see _CLAIM_SQL)
+    run: dict[str, Any] = field(compare=False)
+    history: list[dict[str, Any]] = field(compare=False)
     # seq of this attempt's run.started; 1 means the run never ran before (so has no checkpoint)
-    started_seq: int | None = None
+    started_seq: int
 
 
 @dataclass(frozen=True)
