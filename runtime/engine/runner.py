@@ -24,8 +24,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.conf import settings
-
 from runtime import conf, registry
 from runtime.engine import leases
 from runtime.engine.environment import RunEnvironment
@@ -336,4 +334,4 @@ async def _fail(claim, env, failure, pending, usage, log_prefix) -> str:
 
 
 def retry_base() -> float:
-    return float(getattr(settings, "AGENT_RETRY_BACKOFF_BASE", 1.0))
+    return conf.setting("AGENT_RETRY_BACKOFF_BASE")

@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from django.conf import settings
-
+from runtime import conf
 from runtime.interfaces import EventType, RunCancelled, current_context
 from runtime.memory import run_db
 from runtime.multi_agent.handoff import conversation_hand_back, conversation_handoff, set_handoff_result
@@ -153,7 +152,7 @@ def _child_run_id(result: RunResult) -> str | None:
 
 
 def max_depth() -> int:
-    return int(getattr(settings, "AGENT_MAX_DEPTH", 5))
+    return conf.setting("AGENT_MAX_DEPTH")
 
 
 # -- the tools ------------------------------------------------------------------------
