@@ -117,3 +117,24 @@ def test_child_of_a_draft_test_uses_sub_agent_draft(owner):
     agent_update_draft(agent=billing, user=owner, config={"system_prompt": "B2 draft."})
     root = playground_send(user=owner, agent=router, text="hi")
     assert resolve("billing", _child(root, "billing")).system_prompt == "B2 draft."
+
+
+def test_asking_whether_a_key_exists_builds_no_agent(owner, agent, http_tool, django_assert_num_queries):
+    """Run creation asks this on every run: one query, no tools built, no secrets decrypted."""
+    from runtime.registry import agent_exists
+
+    make_agent(owner, slug="billing", name="Billing")
+    agent_update_draft(
+        agent=agent,
+        user=owner,
+        config={
+            "system_prompt": "Route.",
+            "http_tools": ["weather"],
+            "sub_agents": [{"agent_key": "billing", "mode": "handoff", "context": "summary"}],
+            "memory": {"enabled": True, "scope": "user"},
+        },
+    )
+    system_save(owner=owner, slug="desk", name="Desk", entry_agent=agent, members={}, knowledge=[])
+    for key, expected in [("helper", True), ("desk", True), ("nobody-has-this-key", False)]:
+        with django_assert_num_queries(1):
+            assert agent_exists(key) is expected
