@@ -66,16 +66,7 @@ EVENT_COLUMNS = ("seq", "event_type", "payload", "visibility", "attempt", "creat
 
 def event_from_row(run_id: Any, row: tuple) -> StreamEvent:
     """The frame of an event row (``EVENT_COLUMNS``): the one mapping from the table to SSE."""
-    seq, event_type, payload, visibility, attempt, created_at = row
-    return render_event(
-        run_id=run_id,
-        seq=seq,
-        event_type=event_type,
-        payload=payload,
-        visibility=visibility,
-        attempt=attempt,
-        created_at=created_at,
-    )
+    return render_event(run_id=run_id, **dict(zip(EVENT_COLUMNS, row, strict=True)))
 
 
 def should_send(event: StreamEvent, levels: set[str] | frozenset[str]) -> bool:

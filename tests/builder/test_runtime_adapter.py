@@ -62,7 +62,8 @@ def test_version_pin_and_unknown_pin(owner, agent):
     assert resolve("helper", bogus) is None
 
 
-def test_tools_subagents_and_memory_become_runtime_tools(owner, agent, http_tool):
+def _router_with_everything(owner, agent) -> None:
+    """``agent`` with an HTTP tool, a hand-off sub-agent (billing) and memory."""
     make_agent(owner, slug="billing", name="Billing")
     agent_update_draft(
         agent=agent,
@@ -74,6 +75,10 @@ def test_tools_subagents_and_memory_become_runtime_tools(owner, agent, http_tool
             "memory": {"enabled": True, "scope": "user"},
         },
     )
+
+
+def test_tools_subagents_and_memory_become_runtime_tools(owner, agent, http_tool):
+    _router_with_everything(owner, agent)
     runtime = get_runtime("helper")
     assert {"weather", "billing", "remember", "recall"} <= set(runtime.tools.names)
     assert runtime.memory_scopes == ("user",)  # remembered entries also reach the prompt
@@ -123,17 +128,7 @@ def test_asking_whether_a_key_exists_builds_no_agent(owner, agent, http_tool, dj
     """Run creation asks this on every run: one query, no tools built, no secrets decrypted."""
     from runtime.registry import agent_exists
 
-    make_agent(owner, slug="billing", name="Billing")
-    agent_update_draft(
-        agent=agent,
-        user=owner,
-        config={
-            "system_prompt": "Route.",
-            "http_tools": ["weather"],
-            "sub_agents": [{"agent_key": "billing", "mode": "handoff", "context": "summary"}],
-            "memory": {"enabled": True, "scope": "user"},
-        },
-    )
+    _router_with_everything(owner, agent)
     system_save(owner=owner, slug="desk", name="Desk", entry_agent=agent, members={}, knowledge=[])
     for key, expected in [("helper", True), ("desk", True), ("nobody-has-this-key", False)]:
         with django_assert_num_queries(1):
