@@ -30,19 +30,48 @@ def dumps(value: Any) -> str:
     return json.dumps(value, cls=DjangoJSONEncoder, default=str)
 
 
+# Inserts the events of every run in ``r`` (the fenced update's rows: id, next_seq, n, attempt),
+# numbered after the run's previous seq; shared by every statement that writes events in batches.
+EVENTS_CTE = """, ev AS (
+    INSERT INTO runtime_agentevent (run_id, seq, event_type, payload, visibility, attempt, created_at)
+    SELECT r.id, r.next_seq - r.n + e.ord, e.t, e.p::jsonb, e.v, r.attempt, now()
+    FROM r JOIN unnest(%(e_run)s::uuid[], %(e_ord)s::int[], %(e_type)s::text[], %(e_payload)s::text[],
+        %(e_vis)s::text[]) AS e(run_id, ord, t, p, v) ON e.run_id = r.id
+)"""
+
+EVENT_PARAMS = ("e_run", "e_ord", "e_type", "e_payload", "e_vis")
+
+
+def event_params(batches: Iterable[tuple[str, Sequence[tuple[str, dict[str, Any]]]]]) -> dict[str, list[Any]]:
+    """``EVENTS_CTE``'s parameters for ``(run_id, events)`` pairs: every event row is made here."""
+    params: dict[str, list[Any]] = {name: [] for name in EVENT_PARAMS}
+    visibility = conf.runtime_settings()["EVENT_VISIBILITY"]
+    for run_id, events in batches:
+        for ordinal, (event_type, payload) in enumerate(events, start=1):
+            params["e_run"].append(run_id)
+            params["e_ord"].append(ordinal)
+            params["e_type"].append(event_type)
+            params["e_payload"].append(dumps(payload))
+            params["e_vis"].append(visibility.get(event_type, "user"))
+    return params
+
+
+# Events at seqs already reserved (``r`` names the run's last seq and how many there are).
+_INSERT_SQL = (
+    "WITH r AS (SELECT %(id)s::uuid AS id, %(last)s::int AS next_seq, %(n)s::int AS n, %(attempt)s::int AS attempt)"
+    + EVENTS_CTE
+    + " SELECT 1"
+)
+
+
 def insert_events(
     cursor, run_id: str, first_seq: int, attempt: int, events: Sequence[tuple[str, dict[str, Any]]]
 ) -> int:
     """Insert ``events`` with consecutive seqs from ``first_seq``; return the last seq."""
-    rows: list[Any] = []
-    for offset, (event_type, payload) in enumerate(events):
-        rows.extend(
-            [run_id, first_seq + offset, event_type, dumps(payload), conf.visibility_of(event_type), attempt]
-        )
-    placeholders = ",".join(["(%s, %s, %s, %s::jsonb, %s, %s, now())"] * len(events))
-    sql = f"INSERT INTO runtime_agentevent (run_id, seq, event_type, payload, visibility, attempt, created_at) VALUES {placeholders}"  # noqa: S608 - only placeholders are interpolated
-    cursor.execute(sql, rows)
-    return first_seq + len(events) - 1
+    last = first_seq + len(events) - 1
+    params = {"id": str(run_id), "last": last, "n": len(events), "attempt": attempt}
+    cursor.execute(_INSERT_SQL, {**params, **event_params([(str(run_id), events)])})
+    return last
 
 
 def reserve_seqs(cursor, run_id: str, count: int, *, lease_token: str | None) -> int:
@@ -105,15 +134,6 @@ def _append(cursor, run_id, batch, attempt, lease_token, checkpoints=()) -> int:
     return last
 
 
-# Inserts the events of every run in ``r`` (the fenced update's rows: id, next_seq, n, attempt),
-# numbered after the run's previous seq; shared by every statement that writes events in batches.
-EVENTS_CTE = """, ev AS (
-    INSERT INTO runtime_agentevent (run_id, seq, event_type, payload, visibility, attempt, created_at)
-    SELECT r.id, r.next_seq - r.n + e.ord, e.t, e.p::jsonb, e.v, r.attempt, now()
-    FROM r JOIN unnest(%(e_run)s::uuid[], %(e_ord)s::int[], %(e_type)s::text[], %(e_payload)s::text[],
-        %(e_vis)s::text[]) AS e(run_id, ord, t, p, v) ON e.run_id = r.id
-)"""
-
 # The pending events of many runs (one batch per run) in one statement: each run's seqs
 # are reserved on its own row, fenced by its own token, so a run whose lease is gone
 # writes nothing and the others are not held back. One notification per run.
@@ -170,34 +190,25 @@ def write_many(batches: Sequence[EventBatch], *, cursor=None) -> dict[str, int]:
     if cursor is None:
         with connection.cursor() as own:
             return write_many(batches, cursor=own)
-    names = ("ids", "tokens", "n", "attempt", "expect", "e_run", "e_ord", "e_type", "e_payload", "e_vis")
+    names = ("ids", "tokens", "n", "attempt", "expect")
     params: dict[str, list[Any]] = {name: [] for name in (*names, "c_run", "c_ord", "c_state")}
     # Rows are locked in input order; one order for every multi-run statement avoids deadlocks.
-    for batch in sorted(batches, key=lambda b: str(b.run_id)):
+    batches = sorted(batches, key=lambda b: str(b.run_id))
+    for batch in batches:
         params["ids"].append(batch.run_id)
         params["tokens"].append(batch.lease_token)
         params["n"].append(len(batch.events))
         params["attempt"].append(batch.attempt)
         params["expect"].append(batch.after_seq)
-        for ordinal, (event_type, payload) in enumerate(batch.events, start=1):
-            params["e_run"].append(batch.run_id)
-            params["e_ord"].append(ordinal)
-            params["e_type"].append(event_type)
-            params["e_payload"].append(dumps(payload))
-            params["e_vis"].append(conf.visibility_of(event_type))
         for index, state in batch.checkpoints:
             params["c_run"].append(batch.run_id)
             params["c_ord"].append(index + 1)
             params["c_state"].append(dumps(state))
+    params.update(event_params((batch.run_id, batch.events) for batch in batches))
     bus = get_bus()
-    in_sql = bus.name == "db"
-    notify = (
-        ", CASE WHEN r.id IS NOT NULL THEN pg_notify('agent_events', r.id::text || ':' || r.next_seq) END"
-    )
-    cursor.execute(_MANY_SQL.format(events_cte=EVENTS_CTE, notify=notify if in_sql else ""), params)
+    notify = bus.events_notify_sql("r.id", "r.next_seq", when="r.id IS NOT NULL")
+    cursor.execute(_MANY_SQL.format(events_cte=EVENTS_CTE, notify=notify), params)
     rows = cursor.fetchall()
-    if not in_sql:
-        for run_id, last, fresh in rows:
-            if fresh:  # a resend of a written batch was notified when it was written
-                bus.notify_events(cursor, str(run_id), last)
+    # a resend of a written batch was notified when it was written
+    bus.notify_events_after(cursor, [(row[0], row[1]) for row in rows if row[2]])
     return {str(run_id): last for run_id, last, *_ in rows}
