@@ -20,7 +20,7 @@ from typing import Any
 
 import psutil
 
-from bench.common import PROJECT_ROOT, PYTHON, django_env, stop_process, wait_for
+from bench.common import PROJECT_ROOT, PYTHON, django_env, stop_process, wait_until
 
 SSE_SETTINGS = "bench._sse_settings"
 
@@ -85,7 +85,7 @@ def uvicorn(url: str, *, workers: int = 1, settings: str = SSE_SETTINGS, **env: 
         return False
 
     try:
-        wait_for(up, timeout=60, what="uvicorn to listen")
+        wait_until(up, timeout=60, what="uvicorn to listen")
         yield server
     finally:
         stop_process(process)

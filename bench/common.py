@@ -13,14 +13,15 @@ import re
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
 import psutil
 import psycopg
 from psycopg import sql
+
+from tests.processes import wait_until  # noqa: F401  (the benchmarks import it from here)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -111,19 +112,6 @@ def setup_django(url: str, **extra: str) -> None:
     import django
 
     django.setup()
-
-
-def wait_for(
-    predicate: Callable[[], bool], *, timeout: float, interval: float = 0.02, what: str = ""
-) -> float:
-    """Poll ``predicate`` until true; return the monotonic time it became true. Raises after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if predicate():
-            return time.monotonic()
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"gave up after {timeout:.0f} s waiting for {what or 'a condition'}")
-        time.sleep(interval)
 
 
 def process_tree(pid: int) -> list[psutil.Process]:

@@ -26,7 +26,7 @@ from bench.common import (
     django_env,
     setup_django,
     stop_process,
-    wait_for,
+    wait_until,
 )
 
 TTL = int(os.environ.get("BENCH_LEASE_TTL", "5"))
@@ -69,7 +69,7 @@ def main() -> list[dict]:
             with psycopg.connect(url, autocommit=True) as probe:
                 for _ in range(2):
                     start_worker()
-                wait_for(lambda: _listening(probe, dbname) >= 2, timeout=60, what="two workers to listen")
+                wait_until(lambda: _listening(probe, dbname) >= 2, timeout=60, what="two workers to listen")
                 for trial in range(1, TRIALS + 1):
                     run, _ = run_create(
                         agent_key=HOLD, messages=[{"role": "user", "content": f"hold {trial}"}]
@@ -82,7 +82,7 @@ def main() -> list[dict]:
                         ).fetchone()
                         return bool(row and row[0])
 
-                    wait_for(holder, timeout=30, what="a worker to claim the run")
+                    wait_until(holder, timeout=30, what="a worker to claim the run")
                     owner = probe.execute(
                         "SELECT lease_owner FROM runtime_agentrun WHERE id = %s", [run.pk]
                     ).fetchone()[0]
@@ -105,13 +105,13 @@ def main() -> list[dict]:
                             is not None
                         )
 
-                    wait_for(restarted, timeout=TTL + 60, interval=0.02, what="the run to start again")
+                    wait_until(restarted, timeout=TTL + 60, every=0.02, what="the run to start again")
                     resumed_at = probe.execute(
                         "SELECT created_at FROM runtime_agentevent WHERE run_id = %s AND event_type = 'run.started' "
                         "AND attempt = 2",
                         [run.pk],
                     ).fetchone()[0]
-                    wait_for(
+                    wait_until(
                         lambda run_id=str(run.pk): (
                             probe.execute(
                                 "SELECT status FROM runtime_agentrun WHERE id = %s", [run_id]
@@ -138,7 +138,9 @@ def main() -> list[dict]:
                     )
                     print(f"trial {trial}: resumed {seconds:.2f} s after kill -9", flush=True)
                     start_worker()
-                    wait_for(lambda: _listening(probe, dbname) >= 2, timeout=60, what="the restarted worker")
+                    wait_until(
+                        lambda: _listening(probe, dbname) >= 2, timeout=60, what="the restarted worker"
+                    )
         finally:
             for proc in workers.values():
                 stop_process(proc)

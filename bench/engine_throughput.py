@@ -41,7 +41,7 @@ from bench.common import (
     process_tree,
     setup_django,
     stop_process,
-    wait_for,
+    wait_until,
 )
 
 RUNS = int(os.environ.get("BENCH_RUNS", "2000"))
@@ -173,7 +173,7 @@ def measure_engine(url: str, processes: int, logdir: Path, create_rate: float) -
     )
     try:
         with psycopg.connect(url, autocommit=True) as probe:
-            wait_for(
+            wait_until(
                 lambda: _engine_ready(probe, dbname, processes), timeout=60, what="engine workers to listen"
             )
             procs = process_tree(worker.pid)
@@ -194,7 +194,7 @@ def measure_engine(url: str, processes: int, logdir: Path, create_rate: float) -
                 return row[0] >= RUNS
 
             with contextlib.suppress(TimeoutError):  # reported as fewer completed runs
-                wait_for(finished, timeout=_deadline(), interval=0.1, what="the engine's runs")
+                wait_until(finished, timeout=_deadline(), every=0.1, what="the engine's runs")
             cpu_after = cpu_seconds(procs)
             pg_after = backend_cpu(probe, dbname, exclude)
             done, last = probe.execute(
@@ -247,7 +247,7 @@ def measure_procrastinate(url: str, processes: int, logdir: Path) -> Measurement
             def ready() -> bool:
                 return probe.execute("SELECT count(*) FROM procrastinate_workers").fetchone()[0] >= processes
 
-            wait_for(ready, timeout=60, what="procrastinate workers to register")
+            wait_until(ready, timeout=60, what="procrastinate workers to register")
             procs = [proc for worker in workers for proc in process_tree(worker.pid)]
             cpu_before = cpu_seconds(procs)
             dbname = probe.info.dbname
@@ -265,7 +265,7 @@ def measure_procrastinate(url: str, processes: int, logdir: Path) -> Measurement
                 return row[0] >= RUNS
 
             with contextlib.suppress(TimeoutError):  # reported as fewer completed jobs
-                wait_for(finished, timeout=_deadline(), interval=0.1, what="procrastinate's jobs")
+                wait_until(finished, timeout=_deadline(), every=0.1, what="procrastinate's jobs")
             cpu_after = cpu_seconds(procs)
             pg_after = backend_cpu(probe, dbname, {probe.info.backend_pid})
             done = probe.execute(

@@ -71,12 +71,12 @@ async def _measure() -> list[dict[str, str]]:
 
 def _run_once(user, content: str) -> tuple[float, int]:
     """One run through the worker: (seconds from run.started to its terminal event, tool calls)."""
-    from bench.common import wait_for
+    from bench.common import wait_until
     from runtime.models import AgentEvent, AgentRun
     from runtime.services import run_create
 
     run, _ = run_create(agent_key=TOOL_LOOP, messages=[{"role": "user", "content": content}], user=user)
-    wait_for(
+    wait_until(
         lambda: AgentRun.objects.filter(pk=run.pk, finished_at__isnull=False).exists(),
         timeout=30,
         interval=0.002,

@@ -32,7 +32,7 @@ from bench.common import (
     django_env,
     setup_django,
     stop_process,
-    wait_for,
+    wait_until,
 )
 
 RUNS = env_int("BENCH_SSE_LATENCY_RUNS", 300)
@@ -88,7 +88,7 @@ def main() -> list[dict]:
                 url, workers=env_int("BENCH_SSE_WORKERS", 1), DATABASE_CONN_MAX_AGE=CONN_MAX_AGE
             ) as server:
                 headers = {"Authorization": f"Token {token}"}
-                wait_for(
+                wait_until(
                     lambda: (
                         httpx.get(f"{server.base}/api/agents/models/", headers=headers).status_code == 200
                     ),

@@ -27,7 +27,7 @@ from builder.models import (
 from builder.schema import ConfigError
 from builder.services import agent_publish
 from builder.services.systems import system_publish
-from runtime.admin_support import VisibleRowsMixin, confirmed_action
+from runtime.admin_support import ReadOnlyMixin, VisibleRowsMixin, confirmed_action
 
 
 class OwnedAdmin(VisibleRowsMixin, ModelAdmin):
@@ -80,17 +80,8 @@ class OwnedAdmin(VisibleRowsMixin, ModelAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
-class ReadOnlyInline(TabularInline):
+class ReadOnlyInline(ReadOnlyMixin, TabularInline):
     extra = 0
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 class VersionInline(ReadOnlyInline):

@@ -8,9 +8,9 @@ class BuilderConfig(AppConfig):
 
     def ready(self) -> None:
         from builder.access import BuilderAgentAccess
-        from builder.runtime_adapter import resolve
+        from builder.runtime_adapter import agent_key_exists, resolve
         from runtime.access import set_agent_access
         from runtime.registry import register_resolver
 
-        register_resolver(resolve)
+        register_resolver(resolve, exists=agent_key_exists)
         set_agent_access(BuilderAgentAccess())

@@ -265,6 +265,12 @@ def _knowledge(agent: Agent) -> tuple[list[int], list[int], int]:
     return auto, tool, max((k for _, _, k in links), default=4)
 
 
+def agent_key_exists(agent_key: str) -> bool:
+    """One query: would ``resolve(agent_key, None)`` find an agent or system? (Builds nothing.)"""
+    agents = Agent.objects.filter(slug=agent_key).order_by().values("slug")
+    return agents.union(AgentSystem.objects.filter(slug=agent_key).order_by().values("slug")).exists()
+
+
 def resolve(agent_key: str, run: AgentRun | None) -> AgentRuntime | None:
     """The registry's resolver: a fresh runtime for ``agent_key`` as ``run`` pins it, or None."""
     definition = find_definition(agent_key, run)

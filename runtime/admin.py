@@ -18,7 +18,7 @@ from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import action, display
 
 from runtime import access
-from runtime.admin_support import VisibleRowsMixin, confirmed_action
+from runtime.admin_support import ReadOnlyMixin, VisibleRowsMixin, confirmed_action
 from runtime.models import AgentCheckpoint, AgentConversation, AgentEvent, AgentMessage, AgentRun, MemoryEntry
 from runtime.services import RunAlreadyFinished, RunInputError, run_cancel, run_retry
 
@@ -30,17 +30,6 @@ STATUS_LABELS = {
     "cancelled": "",
     "timed_out": "danger",
 }
-
-
-class ReadOnlyMixin:
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 class EventInline(ReadOnlyMixin, TabularInline):

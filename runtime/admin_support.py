@@ -22,6 +22,19 @@ from django.urls import reverse
 from unfold.decorators import action
 
 
+class ReadOnlyMixin:
+    """Rows nobody adds, changes or deletes in the admin (runs, events, versions): they are records."""
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
 class VisibleRowsMixin:
     """Each staff user sees the rows ``visible_filter`` allows (None: all); superusers see all.
 

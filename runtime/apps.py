@@ -10,4 +10,5 @@ class RuntimeConfig(AppConfig):
         from runtime import checks, conf, registry  # noqa: F401 - checks registers on import
 
         conf.validate()
+        conf.validate_settings()
         registry.autodiscover()

@@ -1,9 +1,12 @@
-"""The runtime's settings: ``settings.DJANGO_AGENT_RUNTIME`` checked against a schema.
+"""The runtime's settings, every one read here and checked at start-up.
 
-Every key of the original django-agent-runtime's configuration reference is
-accepted with its default. An unknown key or a value of the wrong type stops
-start-up (``RuntimeConfig.ready`` calls :func:`validate`) with a message that
-names the key and what it accepts.
+``settings.DJANGO_AGENT_RUNTIME`` is checked against a schema: every key of the
+original django-agent-runtime's configuration reference is accepted with its
+default (:func:`get`). The runtime's own top-level settings (``AGENT_*``, and the
+provider base URLs) are in ``SETTINGS`` and read with :func:`setting`. An unknown
+key or a value of the wrong type stops start-up (``RuntimeConfig.ready`` calls
+:func:`validate` and :func:`validate_settings`) with a message that names the
+setting and what it accepts.
 
 Debug mode (``DJANGO_AGENT_RUNTIME_DEBUG=1``, ``SWALLOW_EXCEPTIONS=False`` or
 ``configure(debug=True)``) makes runtime errors propagate instead of being
@@ -189,3 +192,82 @@ def should_swallow_exceptions() -> bool:
 
 def visibility_of(event_type: str) -> str:
     return runtime_settings()["EVENT_VISIBILITY"].get(event_type, "user")
+
+
+# --- top-level settings -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Setting:
+    """A top-level setting: its type (values are converted to it), default and smallest value."""
+
+    type: type
+    default: Any
+    minimum: float | None = None
+    positive: bool = False  # numbers: strictly above ``minimum``
+
+
+SETTINGS: dict[str, Setting] = {
+    # seconds between keep-alive comments on a quiet event stream
+    "AGENT_SSE_KEEPALIVE_SECONDS": Setting(float, 15.0, 0, positive=True),
+    # an API token or anonymous session seen this recently is not looked up again (0: always)
+    "AGENT_API_AUTH_CACHE_SECONDS": Setting(float, 5.0, 0),
+    # threads (so database connections) of the web process for /api/ (None: the environment, else 8)
+    "AGENT_API_THREADS": Setting(int, None, 1),
+    # first retry delay of a failed run, doubled per attempt, with jitter
+    "AGENT_RETRY_BACKOFF_BASE": Setting(float, 1.0, 0),
+    # how deep agents may call agents
+    "AGENT_MAX_DEPTH": Setting(int, 5, 1),
+    # LLM providers: longest wait for a read, retries before any text streamed, backoff
+    "AGENT_LLM_TIMEOUT": Setting(float, 60.0, 0, positive=True),
+    "AGENT_LLM_MAX_RETRIES": Setting(int, 3, 0),
+    "AGENT_LLM_RETRY_BASE_DELAY": Setting(float, 0.5, 0),
+    "AGENT_LLM_RETRY_MAX_WAIT": Setting(float, 30.0, 0),
+    # extra model ids to offer (``litellm:ollama/llama3``) and the operator's prices
+    "AGENT_LLM_MODELS": Setting(list, ()),
+    "AGENT_MODEL_PRICES": Setting(dict, {}),
+    # hosts or CIDRs HTTP tools may reach although they are not global addresses
+    "AGENT_HTTP_ALLOWED_HOSTS": Setting(list, ()),
+    # Fernet keys for secrets at rest, newest first (empty: derived from SECRET_KEY)
+    "AGENT_SECRET_KEYS": Setting(list, ()),
+    "ANTHROPIC_BASE_URL": Setting(str, ""),
+    "LITELLM_API_BASE": Setting(str, ""),
+    "LITELLM_API_KEY": Setting(str, ""),
+}
+
+
+def setting(name: str) -> Any:
+    """The value of the top-level setting ``name`` (``SETTINGS``), converted to its type.
+
+    Unset (or None, or an empty list or dict) gives the default; lists and dicts come back
+    as fresh copies.
+    """
+    spec = SETTINGS[name]
+    raw = getattr(settings, name, None)
+    if raw is None or (spec.type in (list, dict) and not raw):
+        return spec.type(spec.default) if spec.type in (list, dict) else spec.default
+    if spec.type is str:
+        return str(raw)
+    return spec.type(raw)
+
+
+def validate_settings() -> None:
+    """Raise ImproperlyConfigured naming the first top-level setting that cannot be used."""
+    for name, spec in SETTINGS.items():
+        raw = getattr(settings, name, None)
+        try:
+            if spec.type in (list, dict) and raw and not isinstance(raw, list | tuple | dict):
+                raise TypeError
+            if spec.type in (int, float) and isinstance(raw, bool):
+                raise TypeError
+            value = setting(name)
+        except (TypeError, ValueError):
+            what = {float: "a number", int: "a whole number", list: "a list", dict: "a dict", str: "text"}
+            raise ImproperlyConfigured(f"{name} must be {what[spec.type]}, got {raw!r}.") from None
+        if spec.minimum is None or value is None:
+            continue
+        if value < spec.minimum or (spec.positive and value <= spec.minimum):
+            bound = "above" if spec.positive else "at least"
+            raise ImproperlyConfigured(f"{name} must be {bound} {spec.minimum:g}, got {raw!r}.")
+
+
+def sse_keepalive_seconds() -> float:
+    return setting("AGENT_SSE_KEEPALIVE_SECONDS")

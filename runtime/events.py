@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection
+from django.db import connection, transaction
 
 from runtime import conf
 from runtime.bus import get_bus
@@ -30,19 +30,48 @@ def dumps(value: Any) -> str:
     return json.dumps(value, cls=DjangoJSONEncoder, default=str)
 
 
+# Inserts the events of every run in ``r`` (the fenced update's rows: id, next_seq, n, attempt),
+# numbered after the run's previous seq; shared by every statement that writes events in batches.
+EVENTS_CTE = """, ev AS (
+    INSERT INTO runtime_agentevent (run_id, seq, event_type, payload, visibility, attempt, created_at)
+    SELECT r.id, r.next_seq - r.n + e.ord, e.t, e.p::jsonb, e.v, r.attempt, now()
+    FROM r JOIN unnest(%(e_run)s::uuid[], %(e_ord)s::int[], %(e_type)s::text[], %(e_payload)s::text[],
+        %(e_vis)s::text[]) AS e(run_id, ord, t, p, v) ON e.run_id = r.id
+)"""
+
+EVENT_PARAMS = ("e_run", "e_ord", "e_type", "e_payload", "e_vis")
+
+
+def event_params(batches: Iterable[tuple[str, Sequence[tuple[str, dict[str, Any]]]]]) -> dict[str, list[Any]]:
+    """``EVENTS_CTE``'s parameters for ``(run_id, events)`` pairs: every event row is made here."""
+    params: dict[str, list[Any]] = {name: [] for name in EVENT_PARAMS}
+    visibility = conf.runtime_settings()["EVENT_VISIBILITY"]
+    for run_id, events in batches:
+        for ordinal, (event_type, payload) in enumerate(events, start=1):
+            params["e_run"].append(run_id)
+            params["e_ord"].append(ordinal)
+            params["e_type"].append(event_type)
+            params["e_payload"].append(dumps(payload))
+            params["e_vis"].append(visibility.get(event_type, "user"))
+    return params
+
+
+# Events at seqs already reserved (``r`` names the run's last seq and how many there are).
+_INSERT_SQL = (
+    "WITH r AS (SELECT %(id)s::uuid AS id, %(last)s::int AS next_seq, %(n)s::int AS n, %(attempt)s::int AS attempt)"
+    + EVENTS_CTE
+    + " SELECT 1"
+)
+
+
 def insert_events(
     cursor, run_id: str, first_seq: int, attempt: int, events: Sequence[tuple[str, dict[str, Any]]]
 ) -> int:
     """Insert ``events`` with consecutive seqs from ``first_seq``; return the last seq."""
-    rows: list[Any] = []
-    for offset, (event_type, payload) in enumerate(events):
-        rows.extend(
-            [run_id, first_seq + offset, event_type, dumps(payload), conf.visibility_of(event_type), attempt]
-        )
-    placeholders = ",".join(["(%s, %s, %s, %s::jsonb, %s, %s, now())"] * len(events))
-    sql = f"INSERT INTO runtime_agentevent (run_id, seq, event_type, payload, visibility, attempt, created_at) VALUES {placeholders}"  # noqa: S608 - only placeholders are interpolated
-    cursor.execute(sql, rows)
-    return first_seq + len(events) - 1
+    last = first_seq + len(events) - 1
+    params = {"id": str(run_id), "last": last, "n": len(events), "attempt": attempt}
+    cursor.execute(_INSERT_SQL, {**params, **event_params([(str(run_id), events)])})
+    return last
 
 
 def reserve_seqs(cursor, run_id: str, count: int, *, lease_token: str | None) -> int:
@@ -78,6 +107,8 @@ def append_events(
 ) -> int | None:
     """Write a batch of events and wake listeners once. Returns the last seq (None if empty).
 
+    For writes outside a worker's batches (a run cancelled before it started, tests); a
+    worker writes through ``write_many`` and ends a run through ``outcomes.finish_many``.
     ``checkpoints`` are ``(index in events, state)``: an ``AgentCheckpoint`` row is written
     with the seq of that event, in the same transaction.
     """
@@ -86,10 +117,6 @@ def append_events(
         return None
     if cursor is not None:
         return _append(cursor, run_id, batch, attempt, lease_token, checkpoints)
-    if lease_token is not None and connection.get_autocommit():
-        return write_fenced(run_id, batch, attempt=attempt, lease_token=lease_token, checkpoints=checkpoints)
-    from django.db import transaction
-
     with transaction.atomic(), connection.cursor() as cur:
         return _append(cur, run_id, batch, attempt, lease_token, checkpoints)
 
@@ -106,86 +133,6 @@ def _append(cursor, run_id, batch, attempt, lease_token, checkpoints=()) -> int:
     get_bus().notify_events(cursor, str(run_id), last)
     return last
 
-
-# One statement instead of BEGIN / UPDATE / INSERT / NOTIFY / COMMIT: in autocommit a
-# statement with data-modifying CTEs is its own transaction, so the fence, the seqs, the
-# rows and the notification stay atomic at a fifth of the round trips.
-_FENCED_SQL = """
-WITH r AS (
-    UPDATE runtime_agentrun SET next_seq = next_seq + %(n)s
-    WHERE id = %(id)s AND lease_token = %(token)s AND status = 'running'
-    RETURNING id, next_seq
-), ev AS (
-    INSERT INTO runtime_agentevent (run_id, seq, event_type, payload, visibility, attempt, created_at)
-    SELECT r.id, r.next_seq - %(n)s + e.ord, e.t, e.p::jsonb, e.v, %(attempt)s, now()
-    FROM r, unnest(%(types)s::text[], %(payloads)s::text[], %(vis)s::text[]) WITH ORDINALITY AS e(t, p, v, ord)
-){checkpoints}
-SELECT r.next_seq{notify} FROM r
-"""
-# A checkpoint rides in the same statement as its ``state.checkpoint`` event (its seq).
-_CHECKPOINT_CTE = """, cp AS (
-    INSERT INTO runtime_agentcheckpoint (run_id, seq, state, attempt, created_at)
-    SELECT r.id, r.next_seq - %(n)s + c.i + 1, c.s::jsonb, %(attempt)s, now()
-    FROM r, unnest(%(cp_index)s::int[], %(cp_state)s::text[]) AS c(i, s)
-)"""
-
-
-def write_fenced(
-    run_id: str,
-    events: Sequence[tuple[str, dict[str, Any]]],
-    *,
-    attempt: int,
-    lease_token: str,
-    cursor=None,
-    checkpoints: Sequence[tuple[int, dict[str, Any]]] = (),
-) -> int:
-    """Reserve seqs (fenced by the lease), insert ``events`` (and ``checkpoints``, see
-    ``append_events``) and notify, in one statement.
-
-    Raises LeaseLost if the lease is gone; returns the last seq. (A run's outcome is
-    written the same way, for many runs at once, by ``outcomes.finish_many``.)
-    """
-    if cursor is None:
-        with connection.cursor() as own:
-            return write_fenced(
-                run_id, events, attempt=attempt, lease_token=lease_token, cursor=own, checkpoints=checkpoints
-            )
-    bus = get_bus()
-    in_sql = bus.name == "db"
-    sql = _FENCED_SQL.format(
-        notify=", pg_notify('agent_events', r.id::text || ':' || r.next_seq)" if in_sql else "",
-        checkpoints=_CHECKPOINT_CTE if checkpoints else "",
-    )
-    cursor.execute(
-        sql,
-        {
-            "cp_index": [index for index, _ in checkpoints],
-            "cp_state": [dumps(state) for _, state in checkpoints],
-            "n": len(events),
-            "id": run_id,
-            "token": lease_token,
-            "attempt": attempt,
-            "types": [event_type for event_type, _ in events],
-            "payloads": [dumps(payload) for _, payload in events],
-            "vis": [conf.visibility_of(event_type) for event_type, _ in events],
-        },
-    )
-    row = cursor.fetchone()
-    if row is None:
-        raise LeaseLost(run_id)
-    if not in_sql:
-        bus.notify_events(cursor, str(run_id), row[0])
-    return row[0]
-
-
-# Inserts the events of every run in ``r`` (the fenced update's rows: id, next_seq, n, attempt),
-# numbered after the run's previous seq; shared by every statement that writes events in batches.
-EVENTS_CTE = """, ev AS (
-    INSERT INTO runtime_agentevent (run_id, seq, event_type, payload, visibility, attempt, created_at)
-    SELECT r.id, r.next_seq - r.n + e.ord, e.t, e.p::jsonb, e.v, r.attempt, now()
-    FROM r JOIN unnest(%(e_run)s::uuid[], %(e_ord)s::int[], %(e_type)s::text[], %(e_payload)s::text[],
-        %(e_vis)s::text[]) AS e(run_id, ord, t, p, v) ON e.run_id = r.id
-)"""
 
 # The pending events of many runs (one batch per run) in one statement: each run's seqs
 # are reserved on its own row, fenced by its own token, so a run whose lease is gone
@@ -243,34 +190,25 @@ def write_many(batches: Sequence[EventBatch], *, cursor=None) -> dict[str, int]:
     if cursor is None:
         with connection.cursor() as own:
             return write_many(batches, cursor=own)
-    names = ("ids", "tokens", "n", "attempt", "expect", "e_run", "e_ord", "e_type", "e_payload", "e_vis")
+    names = ("ids", "tokens", "n", "attempt", "expect")
     params: dict[str, list[Any]] = {name: [] for name in (*names, "c_run", "c_ord", "c_state")}
     # Rows are locked in input order; one order for every multi-run statement avoids deadlocks.
-    for batch in sorted(batches, key=lambda b: str(b.run_id)):
+    batches = sorted(batches, key=lambda b: str(b.run_id))
+    for batch in batches:
         params["ids"].append(batch.run_id)
         params["tokens"].append(batch.lease_token)
         params["n"].append(len(batch.events))
         params["attempt"].append(batch.attempt)
         params["expect"].append(batch.after_seq)
-        for ordinal, (event_type, payload) in enumerate(batch.events, start=1):
-            params["e_run"].append(batch.run_id)
-            params["e_ord"].append(ordinal)
-            params["e_type"].append(event_type)
-            params["e_payload"].append(dumps(payload))
-            params["e_vis"].append(conf.visibility_of(event_type))
         for index, state in batch.checkpoints:
             params["c_run"].append(batch.run_id)
             params["c_ord"].append(index + 1)
             params["c_state"].append(dumps(state))
+    params.update(event_params((batch.run_id, batch.events) for batch in batches))
     bus = get_bus()
-    in_sql = bus.name == "db"
-    notify = (
-        ", CASE WHEN r.id IS NOT NULL THEN pg_notify('agent_events', r.id::text || ':' || r.next_seq) END"
-    )
-    cursor.execute(_MANY_SQL.format(events_cte=EVENTS_CTE, notify=notify if in_sql else ""), params)
+    notify = bus.events_notify_sql("r.id", "r.next_seq", when="r.id IS NOT NULL")
+    cursor.execute(_MANY_SQL.format(events_cte=EVENTS_CTE, notify=notify), params)
     rows = cursor.fetchall()
-    if not in_sql:
-        for run_id, last, fresh in rows:
-            if fresh:  # a resend of a written batch was notified when it was written
-                bus.notify_events(cursor, str(run_id), last)
+    # a resend of a written batch was notified when it was written
+    bus.notify_events_after(cursor, [(row[0], row[1]) for row in rows if row[2]])
     return {str(run_id): last for run_id, last, *_ in rows}

@@ -141,8 +141,8 @@ class AgentRunManager(models.Manager):
         with transaction.atomic(using=using):
             run = super().create(**kwargs)
             if run.status == RunStatus.QUEUED and run.conversation_id and run.parent_run_id is None:
+                from runtime.engine.queue import get_queue
                 from runtime.messages import append_messages
-                from runtime.queue import get_queue
 
                 raw = run.input.get("messages") if isinstance(run.input, dict) else None
                 messages = [m for m in raw or [] if isinstance(m, dict)]

@@ -14,8 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+
+from runtime import conf
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -286,7 +287,7 @@ def parse_allow_entry(entry: str) -> AllowEntry:
 
 
 def allowed_entries() -> list[AllowEntry]:
-    return [parse_allow_entry(e) for e in getattr(settings, "AGENT_HTTP_ALLOWED_HOSTS", []) or []]
+    return [parse_allow_entry(e) for e in conf.setting("AGENT_HTTP_ALLOWED_HOSTS")]
 
 
 def vet_address(target: Target, ip: IPAddress, entries: Iterable[AllowEntry] | None = None) -> None:

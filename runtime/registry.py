@@ -4,7 +4,8 @@ Code agents are registered with :func:`register_runtime` (usually from a
 function listed in ``RUNTIME_REGISTRY``). Database-defined agents come from
 resolvers (the builder registers one): a resolver is asked for a key, and for
 the exact version a run pins, every time a run starts, so no process serves a
-stale definition.
+stale definition. A resolver registered with ``exists=`` answers "is there an
+agent with this key?" without building one (run creation asks that on every run).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ Resolver = Callable[[str, "AgentRun | None"], "AgentRuntime | None"]
 
 _runtimes: dict[str, AgentRuntime] = {}
 _resolvers: list[Resolver] = []
+# resolver -> its cheap existence check (agent_key -> bool), for resolvers registered with one
+_exists: dict[Resolver, Callable[[str], bool]] = {}
 _discovered = False
 
 
@@ -51,9 +54,13 @@ def unregister_runtime(key: str) -> None:
     _runtimes.pop(key, None)
 
 
-def register_resolver(resolver: Resolver) -> Resolver:
+def register_resolver(resolver: Resolver, *, exists: Callable[[str], bool] | None = None) -> Resolver:
+    """Ask ``resolver`` for keys no code agent has; ``exists(agent_key)``, if given, must answer
+    exactly when ``resolver(agent_key, None)`` would return a runtime, without building it."""
     if resolver not in _resolvers:
         _resolvers.append(resolver)
+    if exists is not None:
+        _exists[resolver] = exists
     return resolver
 
 
@@ -70,11 +77,14 @@ def get_runtime(agent_key: str, run: AgentRun | None = None) -> AgentRuntime:
 
 
 def agent_exists(agent_key: str) -> bool:
-    try:
-        get_runtime(agent_key)
-    except UnknownAgent:
-        return False
-    return True
+    """Is there an agent with this key? Builds none where its resolver has an existence check."""
+    if agent_key in _runtimes:
+        return True
+    for resolver in _resolvers:
+        exists = _exists.get(resolver)
+        if exists(agent_key) if exists is not None else resolver(agent_key, None) is not None:
+            return True
+    return False
 
 
 def is_code_agent(agent_key: str) -> bool:

@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from runtime import conf
+
 _HKDF_INFO = b"agent-builder tool secrets v1"
 
 
@@ -51,7 +53,7 @@ def _as_fernet_key(raw: str) -> bytes:
 
 
 def _configured_keys() -> tuple[str, ...]:
-    keys = tuple(k for k in (getattr(settings, "AGENT_SECRET_KEYS", None) or []) if k)
+    keys = tuple(k for k in conf.setting("AGENT_SECRET_KEYS") if k)
     return keys or (f"derived-from-SECRET_KEY:{settings.SECRET_KEY}",)
 
 

@@ -14,10 +14,10 @@ from django.utils import timezone
 
 from runtime import conf, registry
 from runtime.bus import get_bus
+from runtime.engine.queue import get_queue
 from runtime.events import append_events
 from runtime.messages import RESERVE_SQL, numbered_insert
 from runtime.models import TERMINAL_STATUSES, AgentConversation, AgentRun, RunStatus
-from runtime.queue import get_queue
 
 logger = logging.getLogger(__name__)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -23,18 +24,32 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class WaitTimeout(AssertionError, TimeoutError):
+    """A wait gave up: a failed assertion in a test, a TimeoutError to a benchmark."""
+
+
 def wait_until(
-    predicate: Callable[[], object], *, timeout: float = 15.0, every: float = 0.05, what: str = ""
+    predicate: Callable[[], object], what: str = "", *, timeout: float = 15.0, every: float = 0.02
 ) -> object:
-    """Poll ``predicate`` until it returns something truthy, or fail after ``timeout`` seconds."""
+    """Poll ``predicate`` until it returns something truthy (returned), or fail after ``timeout`` seconds.
+
+    The one poll-with-a-deadline of the tests and benchmarks (``until`` is its async twin).
+    """
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
+            raise WaitTimeout(f"timed out after {timeout:g}s waiting for {what or predicate}")
         time.sleep(every)
+
+
+async def until(
+    predicate: Callable[[], object], what: str = "", *, timeout: float = 10.0, every: float = 0.01
+) -> object:
+    """``wait_until`` for a coroutine: polls in a thread, so the event loop goes on meanwhile."""
+    return await asyncio.to_thread(wait_until, predicate, what, timeout=timeout, every=every)
 
 
 def test_database_url() -> str:

@@ -16,7 +16,7 @@ from builder.models import Agent
 from builder.schema import ConfigError
 from builder.services import agent_create, agent_delete, agent_duplicate, agent_publish, agent_update_draft
 from builder.services.templates import TEMPLATES, agent_from_template, free_key, key_from_name
-from builder.views.common import go, is_partial, page, staff_view
+from builder.views.common import delete_dialog, go, is_partial, page, staff_view
 from builder.views.playground import playground_context
 
 PAGE_SIZE = 50
@@ -212,21 +212,13 @@ def agent_duplicate_view(request: HttpRequest, public_id: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def agent_delete_view(request: HttpRequest, public_id: str) -> HttpResponse:
     agent, perms = get_agent_for_user(request.user, public_id)
-    error = ""
-    if request.method == "POST" and perms.delete:
-        try:
-            agent_delete(agent=agent)
-        except ConfigError as exc:
-            error = " ".join(exc.errors.values())
-        else:
-            messages.success(request, f"Deleted {agent.name}.")
-            return go(request, reverse("builder:agent-list"))
-    context = {
-        "object": agent,
-        "kind": "agent",
-        "action": reverse("builder:agent-delete", args=[agent.public_id]),
-        "dependants": selectors.agent_dependants(agent=agent),
-        "error": error,
-        "title": f"Delete {agent.name}",
-    }
-    return page(request, "builder/delete_modal.html", context, partial="dialog", status=409 if error else 200)
+    return delete_dialog(
+        request,
+        obj=agent,
+        kind="agent",
+        may_delete=perms.delete,
+        delete=lambda: agent_delete(agent=agent),
+        action=reverse("builder:agent-delete", args=[agent.public_id]),
+        done=reverse("builder:agent-list"),
+        dependants=lambda: selectors.agent_dependants(agent=agent),
+    )

@@ -6,13 +6,15 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.utils.cache import patch_vary_headers
 from django_htmx.http import HttpResponseClientRedirect
+
+from builder.schema import ConfigError
 
 
 def staff_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -54,3 +56,35 @@ def go(request: HttpRequest, url: str) -> HttpResponse:
     if getattr(request, "htmx", None):
         return HttpResponseClientRedirect(url)
     return redirect(url)
+
+
+def delete_dialog(
+    request: HttpRequest,
+    *,
+    obj: Any,
+    kind: str,
+    may_delete: bool,
+    delete: Callable[[], None],
+    action: str,
+    done: str,
+    dependants: Callable[[], list[str]] | None = None,
+) -> HttpResponse:
+    """The confirm-and-delete dialog of an agent, tool or system.
+
+    GET shows it (with what still uses the object, which blocks the delete); a POST by
+    someone who may delete calls ``delete()`` and goes to ``done``. A ``ConfigError`` from
+    it (still in use) shows the dialog again with its message, status 409.
+    """
+    error = ""
+    if request.method == "POST" and may_delete:
+        try:
+            delete()
+        except ConfigError as exc:
+            error = " ".join(exc.errors.values())
+        else:
+            messages.success(request, f"Deleted {obj.name}.")
+            return go(request, done)
+    context = {"object": obj, "kind": kind, "action": action, "error": error, "title": f"Delete {obj.name}"}
+    if dependants is not None:
+        context["dependants"] = dependants()
+    return page(request, "builder/delete_modal.html", context, partial="dialog", status=409 if error else 200)

@@ -15,7 +15,7 @@ from builder.forms import SystemForm, apply_errors
 from builder.models import AgentSystem
 from builder.schema import ConfigError
 from builder.services.systems import system_delete, system_publish, system_save
-from builder.views.common import go, is_partial, page, staff_view
+from builder.views.common import delete_dialog, go, is_partial, page, staff_view
 from builder.views.playground import playground_context
 
 
@@ -140,14 +140,12 @@ def system_publish_view(request: HttpRequest, public_id: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def system_delete_view(request: HttpRequest, public_id: str) -> HttpResponse:
     system, perms = get_system_for_user(request.user, public_id)
-    if request.method == "POST" and perms.delete:
-        system_delete(system=system)
-        messages.success(request, f"Deleted {system.name}.")
-        return go(request, reverse("builder:system-list"))
-    context = {
-        "object": system,
-        "kind": "system",
-        "action": reverse("builder:system-delete", args=[system.public_id]),
-        "title": f"Delete {system.name}",
-    }
-    return page(request, "builder/delete_modal.html", context, partial="dialog")
+    return delete_dialog(
+        request,
+        obj=system,
+        kind="system",
+        may_delete=perms.delete,
+        delete=lambda: system_delete(system=system),
+        action=reverse("builder:system-delete", args=[system.public_id]),
+        done=reverse("builder:system-list"),
+    )

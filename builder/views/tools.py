@@ -19,7 +19,7 @@ from builder.services.openapi_import import base_url, load_openapi, openapi_oper
 from builder.services.tool_import import draft_from_curl
 from builder.services.tools import build_spec, parse_secrets, tool_delete, tool_save, tool_try
 from builder.tool_params import EMPTY_ROWS, LOCATIONS, TYPES, empty_row, rows_from_post, rows_from_spec
-from builder.views.common import go, page, staff_view
+from builder.views.common import delete_dialog, go, page, staff_view
 
 
 @staff_view
@@ -222,21 +222,13 @@ def tool_try_view(request: HttpRequest, public_id: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def tool_delete_view(request: HttpRequest, public_id: str) -> HttpResponse:
     tool, perms = get_tool_for_user(request.user, public_id)
-    error = ""
-    if request.method == "POST" and perms.delete:
-        try:
-            tool_delete(tool=tool)
-        except ConfigError as exc:
-            error = " ".join(exc.errors.values())
-        else:
-            messages.success(request, f"Deleted {tool.name}.")
-            return go(request, reverse("builder:tool-list"))
-    context = {
-        "object": tool,
-        "kind": "tool",
-        "action": reverse("builder:tool-delete", args=[tool.public_id]),
-        "dependants": selectors.tool_dependants(tool=tool),
-        "error": error,
-        "title": f"Delete {tool.name}",
-    }
-    return page(request, "builder/delete_modal.html", context, partial="dialog", status=409 if error else 200)
+    return delete_dialog(
+        request,
+        obj=tool,
+        kind="tool",
+        may_delete=perms.delete,
+        delete=lambda: tool_delete(tool=tool),
+        action=reverse("builder:tool-delete", args=[tool.public_id]),
+        done=reverse("builder:tool-list"),
+        dependants=lambda: selectors.tool_dependants(tool=tool),
+    )

@@ -27,11 +27,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.base import BaseHandler
 from django.db import close_old_connections
 from django.http import HttpRequest, HttpResponseBase
+
+from runtime import conf
 
 DEFAULT_PREFIXES = ("/api/",)
 DEFAULT_THREADS = 8
@@ -46,9 +47,7 @@ class ApiASGIHandler(ASGIHandler):
         self._sync_handler = BaseHandler()
         self._sync_handler.load_middleware(is_async=False)
         size = threads or int(
-            getattr(settings, "AGENT_API_THREADS", None)
-            or os.environ.get("AGENT_API_THREADS")
-            or DEFAULT_THREADS
+            conf.setting("AGENT_API_THREADS") or os.environ.get("AGENT_API_THREADS") or DEFAULT_THREADS
         )
         # Not the loop's default executor: a stream view, reached from one of these threads,
         # awaits work on the default executor; sharing one pool could leave nothing to run it.
@@ -75,7 +74,7 @@ class ApiASGIHandler(ASGIHandler):
     async def send_response(self, response: HttpResponseBase, send: Any) -> None:
         direct = getattr(response, "sse_direct", None)
         if direct is not None:
-            from runtime.api.direct import DIRECT_SEND, can_write_directly
+            from runtime.streaming.direct import DIRECT_SEND, can_write_directly
 
             if can_write_directly(send):
                 # the event stream lets the listener write its live frames itself

@@ -18,17 +18,18 @@ from datetime import datetime
 from typing import Any
 
 from django.apps import apps
-from django.conf import settings
 from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
+
+from runtime import conf
 
 DEFAULT_SECONDS = 5.0
 LIMIT = 10_000  # entries per process; all are forgotten when it is reached
 
 
 def cache_seconds() -> float:
-    return float(getattr(settings, "AGENT_API_AUTH_CACHE_SECONDS", DEFAULT_SECONDS))
+    return conf.setting("AGENT_API_AUTH_CACHE_SECONDS")
 
 
 class CredentialCache:

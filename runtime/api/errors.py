@@ -14,10 +14,12 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
-from django.db import DataError, InterfaceError, OperationalError
+from django.db import DataError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
+
+from runtime.streaming.stream import database_unavailable
 
 logger = logging.getLogger("runtime.api")
 
@@ -36,11 +38,6 @@ _CODES: dict[type[exceptions.APIException], str] = {
 
 # Seconds a client is asked to wait when the database cannot be reached (a restart, a failover).
 DATABASE_RETRY_AFTER = 5
-
-
-def database_unavailable(exc: Exception) -> bool:
-    """The database could not be reached or dropped the connection: worth a retry, not a 500."""
-    return isinstance(exc, OperationalError | InterfaceError)
 
 
 def database_unavailable_response(response_class=None):

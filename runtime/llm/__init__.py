@@ -17,8 +17,7 @@ import importlib
 import importlib.util
 from typing import Any
 
-from django.conf import settings
-
+from runtime import conf
 from runtime.llm.base import (
     LLMBadRequestError,
     LLMClient,
@@ -133,7 +132,7 @@ def list_models() -> dict[str, Any]:
         if _provider_ready(provider):
             models.extend(_entry(provider, model, name) for model, name in _KNOWN_MODELS[provider])
     seen = {m["id"] for m in models}
-    extra = list(getattr(settings, "AGENT_LLM_MODELS", []) or [])
+    extra = conf.setting("AGENT_LLM_MODELS")
     default_provider, default_name = parse_model(None)
     default_id = "demo" if default_provider == "demo" else f"{default_provider}:{default_name}"
     for raw in [*extra, default_id]:

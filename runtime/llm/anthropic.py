@@ -15,8 +15,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import anthropic
-from django.conf import settings
 
+from runtime import conf
 from runtime.llm.base import (
     TRANSPORT_ERRORS,
     Chunk,
@@ -167,7 +167,7 @@ class AnthropicClient(LLMClient):
         return credential("ANTHROPIC_API_KEY")
 
     def _base_url(self) -> str | None:
-        return getattr(settings, "ANTHROPIC_BASE_URL", "") or None
+        return conf.setting("ANTHROPIC_BASE_URL") or None
 
     def check_configured(self) -> None:
         if not self._api_key():

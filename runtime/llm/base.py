@@ -25,8 +25,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.conf import settings
-
+from runtime import conf
 from runtime.interfaces import EventType, current_context
 from runtime.llm.errors import (
     TRANSPORT_ERRORS,
@@ -232,10 +231,6 @@ def _default_model_for(provider: str) -> str:
     )
 
 
-def _setting(name: str, default: Any) -> Any:
-    return getattr(settings, name, default)
-
-
 # the client ---------------------------------------------------------------------------------
 class LLMClient(ABC):
     """Talks to one provider. Subclasses implement :meth:`_stream_once`."""
@@ -292,8 +287,8 @@ class LLMClient(ABC):
                 messages, tools=tools, stream=stream, temperature=temperature, max_tokens=max_tokens
             )
         self.check_configured()
-        timeout = float(_setting("AGENT_LLM_TIMEOUT", 60.0))
-        max_retries = int(_setting("AGENT_LLM_MAX_RETRIES", 3))
+        timeout = float(conf.setting("AGENT_LLM_TIMEOUT"))
+        max_retries = int(conf.setting("AGENT_LLM_MAX_RETRIES"))
         attempt = 0
         while True:
             emitted = [False]
@@ -331,10 +326,10 @@ class LLMClient(ABC):
 
     @staticmethod
     def _retry_delay(exc: LLMError, attempt: int) -> float:
-        cap = float(_setting("AGENT_LLM_RETRY_MAX_WAIT", 30.0))
+        cap = float(conf.setting("AGENT_LLM_RETRY_MAX_WAIT"))
         if exc.retry_after is not None and exc.retry_after >= 0:
             return min(exc.retry_after, cap)
-        base = float(_setting("AGENT_LLM_RETRY_BASE_DELAY", 0.5))
+        base = float(conf.setting("AGENT_LLM_RETRY_BASE_DELAY"))
         # full jitter keeps many workers that failed together from retrying together
         return min(cap, base * (2**attempt)) * (0.5 + random.random() / 2)
 

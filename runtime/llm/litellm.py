@@ -12,8 +12,7 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any
 
-from django.conf import settings
-
+from runtime import conf
 from runtime.llm.base import (
     TRANSPORT_ERRORS,
     Chunk,
@@ -76,8 +75,8 @@ class LiteLLMClient(LLMClient):
             "timeout": timeout,
             "num_retries": 0,
         }
-        api_base = getattr(settings, "LITELLM_API_BASE", "")
-        api_key = getattr(settings, "LITELLM_API_KEY", "")
+        api_base = conf.setting("LITELLM_API_BASE")
+        api_key = conf.setting("LITELLM_API_KEY")
         if api_base:
             request["api_base"] = api_base
         if api_key:

@@ -29,7 +29,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
+from runtime import conf
 
 logger = logging.getLogger(__name__)
 
@@ -164,7 +164,7 @@ def _maps() -> tuple[dict[str, Price], ...]:
 
 def _operator_prices() -> dict[str, Price]:
     prices: dict[str, Price] = {}
-    tables = [getattr(settings, "AGENT_MODEL_PRICES", None) or {}]
+    tables = [conf.setting("AGENT_MODEL_PRICES")]
     for source in _sources:
         try:
             tables.append(source() or {})

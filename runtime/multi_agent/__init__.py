@@ -4,7 +4,7 @@
 
 An :class:`AgentTool` wraps another agent as a tool. Calling it runs the other
 agent as a child run (own row, own events, ``parent_run`` set) through
-``runtime.children.invoke_child``:
+``runtime.engine.children.invoke_child``:
 
 - ``DELEGATE``: the sub-agent's answer comes back to the caller as the tool result.
 - ``HANDOFF``: the sub-agent answers the user itself and takes the conversation

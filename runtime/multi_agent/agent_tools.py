@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from django.conf import settings
-
+from runtime import conf
 from runtime.interfaces import EventType, RunCancelled, current_context
 from runtime.memory import run_db
 from runtime.multi_agent.handoff import conversation_hand_back, conversation_handoff, set_handoff_result
@@ -153,7 +152,7 @@ def _child_run_id(result: RunResult) -> str | None:
 
 
 def max_depth() -> int:
-    return int(getattr(settings, "AGENT_MAX_DEPTH", 5))
+    return conf.setting("AGENT_MAX_DEPTH")
 
 
 # -- the tools ------------------------------------------------------------------------
@@ -231,7 +230,7 @@ def _agent_tool_handler(
         metadata = {"invoked_as_tool": agent_tool.name, **common}
         try:
             if invoke is None:
-                from runtime.children import invoke_child
+                from runtime.engine.children import invoke_child
 
                 result = await invoke_child(
                     parent_ctx,
@@ -305,7 +304,7 @@ def register_agent_tools(
     through ``current_context()`` when called (the builder builds agents this way, before
     any run) and the caller's loop emits ``tool.call``, with the same fields taken from
     ``tool.metadata["event_fields"]``. ``invoke_child`` replaces
-    ``runtime.children.invoke_child`` (tests, other runners).
+    ``runtime.engine.children.invoke_child`` (tests, other runners).
     """
     if emit_tool_call is None:
         emit_tool_call = parent_ctx is not None

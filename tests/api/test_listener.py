@@ -8,11 +8,12 @@ import time
 import pytest
 from django.db import connection, transaction
 
-from runtime.bus.listener import EventListener, _conninfo
-from runtime.bus.subscription import RESYNC
 from runtime.events import append_events
 from runtime.services import run_create
+from runtime.streaming.listener import EventListener, _conninfo
+from runtime.streaming.subscription import RESYNC
 from tests.api.conftest import say
+from tests.processes import until
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -23,13 +24,6 @@ def write(run_id: str, count: int, start: int = 0) -> None:
             append_events(run_id, [("assistant.delta", {"delta": str(index)})], attempt=1, lease_token=None)
     finally:
         connection.close()
-
-
-async def until(predicate, what: str, timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.01)
-    assert predicate(), what
 
 
 def test_a_slow_subscriber_overflows_alone_and_the_others_get_everything(owner):

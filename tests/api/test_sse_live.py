@@ -17,6 +17,7 @@ from runtime.models import AgentEvent, AgentRun
 from runtime.services import run_create
 from tests.api.conftest import API, say
 from tests.api.live import parse_sse, read_stream, uvicorn_server
+from tests.processes import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 TERMINAL = {"run.succeeded", "run.failed", "run.cancelled", "run.timed_out"}
@@ -162,16 +163,6 @@ def stats(server, token: str) -> dict:
     return response.json()
 
 
-def wait_for(predicate, what: str, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    pytest.fail(f"timed out waiting for {what}")
-
-
 def server_connections() -> list[tuple]:
     """Connections to the test database other than this test's own."""
     with connection.cursor() as cursor:
@@ -203,7 +194,9 @@ def test_idle_streams_hold_no_db_connection_get_events_and_free_their_slot(
         assert stats(server, owner_token)["subscribers"] == baseline + 20
         # the listener's LISTEN connection (and its reader) at most, not one per stream; polled
         # because a backend that a finished request closed may take a moment to leave the view
-        wait_for(lambda: len(server_connections()) <= 2, f"at most 2 connections, not {server_connections()}")
+        wait_until(
+            lambda: len(server_connections()) <= 2, f"at most 2 connections, not {server_connections()}"
+        )
 
         append_events(
             str(run.pk), [("assistant.message", {"content": "to all"})], attempt=1, lease_token=None
@@ -213,9 +206,11 @@ def test_idle_streams_hold_no_db_connection_get_events_and_free_their_slot(
             while b"event: assistant.message" not in seen:
                 seen += next(chunks)  # keep-alives arrive in between
             assert b'"content":"to all"' in seen
-        wait_for(lambda: len(server_connections()) <= 2, f"at most 2 connections, not {server_connections()}")
+        wait_until(
+            lambda: len(server_connections()) <= 2, f"at most 2 connections, not {server_connections()}"
+        )
         assert stats(server, owner_token)["delivery_p99_ms"] is not None
-    wait_for(
+    wait_until(
         lambda: stats(server, owner_token)["subscribers"] == baseline, "closed streams to free their slots"
     )
 
@@ -296,7 +291,7 @@ def test_a_stream_opened_after_its_events_costs_the_listener_no_read(server, own
             attempt=1,
             lease_token=None,
         )
-        wait_for(
+        wait_until(
             lambda: stats(server, owner_token)["notifications"] > heard,
             "the listener to hear of the events",
         )

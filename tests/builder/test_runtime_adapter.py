@@ -62,7 +62,8 @@ def test_version_pin_and_unknown_pin(owner, agent):
     assert resolve("helper", bogus) is None
 
 
-def test_tools_subagents_and_memory_become_runtime_tools(owner, agent, http_tool):
+def _router_with_everything(owner, agent) -> None:
+    """``agent`` with an HTTP tool, a hand-off sub-agent (billing) and memory."""
     make_agent(owner, slug="billing", name="Billing")
     agent_update_draft(
         agent=agent,
@@ -74,6 +75,10 @@ def test_tools_subagents_and_memory_become_runtime_tools(owner, agent, http_tool
             "memory": {"enabled": True, "scope": "user"},
         },
     )
+
+
+def test_tools_subagents_and_memory_become_runtime_tools(owner, agent, http_tool):
+    _router_with_everything(owner, agent)
     runtime = get_runtime("helper")
     assert {"weather", "billing", "remember", "recall"} <= set(runtime.tools.names)
     assert runtime.memory_scopes == ("user",)  # remembered entries also reach the prompt
@@ -117,3 +122,14 @@ def test_child_of_a_draft_test_uses_sub_agent_draft(owner):
     agent_update_draft(agent=billing, user=owner, config={"system_prompt": "B2 draft."})
     root = playground_send(user=owner, agent=router, text="hi")
     assert resolve("billing", _child(root, "billing")).system_prompt == "B2 draft."
+
+
+def test_asking_whether_a_key_exists_builds_no_agent(owner, agent, http_tool, django_assert_num_queries):
+    """Run creation asks this on every run: one query, no tools built, no secrets decrypted."""
+    from runtime.registry import agent_exists
+
+    _router_with_everything(owner, agent)
+    system_save(owner=owner, slug="desk", name="Desk", entry_agent=agent, members={}, knowledge=[])
+    for key, expected in [("helper", True), ("desk", True), ("nobody-has-this-key", False)]:
+        with django_assert_num_queries(1):
+            assert agent_exists(key) is expected

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import pytest
 from django.db import OperationalError, connections
 
-from runtime import leases
-from runtime.environment import RunEnvironment
+from runtime.engine import leases
+from runtime.engine.environment import RunEnvironment
+from runtime.engine.runner import execute
 from runtime.models import AgentCheckpoint, AgentEvent, AgentRun
-from runtime.runner import execute
 from runtime.services import run_create
 
 pytestmark = pytest.mark.django_db(transaction=True)

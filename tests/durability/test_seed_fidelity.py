@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
+from runtime.engine.worker import Worker
 from runtime.models import AgentConversation, AgentEvent, AgentRun
 from runtime.services import run_create
-from runtime.worker import Worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -11,10 +11,10 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
-from runtime import leases
-from runtime.environment import RunEnvironment
+from runtime.engine import leases
+from runtime.engine.environment import RunEnvironment
+from runtime.engine.runner import execute
 from runtime.models import AgentEvent, AgentRun
-from runtime.runner import execute
 from runtime.services import run_create
 from tests.agents import TOOL_CALLS
 

@@ -8,12 +8,12 @@ import pytest
 
 from runtime import registry
 from runtime.agents import ToolCallingAgent
+from runtime.engine.worker import Worker
 from runtime.interfaces import ToolRegistry
 from runtime.memory import MemoryOwner, memory_remember
 from runtime.models import AgentEvent, AgentRun
 from runtime.multi_agent import AgentTool, ContextMode, InvocationMode, register_agent_tools
 from runtime.services import run_create
-from runtime.worker import Worker
 from tests.fakes.llm_servers import Text, ToolCalls
 
 pytestmark = pytest.mark.django_db(transaction=True)

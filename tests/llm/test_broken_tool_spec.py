@@ -7,9 +7,9 @@ import asyncio
 import pytest
 
 from builder.models import ToolDefinition
+from runtime.engine.worker import Worker
 from runtime.models import AgentEvent
 from runtime.services import run_create
-from runtime.worker import Worker
 from tests.builder.conftest import make_agent
 from tests.fakes.llm_servers import Text, ToolCalls
 

@@ -157,7 +157,7 @@ def test_list_models_offers_real_providers_only_with_their_keys(settings):
 
 def test_a_missing_key_reaches_users_as_a_clear_run_error(settings):
     from examples.seed_agents import ChatAgent
-    from runtime.runner import user_error
+    from runtime.engine.runner import user_error
 
     settings.OPENAI_API_KEY = ""
     settings.OPENAI_BASE_URL = ""

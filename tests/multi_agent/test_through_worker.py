@@ -8,13 +8,13 @@ import time
 
 import pytest
 
+from runtime.engine.worker import Worker
 from runtime.interfaces import AgentRuntime, RunContext, RunResult
 from runtime.models import AgentConversation, AgentEvent, AgentRun
 from runtime.multi_agent import AgentTool, ContextMode, register_agent_tools, resolve_active_agent
 from runtime.registry import register_runtime, unregister_runtime
 from runtime.services import run_cancel, run_create
 from runtime.tools import ToolRegistry
-from runtime.worker import Worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -15,8 +15,8 @@ from rag.agents import knowledge_prompt
 from rag.models import Chunk, Document, DocumentStatus
 from rag.search import search
 from rag.services import document_upload, knowledge_base_create
+from runtime.engine.worker import Worker
 from runtime.models import AgentEvent, AgentRun
-from runtime.worker import Worker
 from tests.rag import files
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -14,7 +14,7 @@ import pytest
 import redis
 from django.db import connections
 
-from runtime.worker import Worker
+from runtime.engine.worker import Worker
 from tests.processes import free_port, wait_until
 
 __all__ = ["BackgroundWorker", "RedisServer", "free_port", "wait_until"]

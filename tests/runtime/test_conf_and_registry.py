@@ -106,3 +106,37 @@ def test_a_broken_registry_entry_is_logged_in_production_and_raises_in_debug(set
     conf.configure(debug=True)
     with pytest.raises(ModuleNotFoundError):
         registry.autodiscover(force=True)
+
+
+def test_the_runtimes_top_level_settings_are_checked_at_start_up(settings):
+    conf.validate_settings()  # the project's own settings pass
+    assert conf.setting("AGENT_MAX_DEPTH") == settings.AGENT_MAX_DEPTH
+    del settings.AGENT_LLM_MODELS
+    assert conf.setting("AGENT_LLM_MODELS") == []  # unset: the default
+    for name, value, message in [
+        ("AGENT_MAX_DEPTH", "deep", "AGENT_MAX_DEPTH must be a whole number, got 'deep'."),
+        ("AGENT_SSE_KEEPALIVE_SECONDS", 0, "AGENT_SSE_KEEPALIVE_SECONDS must be above 0, got 0."),
+        ("AGENT_LLM_MAX_RETRIES", -1, "AGENT_LLM_MAX_RETRIES must be at least 0, got -1."),
+        (
+            "AGENT_HTTP_ALLOWED_HOSTS",
+            "10.0.0.0/8",
+            "AGENT_HTTP_ALLOWED_HOSTS must be a list, got '10.0.0.0/8'.",
+        ),
+    ]:
+        previous = getattr(settings, name, None)
+        setattr(settings, name, value)
+        with pytest.raises(ImproperlyConfigured) as info:
+            conf.validate_settings()
+        assert str(info.value) == message
+        setattr(settings, name, previous)
+
+
+def test_runtime_modules_read_django_settings_only_through_conf():
+    """One settings surface: a new ``getattr(settings, ...)`` elsewhere belongs in conf.SETTINGS."""
+    allowed = {"runtime/conf.py", "runtime/llm/credentials.py"}  # provider keys: settings, then the database
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "runtime").rglob("*.py")
+        if "getattr(settings," in path.read_text() and str(path.relative_to(ROOT)) not in allowed
+    ]
+    assert offenders == []

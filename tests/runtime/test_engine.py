@@ -7,9 +7,9 @@ import asyncio
 import pytest
 
 from runtime import conf
+from runtime.engine.worker import Worker
 from runtime.models import AgentEvent, AgentRun
 from runtime.services import RunAlreadyFinished, RunInputError, run_cancel, run_create
-from runtime.worker import Worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -198,7 +198,7 @@ def test_runs_ending_together_each_get_their_own_gap_free_outcome(owner):
 def test_outcomes_written_together_skip_a_run_whose_lease_was_lost(owner):
     from django.utils import timezone
 
-    from runtime import leases, outcomes
+    from runtime.engine import leases, outcomes
 
     runs = [run_create(agent_key="noop", messages=say(str(i)), user=owner)[0] for i in range(3)]
     claims = leases.claim_runs(owner="w1", limit=3, ttl=30)
@@ -224,7 +224,7 @@ def test_outcomes_written_together_skip_a_run_whose_lease_was_lost(owner):
 def test_one_heartbeat_extends_every_held_lease_and_reports_cancels_and_losses(owner):
     from django.utils import timezone
 
-    from runtime import leases
+    from runtime.engine import leases
 
     for i in range(3):
         run_create(agent_key="noop", messages=say(str(i)), user=owner)

@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.db import connections
 
-from runtime import leases
-from runtime.environment import RunEnvironment
+from runtime.engine import leases
+from runtime.engine.environment import RunEnvironment
 from runtime.events import EventBatch, LeaseLost, write_many
 from runtime.models import AgentCheckpoint, AgentEvent, AgentRun
 from runtime.services import run_create

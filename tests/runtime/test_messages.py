@@ -9,9 +9,9 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
+from runtime.engine.outcomes import Outcome, finish, finish_many
 from runtime.events import LeaseLost
 from runtime.models import AgentConversation, AgentMessage, AgentRun
-from runtime.outcomes import Outcome, finish, finish_many
 from runtime.services import run_create
 
 WRITERS = 6

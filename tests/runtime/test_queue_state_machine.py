@@ -13,7 +13,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from runtime import leases, outcomes
+from runtime.engine import leases, outcomes
 from runtime.events import LeaseLost
 from runtime.models import TERMINAL_STATUSES, AgentEvent, AgentRun
 from runtime.services import RunAlreadyFinished, run_cancel, run_create

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from django.db.models import Count, Q
 
+from runtime.engine.queue import get_queue
+from runtime.engine.queue.redis_streams import GROUP, RedisStreamsQueue, stream_for
 from runtime.models import AgentRun
-from runtime.queue import get_queue
-from runtime.queue.redis_streams import GROUP, RedisStreamsQueue, stream_for
 from runtime.services import run_create
 from tests.processes import WorkerProcess
 from tests.runtime.redis_support import BackgroundWorker, RedisServer, wait_until

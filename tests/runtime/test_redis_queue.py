@@ -9,11 +9,11 @@ import threading
 import pytest
 from django.db import connections
 
+from runtime.engine.queue import get_queue
+from runtime.engine.queue.redis_streams import GROUP, RECONCILE_LOCK, RedisStreamsQueue, stream_for
+from runtime.engine.worker import Worker
 from runtime.models import AgentEvent, AgentRun
-from runtime.queue import get_queue
-from runtime.queue.redis_streams import GROUP, RECONCILE_LOCK, RedisStreamsQueue, stream_for
 from runtime.services import run_cancel, run_create
-from runtime.worker import Worker
 from tests.runtime.redis_support import BackgroundWorker, RedisServer, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]

@@ -8,11 +8,11 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
+from runtime.engine.worker import Worker
 from runtime.interfaces import AgentRuntime, RunContext, RunResult
 from runtime.models import AgentRun
 from runtime.registry import register_runtime, unregister_runtime
 from runtime.services import run_create
-from runtime.worker import Worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -14,7 +14,7 @@ def _child(options: dict) -> None:
     import django
 
     django.setup()
-    from runtime.worker import run_worker
+    from runtime.engine.worker import run_worker
 
     run_worker(**options)
 
@@ -62,7 +62,7 @@ class Command(BaseCommand):
             self._multi(processes, options)
 
     def _single(self, options: dict) -> None:
-        from runtime.worker import run_worker
+        from runtime.engine.worker import run_worker
 
         run_worker(**options)
 

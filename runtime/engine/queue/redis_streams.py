@@ -38,11 +38,12 @@ from django.db import connection, transaction
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from runtime import conf, leases
-from runtime.queue.base import RunQueue
+from runtime import conf
+from runtime.engine import leases
+from runtime.engine.queue.base import RunQueue
 
 if TYPE_CHECKING:
-    from runtime.leases import Claim
+    from runtime.engine.leases import Claim
 
 logger = logging.getLogger("runtime.queue.redis")
 

@@ -1,14 +1,16 @@
 """Executes one claimed run: resolve the agent, stream its events, write the outcome.
 
 Algorithm for a claim:
-1. Load the run (input, conversation history, last checkpoint) and resolve the
-   agent from the registry, pinned to ``run.agent_version``.
-2. Emit ``run.started``; hand the lease to the worker's shared heartbeat, which
+1. Take the run (input, conversation history) as the claim returned it, read its
+   last checkpoint if an earlier attempt may have saved one, and resolve the agent
+   from the registry, pinned to ``run.agent_version``. The claim wrote ``run.started``.
+2. Hand the lease to the worker's shared heartbeat, which
    extends all its leases every ``LEASE_TTL_SECONDS / 3`` in one statement and
    notices lost leases and cancel requests.
 3. Await ``runtime.run(ctx)`` under the run timeout.
-4. Write the outcome fenced by the lease token, together with the last events:
-   succeeded (with messages), retry-with-backoff or failed, cancelled, timed out.
+4. Write the outcome fenced by the lease token, together with the last events
+   (``_ENDINGS``: succeeded with messages, failed, cancelled, timed out), or
+   retry with backoff, or give the lease back on shutdown.
    Outcomes without messages of runs that end together share one statement.
    A worker that lost its lease writes nothing at all.
 """
@@ -16,22 +18,19 @@ Algorithm for a claim:
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.conf import settings
-from django.db import connection
-
-from runtime import conf, leases, registry
-from runtime.environment import RunEnvironment
-from runtime.event_writer import EventWriter
+from runtime import conf, registry
+from runtime.engine import leases
+from runtime.engine.environment import RunEnvironment
+from runtime.engine.event_writer import EventWriter
 from runtime.events import LeaseLost
-from runtime.interfaces import AgentRuntime, EventType, RunCancelled, RunContext, RunResult
-from runtime.models import AgentCheckpoint, AgentMessage, AgentRun
+from runtime.interfaces import AgentRuntime, RunCancelled, RunContext, RunResult
+from runtime.models import AgentCheckpoint, AgentRun
 
 logger = logging.getLogger("runtime.runner")
 
@@ -43,49 +42,6 @@ class LoadedRun:
     history: list[dict[str, Any]]
     state: dict[str, Any] | None
     problem: str | None = None
-
-
-_RUN_FIELDS = (
-    "id", "agent_key", "agent_version", "conversation_id", "parent_run_id", "user_id", "anonymous_session_id",
-    "input", "metadata", "model", "cancel_requested_at", "attempt", "max_attempts", "caller",
-)  # fmt: skip
-_JSON_FIELDS = {"input", "metadata"}
-
-
-def _load(run_id: str) -> LoadedRun:
-    """Everything a run needs, in two plain queries (this is on every run's path)."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {', '.join(_RUN_FIELDS)} FROM runtime_agentrun WHERE id = %s", [run_id])  # noqa: S608
-        values = cursor.fetchone()
-        fields = {
-            name: json.loads(value) if name in _JSON_FIELDS and isinstance(value, str) else value
-            for name, value in zip(_RUN_FIELDS, values, strict=True)
-        }
-        run = AgentRun(**fields)
-        history: list[dict[str, Any]] = []
-        if run.conversation_id and run.parent_run_id is None:
-            cursor.execute(
-                "SELECT m.role, m.content, m.tool_calls, m.tool_call_id, m.name FROM runtime_agentmessage m "
-                "JOIN runtime_agentrun r ON r.id = m.run_id WHERE m.conversation_id = %s AND r.status = 'succeeded' "
-                "AND m.run_id <> %s ORDER BY m.seq",
-                [run.conversation_id, run_id],
-            )
-            for role, content, tool_calls, tool_call_id, name in cursor.fetchall():
-                history.append(
-                    AgentMessage(
-                        role=role,
-                        content=json.loads(content) if isinstance(content, str) else content,
-                        tool_calls=json.loads(tool_calls) if isinstance(tool_calls, str) else tool_calls,
-                        tool_call_id=tool_call_id,
-                        name=name,
-                    ).as_dict()
-                )
-    try:
-        runtime = registry.get_runtime(run.agent_key, run)
-    except registry.UnknownAgent as exc:
-        return LoadedRun(run, None, [], None, problem=str(exc))
-    checkpoint = AgentCheckpoint.objects.filter(run_id=run_id).order_by("-seq").first()
-    return LoadedRun(run, runtime, history, checkpoint.state if checkpoint else None)
 
 
 def _new_messages(
@@ -184,12 +140,10 @@ def _load_claimed(claim: leases.Claim) -> LoadedRun:
     # A run given back on shutdown keeps its attempt number but may have saved a checkpoint.
     if claim.started_seq != 1:
         checkpoint = AgentCheckpoint.objects.filter(run_id=claim.run_id).order_by("-seq").first()
-    return LoadedRun(run, runtime, claim.history or [], checkpoint.state if checkpoint else None)
+    return LoadedRun(run, runtime, claim.history, checkpoint.state if checkpoint else None)
 
 
 async def _load_for(claim: leases.Claim, env: RunEnvironment) -> LoadedRun:
-    if claim.run is None:
-        return await env.db(_load, claim.run_id)
     if claim.started_seq == 1 and registry.is_code_agent(claim.agent_key):
         return _load_claimed(claim)  # a code agent on its first attempt: no database work at all
     return await env.db(_load_claimed, claim)
@@ -203,16 +157,7 @@ async def _execute(claim: leases.Claim, env: RunEnvironment, control: _Control) 
     log_prefix = f"run {run.id} ({run.agent_key}, attempt {claim.attempt}/{claim.max_attempts})"
     if loaded.runtime is None:
         error = {"code": "unknown_agent", "message": loaded.problem or "Unknown agent."}
-        await env.finish(
-            claim.run_id,
-            claim.lease_token,
-            status="failed",
-            attempt=claim.attempt,
-            error=error,
-            events=[("run.failed", {"error": error, "attempt": claim.attempt})],
-        )
-        logger.info("%s failed: %s", log_prefix, error["message"])
-        return "failed"
+        return await _end(claim, env, "failed", log_prefix, error=error)
 
     if reason.get("why") == "lost":
         logger.warning("%s lost its lease while loading; stopped without writing", log_prefix)
@@ -223,7 +168,7 @@ async def _execute(claim: leases.Claim, env: RunEnvironment, control: _Control) 
         claim.lease_token,
         claim.attempt,
         on_lost=lambda: stop("lost"),
-        last_seq=claim.started_seq if claim.run is not None else None,
+        last_seq=claim.started_seq,
     )
     input_messages = [*loaded.history, *run.input.get("messages", [])]
     ctx = RunContext(
@@ -243,11 +188,6 @@ async def _execute(claim: leases.Claim, env: RunEnvironment, control: _Control) 
     ctx._env = env  # type: ignore[attr-defined]  # invoke_child runs sub-agents with it
     control.ctx = ctx
     logger.info("%s started by %s", log_prefix, env.owner)
-    if claim.run is None:  # claims that load the run also wrote run.started
-        await writer.emit(
-            EventType.RUN_STARTED,
-            {"run_id": str(run.id), "attempt": claim.attempt, "agent_key": run.agent_key},
-        )
 
     async def call() -> RunResult:
         token = ctx.activate()
@@ -297,57 +237,74 @@ async def _execute(claim: leases.Claim, env: RunEnvironment, control: _Control) 
             logger.info("%s released on shutdown%s", log_prefix, "" if ok else " (lease already gone)")
             return "released"
         if why == "cancel":
-            await env.finish(
-                claim.run_id,
-                claim.lease_token,
-                status="cancelled",
-                attempt=claim.attempt,
-                usage=usage,
-                events=[*pending, ("run.cancelled", {"reason": "cancel requested"})],
-            )
-            logger.info("%s cancelled", log_prefix)
-            return "cancelled"
+            return await _end(claim, env, "cancelled", log_prefix, events=pending, usage=usage)
         if why == "timeout":
             error = {
                 "code": "timed_out",
                 "message": f"The run took longer than {timeout} seconds and was stopped.",
             }
-            await env.finish(
-                claim.run_id,
-                claim.lease_token,
-                status="timed_out",
-                attempt=claim.attempt,
-                error=error,
-                usage=usage,
-                events=[*pending, ("run.timed_out", {"error": error})],
-            )
-            logger.info("%s timed out", log_prefix)
-            return "timed_out"
+            return await _end(claim, env, "timed_out", log_prefix, events=pending, usage=usage, error=error)
         if failure is not None:
             return await _fail(claim, env, failure, pending, usage, log_prefix)
         assert result is not None
-        messages = _result_messages(ctx, result)
-        output = {"final_output": result.final_output or {}, "final_messages": result.final_messages or []}
-        await env.finish(
-            claim.run_id,
-            claim.lease_token,
-            status="succeeded",
-            attempt=claim.attempt,
-            output=output,
+        return await _end(
+            claim,
+            env,
+            "succeeded",
+            log_prefix,
+            events=pending,
             usage=usage,
-            messages=messages,
+            output={"final_output": result.final_output or {}, "final_messages": result.final_messages or []},
+            messages=_result_messages(ctx, result),
             conversation_id=str(run.conversation_id) if run.conversation_id else None,
             agent_key=run.agent_key,
-            events=[
-                *pending,
-                ("run.succeeded", {"run_id": str(run.id), "output": result.final_output or {}}),
-            ],
         )
-        logger.info("%s succeeded", log_prefix)
-        return "succeeded"
     except LeaseLost:
         logger.warning("%s lost its lease before finishing; wrote nothing", log_prefix)
         return "lost"
+
+
+# How a run ends: its terminal event (type, payload from the claim and the outcome) and log line.
+_ENDINGS: dict[str, tuple[str, Callable[[leases.Claim, dict[str, Any]], dict[str, Any]], str]] = {
+    "succeeded": (
+        "run.succeeded",
+        lambda claim, end: {"run_id": claim.run_id, "output": end["output"]["final_output"]},
+        "succeeded",
+    ),
+    "failed": ("run.failed", lambda claim, end: {"error": end["error"], "attempt": claim.attempt}, "failed"),
+    "cancelled": ("run.cancelled", lambda claim, end: {"reason": "cancel requested"}, "cancelled"),
+    "timed_out": ("run.timed_out", lambda claim, end: {"error": end["error"]}, "timed out"),
+}
+
+
+async def _end(
+    claim: leases.Claim,
+    env: RunEnvironment,
+    status: str,
+    log_prefix: str,
+    *,
+    events: Sequence[tuple[str, dict[str, Any]]] = (),
+    **outcome: Any,
+) -> str:
+    """Write the outcome ``status`` (see ``_ENDINGS``) with the run's last events; returns ``status``.
+
+    ``outcome``: ``error``, ``output``, ``usage``, and for a success ``messages``,
+    ``conversation_id`` and ``agent_key`` (``RunEnvironment.finish``).
+    """
+    event_type, payload, done = _ENDINGS[status]
+    outcome.setdefault("error", None)
+    outcome.setdefault("output", None)
+    await env.finish(
+        claim.run_id,
+        claim.lease_token,
+        status=status,
+        attempt=claim.attempt,
+        events=[*events, (event_type, payload(claim, outcome))],
+        **outcome,
+    )
+    error = outcome["error"]
+    logger.info("%s %s%s", log_prefix, done, f": {error['message']}" if error else "")
+    return status
 
 
 async def _fail(claim, env, failure, pending, usage, log_prefix) -> str:
@@ -359,17 +316,7 @@ async def _fail(claim, env, failure, pending, usage, log_prefix) -> str:
         events.append(("debug.exception", {"error": error, "traceback": trace[-8000:]}))
     retryable = getattr(failure, "retryable", True) and conf.should_swallow_exceptions()
     if not retryable:
-        await env.finish(
-            claim.run_id,
-            claim.lease_token,
-            status="failed",
-            attempt=claim.attempt,
-            error=error,
-            usage=usage,
-            events=[*events, ("run.failed", {"error": error, "attempt": claim.attempt})],
-        )
-        logger.info("%s failed (not retried): %s", log_prefix, error["message"])
-        return "failed"
+        return await _end(claim, env, "failed", log_prefix, events=events, usage=usage, error=error)
     status = await env.db(
         leases.retry_or_fail,
         claim.run_id,
@@ -387,4 +334,4 @@ async def _fail(claim, env, failure, pending, usage, log_prefix) -> str:
 
 
 def retry_base() -> float:
-    return float(getattr(settings, "AGENT_RETRY_BACKOFF_BASE", 1.0))
+    return conf.setting("AGENT_RETRY_BACKOFF_BASE")

@@ -4,7 +4,7 @@ from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from runtime.leases import Claim
+    from runtime.engine.leases import Claim
     from runtime.models import AgentRun
 
 
@@ -27,7 +27,7 @@ class RunQueue(ABC):
 
     @abstractmethod
     def claim(self, *, owner: str, limit: int, ttl: float, agent_keys: list[str] | None) -> list[Claim]:
-        """Claim up to ``limit`` due runs for ``owner`` (PostgreSQL decides; see runtime.leases)."""
+        """Claim up to ``limit`` due runs for ``owner`` (PostgreSQL decides; see runtime.engine.leases)."""
 
     def done(self, claim: Claim) -> None:  # noqa: B027 - an optional hook
         """The worker is finished with a claim (acknowledge it where the backend needs that)."""

@@ -9,16 +9,16 @@ from __future__ import annotations
 from functools import cache
 
 from runtime import conf
-from runtime.queue.base import RunQueue
+from runtime.engine.queue.base import RunQueue
 
 
 @cache
 def _queue_for(backend: str, url: str | None) -> RunQueue:
     if backend == "redis_streams":
-        from runtime.queue.redis_streams import RedisStreamsQueue
+        from runtime.engine.queue.redis_streams import RedisStreamsQueue
 
         return RedisStreamsQueue(url or "")
-    from runtime.queue.postgres import PostgresQueue
+    from runtime.engine.queue.postgres import PostgresQueue
 
     return PostgresQueue()
 

@@ -36,13 +36,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from runtime.api.frames import StreamEvent, render_event
-from runtime.bus.subscription import KEEPALIVE, RESYNC, ListenerStats, Subscription
+from runtime import conf
+from runtime.bus import EVENTS_CHANNEL as PG_CHANNEL
+from runtime.bus import REDIS_EVENTS_CHANNEL as REDIS_CHANNEL
+from runtime.streaming.frames import EVENT_COLUMNS, StreamEvent, event_from_row
+from runtime.streaming.subscription import KEEPALIVE, RESYNC, ListenerStats, Subscription
 
+# the name it had under runtime/bus/, kept so existing logging configuration still applies
 logger = logging.getLogger("runtime.bus.listener")
-
-PG_CHANNEL = "agent_events"
-REDIS_CHANNEL = "agent_runtime:events"
 
 
 @dataclass(eq=False)
@@ -345,10 +346,11 @@ class EventListener:
             self._reader = await psycopg.AsyncConnection.connect(**self.conninfo, autocommit=True)
         self.stats.reads += 1
         table = AgentEvent._meta.db_table
+        columns = ", ".join(EVENT_COLUMNS)
         cursor = await self._reader.execute(
-            "SELECT p.run_id, e.seq, e.event_type, e.payload, e.visibility, e.attempt, e.created_at "  # noqa: S608
+            "SELECT p.run_id, e.* "  # noqa: S608
             "FROM unnest(%s::uuid[], %s::int[], %s::int[]) AS p(run_id, after_seq, upto) "
-            f"CROSS JOIN LATERAL (SELECT seq, event_type, payload, visibility, attempt, created_at FROM {table} "
+            f"CROSS JOIN LATERAL (SELECT {columns} FROM {table} "
             "WHERE run_id = p.run_id AND seq > p.after_seq AND seq <= p.upto ORDER BY seq LIMIT %s) AS e "
             "ORDER BY p.run_id, e.seq",
             (
@@ -359,19 +361,9 @@ class EventListener:
             ),
         )
         read: dict[str, list[StreamEvent]] = {}
-        for run_uuid, seq, event_type, payload, visibility, attempt, created_at in await cursor.fetchall():
+        for run_uuid, *row in await cursor.fetchall():
             run_id = str(run_uuid)
-            read.setdefault(run_id, []).append(
-                render_event(
-                    run_id=run_id,
-                    seq=seq,
-                    event_type=event_type,
-                    payload=payload,
-                    visibility=visibility,
-                    attempt=attempt,
-                    created_at=created_at,
-                )
-            )
+            read.setdefault(run_id, []).append(event_from_row(run_id, row))
         return read
 
     async def _close_reader(self) -> None:
@@ -399,14 +391,11 @@ def get_listener() -> EventListener:
     global _listener
     loop = asyncio.get_running_loop()
     if _listener is None or _listener.loop is not loop or loop.is_closed():
-        from runtime import conf
-        from runtime.api.streams import keepalive_seconds
-
         _listener = EventListener(
             backend=conf.get("EVENT_BUS_BACKEND"),
             redis_url=conf.get("REDIS_URL"),
             conninfo=_conninfo(),
-            keepalive_seconds=keepalive_seconds(),
+            keepalive_seconds=conf.sse_keepalive_seconds(),
         )
     return _listener
 

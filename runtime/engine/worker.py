@@ -25,11 +25,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 from django.db import connection, connections
 
-from runtime import conf, leases
+from runtime import conf
 from runtime.bus import CANCEL_CHANNEL, RUNS_CHANNEL
-from runtime.environment import RunEnvironment
-from runtime.queue import get_queue
-from runtime.runner import execute, retry_base
+from runtime.engine import leases
+from runtime.engine.environment import RunEnvironment
+from runtime.engine.queue import get_queue
+from runtime.engine.runner import execute, retry_base
 
 logger = logging.getLogger("runtime.worker")
 

@@ -12,13 +12,14 @@ import logging
 import uuid
 from typing import Any
 
-from runtime import outcomes, registry
-from runtime.environment import RunEnvironment
-from runtime.event_writer import EventWriter
+from runtime import registry
+from runtime.engine import outcomes
+from runtime.engine.environment import RunEnvironment
+from runtime.engine.event_writer import EventWriter
+from runtime.engine.runner import usage_of, user_error
 from runtime.events import LeaseLost
 from runtime.interfaces import EventType, RunCancelled, RunContext, RunResult
 from runtime.models import AgentRun
-from runtime.runner import usage_of, user_error
 
 logger = logging.getLogger("runtime.runner")
 

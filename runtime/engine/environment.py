@@ -6,6 +6,7 @@
   its own lease token.
 - ``write_events(batch)`` writes a run's pending events; the batches of all runs pending
   together go out as one statement (``events.write_many``), each fenced by its lease token.
+  Both go through one ``_Batcher``.
 - ``watch``/``unwatch``: one task per worker extends every lease it holds in one
   statement every ``ttl / 3`` and tells a run when it lost its lease or was cancelled.
 """
@@ -22,7 +23,7 @@ from typing import Any
 
 from django.db import connection
 
-from runtime import leases, outcomes
+from runtime.engine import leases, outcomes
 from runtime.events import EventBatch, LeaseLost, write_many
 
 logger = logging.getLogger("runtime.runner")
@@ -37,16 +38,14 @@ class RunEnvironment:
     ttl: float
     retry_base: float = 1.0
 
-    _outcomes: list[tuple[outcomes.Outcome, asyncio.Future]] = field(
-        default_factory=list, init=False, repr=False
-    )
-    _finisher: asyncio.Task | None = field(default=None, init=False, repr=False)
     _watched: dict[str, tuple[str, Callable[[str], None]]] = field(
         default_factory=dict, init=False, repr=False
     )
     _beater: asyncio.Task | None = field(default=None, init=False, repr=False)
-    _batches: list[tuple[EventBatch, asyncio.Future]] = field(default_factory=list, init=False, repr=False)
-    _event_flusher: asyncio.Task | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._events = _Batcher(self, write_many)
+        self._outcomes = _Batcher(self, _finish_many)
 
     async def db(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         loop = asyncio.get_running_loop()
@@ -111,36 +110,7 @@ class RunEnvironment:
         Returns the last seq; raises LeaseLost like ``append_events``. A run has at most one
         batch on its way (its ``EventWriter`` waits for this), which keeps its seqs in order.
         """
-        future = asyncio.get_running_loop().create_future()
-        self._batches.append((batch, future))
-        if self._event_flusher is None:
-            self._event_flusher = asyncio.create_task(self._write_pending_events())
-        return await asyncio.shield(future)
-
-    async def _write_pending_events(self) -> None:
-        """One statement per round; a run's first event goes out in the next loop tick when idle."""
-        pending: list[tuple[EventBatch, asyncio.Future]] = []
-        try:
-            await asyncio.sleep(0)  # the batches queued in this loop tick join the first statement
-            while self._batches:
-                pending, self._batches = self._batches, []
-                try:
-                    written = await self.db(write_many, [batch for batch, _ in pending])
-                except Exception as exc:
-                    _settle(pending, exc)
-                    continue
-                for batch, future in pending:
-                    if not future.done():
-                        if batch.run_id in written:
-                            future.set_result(written[batch.run_id])
-                        else:
-                            future.set_exception(LeaseLost(batch.run_id))
-        except BaseException:
-            _settle([*pending, *self._batches], LeaseLost("worker stopping"))
-            self._batches = []
-            raise
-        finally:
-            self._event_flusher = None
+        return await self._events.submit(batch)
 
     async def finish(self, run_id: str, lease_token: str, **options: Any) -> None:
         """``outcomes.finish``, with the outcomes of runs that end together written as one statement.
@@ -151,39 +121,60 @@ class RunEnvironment:
         if not (options.get("messages") and options.get("conversation_id")):
             for name in ("messages", "conversation_id"):
                 options.pop(name, None)
-        future = asyncio.get_running_loop().create_future()
-        self._outcomes.append((outcomes.Outcome(run_id, lease_token, **options), future))
-        if self._finisher is None:
-            self._finisher = asyncio.create_task(self._finish_pending())
-        # Shielded: a run cancelled now (shutdown) still gets the outcome already on its way.
-        await asyncio.shield(future)
+        await self._outcomes.submit(outcomes.Outcome(run_id, lease_token, **options))
 
-    async def _finish_pending(self) -> None:
-        """Write what is pending, one statement per round; outcomes arriving meanwhile wait for the next."""
-        batch: list[tuple[outcomes.Outcome, asyncio.Future]] = []
+
+def _finish_many(batch: list[outcomes.Outcome]) -> dict[str, None]:
+    return dict.fromkeys(outcomes.finish_many(batch))
+
+
+class _Batcher:
+    """Items of many runs, written as one statement per round, each run fenced by its lease.
+
+    ``statement(items)`` returns ``{run_id: result}`` for the runs that still held their
+    lease; the others hear ``LeaseLost``. The items queued in one loop tick join the first
+    statement; items arriving while it runs wait for the next.
+    """
+
+    def __init__(self, env: RunEnvironment, statement: Callable[[list[Any]], dict[str, Any]]) -> None:
+        self._env = env
+        self._statement = statement
+        self._queue: list[tuple[Any, asyncio.Future]] = []
+        self._task: asyncio.Task | None = None
+
+    async def submit(self, item: Any) -> Any:
+        future = asyncio.get_running_loop().create_future()
+        self._queue.append((item, future))
+        if self._task is None:
+            self._task = asyncio.create_task(self._write_pending())
+        # Shielded: a run cancelled now (shutdown) still gets the write already on its way.
+        return await asyncio.shield(future)
+
+    async def _write_pending(self) -> None:
+        batch: list[tuple[Any, asyncio.Future]] = []
         try:
-            await asyncio.sleep(0)  # let every run ending in this loop tick join the first statement
-            while self._outcomes:
-                batch, self._outcomes = self._outcomes, []
+            await asyncio.sleep(0)  # let every item queued in this loop tick join the first statement
+            while self._queue:
+                batch, self._queue = self._queue, []
                 try:
-                    held = await self.db(outcomes.finish_many, [outcome for outcome, _ in batch])
+                    written = await self._env.db(self._statement, [item for item, _ in batch])
                 except Exception as exc:
                     _settle(batch, exc)
                     continue
-                for outcome, future in batch:
+                for item, future in batch:
                     if not future.done():
-                        if outcome.run_id in held:
-                            future.set_result(None)
+                        if item.run_id in written:
+                            future.set_result(written[item.run_id])
                         else:
-                            future.set_exception(LeaseLost(outcome.run_id))
+                            future.set_exception(LeaseLost(item.run_id))
         except BaseException:
             # Cancelled with the loop: no run may wait forever on a statement that will not answer.
-            _settle([*batch, *self._outcomes], LeaseLost("worker stopping"))
-            self._outcomes = []
+            _settle([*batch, *self._queue], LeaseLost("worker stopping"))
+            self._queue = []
             raise
         finally:
             # Nothing can be appended between the loop's last check and here (one event loop).
-            self._finisher = None
+            self._task = None
 
 
 def _settle(batch: list[tuple[Any, asyncio.Future]], exc: BaseException) -> None:

@@ -12,9 +12,8 @@ from typing import Any
 
 from django.db import connection
 
-from runtime import conf
 from runtime.bus import get_bus
-from runtime.events import EVENTS_CTE, LeaseLost, dumps
+from runtime.events import EVENTS_CTE, LeaseLost, dumps, event_params
 from runtime.messages import message_arrays
 
 
@@ -107,7 +106,6 @@ WITH o AS (
 SELECT r.id, r.next_seq{notify} FROM r
 """
 _OUTCOME_COLUMNS = ("ids", "tokens", "status", "output", "error", "n", "attempt", "pt", "ct", "cost", "upt")
-_EVENT_COLUMNS = ("e_run", "e_ord", "e_type", "e_payload", "e_vis")
 _MESSAGE_COLUMNS = (
     "m_run",
     "m_conv",
@@ -126,12 +124,10 @@ def finish_many(outcomes: list[Outcome], *, cursor=None) -> set[str]:
     if cursor is None:
         with connection.cursor() as own:
             return finish_many(outcomes, cursor=own)
-    params: dict[str, list[Any]] = {
-        name: [] for name in (*_OUTCOME_COLUMNS, *_EVENT_COLUMNS, *_MESSAGE_COLUMNS)
-    }
-    visibility = conf.runtime_settings()["EVENT_VISIBILITY"]
+    params: dict[str, list[Any]] = {name: [] for name in (*_OUTCOME_COLUMNS, *_MESSAGE_COLUMNS)}
     # Rows are locked in input order; one order for every multi-run statement avoids deadlocks.
-    for o in sorted(outcomes, key=lambda o: str(o.run_id)):
+    outcomes = sorted(outcomes, key=lambda o: str(o.run_id))
+    for o in outcomes:
         usage = o.usage or {}
         row = (
             o.run_id, o.lease_token, o.status, dumps(o.output) if o.output is not None else None,
@@ -141,12 +137,6 @@ def finish_many(outcomes: list[Outcome], *, cursor=None) -> set[str]:
         )  # fmt: skip
         for name, value in zip(_OUTCOME_COLUMNS, row, strict=True):
             params[name].append(value)
-        for ordinal, (event_type, payload) in enumerate(o.events, start=1):
-            params["e_run"].append(o.run_id)
-            params["e_ord"].append(ordinal)
-            params["e_type"].append(event_type)
-            params["e_payload"].append(dumps(payload))
-            params["e_vis"].append(visibility.get(event_type, "user"))
         if o.messages and o.conversation_id:
             count = len(o.messages)
             params["m_run"] += [o.run_id] * count
@@ -154,12 +144,10 @@ def finish_many(outcomes: list[Outcome], *, cursor=None) -> set[str]:
             params["m_agent"] += [o.agent_key] * count
             for name, column in zip(_MESSAGE_COLUMNS[3:], message_arrays(o.messages), strict=True):
                 params[name] += column
+    params.update(event_params((o.run_id, o.events) for o in outcomes))
     bus = get_bus()
-    in_sql = bus.name == "db"
-    notify = ", pg_notify('agent_events', r.id::text || ':' || r.next_seq)" if in_sql else ""
+    notify = bus.events_notify_sql("r.id", "r.next_seq")
     cursor.execute(_FINISH_SQL.format(events_cte=EVENTS_CTE, notify=notify), params)
     rows = cursor.fetchall()
-    if not in_sql:
-        for run_id, last in rows:
-            bus.notify_events(cursor, str(run_id), last)
+    bus.notify_events_after(cursor, [(row[0], row[1]) for row in rows])
     return {str(row[0]) for row in rows}

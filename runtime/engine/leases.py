@@ -17,9 +17,9 @@ from typing import Any
 from django.db import connection, transaction
 
 from runtime import conf
-from runtime.bus import get_bus
-from runtime.events import LeaseLost, dumps, insert_events, reserve_seqs
-from runtime.outcomes import finish
+from runtime.bus import NOTIFY_WORK, get_bus
+from runtime.engine.outcomes import finish
+from runtime.events import EVENTS_CTE, LeaseLost, dumps, event_params, insert_events
 
 
 @dataclass(frozen=True)
@@ -29,11 +29,11 @@ class Claim:
     attempt: int
     max_attempts: int
     agent_key: str
-    # What the runner needs, loaded by the claim itself (see _CLAIM_SQL); None: load it.
-    run: dict[str, Any] | None = field(default=None, compare=False)
-    history: list[dict[str, Any]] | None = field(default=None, compare=False)
+    # What the runner needs, loaded by the claim itself (see _CLAIM_SQL)
+    run: dict[str, Any] = field(compare=False)
+    history: list[dict[str, Any]] = field(compare=False)
     # seq of this attempt's run.started; 1 means the run never ran before (so has no checkpoint)
-    started_seq: int | None = None
+    started_seq: int
 
 
 @dataclass(frozen=True)
@@ -112,8 +112,7 @@ def _claim(
         filter=candidate_filter,
         columns=", ".join(f"r.{c}" for c in RUN_COLUMNS),
         c_columns=", ".join(f"c.{c}" for c in RUN_COLUMNS),
-        # the db bus notifies in the same statement; the redis bus publishes below
-        notify=", pg_notify('agent_events', c.id::text || ':' || c.next_seq)" if bus.name == "db" else "",
+        notify=bus.events_notify_sql("c.id", "c.next_seq"),
     )
     params = {
         **params,
@@ -125,9 +124,7 @@ def _claim(
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-        if bus.name != "db":
-            for row in rows:
-                bus.notify_events(cursor, str(row[0]), row[6])
+        bus.notify_events_after(cursor, [(row[0], row[6]) for row in rows])
     claims = []
     for row in sorted(rows, key=lambda r: r[5]):
         run = {
@@ -218,7 +215,10 @@ def retry_or_fail(
     events: list[tuple[str, dict[str, Any]]],
     retry_base: float = 1.0,
 ) -> str:
-    """After a failed attempt: requeue with backoff, or fail for good. Returns the new status."""
+    """After a failed attempt: requeue with backoff, or fail for good. Returns the new status.
+
+    Raises LeaseLost if the lease is gone (nothing is written).
+    """
     if attempt >= max_attempts:
         finish(
             run_id,
@@ -230,42 +230,69 @@ def retry_or_fail(
         )
         return "failed"
     delay = backoff_seconds(attempt, base=retry_base)
-    with transaction.atomic(), connection.cursor() as cursor:
-        retry_events = [
-            *events,
-            ("run.retrying", {"attempt": attempt + 1, "reason": error, "delay_s": delay}),
-        ]
-        first = reserve_seqs(cursor, run_id, len(retry_events), lease_token=lease_token)
-        cursor.execute(
-            "UPDATE runtime_agentrun SET status = 'queued', error = %s::jsonb, lease_token = NULL, "
-            "lease_owner = '', lease_expires_at = NULL, available_at = now() + make_interval(secs => %s) "
-            "WHERE id = %s",
-            [dumps(error), delay, run_id],
-        )
-        last = insert_events(cursor, run_id, first, attempt, retry_events)
-        get_bus().notify_events(cursor, run_id, last)
+    retrying = ("run.retrying", {"attempt": attempt + 1, "reason": error, "delay_s": delay})
+    _requeue(run_id, lease_token, attempt=attempt, events=[*events, retrying], error=error, delay=delay)
     return "queued"
 
 
 def release(run_id: str, lease_token: str, *, attempt: int) -> bool:
     """Give a lease back on shutdown: the run is queued again and this attempt does not count."""
+    retrying = ("run.retrying", {"attempt": attempt, "reason": {"code": "worker_shutdown"}, "delay_s": 0})
     try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            events = [
-                ("run.retrying", {"attempt": attempt, "reason": {"code": "worker_shutdown"}, "delay_s": 0})
-            ]
-            first = reserve_seqs(cursor, run_id, 1, lease_token=lease_token)
-            cursor.execute(
-                "UPDATE runtime_agentrun SET status = 'queued', attempt = greatest(attempt - 1, 0), "
-                "lease_token = NULL, lease_owner = '', lease_expires_at = NULL, available_at = now() WHERE id = %s",
-                [run_id],
-            )
-            last = insert_events(cursor, run_id, first, attempt, events)
-            get_bus().notify_events(cursor, run_id, last)
-            cursor.execute("SELECT pg_notify('agent_runs', '')")
+        _requeue(run_id, lease_token, attempt=attempt, events=[retrying], give_back=True)
     except LeaseLost:
         return False
     return True
+
+
+# A running run goes back to the queue, fenced by its lease, with its events, in one statement
+# (in autocommit its own transaction). With ``give_back`` the attempt does not count.
+_REQUEUE_SQL = """
+WITH r AS (
+    UPDATE runtime_agentrun AS a
+    SET status = 'queued', error = coalesce(%(error)s::jsonb, a.error), lease_token = NULL, lease_owner = '',
+        lease_expires_at = NULL, available_at = now() + make_interval(secs => %(delay)s),
+        attempt = greatest(a.attempt - %(give_back)s, 0), next_seq = a.next_seq + %(n)s
+    WHERE a.id = %(id)s AND a.lease_token = %(token)s AND a.status = 'running'
+    RETURNING a.id, a.next_seq, %(n)s::int AS n, %(attempt)s::int AS attempt
+){events_cte}
+SELECT r.id, r.next_seq{notify}{wake} FROM r
+"""
+
+
+def _requeue(
+    run_id: str,
+    lease_token: str,
+    *,
+    attempt: int,
+    events: list[tuple[str, dict[str, Any]]],
+    error: dict[str, Any] | None = None,
+    delay: float = 0.0,
+    give_back: bool = False,
+) -> None:
+    bus = get_bus()
+    sql = _REQUEUE_SQL.format(
+        events_cte=EVENTS_CTE,
+        notify=bus.events_notify_sql("r.id", "r.next_seq"),
+        # a run given back is due now: wake a worker (a retry waits out its backoff; workers poll)
+        wake=f", {NOTIFY_WORK}" if give_back else "",
+    )
+    params = {
+        "id": run_id,
+        "token": lease_token,
+        "attempt": attempt,
+        "n": len(events),
+        "error": dumps(error) if error is not None else None,
+        "delay": delay,
+        "give_back": 1 if give_back else 0,
+        **event_params([(str(run_id), events)]),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+        if not rows:
+            raise LeaseLost(run_id)
+        bus.notify_events_after(cursor, [(row[0], row[1]) for row in rows])
 
 
 _SWEEP_SQL = """
@@ -324,5 +351,5 @@ def sweep_expired() -> list[tuple[str, str]]:
                 [[str(r[0]) for r in rows]],
             )
             if any(r[1] == "queued" for r in rows):
-                cursor.execute("SELECT pg_notify('agent_runs', '')")
+                cursor.execute(f"SELECT {NOTIFY_WORK}")
     return [(str(r[0]), r[1]) for r in rows]

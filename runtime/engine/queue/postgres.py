@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from runtime.bus import RUNS_CHANNEL
-from runtime.leases import Claim, claim_runs
-from runtime.queue.base import RunQueue
+from runtime.engine.leases import Claim, claim_runs
+from runtime.engine.queue.base import RunQueue
 
 
 class PostgresQueue(RunQueue):

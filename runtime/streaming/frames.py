@@ -60,6 +60,15 @@ def render_event(
     return StreamEvent(seq=seq, event_type=event_type, visibility=visibility, frame=frame)
 
 
+# The columns of an event row, in the order :func:`event_from_row` takes them.
+EVENT_COLUMNS = ("seq", "event_type", "payload", "visibility", "attempt", "created_at")
+
+
+def event_from_row(run_id: Any, row: tuple) -> StreamEvent:
+    """The frame of an event row (``EVENT_COLUMNS``): the one mapping from the table to SSE."""
+    return render_event(run_id=run_id, **dict(zip(EVENT_COLUMNS, row, strict=True)))
+
+
 def should_send(event: StreamEvent, levels: set[str] | frozenset[str]) -> bool:
     """Terminal events always go out: they end the stream, and clients listen for them."""
     return event.is_terminal or event.visibility in levels

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from runtime.environment import RunEnvironment
+from runtime.engine.environment import RunEnvironment
+from runtime.engine.leases import lease_held
 from runtime.events import EventBatch, LeaseLost
-from runtime.leases import lease_held
 
 logger = logging.getLogger("runtime.runner")
 

@@ -24,7 +24,7 @@ class Subscription:
     # set by every offer; the keep-alive ticker clears it and wakes streams that stayed quiet
     active: bool = True
     # while its stream waits with an empty buffer: writes an event to the client without waiting,
-    # or declines (False) and the event is buffered instead (runtime/api/direct.py)
+    # or declines (False) and the event is buffered instead (runtime/streaming/direct.py)
     writer: Any = None
     # False: the listener cannot tell what was committed between the stream's backlog read and
     # this subscription, so the stream must read the database once more (see EventListener.attach)

@@ -20,7 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from runtime.api.frames import StreamEvent, should_send
+from runtime.streaming.frames import StreamEvent, should_send
+from runtime.streaming.listener import get_listener
 
 DIRECT_SEND = "sse_direct_send"  # the response attribute the ASGI handler fills in
 
@@ -47,8 +48,6 @@ def write_now(send: Any, frame: bytes) -> bool:
 
 def make_writer(send: Any, cursor: Any, subscription: Any, on_finish: Callable[[], None]) -> Callable:
     """The listener's writer for one stream: ``writer(event, noticed_at) -> bool`` (True = handled)."""
-    from runtime.bus.listener import get_listener
-
     listener = get_listener()
 
     def writer(event: StreamEvent, noticed_at: float) -> bool:
