@@ -15,6 +15,7 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 from unfold.admin import ModelAdmin, TabularInline
+from unfold.contrib.filters.admin import FieldTextFilter, RangeDateTimeFilter
 from unfold.decorators import action, display
 
 from runtime import access
@@ -22,6 +23,7 @@ from runtime.admin_support import ReadOnlyMixin, VisibleRowsMixin, confirmed_act
 from runtime.models import AgentCheckpoint, AgentConversation, AgentEvent, AgentMessage, AgentRun, MemoryEntry
 from runtime.services import RunAlreadyFinished, RunInputError, run_cancel, run_retry
 
+ACTIVE = ("queued", "running")
 STATUS_LABELS = {
     "queued": "warning",
     "running": "info",
@@ -33,13 +35,19 @@ STATUS_LABELS = {
 
 
 class EventInline(ReadOnlyMixin, TabularInline):
+    """A run's steps; its token deltas are joined into the page's *Answer* instead of one row each."""
+
     model = AgentEvent
+    verbose_name_plural = "Events (token deltas joined in the answer above)"
     fields = ["seq", "event_type", "visibility", "attempt", "payload", "created_at"]
     readonly_fields = fields
     ordering = ["seq"]
     extra = 0
     per_page = 50
     show_change_link = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[AgentEvent]:
+        return super().get_queryset(request).exclude(event_type="assistant.delta")
 
 
 class MessageInline(ReadOnlyMixin, TabularInline):
@@ -95,13 +103,22 @@ class RunRowsMixin(VisibleRowsMixin):
 
 @admin.register(AgentRun)
 class AgentRunAdmin(RunRowsMixin, ReadOnlyMixin, ModelAdmin):
-    list_display = ["id", "agent_key", "status_badge", "user", "total_tokens", "cost", "created_at"]
-    # No agent_key filter: with thousands of agents its option list costs more than the page.
-    list_filter = ["status"]
+    # Agent and time first: people look for "the support bot's run this morning", not a UUID.
+    list_display = ["agent_key", "created_at", "status_badge", "user", "total_tokens", "cost", "short_id"]
+    list_display_links = ["agent_key", "created_at"]
+    # The agent is a typed filter, not an option list: with thousands of agents a list of every
+    # key would cost more than the page.
+    list_filter = [
+        ("agent_key", FieldTextFilter),
+        "status",
+        ("created_at", RangeDateTimeFilter),
+    ]
+    list_filter_submit = True
     list_per_page = 25
     search_fields = ["id", "agent_key", "agent_version"]
     list_select_related = ["user"]
-    readonly_fields = [*(f.name for f in AgentRun._meta.fields if f.name != "cost_usd"), "cost"]
+    fields = ["answer", *(f.name for f in AgentRun._meta.fields if f.name != "cost_usd"), "cost"]
+    readonly_fields = fields
     inlines = [EventInline]
     actions = ["cancel_runs", "retry_runs"]
     actions_detail = ["cancel_run", "retry_run"]
@@ -112,6 +129,42 @@ class AgentRunAdmin(RunRowsMixin, ReadOnlyMixin, ModelAdmin):
         if run is None:  # the changelist, or an id that does not resolve (the action says so)
             return request.user.is_staff
         return access.may_manage_run(request.user, run)
+
+    # A run page offers only what can apply to it: Cancel while it may still stop, Retry once it ended.
+    def has_cancel_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        run = self.resolve(request, obj)
+        if run is None:
+            return self.has_manage_permission(request, obj)
+        return run.status in ACTIVE and access.may_manage_run(request.user, run)
+
+    def has_retry_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        run = self.resolve(request, obj)
+        if run is None:
+            return self.has_manage_permission(request, obj)
+        return run.status not in ACTIVE and access.may_manage_run(request.user, run)
+
+    @display(description="Run")
+    def short_id(self, run: AgentRun) -> str:
+        return str(run.pk)[:8]
+
+    @display(description="Answer (the streamed text, joined)")
+    def answer(self, run: AgentRun) -> str:
+        # the last attempt's text only: an attempt that failed mid-stream started the answer again
+        deltas = (
+            run.events.filter(event_type="assistant.delta", attempt=run.attempt)
+            .order_by("seq")
+            .values_list("payload", flat=True)
+        )
+        text = "".join(str((p or {}).get("delta") or (p or {}).get("content") or "") for p in deltas)
+        if not text:
+            message = (
+                run.events.filter(event_type="assistant.message")
+                .order_by("-seq")
+                .values_list("payload", flat=True)
+                .first()
+            )
+            text = str((message or {}).get("content") or "")
+        return text or "—"
 
     @display(description="Status", label=STATUS_LABELS, ordering="status")
     def status_badge(self, run: AgentRun) -> str:
@@ -130,7 +183,7 @@ class AgentRunAdmin(RunRowsMixin, ReadOnlyMixin, ModelAdmin):
         _retry(self, request, _manageable(self, request, queryset))
 
     @confirmed_action(
-        description="Cancel run", url_path="cancel", permission="manage", question="Cancel the run {obj.pk}?"
+        description="Cancel run", url_path="cancel", permission="cancel", question="Cancel the run {obj.pk}?"
     )
     def cancel_run(self, request: HttpRequest, run: AgentRun) -> None:
         _cancel(self, request, [run])
@@ -138,7 +191,7 @@ class AgentRunAdmin(RunRowsMixin, ReadOnlyMixin, ModelAdmin):
     @confirmed_action(
         description="Retry run",
         url_path="retry",
-        permission="manage",
+        permission="retry",
         question="Start a new run of {obj.agent_key} with the same input as {obj.pk}?",
     )
     def retry_run(self, request: HttpRequest, run: AgentRun) -> HttpResponseRedirect:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from corsheaders.defaults import default_headers as cors_default_headers
 from csp.constants import NONE, SELF, UNSAFE_EVAL, UNSAFE_INLINE
+from django.templatetags.static import static
 
 from config.env import database_from_url, env_bool, env_float, env_int, env_list, env_model_prices, env_str
 
@@ -71,7 +72,7 @@ WSGI_APPLICATION = "config.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "config" / "templates"],  # a few overrides of Unfold's templates
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -334,6 +335,15 @@ UNFOLD = {
     "SITE_TITLE": "Agent builder",
     "SITE_HEADER": "Agent builder",
     "SITE_URL": "/",
+    "SITE_ICON": lambda request: static("builder/logo.svg"),
+    "SITE_FAVICONS": [
+        {
+            "rel": "icon",
+            "sizes": "any",
+            "type": "image/svg+xml",
+            "href": lambda request: static("builder/logo.svg"),
+        }
+    ],
     "SIDEBAR": {
         "show_search": True,
         "show_all_applications": True,

@@ -60,11 +60,39 @@ def test_every_model_has_a_changelist(admin_client_, data, model):
 
 def test_run_page_is_read_only_with_events_inline_and_badge(admin_client_, data):
     client, _ = admin_client_
-    body = client.get(f"/admin/runtime/agentrun/{data['run'].pk}/change/").content.decode()
-    assert "assistant.delta" in body
+    run = data["run"]
+    AgentEvent.objects.create(run=run, seq=2, event_type="assistant.delta", payload={"delta": "lo there"})
+    AgentEvent.objects.create(run=run, seq=3, event_type="tool.call", payload={"name": "get_weather"})
+    body = client.get(f"/admin/runtime/agentrun/{run.pk}/change/").content.decode()
+    assert "Hello there" in body  # the streamed text joined, not one row per token
+    assert "tool.call" in body and "assistant.delta" not in body
     assert 'name="_save"' not in body
+    # a queued run offers Cancel, not Retry
+    assert f"/admin/runtime/agentrun/{run.pk}/cancel/" in body and f"{run.pk}/retry/" not in body
     changelist = client.get("/admin/runtime/agentrun/").content.decode()
     assert "queued" in changelist
+
+
+def test_a_finished_run_offers_retry_not_cancel(admin_client_, data):
+    client, _ = admin_client_
+    run = data["run"]
+    AgentRun.objects.filter(pk=run.pk).update(status="succeeded")
+    body = client.get(f"/admin/runtime/agentrun/{run.pk}/change/").content.decode()
+    assert f"{run.pk}/retry/" in body and f"{run.pk}/cancel/" not in body
+
+
+def test_runs_filter_by_agent_status_and_time(admin_client_, data):
+    client, _ = admin_client_
+    run = data["run"]
+    other = AgentRun.objects.create(agent_key="someone-else", status="succeeded")
+    by_agent = client.get(
+        "/admin/runtime/agentrun/", {"agent_key__icontains": run.agent_key[:4]}
+    ).content.decode()
+    assert str(run.pk)[:8] in by_agent and str(other.pk)[:8] not in by_agent
+    by_status = client.get("/admin/runtime/agentrun/", {"status__exact": "succeeded"}).content.decode()
+    assert str(other.pk)[:8] in by_status and str(run.pk)[:8] not in by_status
+    future = client.get("/admin/runtime/agentrun/", {"created_at_from": "2999-01-01 00:00"}).content.decode()
+    assert str(run.pk)[:8] not in future and str(other.pk)[:8] not in future
 
 
 def test_cancel_and_retry_actions_call_the_services(admin_client_, data):
@@ -94,3 +122,12 @@ def test_tool_admin_never_shows_secrets(admin_client_, http_tool):
     http_tool.secrets = {"TOKEN": "s3cr3t"}
     http_tool.save()
     assert b"s3cr3t" not in client.get(f"/admin/builder/tooldefinition/{http_tool.pk}/change/").content
+
+
+def test_first_visit_copy_and_the_products_icon(client, admin_client_):
+    login = client.get("/admin/login/").content.decode()
+    assert "Sign in to" in login and "Welcome back" not in login
+    assert 'rel="icon"' in login and "builder/logo.svg" in login
+    staff_client, _ = admin_client_
+    for path in ("/", "/admin/runtime/agentrun/"):
+        assert "builder/logo.svg" in staff_client.get(path).content.decode()
