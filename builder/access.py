@@ -101,6 +101,29 @@ FULL = Perms.of_rank(3)
 NONE = Perms()
 
 
+NEEDS = {"edit": EDITOR, "publish": OWNER, "share": OWNER, "delete": OWNER}
+VERBS = {"edit": "change", "publish": "publish", "share": "share", "delete": "delete"}
+
+
+def refusal(perms: Perms, obj: Model, action: str) -> str:
+    """Why ``perms`` do not allow ``action`` ("edit", "publish", "share", "delete") on ``obj``, and
+    what to do: the words every refused request shows."""
+    kind = KINDS.get(type(obj), "item")
+    kind = "knowledge base" if kind == "knowledge" else kind
+    needed = NEEDS[action]
+    who = "editors and owners" if needed == EDITOR else "owners"
+    owner = getattr(obj, "owner", None)
+    ask = (
+        f"Ask its owner ({owner.get_full_name() or owner.get_username()})"
+        if owner is not None
+        else "Ask an owner"
+    )
+    return (
+        f"You are {'an' if perms.role == EDITOR else 'a'} {perms.role or 'visitor'} of this {kind}: only {who} "
+        f"may {VERBS[action]} it. {ask} for the {needed} role. Nothing was changed."
+    )
+
+
 def codename(action: str, model: type) -> str:
     return f"{action}_{model._meta.model_name}"
 

@@ -10,13 +10,13 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from builder import selectors
-from builder.access import get_agent_for_user
+from builder.access import get_agent_for_user, refusal
 from builder.forms import AgentForm, AgentIdentityForm, DuplicateForm, PublishForm, apply_errors
 from builder.models import Agent
 from builder.schema import ConfigError
 from builder.services import agent_create, agent_delete, agent_duplicate, agent_publish, agent_update_draft
 from builder.services.templates import TEMPLATES, agent_from_template, free_key, key_from_name
-from builder.views.common import go, is_partial, page, staff_view
+from builder.views.common import go, is_partial, page, refused, staff_view
 from builder.views.playground import playground_context
 
 PAGE_SIZE = 50
@@ -132,9 +132,11 @@ def editor_context(request: HttpRequest, agent: Agent, perms: Any, form: AgentFo
 @require_http_methods(["GET", "POST"])
 def agent_edit(request: HttpRequest, public_id: str) -> HttpResponse:
     agent, perms = get_agent_for_user(request.user, public_id)
+    if request.method == "POST" and not perms.edit:
+        return refused(request, refusal(perms, agent, "edit"))
     form = editor_form(request, agent, request.POST or None)
     status = 200
-    if request.method == "POST" and perms.edit:
+    if request.method == "POST":
         if form.is_valid():
             try:
                 agent_update_draft(
@@ -168,10 +170,10 @@ def agent_edit(request: HttpRequest, public_id: str) -> HttpResponse:
 @require_POST
 def agent_publish_view(request: HttpRequest, public_id: str) -> HttpResponse:
     agent, perms = get_agent_for_user(request.user, public_id)
-    form = PublishForm(request.POST)
     if not perms.publish:
-        form.add_error(None, "You may not publish this agent; ask its owner.")
-    elif form.is_valid():
+        return refused(request, refusal(perms, agent, "publish"))
+    form = PublishForm(request.POST)
+    if form.is_valid():
         try:
             version = agent_publish(agent=agent, user=request.user, note=form.cleaned_data["note"])
         except ConfigError as exc:
@@ -212,10 +214,12 @@ def agent_duplicate_view(request: HttpRequest, public_id: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def agent_delete_view(request: HttpRequest, public_id: str) -> HttpResponse:
     agent, perms = get_agent_for_user(request.user, public_id)
+    if not perms.delete:
+        return refused(request, refusal(perms, agent, "delete"))
     error = ""
-    if request.method == "POST" and perms.delete:
+    if request.method == "POST":
         try:
-            agent_delete(agent=agent)
+            agent_delete(agent=agent, user=request.user)
         except ConfigError as exc:
             error = " ".join(exc.errors.values())
         else:

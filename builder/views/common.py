@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
+from urllib.parse import quote
 
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
@@ -46,6 +47,15 @@ def page(
         full = {**admin.site.each_context(request), **context}
         response = TemplateResponse(request, template, full, status=status)
     patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+def refused(request: HttpRequest, message: str) -> HttpResponse:
+    """A 403 that says why, nothing changed: the page says it, and so does the ``X-Notice`` header
+    that builder.js shows in the notice region (htmx does not swap a 403)."""
+    context = {"message": message, "title": "Not allowed"}
+    response = page(request, "builder/refused.html", context, partial="refused", status=403)
+    response["X-Notice"] = quote(message)
     return response
 
 

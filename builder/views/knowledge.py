@@ -13,11 +13,12 @@ from builder.access import (
     get_agent_for_user,
     get_document_for_user,
     get_knowledge_base_for_user,
+    refusal,
     visible_to,
 )
 from builder.knowledge_forms import AgentKnowledgeForm, KnowledgeBaseForm
 from builder.services.knowledge import agent_knowledge_set
-from builder.views.common import go, page, staff_view
+from builder.views.common import go, page, refused, staff_view
 from rag.models import Document, DocumentStatus, KnowledgeBase
 from rag.search import search
 from rag.services import (
@@ -117,7 +118,7 @@ def knowledge_upload(request: HttpRequest, public_id: str) -> HttpResponse:
 def knowledge_delete_view(request: HttpRequest, public_id: str) -> HttpResponse:
     base, perms = get_knowledge_base_for_user(request.user, public_id)
     if not perms.delete:
-        return HttpResponse("You may not delete this knowledge base.", status=403)
+        return refused(request, refusal(perms, base, "delete"))
     name = base.name
     knowledge_base_delete(knowledge_base=base)
     messages.success(request, f"Deleted {name} and its documents.")
@@ -194,7 +195,7 @@ def agent_knowledge(request: HttpRequest, public_id: str) -> HttpResponse:
     form = AgentKnowledgeForm(request.POST or None, bases=bases, agent=agent)
     if request.method == "POST":
         if not perms.edit:
-            return HttpResponse("You may not change this agent.", status=403)
+            return refused(request, refusal(perms, agent, "edit"))
         if form.is_valid():
             chosen = agent_knowledge_set(
                 agent=agent,
