@@ -10,6 +10,7 @@ from builder.views import (
     memory,
     playground,
     provider_settings,
+    sharing,
     systems,
     tools,
     versions,
@@ -93,4 +94,40 @@ urlpatterns = [
         name="knowledge-passage",
     ),
     path("agents/<uuid:public_id>/knowledge/", knowledge.agent_knowledge, name="agent-knowledge"),
+    path("people/search/", sharing.people_search, name="people-search"),
+    path("agents/<uuid:public_id>/sharing/", sharing.sharing_panel, {"kind": "agent"}, name="agent-sharing"),
+    path(
+        "agents/<uuid:public_id>/sharing/change/",
+        sharing.sharing_change,
+        {"kind": "agent"},
+        name="agent-sharing-change",
+    ),
+    path(
+        "systems/<uuid:public_id>/sharing/", sharing.sharing_panel, {"kind": "system"}, name="system-sharing"
+    ),
+    path(
+        "systems/<uuid:public_id>/sharing/change/",
+        sharing.sharing_change,
+        {"kind": "system"},
+        name="system-sharing-change",
+    ),
+    path("tools/<uuid:public_id>/sharing/", sharing.sharing_panel, {"kind": "tool"}, name="tool-sharing"),
+    path(
+        "tools/<uuid:public_id>/sharing/change/",
+        sharing.sharing_change,
+        {"kind": "tool"},
+        name="tool-sharing-change",
+    ),
+    path(
+        "knowledge/<uuid:public_id>/sharing/",
+        sharing.sharing_panel,
+        {"kind": "knowledge"},
+        name="knowledge-sharing",
+    ),
+    path(
+        "knowledge/<uuid:public_id>/sharing/change/",
+        sharing.sharing_change,
+        {"kind": "knowledge"},
+        name="knowledge-sharing-change",
+    ),
 ]

@@ -32,17 +32,21 @@ STATUSES = [
 def agent_list(request: HttpRequest) -> HttpResponse:
     search = request.GET.get("q", "").strip()[:200]
     status = request.GET.get("status", "")
+    shared = request.GET.get("shared") == "1"
     page_number = int(request.GET["page"]) if request.GET.get("page", "").isdigit() else 1
     page_number = max(page_number, 1)
     start = (page_number - 1) * PAGE_SIZE
     # one row more than shown tells whether there is a next page, without a COUNT query
     rows = list(
-        selectors.agent_list(user=request.user, search=search, status=status)[start : start + PAGE_SIZE + 1]
+        selectors.agent_list(user=request.user, search=search, status=status, shared=shared)[
+            start : start + PAGE_SIZE + 1
+        ]
     )
     context = {
         "agents": rows[:PAGE_SIZE],
         "q": search,
         "status": status,
+        "shared": shared,
         "statuses": STATUSES,
         "page_number": page_number,
         "has_next": len(rows) > PAGE_SIZE,
@@ -92,8 +96,11 @@ def agent_create_view(request: HttpRequest) -> HttpResponse:
 
 def editor_form(request: HttpRequest, agent: Agent, data: Any = None) -> AgentForm:
     models = selectors.available_models()["models"]
+    # the runtime resolves an agent's HTTP tools among its owner's: offer those shared with this user
     http_tools = list(
-        selectors.tool_list(user=request.user).filter(kind="http").values_list("name", flat=True)
+        selectors.tool_list(user=request.user)
+        .filter(kind="http", owner_id=agent.owner_id)
+        .values_list("name", flat=True)
     )
     agents = [
         (slug, f"{name} ({slug})")
@@ -122,6 +129,7 @@ def editor_context(request: HttpRequest, agent: Agent, perms: Any, form: AgentFo
         "python_catalog": selectors.python_tool_catalog(),
         "versions": list(selectors.agent_versions(agent=agent)[:20]),
         "title": agent.name,
+        "sharing_url": reverse("builder:agent-sharing", args=[agent.public_id]),
         "playground": None
         if is_partial(request)
         else playground_context(request, key=agent.slug, agent=agent),

@@ -76,6 +76,7 @@ def _detail_context(request: HttpRequest, base: KnowledgeBase, perms, **extra) -
         documents=documents,
         indexing=any(not d.is_terminal for d in documents),
         title=base.name,
+        sharing_url=reverse("builder:knowledge-sharing", args=[base.public_id]),
         **extra,
     )
 

@@ -21,7 +21,12 @@ from builder.views.playground import playground_context
 
 @staff_view
 def system_list(request: HttpRequest) -> HttpResponse:
-    context = {"systems": list(selectors.system_list(user=request.user)), "title": "Multi-agent systems"}
+    shared = request.GET.get("shared") == "1"
+    context = {
+        "systems": list(selectors.system_list(user=request.user, shared=shared)),
+        "shared": shared,
+        "title": "Multi-agent systems",
+    }
     return page(request, "builder/system_list.html", context, partial="systems")
 
 
@@ -122,6 +127,7 @@ def system_edit(request: HttpRequest, public_id: str) -> HttpResponse:
         if is_partial(request)
         else playground_context(request, key=system.slug, system=system),
         "title": system.name,
+        "sharing_url": reverse("builder:system-sharing", args=[system.public_id]),
     }
     return page(
         request, "builder/system_form.html", context, partial="form", status=422 if form.errors else 200

@@ -24,8 +24,10 @@ from builder.views.common import go, page, refused, staff_view
 
 @staff_view
 def tool_list(request: HttpRequest) -> HttpResponse:
+    shared = request.GET.get("shared") == "1"
     context = {
-        "tools": list(selectors.tool_list(user=request.user)),
+        "tools": list(selectors.tool_list(user=request.user, shared=shared)),
+        "shared": shared,
         "python_catalog": selectors.python_tool_catalog(),
         "title": "Tools",
     }
@@ -193,6 +195,7 @@ def tool_edit(request: HttpRequest, public_id: str) -> HttpResponse:
         "secret_names": sorted(tool.secrets or {}),
         "try_form": TryToolForm(),
         "title": tool.name,
+        "sharing_url": reverse("builder:tool-sharing", args=[tool.public_id]),
     }
     if request.method == "POST":
         if not perms.edit:
