@@ -328,7 +328,9 @@ def test_agent_list_query_count_is_constant_however_things_are_shared(owner, col
         elif i % 3 == 1:
             share_add(obj=agent, actor=owner, role="viewer", user=colleague)
         else:
-            system_save(owner=owner, slug=f"sys-{i}", name=f"S{i}", entry_agent=agent, members={}, knowledge=[])
+            system_save(
+                owner=owner, slug=f"sys-{i}", name=f"S{i}", entry_agent=agent, members={}, knowledge=[]
+            )
             share_add(obj=agent.entry_of_systems.get(), actor=owner, role="viewer", user=colleague)
     assert _agent_list_queries(ana) == first
     page = ana.get("/?shared=1").content.decode()
