@@ -1,0 +1,140 @@
+"""Sharing in a real browser: the owner shares an agent with a colleague as viewer; the colleague
+finds it under "Shared with me", chats with its draft in the playground, cannot save it and is told
+why; upgraded to editor they save; they never get to publish; a page left open after a demotion
+is refused with the same words."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from e2e.conftest import shot
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def colleague(transactional_db):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_user(
+        "ana", "ana@example.com", "pw-ana-12345", is_staff=True, first_name="Ana", last_name="Lopez"
+    )
+
+
+def _sign_in(browser, live, username: str, password: str):
+    context = browser.new_context(base_url=live, viewport={"width": 1440, "height": 1000})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto("/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("#builder").get_by_role("heading", name="Agents")).to_be_visible()
+    page.js_errors = errors  # type: ignore[attr-defined]
+    return context, page
+
+
+def _row(page, who: str):
+    return page.locator("#sharing tr", has_text=who)
+
+
+def test_share_as_viewer_then_editor_never_publisher(page, browser, live, staff, colleague):
+    from builder.models import Agent
+    from builder.services import agent_create
+
+    agent = agent_create(
+        owner=staff, slug="support-bot", name="Support bot", config={"system_prompt": "Help."}
+    )
+
+    # the owner opens the agent: the sharing panel loads on its page
+    page.goto(f"/agents/{agent.public_id}/")
+    sharing = page.locator("#sharing")
+    expect(sharing.get_by_role("heading", name="Sharing")).to_be_visible()
+    expect(_row(page, "builder")).to_contain_text("(creator)")
+
+    # a name typed but nobody picked: the message is next to the field, nothing shared
+    page.get_by_label("Colleague (name or email)").fill("an")
+    expect(page.get_by_label("Ana Lopez")).to_be_visible()
+    page.get_by_role("button", name="Share", exact=True).click()
+    expect(sharing.locator("#share-q-error")).to_contain_text("No colleague is called 'an'")
+    shot(page, "sharing-01-nobody-picked")
+
+    page.get_by_label("Colleague (name or email)").fill("lopez")
+    page.get_by_label("Ana Lopez").check()
+    page.get_by_label("Role", exact=True).select_option("viewer")
+    page.get_by_role("button", name="Share", exact=True).click()
+    expect(sharing.get_by_role("status")).to_contain_text(
+        "Shared with Ana Lopez <ana@example.com> as viewer."
+    )
+    expect(sharing.locator(".b-activity")).to_contain_text("shared Ana Lopez")
+    shot(page, "sharing-02-shared-as-viewer")
+
+    # the colleague finds it under "Shared with me", with their role
+    ana_context, ana = _sign_in(browser, live, "ana", "pw-ana-12345")
+    try:
+        ana.get_by_label("Shared with me").check()
+        row = ana.locator("#agent-rows tr", has_text="Support bot")
+        expect(row).to_contain_text("viewer")
+        expect(ana.locator("#agent-rows tbody tr")).to_have_count(1)
+        shot(ana, "sharing-03-shared-with-me")
+        row.get_by_role("link", name=re.compile("Support bot")).click()
+
+        # a viewer: told so, the form cannot be saved, no publish form, but the playground answers
+        expect(ana.locator("#role-note")).to_contain_text("You are a viewer of this agent")
+        expect(ana.get_by_role("button", name="Save draft")).to_be_disabled()
+        expect(ana.locator("#publish-form")).to_have_count(0)
+        ana.get_by_label("Message").fill("Hello from Ana")
+        ana.get_by_role("button", name="Send").click()
+        turn = ana.locator("#pg-chat .b-turn").last
+        expect(turn.locator(".b-msg--assistant").first).to_contain_text(re.compile("demo", re.I))
+        expect(turn.locator(".b-usage")).to_contain_text("succeeded")
+        shot(ana, "sharing-04-viewer-playground")
+
+        # the owner makes her an editor
+        _row(page, "Ana Lopez").get_by_label("Role of Ana Lopez").select_option("editor")
+        _row(page, "Ana Lopez").get_by_role("button", name="Change role").click()
+        expect(sharing.get_by_role("status")).to_contain_text("Role changed to editor.")
+
+        ana.reload()
+        expect(ana.locator("#role-note")).to_have_count(0)
+        ana.get_by_label("System prompt").fill("Help, kindly. (Ana)")
+        ana.get_by_role("button", name="Save draft").click()
+        expect(ana.get_by_text("Draft saved (revision 2)")).to_be_visible()
+        expect(ana.locator("#publish-form")).to_have_count(0)  # editors do not publish
+        token = ana.evaluate(
+            "() => JSON.parse(document.getElementById('builder').getAttribute('hx-headers'))['X-CSRFToken']"
+        )
+        status = ana.evaluate(
+            """async ([url, token]) => (await fetch(url, {method: 'POST', headers: {'X-CSRFToken': token}})).status""",
+            [f"/agents/{agent.public_id}/publish/", token],
+        )
+        assert status == 403
+        shot(ana, "sharing-05-editor-saved")
+
+        # demoted while her page is open: her next save is refused, and the page says why
+        _row(page, "Ana Lopez").get_by_label("Role of Ana Lopez").select_option("viewer")
+        _row(page, "Ana Lopez").get_by_role("button", name="Change role").click()
+        expect(sharing.get_by_role("status")).to_contain_text("Role changed to viewer.")
+        ana.get_by_label("System prompt").fill("Sneaky change")
+        ana.get_by_role("button", name="Save draft").click()
+        notice = ana.locator("#b-notice")
+        expect(notice).to_be_visible()
+        expect(notice).to_contain_text(
+            "You are a viewer of this agent: only editors and owners may change it."
+        )
+        shot(ana, "sharing-06-refused-after-demotion")
+        assert Agent.objects.get(pk=agent.pk).draft.config["system_prompt"] == "Help, kindly. (Ana)"
+        assert agent.versions.count() == 0
+
+        # the last owner stays: the creator's row has no controls; the activity lists it all
+        expect(_row(page, "builder").get_by_role("button")).to_have_count(0)
+        expect(sharing.locator(".b-activity li")).to_have_count(3)
+        shot(page, "sharing-07-owner-activity")
+        assert not ana.js_errors, ana.js_errors
+    finally:
+        ana_context.close()
