@@ -12,6 +12,7 @@ from builder.views import (
     provider_settings,
     sharing,
     systems,
+    teams,
     tools,
     versions,
 )
@@ -95,6 +96,7 @@ urlpatterns = [
     ),
     path("agents/<uuid:public_id>/knowledge/", knowledge.agent_knowledge, name="agent-knowledge"),
     path("people/search/", sharing.people_search, name="people-search"),
+    path("teams/", teams.teams, name="teams"),
     path("agents/<uuid:public_id>/sharing/", sharing.sharing_panel, {"kind": "agent"}, name="agent-sharing"),
     path(
         "agents/<uuid:public_id>/sharing/change/",

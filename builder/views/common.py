@@ -41,6 +41,10 @@ def page(
     """Render ``template`` in the admin frame, or only ``template#partial`` for an htmx request."""
     context.setdefault("section", template.split("/")[-1].split("_")[0].rstrip("s") + "s")
     context.setdefault("builder_sections", SECTIONS)
+    if not (partial and is_partial(request)):
+        from builder.services.teams import may_manage_teams
+
+        context.setdefault("can_manage_teams", may_manage_teams(request.user))
     if partial and is_partial(request):
         response = TemplateResponse(request, f"{template}#{partial}", context, status=status)
     else:
