@@ -132,4 +132,29 @@ urlpatterns = [
         {"kind": "knowledge"},
         name="knowledge-sharing-change",
     ),
+    path(
+        "agents/<uuid:public_id>/sharing/invite/",
+        sharing.sharing_invite,
+        {"kind": "agent"},
+        name="agent-sharing-invite",
+    ),
+    path(
+        "systems/<uuid:public_id>/sharing/invite/",
+        sharing.sharing_invite,
+        {"kind": "system"},
+        name="system-sharing-invite",
+    ),
+    path(
+        "tools/<uuid:public_id>/sharing/invite/",
+        sharing.sharing_invite,
+        {"kind": "tool"},
+        name="tool-sharing-invite",
+    ),
+    path(
+        "knowledge/<uuid:public_id>/sharing/invite/",
+        sharing.sharing_invite,
+        {"kind": "knowledge"},
+        name="knowledge-sharing-invite",
+    ),
+    path("invitations/<str:token>/", sharing.invitation_accept_view, name="invitation-accept"),
 ]

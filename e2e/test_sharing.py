@@ -58,13 +58,13 @@ def test_share_as_viewer_then_editor_never_publisher(page, browser, live, staff,
     expect(_row(page, "builder")).to_contain_text("(creator)")
 
     # a name typed but nobody picked: the message is next to the field, nothing shared
-    page.get_by_label("Colleague (name or email)").fill("an")
+    page.get_by_label("Colleague to share with").fill("an")
     expect(page.get_by_label("Ana Lopez")).to_be_visible()
     page.get_by_role("button", name="Share", exact=True).click()
     expect(sharing.locator("#share-q-error")).to_contain_text("No colleague is called 'an'")
     shot(page, "sharing-01-nobody-picked")
 
-    page.get_by_label("Colleague (name or email)").fill("lopez")
+    page.get_by_label("Colleague to share with").fill("lopez")
     page.get_by_label("Ana Lopez").check()
     page.get_by_label("Role", exact=True).select_option("viewer")
     page.get_by_role("button", name="Share", exact=True).click()
@@ -138,3 +138,79 @@ def test_share_as_viewer_then_editor_never_publisher(page, browser, live, staff,
         assert not ana.js_errors, ana.js_errors
     finally:
         ana_context.close()
+
+
+def test_invite_someone_without_an_account(page, browser, live, staff):
+    """The owner invites by email; the invitee sets a password, lands on the agent, sees only it,
+    edits it as editor and cannot publish; a mistyped password is explained on the form."""
+    import time
+    from pathlib import Path
+
+    from django.conf import settings
+
+    from builder.models import Agent
+    from builder.services import agent_create
+
+    agent = agent_create(owner=staff, slug="faq-bot", name="FAQ bot", config={"system_prompt": "Answer."})
+    agent_create(owner=staff, slug="private-bot", name="Private bot", config={"system_prompt": "Secret."})
+    mail_dir = Path(settings.BASE_DIR) / ".data" / "test-mail"
+    sent_before = {p.name for p in mail_dir.glob("*")} if mail_dir.exists() else set()
+
+    page.goto(f"/agents/{agent.public_id}/")
+    sharing = page.locator("#sharing")
+    page.get_by_label("Email", exact=True).fill("builder@example.com")  # has an account already
+    page.get_by_role("button", name="Send invitation").click()
+    expect(sharing.locator("#invite-email-error")).to_contain_text("already has an account")
+    page.get_by_label("Email", exact=True).fill("newbie@example.com")
+    page.get_by_label("Their role").select_option("editor")
+    page.get_by_role("button", name="Send invitation").click()
+    expect(sharing.get_by_role("status")).to_contain_text("Invited newbie@example.com as editor")
+    shot(page, "invite-01-sent")
+
+    # the email, as the file backend of the live server wrote it
+    deadline = time.monotonic() + 10
+    body = ""
+    while not body and time.monotonic() < deadline:
+        for path in mail_dir.glob("*"):
+            if path.name not in sent_before and "newbie@example.com" in path.read_text():
+                body = path.read_text()
+        if not body:
+            time.sleep(0.1)  # polling a file the server wrote, with a deadline
+    link = re.search(r"https?://\S+/invitations/\S+/", body.replace("=\n", "")).group(0)
+    path = "/" + link.split("/", 3)[3]
+
+    context = browser.new_context(base_url=live, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    newbie = context.new_page()
+    try:
+        newbie.goto(path)
+        expect(newbie.get_by_role("heading", name="Join FAQ bot")).to_be_visible()
+        newbie.get_by_label("Username").fill("newbie")
+        newbie.get_by_label("Password", exact=True).fill("a-long-enough-passphrase-42")
+        newbie.get_by_label("Password again").fill("a-different-passphrase-42")
+        newbie.get_by_role("button", name="Create my account").click()
+        expect(newbie.locator("#inv-password2-error")).to_contain_text("The two passwords differ")
+        shot(newbie, "invite-02-password-mismatch")
+        newbie.get_by_label("Password", exact=True).fill("a-long-enough-passphrase-42")
+        newbie.get_by_label("Password again").fill("a-long-enough-passphrase-42")
+        newbie.get_by_role("button", name="Create my account").click()
+
+        # signed in, on the agent, as editor
+        expect(newbie.locator("#builder").get_by_role("heading", name=re.compile("FAQ bot"))).to_be_visible()
+        expect(newbie.locator("#sharing")).to_contain_text("Your role: editor")
+        newbie.get_by_label("Instructions (system prompt)").fill("Answer briefly.")
+        newbie.get_by_role("button", name="Save draft").click()
+        expect(newbie.get_by_text("Draft saved (revision 2)")).to_be_visible()
+        expect(newbie.locator("#publish-form")).to_have_count(0)
+        shot(newbie, "invite-03-editor-on-agent")
+        newbie.get_by_role("link", name="Agents", exact=True).first.click()
+        expect(newbie.locator("#agent-rows tbody tr")).to_have_count(1)
+        expect(newbie.locator("#agent-rows")).not_to_contain_text("Private bot")
+
+        # the link worked once
+        newbie.goto(path)
+        expect(newbie.get_by_role("alert")).to_contain_text("already used")
+        assert Agent.objects.get(pk=agent.pk).draft.config["system_prompt"] == "Answer briefly."
+        assert agent.versions.count() == 0
+    finally:
+        context.close()

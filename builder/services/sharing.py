@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
-from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.db.models import Q
 
@@ -135,10 +134,17 @@ def _write_role(obj: Model, *, role: str, user: Any = None, group: Any = None) -
     table.objects.filter(content_object=obj, **who).delete()
     if not role:
         return
-    permissions = Permission.objects.filter(
-        content_type=ContentType.objects.get_for_model(model),
-        codename__in=[codename(a, model) for a in ROLE_ACTIONS[role]],
+    wanted = [codename(a, model) for a in ROLE_ACTIONS[role]]
+    # by app label and model name, not a cached ContentType id (a flushed test database renumbers them)
+    permissions = list(
+        Permission.objects.filter(
+            content_type__app_label=model._meta.app_label,
+            content_type__model=model._meta.model_name,
+            codename__in=wanted,
+        )
     )
+    if len(permissions) != len(wanted):
+        raise RuntimeError(f"Permissions {wanted} are missing: run `manage.py migrate`.")
     table.objects.bulk_create([table(content_object=obj, permission=p, **who) for p in permissions])
 
 

@@ -9,15 +9,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import get_user_model
+from django.contrib import admin
+from django.contrib.auth import get_user_model, login
 from django.contrib.auth.models import Group
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from builder.access import ROLES, get_shareable_for_user, refusal
 from builder.schema import ConfigError
+from builder.services.invitations import (
+    InvitationInvalid,
+    invitation_accept,
+    invitation_create,
+    invitation_from_token,
+)
 from builder.services.sharing import (
     MIN_SEARCH,
     audit_for,
@@ -70,6 +78,7 @@ def _render(
         "base_url": base,
         "back_url": _back_url(kind, obj),
         "people_url": reverse("builder:people-search"),
+        "invite_url": reverse(f"builder:{kind}-sharing-invite", args=[obj.public_id]),
         "min_search": MIN_SEARCH,
         "title": f"{obj}: sharing",
     }
@@ -148,3 +157,67 @@ def people_search(request: HttpRequest) -> HttpResponse:
     q = request.GET.get("q", "")[:200]
     context = {"people": colleague_search(actor=request.user, q=q), "q": q.strip(), "min_search": MIN_SEARCH}
     return TemplateResponse(request, "builder/_people.html", context)
+
+
+@staff_view
+@require_POST
+def sharing_invite(request: HttpRequest, public_id: str, kind: str) -> HttpResponse:
+    """Invite someone without an account by email (``email``, ``role``)."""
+    obj, perms = get_shareable_for_user(request.user, kind, public_id)
+    if not perms.share:
+        return refused(request, refusal(perms, obj, "share"))
+    email = request.POST.get("email", "")[:254]
+    role = request.POST.get("invite_role", "")
+    try:
+        invitation_create(
+            obj=obj, actor=request.user, email=email, role=role, link_base=request.build_absolute_uri("/")
+        )
+    except ConfigError as exc:
+        errors = {("invite_role" if k == "role" else k): v for k, v in exc.errors.items()}
+        typed = {"email": email, "invite_role": role}
+        return _render(request, kind, obj, perms, errors=errors, typed=typed, status=422)
+    return _render(
+        request, kind, obj, perms, done=f"Invited {email} as {role}; the link in the email works once."
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def invitation_accept_view(request: HttpRequest, token: str) -> HttpResponse:
+    """Anyone with the link: choose a username and password, land on the shared object."""
+    try:
+        invitation, obj = invitation_from_token(token)
+    except InvitationInvalid as exc:
+        return TemplateResponse(
+            request, "builder/invitation.html", {"invalid": exc.message}, status=exc.status
+        )
+    errors: dict[str, str] = {}
+    typed = {"username": invitation.email.split("@")[0], "first_name": ""}
+    if request.method == "POST":
+        typed = {
+            "username": request.POST.get("username", "")[:150],
+            "first_name": request.POST.get("first_name", "")[:150],
+        }
+        try:
+            user, obj = invitation_accept(
+                token=token,
+                username=typed["username"],
+                first_name=typed["first_name"],
+                password=request.POST.get("password", ""),
+                password2=request.POST.get("password2", ""),
+            )
+        except InvitationInvalid as exc:
+            return TemplateResponse(
+                request, "builder/invitation.html", {"invalid": exc.message}, status=exc.status
+            )
+        except ConfigError as exc:
+            errors = exc.errors
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            return redirect(_back_url(invitation.target_kind, obj))
+    context = {"invitation": invitation, "obj": obj, "errors": errors, "typed": typed}
+    return _invitation_page(request, context, status=422 if errors else 200)
+
+
+def _invitation_page(request: HttpRequest, context: dict[str, Any], *, status: int) -> HttpResponse:
+    full = {**admin.site.each_context(request), "title": "Invitation", **context}
+    return TemplateResponse(request, "builder/invitation.html", full, status=status)
