@@ -93,6 +93,8 @@ def knowledge_detail(request: HttpRequest, public_id: str) -> HttpResponse:
 @require_POST
 def knowledge_upload(request: HttpRequest, public_id: str) -> HttpResponse:
     base, perms = get_knowledge_base_for_user(request.user, public_id)
+    if not perms.edit:
+        return refused(request, refusal(perms, base, "edit"))
     uploads = request.FILES.getlist("files")
     pasted = request.POST.get("text", "").strip()
     if pasted:
@@ -100,11 +102,9 @@ def knowledge_upload(request: HttpRequest, public_id: str) -> HttpResponse:
         uploads.append(SimpleUploadedFile(f"{title[:180]}.txt", pasted.encode()))
     errors: list[str] = []
     added: list[str] = []
-    if not perms.edit:
-        errors.append("You may not add documents to this knowledge base.")
-    elif not uploads:
+    if not uploads:
         errors.append("Files: choose one or more files to upload, or paste some text.")
-    for upload in uploads if perms.edit else []:
+    for upload in uploads:
         try:
             added.append(document_upload(knowledge_base=base, upload=upload, user=request.user).name)
         except KnowledgeInputError as exc:
@@ -129,14 +129,13 @@ def knowledge_delete_view(request: HttpRequest, public_id: str) -> HttpResponse:
 def _document_action(request: HttpRequest, public_id: str, document_id: str, action) -> HttpResponse:
     document, perms = get_document_for_user(request.user, public_id, document_id)
     base = document.knowledge_base
-    error = ""
     if not perms.edit:
-        error = "You may not change this knowledge base."
-    else:
-        try:
-            action(document)
-        except KnowledgeInputError as exc:
-            error = exc.message
+        return refused(request, refusal(perms, base, "edit"))
+    error = ""
+    try:
+        action(document)
+    except KnowledgeInputError as exc:
+        error = exc.message
     if not request.htmx:
         if error:
             messages.error(request, error)
