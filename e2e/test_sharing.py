@@ -159,11 +159,11 @@ def test_invite_someone_without_an_account(page, browser, live, staff):
     page.goto(f"/agents/{agent.public_id}/")
     sharing = page.locator("#sharing")
     page.get_by_label("Email", exact=True).fill("builder@example.com")  # has an account already
-    page.get_by_role("button", name="Send invitation").click()
+    page.get_by_role("button", name="Invite", exact=True).click()
     expect(sharing.locator("#invite-email-error")).to_contain_text("already has an account")
     page.get_by_label("Email", exact=True).fill("newbie@example.com")
     page.get_by_label("Their role").select_option("editor")
-    page.get_by_role("button", name="Send invitation").click()
+    page.get_by_role("button", name="Invite", exact=True).click()
     expect(sharing.get_by_role("status")).to_contain_text("Invited newbie@example.com as editor")
     shot(page, "invite-01-sent")
 
