@@ -214,3 +214,34 @@ def test_invite_someone_without_an_account(page, browser, live, staff):
         assert agent.versions.count() == 0
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_sharing_and_teams_pages_have_no_serious_axe_violations(page, staff, colleague, scheme):
+    from axe_playwright_python.sync_playwright import Axe
+    from django.contrib.auth.models import Group, Permission
+
+    from builder.services import agent_create
+    from builder.services.sharing import share_add
+    from e2e.test_accessibility import _serious
+
+    staff.user_permissions.add(Permission.objects.get(codename="manage_teams"))
+    team = Group.objects.create(name="Support")
+    team.user_set.add(colleague)
+    agent = agent_create(owner=staff, slug="axe-bot", name="Axe bot", config={"system_prompt": "Hi."})
+    share_add(obj=agent, actor=staff, role="editor", user=colleague)
+    share_add(obj=agent, actor=staff, role="viewer", group=team)
+    axe = Axe()
+    page.emulate_media(color_scheme=scheme)
+    found = {}
+    for url in (f"/agents/{agent.public_id}/sharing/", "/teams/", "/?shared=1", "/tools/?shared=1"):
+        page.goto(url)
+        expect(page.locator("#builder")).to_be_visible()
+        if "sharing" in url:
+            page.get_by_label("Colleague to share with").fill("lo")
+            expect(page.locator("#people-results").get_by_label("Ana Lopez")).to_be_visible()
+        serious = _serious(axe.run(page, context="#builder"))
+        if serious:
+            found[url] = serious
+    shot(page, f"sharing-axe-{scheme}")
+    assert not found, found
