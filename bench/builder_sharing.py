@@ -48,7 +48,9 @@ def _grant(table, who: dict, agents: list, codenames: list[str]) -> None:
 
     perms = list(Permission.objects.filter(content_type__app_label="builder", codename__in=codenames))
     table.objects.bulk_create(
-        (table(content_object=a, permission=p, **who) for a in agents for p in perms), batch_size=5_000
+        (table(content_object=a, permission=p, **who) for a in agents for p in perms),
+        batch_size=5_000,
+        ignore_conflicts=True,
     )
 
 

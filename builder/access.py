@@ -101,8 +101,14 @@ FULL = Perms.of_rank(3)
 NONE = Perms()
 
 
-NEEDS = {"edit": EDITOR, "publish": OWNER, "share": OWNER, "delete": OWNER}
-VERBS = {"edit": "change", "publish": "publish", "share": "share", "delete": "delete"}
+NEEDS = {"edit": EDITOR, "memory": EDITOR, "publish": OWNER, "share": OWNER, "delete": OWNER}
+VERBS = {
+    "edit": "change it",
+    "memory": "see or change what it remembers (people's conversations leave facts there)",
+    "publish": "publish it",
+    "share": "share it",
+    "delete": "delete it",
+}
 
 
 def refusal(perms: Perms, obj: Model, action: str) -> str:
@@ -120,7 +126,7 @@ def refusal(perms: Perms, obj: Model, action: str) -> str:
     )
     return (
         f"You are {'an' if perms.role == EDITOR else 'a'} {perms.role or 'visitor'} of this {kind}: only {who} "
-        f"may {VERBS[action]} it. {ask} for the {needed} role. Nothing was changed."
+        f"may {VERBS[action]}. {ask} for the {needed} role. Nothing was changed."
     )
 
 

@@ -77,10 +77,10 @@ def _render(
 def memory_list(request: HttpRequest, public_id: str, kind: str) -> HttpResponse:
     """GET lists; POST adds an entry by hand."""
     obj, perms, queryset = _owner(request, kind, public_id)
+    if not perms.edit:  # memory holds facts from everyone's conversations: editors and owners only
+        return refused(request, refusal(perms, obj, "memory"))
     if request.method == "GET":
         return _render(request, kind, obj, queryset, perms=perms)
-    if not perms.edit:
-        return refused(request, refusal(perms, obj, "edit"))
     form = MemoryAddForm(request.POST)
     if form.is_valid():
         try:
@@ -104,7 +104,7 @@ def memory_list(request: HttpRequest, public_id: str, kind: str) -> HttpResponse
 def memory_entry(request: HttpRequest, public_id: str, kind: str, entry_id: str) -> HttpResponse:
     obj, perms, queryset = _owner(request, kind, public_id)
     if not perms.edit:
-        return refused(request, refusal(perms, obj, "edit"))
+        return refused(request, refusal(perms, obj, "memory"))
     entry = queryset.filter(pk=entry_id).first()
     if entry is None:
         raise Http404("Unknown memory entry.")
