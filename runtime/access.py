@@ -87,12 +87,14 @@ def may_edit_agent(*, agent_key: str, user: Any = None, anonymous_session_id: An
 
 def may_test_agent(*, agent_key: str, user: Any = None, anonymous_session_id: Any = None) -> bool:
     """Testers may run drafts (module docstring); every editor is a tester."""
-    if may_edit_agent(agent_key=agent_key, user=user, anonymous_session_id=anonymous_session_id):
+    if not _signed_in(user):
+        return anonymous_session_id is None  # server code, not a visitor
+    if user.is_superuser:
         return True
-    if not _signed_in(user) or _access is None or registry.is_code_agent(agent_key):
+    if _access is None or registry.is_code_agent(agent_key):
         return False
-    can_test = getattr(_access, "can_test", None)
-    return bool(can_test and can_test(user, agent_key))
+    can_test = getattr(_access, "can_test", None)  # an access without testers: editors only
+    return bool(can_test(user, agent_key)) if can_test else _access.can_edit(user, agent_key)
 
 
 def may_run_published(agent_key: str, agent_version: str = "") -> bool:
