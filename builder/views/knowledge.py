@@ -17,7 +17,7 @@ from builder.access import (
     visible_to,
 )
 from builder.knowledge_forms import AgentKnowledgeForm, KnowledgeBaseForm
-from builder.services.knowledge import agent_knowledge_set
+from builder.services.knowledge import agent_knowledge_set, knowledge_base_remove
 from builder.views.common import go, page, refused, staff_view
 from rag.models import Document, DocumentStatus, KnowledgeBase
 from rag.search import search
@@ -28,7 +28,6 @@ from rag.services import (
     document_retry,
     document_upload,
     knowledge_base_create,
-    knowledge_base_delete,
 )
 
 MAX_QUESTION = 2000
@@ -121,7 +120,7 @@ def knowledge_delete_view(request: HttpRequest, public_id: str) -> HttpResponse:
     if not perms.delete:
         return refused(request, refusal(perms, base, "delete"))
     name = base.name
-    knowledge_base_delete(knowledge_base=base)
+    knowledge_base_remove(knowledge_base=base, user=request.user)
     messages.success(request, f"Deleted {name} and its documents.")
     return go(request, reverse("builder:knowledge-list"))
 
