@@ -366,3 +366,12 @@ class BuilderAgentAccess:
             visible_to(user, Agent.objects.all(), min_role=EDITOR).values("slug"),
             visible_to(user, AgentSystem.objects.all(), min_role=EDITOR).values("slug"),
         ]
+
+
+class BuilderKnowledgeAccess:
+    """rag's view of who may see and change knowledge bases (``rag.access``), from the rules above."""
+
+    def visible(
+        self, user: AbstractBaseUser, queryset: QuerySet, *, owner_field: str, min_role: str
+    ) -> QuerySet:
+        return visible_to(user, queryset, owner_field=owner_field, min_role=min_role)
