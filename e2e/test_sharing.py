@@ -245,3 +245,43 @@ def test_sharing_and_teams_pages_have_no_serious_axe_violations(page, staff, col
             found[url] = serious
     shot(page, f"sharing-axe-{scheme}")
     assert not found, found
+
+
+def test_a_team_is_made_in_the_builder_and_an_agent_shared_with_it(page, browser, live, staff, colleague):
+    from django.contrib.auth.models import Permission
+
+    from builder.services import agent_create
+
+    staff.user_permissions.add(Permission.objects.get(codename="manage_teams"))
+    agent = agent_create(owner=staff, slug="team-bot", name="Team bot", config={"system_prompt": "Hi."})
+
+    page.goto("/")
+    page.locator("#builder").get_by_role("link", name="Teams").click()
+    page.get_by_role("button", name="Create team").click()
+    expect(page.locator("#team-name-error")).to_contain_text("Give the team a name")
+    page.get_by_label("Team name").fill("Support")
+    page.get_by_role("button", name="Create team").click()
+    expect(page.locator("#teams").get_by_role("status")).to_contain_text("Created the team Support")
+    page.get_by_label("Add to Support (username or email)").fill("nobody")
+    page.get_by_role("button", name="Add member").click()
+    expect(page.locator("#teams").get_by_role("alert")).to_contain_text("No colleague is called 'nobody'")
+    page.get_by_label("Add to Support (username or email)").fill("ana@example.com")
+    page.get_by_role("button", name="Add member").click()
+    expect(page.locator("#teams").get_by_role("status")).to_contain_text("Added ana to Support")
+    shot(page, "teams-01-member-added")
+
+    page.goto(f"/agents/{agent.public_id}/")
+    page.get_by_label("Or a team").select_option(label="Support")
+    page.get_by_label("Role", exact=True).select_option("editor")
+    page.get_by_role("button", name="Share", exact=True).click()
+    expect(page.locator("#sharing").get_by_role("status")).to_contain_text(
+        "Shared with Team Support as editor."
+    )
+
+    ana_context, ana = _sign_in(browser, live, "ana", "pw-ana-12345")
+    try:
+        ana.get_by_label("Shared with me").check()
+        expect(ana.locator("#agent-rows tr", has_text="Team bot")).to_contain_text("editor")
+        shot(ana, "teams-02-shared-through-team")
+    finally:
+        ana_context.close()
