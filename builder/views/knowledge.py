@@ -14,7 +14,9 @@ from builder.access import (
     get_document_for_user,
     get_knowledge_base_for_user,
     refusal,
+    shared_with,
     visible_to,
+    with_role,
 )
 from builder.knowledge_forms import AgentKnowledgeForm, KnowledgeBaseForm
 from builder.services.knowledge import agent_knowledge_set, knowledge_base_remove
@@ -40,11 +42,14 @@ def _ctx(**extra) -> dict:
 @staff_view
 @require_GET
 def knowledge_list(request: HttpRequest) -> HttpResponse:
-    bases = visible_to(request.user, KnowledgeBase.objects.all()).annotate(
+    shared = request.GET.get("shared") == "1"
+    rows = shared_with if shared else visible_to
+    bases = with_role(request.user, rows(request.user, KnowledgeBase.objects.all())).annotate(
         document_count=Count("documents"),
         ready_count=Count("documents", filter=Q(documents__status=DocumentStatus.READY)),
     )
-    return page(request, "builder/knowledge_list.html", _ctx(bases=list(bases), title="Knowledge"))
+    context = _ctx(bases=list(bases), shared=shared, title="Knowledge")
+    return page(request, "builder/knowledge_list.html", context)
 
 
 @staff_view
@@ -204,5 +209,7 @@ def agent_knowledge(request: HttpRequest, public_id: str) -> HttpResponse:
             names = ", ".join(b.name for b in chosen) or "no knowledge base"
             messages.success(request, f"{agent.name} now uses {names}.")
             return go(request, reverse("builder:agent-knowledge", args=[agent.public_id]))
-    context = _ctx(agent=agent, form=form, has_bases=bases.exists(), title=f"Knowledge for {agent.name}")
+    context = _ctx(
+        agent=agent, perms=perms, form=form, has_bases=bases.exists(), title=f"Knowledge for {agent.name}"
+    )
     return page(request, "builder/agent_knowledge.html", context, status=422 if form.errors else 200)

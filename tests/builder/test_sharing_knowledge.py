@@ -63,3 +63,14 @@ def test_builder_pages_follow_the_role(owner, base):
     refused = client.post(f"/knowledge/{base.public_id}/upload/", {"text": "x"})
     assert refused.status_code == 403 and not Document.objects.exists()
     assert b"Handbook" in client.get("/knowledge/").content
+
+
+def test_knowledge_list_shows_the_role_and_filters_shared(owner, base):
+    ana = staff("ana")
+    knowledge_base_create(owner=ana, name="Mine")
+    share_add(obj=base, actor=owner, role="editor", user=ana)
+    client = client_for(ana)
+    everything = client.get("/knowledge/").content.decode()
+    assert "Mine" in everything and "Handbook" in everything and 'data-role="editor"' in everything
+    shared = client.get("/knowledge/?shared=1").content.decode()
+    assert "Handbook" in shared and "Mine" not in shared
