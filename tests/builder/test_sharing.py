@@ -366,3 +366,28 @@ def test_runtime_seam_gives_viewers_drafts_and_editors_the_rest(owner, colleague
     share_change(obj=agent, actor=owner, role="editor", user=colleague)
     assert may_edit_agent(agent_key=agent.slug, user=colleague)
     assert set(AgentRun.objects.filter(visible_runs_q(colleague))) == {mine, own}
+
+
+def test_list_pages_and_single_objects_compute_the_same_role(owner, agent):
+    """List pages annotate the role in SQL (``with_role``); single objects ask two or three small
+    queries (``rank_of``): both must agree for every way a role can come about."""
+    from builder.access import RANK_FIELD, rank_of, with_role
+
+    team = Group.objects.create(name="T")
+    people = {name: staff(name) for name in ("direct", "teamed", "via_system", "system_owner", "nobody")}
+    people["teamed"].groups.add(team)
+    other = make_agent(people["system_owner"], slug="their-agent", name="Theirs")
+    share_add(obj=agent, actor=owner, role="viewer", user=people["direct"])
+    share_add(obj=agent, actor=owner, role="editor", group=team)
+    system = system_save(
+        owner=people["system_owner"], slug="sys-a", name="A", entry_agent=other, members={}, knowledge=[]
+    )
+    system_save(owner=owner, slug="sys-b", name="B", entry_agent=agent, members={}, knowledge=[])
+    share_add(obj=agent.entry_of_systems.get(), actor=owner, role="owner", user=people["via_system"])
+    share_add(obj=system, actor=people["system_owner"], role="viewer", user=people["direct"])
+    for user in [owner, *people.values()]:
+        for obj in (agent, other):
+            annotated = (
+                with_role(user, Agent.objects.filter(pk=obj.pk)).values_list(RANK_FIELD, flat=True).get()
+            )
+            assert rank_of(user, Agent.objects.get(pk=obj.pk)) == annotated, (user.username, obj.slug)
