@@ -208,6 +208,43 @@ def _rank_single(model: type, user: AbstractBaseUser, pk: Any, owner_id: Any) ->
     return rank
 
 
+def _granted_ranks(model: type, user: AbstractBaseUser, pks: Any) -> dict[Any, int]:
+    """Per row of ``pks`` (a list or a subquery): the highest role granted to ``user`` directly or
+    through a team."""
+    user_table, group_table = TABLES[model]
+    direct = user_table.objects.filter(content_object_id__in=pks, user_id=user.pk)
+    teams = group_table.objects.filter(content_object_id__in=pks, group__user=user.pk)
+    rows = direct.values_list("content_object_id", "permission__codename").union(
+        teams.values_list("content_object_id", "permission__codename"), all=True
+    )
+    ranks: dict[Any, int] = {}
+    for pk, name in rows:
+        ranks[pk] = max(ranks.get(pk, 0), _codename_rank([name]))
+    return ranks
+
+
+def attach_roles(user: AbstractBaseUser, objs: list[Model]) -> list[Model]:
+    """Set each object's ``access_rank`` (what ``perms_for`` and the list pages read) for a page of
+    rows, in two queries (five for agents) however many rows and shares: cheaper to build than the
+    ``with_role`` annotation."""
+    if not objs or not getattr(user, "is_staff", False):
+        return objs
+    model = type(objs[0])
+    pending = [o.pk for o in objs if o.owner_id != user.pk]
+    ranks = _granted_ranks(model, user, pending) if pending else {}
+    if model is Agent and pending:
+        memberships = SystemMember.objects.filter(agent_id__in=pending)
+        members = list(memberships.values_list("agent_id", "system_id", "system__owner_id"))
+        # a subquery, so the number of queries does not depend on whether there are members
+        granted = _granted_ranks(AgentSystem, user, memberships.values("system_id"))
+        for agent_id, system_id, owner_id in members:
+            system_rank = 3 if owner_id == user.pk else granted.get(system_id, 0)
+            ranks[agent_id] = max(ranks.get(agent_id, 0), system_rank)
+    for obj in objs:
+        setattr(obj, RANK_FIELD, 3 if obj.owner_id == user.pk else ranks.get(obj.pk, 0))
+    return objs
+
+
 def rank_of(user: AbstractBaseUser, obj: Model) -> int:
     if not getattr(user, "is_staff", False) or not getattr(user, "is_active", True):
         return 0

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db.models import Q, QuerySet
 
-from builder.access import shared_with, visible_to, with_role
+from builder.access import shared_with, visible_to
 from builder.models import Agent, AgentSystem, AgentVersion, ToolDefinition, ToolKind
 from builder.schema import Known
 
@@ -59,9 +59,9 @@ def known_for(user: AbstractBaseUser) -> Known:
 
 
 def _mine_or_shared(user: AbstractBaseUser, queryset: QuerySet, shared: bool) -> QuerySet:
-    """Rows the user may see, each with their role; ``shared``: only those others shared with them."""
-    rows = shared_with(user, queryset) if shared else visible_to(user, queryset)
-    return with_role(user, rows)
+    """Rows the user may see; ``shared``: only those others shared with them. Pages that show each
+    row's role call ``builder.access.attach_roles`` on the rows they render."""
+    return shared_with(user, queryset) if shared else visible_to(user, queryset)
 
 
 def agent_list(

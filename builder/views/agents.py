@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from builder import selectors
-from builder.access import get_agent_for_user, refusal
+from builder.access import attach_roles, get_agent_for_user, refusal
 from builder.forms import AgentForm, AgentIdentityForm, DuplicateForm, PublishForm, apply_errors
 from builder.models import Agent
 from builder.schema import ConfigError
@@ -43,7 +43,7 @@ def agent_list(request: HttpRequest) -> HttpResponse:
         ]
     )
     context = {
-        "agents": rows[:PAGE_SIZE],
+        "agents": attach_roles(request.user, rows[:PAGE_SIZE]),
         "q": search,
         "status": status,
         "shared": shared,

@@ -10,13 +10,13 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from builder.access import (
+    attach_roles,
     get_agent_for_user,
     get_document_for_user,
     get_knowledge_base_for_user,
     refusal,
     shared_with,
     visible_to,
-    with_role,
 )
 from builder.knowledge_forms import AgentKnowledgeForm, KnowledgeBaseForm
 from builder.services.knowledge import agent_knowledge_set, knowledge_base_remove
@@ -44,11 +44,11 @@ def _ctx(**extra) -> dict:
 def knowledge_list(request: HttpRequest) -> HttpResponse:
     shared = request.GET.get("shared") == "1"
     rows = shared_with if shared else visible_to
-    bases = with_role(request.user, rows(request.user, KnowledgeBase.objects.all())).annotate(
+    bases = rows(request.user, KnowledgeBase.objects.all()).annotate(
         document_count=Count("documents"),
         ready_count=Count("documents", filter=Q(documents__status=DocumentStatus.READY)),
     )
-    context = _ctx(bases=list(bases), shared=shared, title="Knowledge")
+    context = _ctx(bases=attach_roles(request.user, list(bases)), shared=shared, title="Knowledge")
     return page(request, "builder/knowledge_list.html", context)
 
 

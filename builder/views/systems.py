@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from builder import selectors
-from builder.access import get_agent_for_user, get_system_for_user, refusal
+from builder.access import attach_roles, get_agent_for_user, get_system_for_user, refusal
 from builder.forms import SystemForm, apply_errors
 from builder.models import AgentSystem
 from builder.schema import ConfigError
@@ -23,7 +23,7 @@ from builder.views.playground import playground_context
 def system_list(request: HttpRequest) -> HttpResponse:
     shared = request.GET.get("shared") == "1"
     context = {
-        "systems": list(selectors.system_list(user=request.user, shared=shared)),
+        "systems": attach_roles(request.user, list(selectors.system_list(user=request.user, shared=shared))),
         "shared": shared,
         "title": "Multi-agent systems",
     }

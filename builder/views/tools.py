@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from builder import selectors
-from builder.access import get_tool_for_user, refusal
+from builder.access import attach_roles, get_tool_for_user, refusal
 from builder.forms import CurlImportForm, OpenAPIImportForm, ToolForm, TryToolForm, apply_errors
 from builder.models import ToolDefinition
 from builder.schema import ConfigError
@@ -26,7 +26,7 @@ from builder.views.common import go, page, refused, staff_view
 def tool_list(request: HttpRequest) -> HttpResponse:
     shared = request.GET.get("shared") == "1"
     context = {
-        "tools": list(selectors.tool_list(user=request.user, shared=shared)),
+        "tools": attach_roles(request.user, list(selectors.tool_list(user=request.user, shared=shared))),
         "shared": shared,
         "python_catalog": selectors.python_tool_catalog(),
         "title": "Tools",

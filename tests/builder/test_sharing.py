@@ -369,9 +369,10 @@ def test_runtime_seam_gives_viewers_drafts_and_editors_the_rest(owner, colleague
 
 
 def test_list_pages_and_single_objects_compute_the_same_role(owner, agent):
-    """List pages annotate the role in SQL (``with_role``); single objects ask two or three small
-    queries (``rank_of``): both must agree for every way a role can come about."""
-    from builder.access import RANK_FIELD, rank_of, with_role
+    """Three ways to read a role: the SQL annotation (``with_role``, admin changelists), a page of
+    rows (``attach_roles``, builder lists) and one object (``rank_of``): they must agree for every
+    way a role can come about."""
+    from builder.access import RANK_FIELD, attach_roles, rank_of, with_role
 
     team = Group.objects.create(name="T")
     people = {name: staff(name) for name in ("direct", "teamed", "via_system", "system_owner", "nobody")}
@@ -391,3 +392,6 @@ def test_list_pages_and_single_objects_compute_the_same_role(owner, agent):
                 with_role(user, Agent.objects.filter(pk=obj.pk)).values_list(RANK_FIELD, flat=True).get()
             )
             assert rank_of(user, Agent.objects.get(pk=obj.pk)) == annotated, (user.username, obj.slug)
+        page = attach_roles(user, list(Agent.objects.filter(pk__in=[agent.pk, other.pk]).order_by("pk")))
+        expected = with_role(user, Agent.objects.filter(pk__in=[agent.pk, other.pk]).order_by("pk"))
+        assert [getattr(a, RANK_FIELD) for a in page] == list(expected.values_list(RANK_FIELD, flat=True))
