@@ -13,8 +13,8 @@ Where a role comes from, highest wins:
 - for an agent, its systems: a role on a system gives at least that role on its member agents
   while they are members.
 
-Every screen, the admin, the REST API and the runtime (``BuilderAgentAccess``, through the
-``runtime.access`` seam) ask here. An object the user may not see is a 404, never a 403, so its
+Every screen, the admin, the REST API and the runtime ask here (the runtime and the knowledge app
+through their seams, answered by ``builder/access_seams.py``). An object the user may not see is a 404, never a 403, so its
 existence does not leak. Single objects and list pages read the role with the row itself
 (correlated subqueries), so a page costs the same number of queries however many shares exist.
 """
@@ -43,7 +43,6 @@ from builder.models import (
     ToolDefinitionUserObjectPermission,
 )
 from rag.models import Document, KnowledgeBase
-from runtime.access import StoredAgent
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -194,7 +193,7 @@ def _granted_rank(model: type, user: AbstractBaseUser, pks: list[Any]) -> int:
     return _codename_rank(names)
 
 
-def _rank_single(model: type, user: AbstractBaseUser, pk: Any, owner_id: Any) -> int:
+def rank_of_row(model: type, user: AbstractBaseUser, pk: Any, owner_id: Any) -> int:
     """What ``rank_expression`` computes, for one object, in two or three small queries."""
     if owner_id == user.pk:
         return 3
@@ -252,7 +251,7 @@ def rank_of(user: AbstractBaseUser, obj: Model) -> int:
         raise TypeError(f"{type(obj).__name__} is not shareable")
     rank = getattr(obj, RANK_FIELD, None)
     if rank is None:
-        rank = _rank_single(type(obj), user, obj.pk, getattr(obj, "owner_id", None))
+        rank = rank_of_row(type(obj), user, obj.pk, getattr(obj, "owner_id", None))
         setattr(obj, RANK_FIELD, rank)
     return rank or 0
 
@@ -386,59 +385,3 @@ def get_shareable_for_user(user: AbstractBaseUser, kind: str, public_id: object)
     if getter is None:
         raise Http404("Not found.")
     return getter(user, public_id)
-
-
-# -- what the runtime asks (runtime.access) -------------------------------------------------------
-
-
-class BuilderAgentAccess:
-    """The runtime's view of stored agents and systems (``runtime.access``), from the rules above:
-    viewers may run drafts (the playground), editors may also choose the model and message roles."""
-
-    def stored_agent(self, agent_key: str) -> StoredAgent | None:
-        system = AgentSystem.objects.filter(slug=agent_key).values("owner_id", "published_at").first()
-        if system is not None:
-            return StoredAgent(
-                published=system["published_at"] is not None, memory_namespace=f"owner:{system['owner_id']}"
-            )
-        agent = Agent.objects.filter(slug=agent_key).values("owner_id", "published_version_id").first()
-        if agent is None:
-            return None
-        return StoredAgent(
-            published=agent["published_version_id"] is not None, memory_namespace=f"owner:{agent['owner_id']}"
-        )
-
-    def _perms(self, user: AbstractBaseUser, agent_key: str) -> Perms:
-        # every API run and playground turn asks: the creator in one indexed lookup, shares after
-        if not getattr(user, "is_staff", False) or not getattr(user, "is_active", True):
-            return NONE
-        model: type = AgentSystem
-        row = AgentSystem.objects.filter(slug=agent_key).values("pk", "owner_id").first()
-        if row is None:
-            model, row = Agent, Agent.objects.filter(slug=agent_key).values("pk", "owner_id").first()
-        if row is None:
-            return NONE
-        if user.is_superuser:
-            return FULL
-        return Perms.of_rank(_rank_single(model, user, row["pk"], row["owner_id"]))
-
-    def can_edit(self, user: AbstractBaseUser, agent_key: str) -> bool:
-        return self._perms(user, agent_key).edit
-
-    def can_test(self, user: AbstractBaseUser, agent_key: str) -> bool:
-        return self._perms(user, agent_key).test
-
-    def editable_keys(self, user: AbstractBaseUser) -> list[QuerySet]:
-        return [
-            visible_to(user, Agent.objects.all(), min_role=EDITOR).values("slug"),
-            visible_to(user, AgentSystem.objects.all(), min_role=EDITOR).values("slug"),
-        ]
-
-
-class BuilderKnowledgeAccess:
-    """rag's view of who may see and change knowledge bases (``rag.access``), from the rules above."""
-
-    def visible(
-        self, user: AbstractBaseUser, queryset: QuerySet, *, owner_field: str, min_role: str
-    ) -> QuerySet:
-        return visible_to(user, queryset, owner_field=owner_field, min_role=min_role)

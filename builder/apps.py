@@ -7,7 +7,7 @@ class BuilderConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from builder.access import BuilderAgentAccess, BuilderKnowledgeAccess
+        from builder.access_seams import BuilderAgentAccess, BuilderKnowledgeAccess
         from builder.runtime_adapter import resolve
         from rag.access import set_knowledge_access
         from runtime.access import set_agent_access
