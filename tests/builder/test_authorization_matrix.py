@@ -6,6 +6,9 @@ or a 409/410/422 about its input), "login" (sent to sign in), "403" (seen but re
 reason), "404" (not seen at all). A route added to ``builder/urls.py`` with no row here fails
 ``test_every_route_has_a_row``.
 
+``API_ROUTES`` does the same for the knowledge REST API (``/api/knowledge/``), whose roles come
+from the same place through ``rag.access``.
+
 Personas, and their role on every shared object (agent, system, tool, knowledge base):
 anonymous, non_staff (signed in, not staff), owner (creator), editor (direct share), viewer
 (direct share), team_member (editor through a team), stranger (other staff), superuser.
@@ -256,4 +259,72 @@ def test_route_as_every_persona(world, name, method):
             transaction.set_rollback(True)
         got[persona] = outcome(response)
         want[persona] = expected(ROUTES[name][method], persona)
+    assert got == want, f"{method} {url}"
+
+
+# -- the knowledge REST API: the same roles, through rag.access ------------------------------------
+
+API_ROUTES: dict[str, dict[str, str]] = {
+    "bases": {"GET": STAFF, "POST": STAFF},
+    "base": {"GET": VIEW, "DELETE": OWN},
+    "documents": {"GET": VIEW, "POST": EDIT},
+    "document": {"GET": VIEW, "DELETE": EDIT},
+    "search": {"POST": VIEW},
+}
+
+
+def api_routes() -> dict[str, URLPattern]:
+    def walk(patterns, namespace=""):
+        for p in patterns:
+            if isinstance(p, URLResolver):
+                yield from walk(p.url_patterns, p.namespace or namespace)
+            elif namespace == "knowledge-api":
+                yield p
+
+    return {p.name: p for p in walk(get_resolver().url_patterns)}
+
+
+def test_every_knowledge_api_route_has_a_row():
+    assert set(api_routes()) == set(API_ROUTES)
+
+
+def api_outcome(response) -> str:
+    if response.status_code >= 500:
+        return f"server error {response.status_code}"
+    if response.status_code == 401 or (response.status_code == 403 and b"credentials" in response.content):
+        return "login"  # not signed in
+    if response.status_code in (403, 404):
+        return str(response.status_code)
+    return "ok"
+
+
+def api_expected(level: str, persona: str) -> str:
+    if persona == "non_staff":
+        return "403"  # signed in, but the API is for staff
+    return expected(level, persona)
+
+
+API_CASES = [(name, method) for name, methods in sorted(API_ROUTES.items()) for method in methods]
+
+
+@pytest.mark.parametrize(("name", "method"), API_CASES)
+def test_knowledge_api_route_as_every_persona(world, name, method):
+    kwargs = world["kwargs"]
+    base_id = kwargs["knowledge"]["public_id"]
+    args = {"base_id": base_id} if name != "bases" else {}
+    if name == "document":
+        args["document_id"] = kwargs["document"]["document_id"]
+    url = reverse(f"knowledge-api:{name}", kwargs=args)
+    body = {"query": "refunds"} if name == "search" else {}
+    got, want = {}, {}
+    for persona in PERSONAS:
+        client = Client()
+        if persona != "anonymous":
+            client.force_login(world["users"][persona])
+        with transaction.atomic():
+            call = getattr(client, method.lower())
+            response = call(url, body, content_type="application/json") if method != "GET" else call(url)
+            transaction.set_rollback(True)
+        got[persona] = api_outcome(response)
+        want[persona] = api_expected(API_ROUTES[name][method], persona)
     assert got == want, f"{method} {url}"
