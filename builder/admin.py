@@ -9,18 +9,19 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import Model, QuerySet
+from django.db.models import Model, Q, QuerySet
 from django.http import HttpRequest
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import action, display
 
-from builder.access import Perms, perms_for, visible_to
+from builder.access import KINDS, RANK_FIELD, ROLE_OF_RANK, Perms, perms_for, visible_q, visible_to, with_role
 from builder.models import (
     Agent,
     AgentDraft,
     AgentDraftRevision,
     AgentSystem,
     AgentVersion,
+    AuditEntry,
     SystemMember,
     ToolDefinition,
 )
@@ -42,7 +43,29 @@ class OwnedAdmin(VisibleRowsMixin, ModelAdmin):
         return obj
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return visible_to(request.user, ModelAdmin.get_queryset(self, request), owner_field=self.owner_field)
+        rows = visible_to(request.user, ModelAdmin.get_queryset(self, request), owner_field=self.owner_field)
+        return with_role(request.user, rows)  # shareable models: each row's role, in the same query
+
+    @display(description="Your role", label=True)
+    def your_role(self, obj: Any) -> str:
+        # rows with no role at all are shown to superusers only
+        return ROLE_OF_RANK.get(getattr(obj, RANK_FIELD, 0) or 0, "admin")
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        self._audit_delete(request, [obj])
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._audit_delete(request, list(queryset))
+        super().delete_queryset(request, queryset)
+
+    def _audit_delete(self, request: HttpRequest, objs: list[Any]) -> None:
+        from builder.models import AuditAction
+        from builder.services.sharing import audit_record
+
+        for obj in objs:
+            if type(obj) in KINDS:
+                audit_record(actor=request.user, action=AuditAction.DELETED, obj=obj, detail="from the admin")
 
     def perms(self, request: HttpRequest, obj: Any) -> Perms | None:
         obj = self.resolve(request, obj)
@@ -108,7 +131,7 @@ def _publish(modeladmin: ModelAdmin, request: HttpRequest, agents: Any) -> None:
 
 @admin.register(Agent)
 class AgentAdmin(OwnedAdmin):
-    list_display = ["name", "slug", "status_badge", "owner", "updated_at"]
+    list_display = ["name", "slug", "status_badge", "owner", "your_role", "updated_at"]
     list_filter = ["owner"]
     search_fields = ["name", "slug", "description"]
     list_select_related = ["owner", "published_version", "draft"]
@@ -202,7 +225,7 @@ class AgentVersionAdmin(OwnedAdmin):
 
 @admin.register(ToolDefinition)
 class ToolDefinitionAdmin(OwnedAdmin):
-    list_display = ["name", "kind_badge", "owner", "updated_at"]
+    list_display = ["name", "kind_badge", "owner", "your_role", "updated_at"]
     list_filter = ["kind"]
     search_fields = ["name", "description"]
     list_select_related = ["owner"]
@@ -224,7 +247,7 @@ class MemberInline(TabularInline):
 
 @admin.register(AgentSystem)
 class AgentSystemAdmin(OwnedAdmin):
-    list_display = ["name", "slug", "entry_agent", "published_badge", "owner"]
+    list_display = ["name", "slug", "entry_agent", "published_badge", "owner", "your_role"]
     search_fields = ["name", "slug"]
     list_select_related = ["entry_agent", "owner"]
     readonly_fields = [
@@ -264,3 +287,43 @@ class SystemMemberAdmin(OwnedAdmin):
     owner_field = "system__owner"
     list_display = ["system", "agent", "role"]
     list_select_related = ["system", "agent"]
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(VisibleRowsMixin, ModelAdmin):
+    """Who shared, unshared, changed a role, published, restored or deleted what. Read-only; a staff
+    user sees the entries of objects they may see (deleted objects: entries they wrote themselves)."""
+
+    list_display = [
+        "created_at",
+        "actor_name",
+        "action_badge",
+        "target_kind",
+        "target_name",
+        "subject",
+        "role",
+    ]
+    list_filter = ["action", "target_kind", "created_at"]
+    search_fields = ["target_name", "actor_name", "subject", "detail"]
+    date_hierarchy = "created_at"
+    readonly_fields = [f.name for f in AuditEntry._meta.fields]
+
+    def visible_filter(self, user: Any) -> Q:
+        q = Q(actor=user)
+        for model, kind in KINDS.items():
+            ids = model.objects.filter(visible_q(model, user)).values("public_id")
+            q |= Q(target_kind=kind, target_id__in=ids)
+        return q
+
+    @display(description="Action", label={"deleted": "danger", "published": "success", "unshared": "warning"})
+    def action_badge(self, entry: AuditEntry) -> str:
+        return entry.action
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -7,10 +7,12 @@ class BuilderConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from builder.access import BuilderAgentAccess
+        from builder.access_seams import BuilderAgentAccess, BuilderKnowledgeAccess
         from builder.runtime_adapter import agent_key_exists, resolve
+        from rag.access import set_knowledge_access
         from runtime.access import set_agent_access
         from runtime.registry import register_resolver
 
         register_resolver(resolve, exists=agent_key_exists)
         set_agent_access(BuilderAgentAccess())
+        set_knowledge_access(BuilderKnowledgeAccess())

@@ -12,8 +12,10 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.db import models
 from django.urls import reverse
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from runtime.fields import EncryptedJSONField
 
@@ -38,6 +40,7 @@ class Agent(models.Model):
     class Meta:
         ordering = ["-updated_at"]
         indexes = [models.Index(fields=["owner", "-updated_at"])]
+        permissions = [("own_agent", "Own the agent: publish, share, delete")]
 
     def __str__(self) -> str:
         return self.name
@@ -136,6 +139,7 @@ class ToolDefinition(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [models.UniqueConstraint(fields=["owner", "name"], name="tool_name_per_owner")]
+        permissions = [("own_tooldefinition", "Own the tool: share, delete")]
 
     def __str__(self) -> str:
         return self.name
@@ -165,6 +169,7 @@ class AgentSystem(models.Model):
 
     class Meta:
         ordering = ["-updated_at"]
+        permissions = [("own_agentsystem", "Own the system: publish, share, delete")]
 
     def __str__(self) -> str:
         return self.name
@@ -210,3 +215,144 @@ class AgentKnowledge(models.Model):
 
     def __str__(self) -> str:
         return f"{self.knowledge_base_id} for {self.agent_id}"
+
+
+# -- sharing: roles stored as django-guardian object permissions --------------------------------
+# Direct foreign-key tables (guardian's "direct" mode), one user and one group table per shareable
+# model: a role is a fixed set of codenames (builder/access.py ROLES); the ``owner`` column of the
+# object itself is an implicit owner role and has no rows here.
+
+
+class AgentUserObjectPermission(UserObjectPermissionBase):
+    content_object = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="user_perms")
+
+    class Meta(UserObjectPermissionBase.Meta):
+        abstract = False
+
+
+class AgentGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="group_perms")
+
+    class Meta(GroupObjectPermissionBase.Meta):
+        abstract = False
+
+
+class AgentSystemUserObjectPermission(UserObjectPermissionBase):
+    content_object = models.ForeignKey(AgentSystem, on_delete=models.CASCADE, related_name="user_perms")
+
+    class Meta(UserObjectPermissionBase.Meta):
+        abstract = False
+
+
+class AgentSystemGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(AgentSystem, on_delete=models.CASCADE, related_name="group_perms")
+
+    class Meta(GroupObjectPermissionBase.Meta):
+        abstract = False
+
+
+class ToolDefinitionUserObjectPermission(UserObjectPermissionBase):
+    content_object = models.ForeignKey(ToolDefinition, on_delete=models.CASCADE, related_name="user_perms")
+
+    class Meta(UserObjectPermissionBase.Meta):
+        abstract = False
+
+
+class ToolDefinitionGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(ToolDefinition, on_delete=models.CASCADE, related_name="group_perms")
+
+    class Meta(GroupObjectPermissionBase.Meta):
+        abstract = False
+
+
+class KnowledgeBaseUserObjectPermission(UserObjectPermissionBase):
+    content_object = models.ForeignKey(
+        "rag.KnowledgeBase", on_delete=models.CASCADE, related_name="user_perms"
+    )
+
+    class Meta(UserObjectPermissionBase.Meta):
+        abstract = False
+
+
+class KnowledgeBaseGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(
+        "rag.KnowledgeBase", on_delete=models.CASCADE, related_name="group_perms"
+    )
+
+    class Meta(GroupObjectPermissionBase.Meta):
+        abstract = False
+
+
+class Team(Group):
+    """A Django group as the builder calls it; carries the ``manage_teams`` permission."""
+
+    class Meta:
+        proxy = True
+        permissions = [("manage_teams", "Manage teams (create, add and remove members) in the builder")]
+
+
+class AuditAction(models.TextChoices):
+    SHARED = "shared", "Shared"
+    UNSHARED = "unshared", "Unshared"
+    ROLE_CHANGED = "role_changed", "Changed role"
+    PUBLISHED = "published", "Published"
+    RESTORED = "restored", "Restored a version"
+    DELETED = "deleted", "Deleted"
+    INVITED = "invited", "Invited"
+
+
+class AuditEntry(models.Model):
+    """Who did what to which shared object, and when. Names are copied: the entry outlives them."""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_name = models.CharField(max_length=300, blank=True)
+    action = models.CharField(max_length=20, choices=AuditAction.choices)
+    # "agent", "system", "tool" or "knowledge", and the object's public id and name at the time
+    target_kind = models.CharField(max_length=20)
+    target_id = models.UUIDField()
+    target_name = models.CharField(max_length=200)
+    # whom a share concerned ("ana@example.com", "team Support") and the role before/after
+    subject = models.CharField(max_length=300, blank=True)
+    role = models.CharField(max_length=20, blank=True)
+    previous_role = models.CharField(max_length=20, blank=True)
+    detail = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["target_kind", "target_id", "-created_at"])]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.actor_name} {self.action} {self.target_kind} {self.target_name}"
+
+
+class Invitation(models.Model):
+    """An invitation by email to someone without an account: a role on one object.
+
+    The link carries the public id signed with a timestamp (``builder/services/invitations.py``);
+    it works once (``accepted_at``) and until ``expires_at``."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    email = models.EmailField()
+    role = models.CharField(max_length=20)
+    target_kind = models.CharField(max_length=20)
+    target_id = models.UUIDField()
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["target_kind", "target_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.email} as {self.role} of {self.target_kind} {self.target_id}"

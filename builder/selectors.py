@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db.models import Q, QuerySet
 
-from builder.access import visible_to
+from builder.access import shared_with, visible_to
 from builder.models import Agent, AgentSystem, AgentVersion, ToolDefinition, ToolKind
 from builder.schema import Known
 
@@ -58,9 +58,20 @@ def known_for(user: AbstractBaseUser) -> Known:
     )
 
 
-def agent_list(*, user: AbstractBaseUser, search: str = "", status: str = "") -> QuerySet[Agent]:
-    """Agents the user may see; ``status`` is ``published``, ``pending`` (unpublished changes) or ``draft``."""
-    qs = visible_to(user, Agent.objects.all()).select_related("draft", "published_version", "owner")
+def _mine_or_shared(user: AbstractBaseUser, queryset: QuerySet, shared: bool) -> QuerySet:
+    """Rows the user may see; ``shared``: only those others shared with them. Pages that show each
+    row's role call ``builder.access.attach_roles`` on the rows they render."""
+    return shared_with(user, queryset) if shared else visible_to(user, queryset)
+
+
+def agent_list(
+    *, user: AbstractBaseUser, search: str = "", status: str = "", shared: bool = False
+) -> QuerySet[Agent]:
+    """Agents the user may see; ``status`` is ``published``, ``pending`` (unpublished changes) or ``draft``;
+    ``shared``: only agents others shared with the user (directly, through a team or a system)."""
+    qs = _mine_or_shared(user, Agent.objects.all(), shared).select_related(
+        "draft", "published_version", "owner"
+    )
     if search:
         qs = qs.filter(
             Q(name__icontains=search) | Q(slug__icontains=search) | Q(description__icontains=search)
@@ -82,12 +93,16 @@ def agent_versions(*, agent: Agent) -> QuerySet[AgentVersion]:
     return agent.versions.select_related("published_by").order_by("-number")
 
 
-def tool_list(*, user: AbstractBaseUser) -> QuerySet[ToolDefinition]:
-    return visible_to(user, ToolDefinition.objects.all()).order_by("name")
+def tool_list(*, user: AbstractBaseUser, shared: bool = False) -> QuerySet[ToolDefinition]:
+    return _mine_or_shared(user, ToolDefinition.objects.all(), shared).order_by("name")
 
 
-def system_list(*, user: AbstractBaseUser) -> QuerySet[AgentSystem]:
-    return visible_to(user, AgentSystem.objects.all()).select_related("entry_agent").order_by("-updated_at")
+def system_list(*, user: AbstractBaseUser, shared: bool = False) -> QuerySet[AgentSystem]:
+    return (
+        _mine_or_shared(user, AgentSystem.objects.all(), shared)
+        .select_related("entry_agent")
+        .order_by("-updated_at")
+    )
 
 
 def agent_dependants(*, agent: Agent) -> list[str]:

@@ -10,7 +10,9 @@ from builder.views import (
     memory,
     playground,
     provider_settings,
+    sharing,
     systems,
+    teams,
     tools,
     versions,
 )
@@ -94,4 +96,66 @@ urlpatterns = [
         name="knowledge-passage",
     ),
     path("agents/<uuid:public_id>/knowledge/", knowledge.agent_knowledge, name="agent-knowledge"),
+    path("people/search/", sharing.people_search, name="people-search"),
+    path("teams/", teams.teams, name="teams"),
+    path("agents/<uuid:public_id>/sharing/", sharing.sharing_panel, {"kind": "agent"}, name="agent-sharing"),
+    path(
+        "agents/<uuid:public_id>/sharing/change/",
+        sharing.sharing_change,
+        {"kind": "agent"},
+        name="agent-sharing-change",
+    ),
+    path(
+        "systems/<uuid:public_id>/sharing/", sharing.sharing_panel, {"kind": "system"}, name="system-sharing"
+    ),
+    path(
+        "systems/<uuid:public_id>/sharing/change/",
+        sharing.sharing_change,
+        {"kind": "system"},
+        name="system-sharing-change",
+    ),
+    path("tools/<uuid:public_id>/sharing/", sharing.sharing_panel, {"kind": "tool"}, name="tool-sharing"),
+    path(
+        "tools/<uuid:public_id>/sharing/change/",
+        sharing.sharing_change,
+        {"kind": "tool"},
+        name="tool-sharing-change",
+    ),
+    path(
+        "knowledge/<uuid:public_id>/sharing/",
+        sharing.sharing_panel,
+        {"kind": "knowledge"},
+        name="knowledge-sharing",
+    ),
+    path(
+        "knowledge/<uuid:public_id>/sharing/change/",
+        sharing.sharing_change,
+        {"kind": "knowledge"},
+        name="knowledge-sharing-change",
+    ),
+    path(
+        "agents/<uuid:public_id>/sharing/invite/",
+        sharing.sharing_invite,
+        {"kind": "agent"},
+        name="agent-sharing-invite",
+    ),
+    path(
+        "systems/<uuid:public_id>/sharing/invite/",
+        sharing.sharing_invite,
+        {"kind": "system"},
+        name="system-sharing-invite",
+    ),
+    path(
+        "tools/<uuid:public_id>/sharing/invite/",
+        sharing.sharing_invite,
+        {"kind": "tool"},
+        name="tool-sharing-invite",
+    ),
+    path(
+        "knowledge/<uuid:public_id>/sharing/invite/",
+        sharing.sharing_invite,
+        {"kind": "knowledge"},
+        name="knowledge-sharing-invite",
+    ),
+    path("invitations/<str:token>/", sharing.invitation_accept_view, name="invitation-accept"),
 ]

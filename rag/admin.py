@@ -12,12 +12,14 @@ from django.http import HttpRequest
 from unfold.admin import ModelAdmin
 from unfold.decorators import action, display
 
+from rag.access import has_role, visible_bases
 from rag.models import Document, DocumentStatus, KnowledgeBase
 from rag.services import KnowledgeInputError, document_retry
 
 
 def _own(request: HttpRequest, queryset: QuerySet, owner_field: str) -> QuerySet:
-    return queryset if request.user.is_superuser else queryset.filter(**{owner_field: request.user})
+    """Rows of bases the user may see, whoever shared them (``rag.access``)."""
+    return visible_bases(request.user, queryset, owner_field=owner_field)
 
 
 @admin.register(KnowledgeBase)
@@ -29,6 +31,15 @@ class KnowledgeBaseAdmin(ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return _own(request, super().get_queryset(request), "owner")
+
+    # Django's model permissions still apply; the role on the base narrows them further.
+    def has_change_permission(self, request: HttpRequest, obj: KnowledgeBase | None = None) -> bool:
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or has_role(request.user, obj, "editor"))
+
+    def has_delete_permission(self, request: HttpRequest, obj: KnowledgeBase | None = None) -> bool:
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or has_role(request.user, obj, "owner"))
 
 
 _BADGES = {
@@ -65,6 +76,11 @@ class DocumentAdmin(ModelAdmin):
     @action(description="Index again", permissions=["view"])
     def retry_documents(self, request: HttpRequest, queryset: QuerySet[Document]) -> None:
         for document in queryset:
+            if not has_role(request.user, document.knowledge_base, "editor"):
+                self.message_user(
+                    request, f"{document.name}: only editors may index it again.", level="warning"
+                )
+                continue
             try:
                 document_retry(document=document, user=request.user)
                 self.message_user(request, f"{document.name}: queued for indexing.")

@@ -10,12 +10,13 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from rag.access import has_role, visible_bases
 from rag.embeddings import embedding_model_choices
 from rag.models import Document, KnowledgeBase
 from rag.search import search
@@ -67,14 +68,19 @@ class SearchSerializer(serializers.Serializer):
 
 
 def _bases(request):
-    queryset = KnowledgeBase.objects.all()
-    return queryset if request.user.is_superuser else queryset.filter(owner=request.user)
+    return visible_bases(request.user, KnowledgeBase.objects.all())
 
 
-def _base(request, base_id) -> KnowledgeBase:
+def _base(request, base_id, role: str = "viewer") -> KnowledgeBase:
+    """The base, if the caller may see it (else 404) and has at least ``role`` on it (else 403)."""
     base = _bases(request).filter(public_id=base_id).first()
     if base is None:
         raise NotFound("No such knowledge base.")
+    if role != "viewer" and not has_role(request.user, base, role):
+        needed = "editors and owners" if role == "editor" else "owners"
+        raise PermissionDenied(
+            f"Only {needed} of this knowledge base may do that; ask its owner for the {role} role."
+        )
     return base
 
 
@@ -134,7 +140,7 @@ class KnowledgeBaseDetailView(ApiView):
 
     @extend_schema(summary="Delete a knowledge base and its documents", responses={204: None})
     def delete(self, request, base_id):
-        knowledge_base_delete(knowledge_base=_base(request, base_id))
+        knowledge_base_delete(knowledge_base=_base(request, base_id, "owner"))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -162,7 +168,7 @@ class DocumentListView(ApiView):
         responses={201: DocumentSerializer(many=True)},
     )
     def post(self, request, base_id):
-        base = _base(request, base_id)
+        base = _base(request, base_id, "editor")
         uploads = request.FILES.getlist("files")
         url = str(request.data.get("url", "")).strip()
         if not uploads and not url:
@@ -187,8 +193,8 @@ class DocumentListView(ApiView):
 
 
 class DocumentDetailView(ApiView):
-    def _document(self, request, base_id, document_id) -> Document:
-        document = _base(request, base_id).documents.filter(public_id=document_id).first()
+    def _document(self, request, base_id, document_id, role: str = "viewer") -> Document:
+        document = _base(request, base_id, role).documents.filter(public_id=document_id).first()
         if document is None:
             raise NotFound("No such document.")
         return document
@@ -199,7 +205,7 @@ class DocumentDetailView(ApiView):
 
     @extend_schema(summary="Delete a document (its file and passages)", responses={204: None})
     def delete(self, request, base_id, document_id):
-        document_delete(document=self._document(request, base_id, document_id))
+        document_delete(document=self._document(request, base_id, document_id, "editor"))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -38,6 +38,7 @@ class KnowledgeBase(models.Model):
 
     class Meta:
         ordering = ["name"]
+        permissions = [("own_knowledgebase", "Own the knowledge base: share, delete")]
 
     def __str__(self) -> str:
         return self.name

@@ -9,8 +9,10 @@ The rules (README, "Who may run what"):
 
 - *Editors* of an agent may run its drafts, choose its model and send any message role.
   Editors are: server code calling the services without a user or an anonymous session;
-  superusers; for a stored agent or system, whoever its access helper lets edit it (today its
-  owner). Code agents have no other editors.
+  superusers; for a stored agent or system, whoever its access helper lets edit it (its owners
+  and editors). Code agents have no other editors.
+- *Testers* (viewers of a stored agent or system, and every editor) may run its drafts too, with
+  the agent's own model and user messages only: the playground for someone it was shared with.
 - Everyone else (other users, staff included, and anonymous sessions) may run code agents and
   published stored agents and systems, and nothing else: a never-published one is reported
   exactly like an unknown key, so its existence does not leak.
@@ -50,6 +52,9 @@ class AgentAccess(Protocol):
     def editable_keys(self, user: Any) -> Iterable[Any]:
         """Querysets (or lists) of the agent and system keys ``user`` may edit, for admin filters."""
 
+    def can_test(self, user: Any, agent_key: str) -> bool:
+        """May ``user`` (signed in) run the drafts of the stored agent or system ``agent_key``?"""
+
 
 _access: AgentAccess | None = None
 
@@ -78,6 +83,18 @@ def may_edit_agent(*, agent_key: str, user: Any = None, anonymous_session_id: An
     if _access is None or registry.is_code_agent(agent_key):
         return False
     return _access.can_edit(user, agent_key)
+
+
+def may_test_agent(*, agent_key: str, user: Any = None, anonymous_session_id: Any = None) -> bool:
+    """Testers may run drafts (module docstring); every editor is a tester."""
+    if not _signed_in(user):
+        return anonymous_session_id is None  # server code, not a visitor
+    if user.is_superuser:
+        return True
+    if _access is None or registry.is_code_agent(agent_key):
+        return False
+    can_test = getattr(_access, "can_test", None)  # an access without testers: editors only
+    return bool(can_test(user, agent_key)) if can_test else _access.can_edit(user, agent_key)
 
 
 def may_run_published(agent_key: str, agent_version: str = "") -> bool:

@@ -105,10 +105,10 @@ def conversation_create(
             "agent_key", f"No agent is registered with the key {agent_key!r}.", code="unknown_agent"
         )
     from runtime import policy
-    from runtime.access import may_edit_agent
+    from runtime.access import may_test_agent
 
-    editor = may_edit_agent(agent_key=agent_key, user=user, anonymous_session_id=anonymous_session_id)
-    policy.check_agent(agent_key=agent_key, agent_version="", editor=editor)
+    tester = may_test_agent(agent_key=agent_key, user=user, anonymous_session_id=anonymous_session_id)
+    policy.check_agent(agent_key=agent_key, agent_version="", editor=tester)
     return AgentConversation.objects.create(
         agent_key=agent_key,
         user=user if getattr(user, "is_authenticated", False) else None,
@@ -153,10 +153,14 @@ def run_create(
     if parent_run is None:
         # Who may run what, with which model and which message roles: runtime/access.py, README.
         from runtime import policy
-        from runtime.access import may_edit_agent
+        from runtime.access import may_edit_agent, may_test_agent
 
         editor = may_edit_agent(agent_key=agent_key, user=user, anonymous_session_id=anonymous_session_id)
-        policy.check_agent(agent_key=agent_key, agent_version=agent_version or "", editor=editor)
+        # viewers of a stored agent may run its drafts (the playground); model and roles stay editors'
+        tester = editor or may_test_agent(
+            agent_key=agent_key, user=user, anonymous_session_id=anonymous_session_id
+        )
+        policy.check_agent(agent_key=agent_key, agent_version=agent_version or "", editor=tester)
         policy.check_model(model=model or "", agent_key=agent_key, editor=editor)
         if not editor:
             policy.check_public_messages(cleaned, conversation)

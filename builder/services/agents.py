@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
-from builder.models import Agent, AgentDraft, AgentDraftRevision, AgentSystem, AgentVersion
+from builder.models import Agent, AgentDraft, AgentDraftRevision, AgentSystem, AgentVersion, AuditAction
 from builder.schema import AgentConfig, ConfigError, Known, parse_config, validate_slug
+from builder.services.sharing import audit_record
 from builder.services.templates import free_key
 
 if TYPE_CHECKING:
@@ -143,6 +144,7 @@ def agent_publish(*, agent: Agent, user: AbstractBaseUser | None, note: str = ""
     draft.save(update_fields=["published_revision", "updated_at"])
     agent.published_version = version
     agent.save(update_fields=["published_version", "updated_at"])
+    audit_record(actor=user, action=AuditAction.PUBLISHED, obj=agent, detail=f"version {number}")
     return version
 
 
@@ -151,13 +153,15 @@ def agent_restore_version(*, agent: Agent, version: AgentVersion, user: Abstract
     """Make ``version`` the draft again (a new draft revision; versions are never rewritten)."""
     if version.agent_id != agent.pk:
         raise ConfigError({"version": "That version belongs to another agent."})
-    return agent_update_draft(
+    draft = agent_update_draft(
         agent=agent,
         user=user,
         config=version.config,
         name=version.name or agent.name,
         description=version.description,
     )
+    audit_record(actor=user, action=AuditAction.RESTORED, obj=agent, detail=f"version {version.number}")
+    return draft
 
 
 @transaction.atomic
@@ -173,7 +177,7 @@ def agent_duplicate(*, agent: Agent, user: AbstractBaseUser, slug: str, name: st
 
 
 @transaction.atomic
-def agent_delete(*, agent: Agent) -> None:
+def agent_delete(*, agent: Agent, user: AbstractBaseUser | None = None) -> None:
     """Refused while anything uses the agent: a system (published ones pin its version) or an
     agent that calls it would otherwise fail at run time, silently for whoever is chatting."""
     from builder.selectors import agent_dependants
@@ -185,6 +189,7 @@ def agent_delete(*, agent: Agent) -> None:
                 "agent": f"{agent.name} is used by {', '.join(dependants)}; remove it there first, then delete it."
             }
         )
+    audit_record(actor=user, action=AuditAction.DELETED, obj=agent)
     agent.delete()
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from django.db import transaction
 
+from builder.access import perms_for
 from builder.models import Agent, AgentSystem
 from builder.schema import CONFIG_FORMAT, ConfigError, Known, parse_config, validate_slug
 from runtime.jsonsafe import text_problem
@@ -202,9 +203,12 @@ def import_plan(*, user: AbstractBaseUser, text: str, known: Known) -> ImportPla
         existing = Agent.objects.select_related("draft").filter(slug=slug).first()
         if existing is None:
             items.append(PlanItem("create", "agent", slug, str(raw["name"])))
-        elif existing.owner_id != user.pk and not user.is_superuser:
+        elif not perms_for(user, existing).edit:
             raise ConfigError(
-                {"file": f"{where}: the key {slug!r} belongs to someone else's agent; rename it in the file."}
+                {
+                    "file": f"{where}: the key {slug!r} belongs to someone else's agent you may not edit; "
+                    "rename it in the file, or ask its owner for the editor role."
+                }
             )
         else:
             changed = [k for k, v in raw["config"].items() if existing.draft.config.get(k) != v]
@@ -234,9 +238,12 @@ def _plan_system(user: AbstractBaseUser, raw: Any, agent_slugs: set[Any]) -> Pla
         if not isinstance(member, dict) or member.get("agent") not in agent_slugs:
             raise ConfigError({"file": f"system member {member!r} must name one of the file's agents."})
     existing = AgentSystem.objects.filter(slug=raw["slug"]).first()
-    if existing and existing.owner_id != user.pk and not user.is_superuser:
+    if existing and not perms_for(user, existing).edit:
         raise ConfigError(
-            {"file": f"the system key {raw['slug']!r} belongs to someone else; rename it in the file."}
+            {
+                "file": f"the system key {raw['slug']!r} belongs to someone else's system you may not edit; "
+                "rename it in the file, or ask its owner for the editor role."
+            }
         )
     return PlanItem("update" if existing else "create", "system", raw["slug"], str(raw["name"]))
 

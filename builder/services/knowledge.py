@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from django.db import transaction
 
-from builder.models import Agent, AgentKnowledge
+from builder.models import Agent, AgentKnowledge, AuditAction
 from builder.schema import ConfigError
+from builder.services.sharing import audit_record
 from rag.models import KnowledgeBase
 
 MODES = ("auto", "tool", "both")
@@ -34,3 +36,12 @@ def agent_knowledge_set(
         ]
     )
     return list(wanted.values())
+
+
+@transaction.atomic
+def knowledge_base_remove(*, knowledge_base: KnowledgeBase, user: Any) -> None:
+    """Delete a knowledge base (rag's service) and record who did it in the builder's audit log."""
+    from rag.services import knowledge_base_delete
+
+    audit_record(actor=user, action=AuditAction.DELETED, obj=knowledge_base)
+    knowledge_base_delete(knowledge_base=knowledge_base)

@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from builder.models import Agent, AgentSystem, SystemMember
+from builder.models import Agent, AgentSystem, AuditAction, SystemMember
 from builder.schema import ConfigError, validate_slug
 from builder.services.agents import code_agent_keys
+from builder.services.sharing import audit_record
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -89,8 +90,11 @@ def system_publish(*, system: AgentSystem, user: AbstractBaseUser) -> dict[str, 
     system.published_at = timezone.now()
     system.published_by = user
     system.save(update_fields=["published_pins", "published_at", "published_by", "updated_at"])
+    audit_record(actor=user, action=AuditAction.PUBLISHED, obj=system, detail=f"{len(pins)} member(s) pinned")
     return pins
 
 
-def system_delete(*, system: AgentSystem) -> None:
+@transaction.atomic
+def system_delete(*, system: AgentSystem, user: AbstractBaseUser | None = None) -> None:
+    audit_record(actor=user, action=AuditAction.DELETED, obj=system)
     system.delete()

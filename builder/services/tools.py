@@ -10,8 +10,9 @@ from urllib.parse import urlsplit
 import jsonschema
 from django.db import IntegrityError, transaction
 
-from builder.models import ToolDefinition, ToolKind
+from builder.models import AuditAction, ToolDefinition, ToolKind
 from builder.schema import TOOL_NAME_RE, ConfigError
+from builder.services.sharing import audit_record
 from builder.tool_params import locations_for_schema, spec_from_rows
 from runtime import jsonsafe
 
@@ -173,7 +174,7 @@ def tool_save(
 
 
 @transaction.atomic
-def tool_delete(*, tool: ToolDefinition) -> None:
+def tool_delete(*, tool: ToolDefinition, user: AbstractBaseUser | None = None) -> None:
     """Refused while an agent uses the tool (its runs would lose it without a word)."""
     from builder.selectors import tool_dependants
 
@@ -184,6 +185,7 @@ def tool_delete(*, tool: ToolDefinition) -> None:
                 "tool": f"{tool.name} is used by {', '.join(dependants)}; remove it there first, then delete it."
             }
         )
+    audit_record(actor=user, action=AuditAction.DELETED, obj=tool)
     tool.delete()
 
 

@@ -10,3 +10,11 @@ register = template.Library()
 @register.filter(name="markdown")
 def markdown_filter(text: object) -> str:
     return render_markdown(text)
+
+
+@register.simple_tag
+def role_of(user: object, obj: object) -> str:
+    """The user's role on a row of a list page (read from the row's ``access_rank``)."""
+    from builder.access import role_label
+
+    return role_label(user, obj)  # type: ignore[arg-type]

@@ -10,13 +10,13 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from builder import selectors
-from builder.access import get_agent_for_user
+from builder.access import attach_roles, get_agent_for_user, refusal
 from builder.forms import AgentForm, AgentIdentityForm, DuplicateForm, PublishForm, apply_errors
 from builder.models import Agent
 from builder.schema import ConfigError
 from builder.services import agent_create, agent_delete, agent_duplicate, agent_publish, agent_update_draft
 from builder.services.templates import TEMPLATES, agent_from_template, free_key, key_from_name
-from builder.views.common import delete_dialog, go, is_partial, page, staff_view
+from builder.views.common import delete_dialog, go, is_partial, page, refused, staff_view
 from builder.views.playground import playground_context
 
 PAGE_SIZE = 50
@@ -32,17 +32,21 @@ STATUSES = [
 def agent_list(request: HttpRequest) -> HttpResponse:
     search = request.GET.get("q", "").strip()[:200]
     status = request.GET.get("status", "")
+    shared = request.GET.get("shared") == "1"
     page_number = int(request.GET["page"]) if request.GET.get("page", "").isdigit() else 1
     page_number = max(page_number, 1)
     start = (page_number - 1) * PAGE_SIZE
     # one row more than shown tells whether there is a next page, without a COUNT query
     rows = list(
-        selectors.agent_list(user=request.user, search=search, status=status)[start : start + PAGE_SIZE + 1]
+        selectors.agent_list(user=request.user, search=search, status=status, shared=shared)[
+            start : start + PAGE_SIZE + 1
+        ]
     )
     context = {
-        "agents": rows[:PAGE_SIZE],
+        "agents": attach_roles(request.user, rows[:PAGE_SIZE]),
         "q": search,
         "status": status,
+        "shared": shared,
         "statuses": STATUSES,
         "page_number": page_number,
         "has_next": len(rows) > PAGE_SIZE,
@@ -92,8 +96,11 @@ def agent_create_view(request: HttpRequest) -> HttpResponse:
 
 def editor_form(request: HttpRequest, agent: Agent, data: Any = None) -> AgentForm:
     models = selectors.available_models()["models"]
+    # the runtime resolves an agent's HTTP tools among its owner's: offer those shared with this user
     http_tools = list(
-        selectors.tool_list(user=request.user).filter(kind="http").values_list("name", flat=True)
+        selectors.tool_list(user=request.user)
+        .filter(kind="http", owner_id=agent.owner_id)
+        .values_list("name", flat=True)
     )
     agents = [
         (slug, f"{name} ({slug})")
@@ -122,6 +129,7 @@ def editor_context(request: HttpRequest, agent: Agent, perms: Any, form: AgentFo
         "python_catalog": selectors.python_tool_catalog(),
         "versions": list(selectors.agent_versions(agent=agent)[:20]),
         "title": agent.name,
+        "sharing_url": reverse("builder:agent-sharing", args=[agent.public_id]),
         "playground": None
         if is_partial(request)
         else playground_context(request, key=agent.slug, agent=agent),
@@ -132,9 +140,11 @@ def editor_context(request: HttpRequest, agent: Agent, perms: Any, form: AgentFo
 @require_http_methods(["GET", "POST"])
 def agent_edit(request: HttpRequest, public_id: str) -> HttpResponse:
     agent, perms = get_agent_for_user(request.user, public_id)
+    if request.method == "POST" and not perms.edit:
+        return refused(request, refusal(perms, agent, "edit"))
     form = editor_form(request, agent, request.POST or None)
     status = 200
-    if request.method == "POST" and perms.edit:
+    if request.method == "POST":
         if form.is_valid():
             try:
                 agent_update_draft(
@@ -168,10 +178,10 @@ def agent_edit(request: HttpRequest, public_id: str) -> HttpResponse:
 @require_POST
 def agent_publish_view(request: HttpRequest, public_id: str) -> HttpResponse:
     agent, perms = get_agent_for_user(request.user, public_id)
-    form = PublishForm(request.POST)
     if not perms.publish:
-        form.add_error(None, "You may not publish this agent; ask its owner.")
-    elif form.is_valid():
+        return refused(request, refusal(perms, agent, "publish"))
+    form = PublishForm(request.POST)
+    if form.is_valid():
         try:
             version = agent_publish(agent=agent, user=request.user, note=form.cleaned_data["note"])
         except ConfigError as exc:
@@ -212,12 +222,13 @@ def agent_duplicate_view(request: HttpRequest, public_id: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def agent_delete_view(request: HttpRequest, public_id: str) -> HttpResponse:
     agent, perms = get_agent_for_user(request.user, public_id)
+    if not perms.delete:
+        return refused(request, refusal(perms, agent, "delete"))
     return delete_dialog(
         request,
         obj=agent,
         kind="agent",
-        may_delete=perms.delete,
-        delete=lambda: agent_delete(agent=agent),
+        delete=lambda: agent_delete(agent=agent, user=request.user),
         action=reverse("builder:agent-delete", args=[agent.public_id]),
         done=reverse("builder:agent-list"),
         dependants=lambda: selectors.agent_dependants(agent=agent),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
+from urllib.parse import quote
 
 from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
@@ -42,12 +43,25 @@ def page(
     """Render ``template`` in the admin frame, or only ``template#partial`` for an htmx request."""
     context.setdefault("section", template.split("/")[-1].split("_")[0].rstrip("s") + "s")
     context.setdefault("builder_sections", SECTIONS)
+    if not (partial and is_partial(request)):
+        from builder.services.teams import may_manage_teams
+
+        context.setdefault("can_manage_teams", may_manage_teams(request.user))
     if partial and is_partial(request):
         response = TemplateResponse(request, f"{template}#{partial}", context, status=status)
     else:
         full = {**admin.site.each_context(request), **context}
         response = TemplateResponse(request, template, full, status=status)
     patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+def refused(request: HttpRequest, message: str) -> HttpResponse:
+    """A 403 that says why, nothing changed: the page says it, and so does the ``X-Notice`` header
+    that builder.js shows in the notice region (htmx does not swap a 403)."""
+    context = {"message": message, "title": "Not allowed"}
+    response = page(request, "builder/refused.html", context, partial="refused", status=403)
+    response["X-Notice"] = quote(message)
     return response
 
 
@@ -63,7 +77,6 @@ def delete_dialog(
     *,
     obj: Any,
     kind: str,
-    may_delete: bool,
     delete: Callable[[], None],
     action: str,
     done: str,
@@ -71,12 +84,12 @@ def delete_dialog(
 ) -> HttpResponse:
     """The confirm-and-delete dialog of an agent, tool or system.
 
-    GET shows it (with what still uses the object, which blocks the delete); a POST by
-    someone who may delete calls ``delete()`` and goes to ``done``. A ``ConfigError`` from
+    GET shows it (with what still uses the object, which blocks the delete); a POST calls
+    ``delete()`` and goes to ``done`` (the caller has refused anyone who may not delete). A ``ConfigError`` from
     it (still in use) shows the dialog again with its message, status 409.
     """
     error = ""
-    if request.method == "POST" and may_delete:
+    if request.method == "POST":
         try:
             delete()
         except ConfigError as exc:

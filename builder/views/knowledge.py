@@ -10,14 +10,17 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from builder.access import (
+    attach_roles,
     get_agent_for_user,
     get_document_for_user,
     get_knowledge_base_for_user,
+    refusal,
+    shared_with,
     visible_to,
 )
 from builder.knowledge_forms import AgentKnowledgeForm, KnowledgeBaseForm
-from builder.services.knowledge import agent_knowledge_set
-from builder.views.common import go, page, staff_view
+from builder.services.knowledge import agent_knowledge_set, knowledge_base_remove
+from builder.views.common import go, page, refused, staff_view
 from rag.models import Document, DocumentStatus, KnowledgeBase
 from rag.search import search
 from rag.services import (
@@ -29,7 +32,6 @@ from rag.services import (
     document_retry,
     document_upload,
     knowledge_base_create,
-    knowledge_base_delete,
     knowledge_base_update,
 )
 
@@ -43,11 +45,14 @@ def _ctx(**extra) -> dict:
 @staff_view
 @require_GET
 def knowledge_list(request: HttpRequest) -> HttpResponse:
-    bases = visible_to(request.user, KnowledgeBase.objects.all()).annotate(
+    shared = request.GET.get("shared") == "1"
+    rows = shared_with if shared else visible_to
+    bases = rows(request.user, KnowledgeBase.objects.all()).annotate(
         document_count=Count("documents"),
         ready_count=Count("documents", filter=Q(documents__status=DocumentStatus.READY)),
     )
-    return page(request, "builder/knowledge_list.html", _ctx(bases=list(bases), title="Knowledge"))
+    context = _ctx(bases=attach_roles(request.user, list(bases)), shared=shared, title="Knowledge")
+    return page(request, "builder/knowledge_list.html", context)
 
 
 @staff_view
@@ -71,7 +76,7 @@ def knowledge_create(request: HttpRequest) -> HttpResponse:
 def knowledge_settings(request: HttpRequest, public_id: str) -> HttpResponse:
     base, perms = get_knowledge_base_for_user(request.user, public_id)
     if not perms.edit:
-        return HttpResponse("You may not change this knowledge base.", status=403)
+        return refused(request, refusal(perms, base, "edit"))
     initial = {key: getattr(base, key) for key in ("name", "description", *INDEX_SETTINGS)}
     form = KnowledgeBaseForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
@@ -101,6 +106,7 @@ def _detail_context(request: HttpRequest, base: KnowledgeBase, perms, **extra) -
         documents=documents,
         indexing=any(not d.is_terminal for d in documents),
         title=base.name,
+        sharing_url=reverse("builder:knowledge-sharing", args=[base.public_id]),
         **extra,
     )
 
@@ -117,6 +123,8 @@ def knowledge_detail(request: HttpRequest, public_id: str) -> HttpResponse:
 @require_POST
 def knowledge_upload(request: HttpRequest, public_id: str) -> HttpResponse:
     base, perms = get_knowledge_base_for_user(request.user, public_id)
+    if not perms.edit:
+        return refused(request, refusal(perms, base, "edit"))
     uploads = request.FILES.getlist("files")
     pasted = request.POST.get("text", "").strip()
     if pasted:
@@ -126,18 +134,16 @@ def knowledge_upload(request: HttpRequest, public_id: str) -> HttpResponse:
     errors: list[str] = []
     added: list[str] = []
     url_error = ""
-    if not perms.edit:
-        errors.append("You may not add documents to this knowledge base.")
-    elif not uploads and not url:
+    if not uploads and not url:
         errors.append(
             "Files: choose one or more files to upload, paste some text, or give a web page's address."
         )
-    for upload in uploads if perms.edit else []:
+    for upload in uploads:
         try:
             added.append(document_upload(knowledge_base=base, upload=upload, user=request.user).name)
         except KnowledgeInputError as exc:
             errors.append(exc.message)
-    if url and perms.edit:
+    if url:
         try:
             added.append(document_from_url(knowledge_base=base, url=url, user=request.user).name)
             url = ""
@@ -156,9 +162,9 @@ def knowledge_upload(request: HttpRequest, public_id: str) -> HttpResponse:
 def knowledge_delete_view(request: HttpRequest, public_id: str) -> HttpResponse:
     base, perms = get_knowledge_base_for_user(request.user, public_id)
     if not perms.delete:
-        return HttpResponse("You may not delete this knowledge base.", status=403)
+        return refused(request, refusal(perms, base, "delete"))
     name = base.name
-    knowledge_base_delete(knowledge_base=base)
+    knowledge_base_remove(knowledge_base=base, user=request.user)
     messages.success(request, f"Deleted {name} and its documents.")
     return go(request, reverse("builder:knowledge-list"))
 
@@ -166,14 +172,13 @@ def knowledge_delete_view(request: HttpRequest, public_id: str) -> HttpResponse:
 def _document_action(request: HttpRequest, public_id: str, document_id: str, action) -> HttpResponse:
     document, perms = get_document_for_user(request.user, public_id, document_id)
     base = document.knowledge_base
-    error = ""
     if not perms.edit:
-        error = "You may not change this knowledge base."
-    else:
-        try:
-            action(document)
-        except KnowledgeInputError as exc:
-            error = exc.message
+        return refused(request, refusal(perms, base, "edit"))
+    error = ""
+    try:
+        action(document)
+    except KnowledgeInputError as exc:
+        error = exc.message
     if not request.htmx:
         if error:
             messages.error(request, error)
@@ -233,7 +238,7 @@ def agent_knowledge(request: HttpRequest, public_id: str) -> HttpResponse:
     form = AgentKnowledgeForm(request.POST or None, bases=bases, agent=agent)
     if request.method == "POST":
         if not perms.edit:
-            return HttpResponse("You may not change this agent.", status=403)
+            return refused(request, refusal(perms, agent, "edit"))
         if form.is_valid():
             chosen = agent_knowledge_set(
                 agent=agent,
@@ -243,5 +248,7 @@ def agent_knowledge(request: HttpRequest, public_id: str) -> HttpResponse:
             names = ", ".join(b.name for b in chosen) or "no knowledge base"
             messages.success(request, f"{agent.name} now uses {names}.")
             return go(request, reverse("builder:agent-knowledge", args=[agent.public_id]))
-    context = _ctx(agent=agent, form=form, has_bases=bases.exists(), title=f"Knowledge for {agent.name}")
+    context = _ctx(
+        agent=agent, perms=perms, form=form, has_bases=bases.exists(), title=f"Knowledge for {agent.name}"
+    )
     return page(request, "builder/agent_knowledge.html", context, status=422 if form.errors else 200)

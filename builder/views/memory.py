@@ -9,7 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from builder.access import get_agent_for_user, get_system_for_user
+from builder.access import get_agent_for_user, get_system_for_user, refusal
 from builder.forms import MemoryAddForm, MemoryEntryForm, apply_errors
 from builder.schema import ConfigError
 from builder.services.memory import (
@@ -20,7 +20,7 @@ from builder.services.memory import (
     memory_search,
     memory_update,
 )
-from builder.views.common import page, staff_view
+from builder.views.common import page, refused, staff_view
 from runtime.models import MemoryScope
 
 
@@ -77,12 +77,12 @@ def _render(
 def memory_list(request: HttpRequest, public_id: str, kind: str) -> HttpResponse:
     """GET lists; POST adds an entry by hand."""
     obj, perms, queryset = _owner(request, kind, public_id)
+    if not perms.edit:  # memory holds facts from everyone's conversations: editors and owners only
+        return refused(request, refusal(perms, obj, "memory"))
     if request.method == "GET":
         return _render(request, kind, obj, queryset, perms=perms)
     form = MemoryAddForm(request.POST)
-    if not perms.edit:
-        form.add_error(None, f"You may not change this {kind}'s memory; ask its owner.")
-    elif form.is_valid():
+    if form.is_valid():
         try:
             entry = memory_add(
                 user=request.user,
@@ -103,8 +103,10 @@ def memory_list(request: HttpRequest, public_id: str, kind: str) -> HttpResponse
 @require_http_methods(["POST", "DELETE"])
 def memory_entry(request: HttpRequest, public_id: str, kind: str, entry_id: str) -> HttpResponse:
     obj, perms, queryset = _owner(request, kind, public_id)
+    if not perms.edit:
+        return refused(request, refusal(perms, obj, "memory"))
     entry = queryset.filter(pk=entry_id).first()
-    if entry is None or not perms.edit:
+    if entry is None:
         raise Http404("Unknown memory entry.")
     if request.method == "DELETE" or request.POST.get("delete"):
         memory_delete(entry=entry)

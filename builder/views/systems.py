@@ -10,18 +10,23 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from builder import selectors
-from builder.access import get_agent_for_user, get_system_for_user
+from builder.access import attach_roles, get_agent_for_user, get_system_for_user, refusal
 from builder.forms import SystemForm, apply_errors
 from builder.models import AgentSystem
 from builder.schema import ConfigError
 from builder.services.systems import system_delete, system_publish, system_save
-from builder.views.common import delete_dialog, go, is_partial, page, staff_view
+from builder.views.common import delete_dialog, go, is_partial, page, refused, staff_view
 from builder.views.playground import playground_context
 
 
 @staff_view
 def system_list(request: HttpRequest) -> HttpResponse:
-    context = {"systems": list(selectors.system_list(user=request.user)), "title": "Multi-agent systems"}
+    shared = request.GET.get("shared") == "1"
+    context = {
+        "systems": attach_roles(request.user, list(selectors.system_list(user=request.user, shared=shared))),
+        "shared": shared,
+        "title": "Multi-agent systems",
+    }
     return page(request, "builder/system_list.html", context, partial="systems")
 
 
@@ -103,9 +108,11 @@ def system_create(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def system_edit(request: HttpRequest, public_id: str) -> HttpResponse:
     system, perms = get_system_for_user(request.user, public_id)
+    if request.method == "POST" and not perms.edit:
+        return refused(request, refusal(perms, system, "edit"))
     form = SystemForm(request.POST or None, initial=_initial(system), agents=_agent_choices(request))
     form.fields["slug"].disabled = True
-    if request.method == "POST" and perms.edit and (saved := _save(request, form, system)):
+    if request.method == "POST" and (saved := _save(request, form, system)):
         messages.success(request, f"Saved {saved.name}.")
         return go(request, reverse("builder:system-edit", args=[system.public_id]))
     context = {
@@ -120,6 +127,7 @@ def system_edit(request: HttpRequest, public_id: str) -> HttpResponse:
         if is_partial(request)
         else playground_context(request, key=system.slug, system=system),
         "title": system.name,
+        "sharing_url": reverse("builder:system-sharing", args=[system.public_id]),
     }
     return page(
         request, "builder/system_form.html", context, partial="form", status=422 if form.errors else 200
@@ -130,9 +138,10 @@ def system_edit(request: HttpRequest, public_id: str) -> HttpResponse:
 @require_POST
 def system_publish_view(request: HttpRequest, public_id: str) -> HttpResponse:
     system, perms = get_system_for_user(request.user, public_id)
-    if perms.publish:
-        pins = system_publish(system=system, user=request.user)
-        messages.success(request, f"Published {system.name}; pinned {len(pins)} member version(s).")
+    if not perms.publish:
+        return refused(request, refusal(perms, system, "publish"))
+    pins = system_publish(system=system, user=request.user)
+    messages.success(request, f"Published {system.name}; pinned {len(pins)} member version(s).")
     return go(request, reverse("builder:system-edit", args=[system.public_id]))
 
 
@@ -140,12 +149,13 @@ def system_publish_view(request: HttpRequest, public_id: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def system_delete_view(request: HttpRequest, public_id: str) -> HttpResponse:
     system, perms = get_system_for_user(request.user, public_id)
+    if not perms.delete:
+        return refused(request, refusal(perms, system, "delete"))
     return delete_dialog(
         request,
         obj=system,
         kind="system",
-        may_delete=perms.delete,
-        delete=lambda: system_delete(system=system),
+        delete=lambda: system_delete(system=system, user=request.user),
         action=reverse("builder:system-delete", args=[system.public_id]),
         done=reverse("builder:system-list"),
     )

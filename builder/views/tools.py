@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from builder import selectors
-from builder.access import get_tool_for_user
+from builder.access import attach_roles, get_tool_for_user, refusal
 from builder.forms import CurlImportForm, OpenAPIImportForm, ToolForm, TryToolForm, apply_errors
 from builder.models import ToolDefinition
 from builder.schema import ConfigError
@@ -19,13 +19,15 @@ from builder.services.openapi_import import base_url, load_openapi, openapi_oper
 from builder.services.tool_import import draft_from_curl
 from builder.services.tools import build_spec, parse_secrets, tool_delete, tool_save, tool_try
 from builder.tool_params import EMPTY_ROWS, LOCATIONS, TYPES, empty_row, rows_from_post, rows_from_spec
-from builder.views.common import delete_dialog, go, page, staff_view
+from builder.views.common import delete_dialog, go, page, refused, staff_view
 
 
 @staff_view
 def tool_list(request: HttpRequest) -> HttpResponse:
+    shared = request.GET.get("shared") == "1"
     context = {
-        "tools": list(selectors.tool_list(user=request.user)),
+        "tools": attach_roles(request.user, list(selectors.tool_list(user=request.user, shared=shared))),
+        "shared": shared,
         "python_catalog": selectors.python_tool_catalog(),
         "title": "Tools",
     }
@@ -193,8 +195,11 @@ def tool_edit(request: HttpRequest, public_id: str) -> HttpResponse:
         "secret_names": sorted(tool.secrets or {}),
         "try_form": TryToolForm(),
         "title": tool.name,
+        "sharing_url": reverse("builder:tool-sharing", args=[tool.public_id]),
     }
-    if request.method == "POST" and perms.edit:
+    if request.method == "POST":
+        if not perms.edit:
+            return refused(request, refusal(perms, tool, "edit"))
         saved, form, rows = _posted(request, tool)
         if saved:
             messages.success(request, f"Saved {saved.name}.")
@@ -222,12 +227,13 @@ def tool_try_view(request: HttpRequest, public_id: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def tool_delete_view(request: HttpRequest, public_id: str) -> HttpResponse:
     tool, perms = get_tool_for_user(request.user, public_id)
+    if not perms.delete:
+        return refused(request, refusal(perms, tool, "delete"))
     return delete_dialog(
         request,
         obj=tool,
         kind="tool",
-        may_delete=perms.delete,
-        delete=lambda: tool_delete(tool=tool),
+        delete=lambda: tool_delete(tool=tool, user=request.user),
         action=reverse("builder:tool-delete", args=[tool.public_id]),
         done=reverse("builder:tool-list"),
         dependants=lambda: selectors.tool_dependants(tool=tool),

@@ -9,11 +9,11 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.http import require_POST
 
 from builder import selectors
-from builder.access import get_agent_for_user
+from builder.access import get_agent_for_user, refusal
 from builder.forms import PublishForm
 from builder.services import agent_restore_version
 from builder.services.diff import agent_changes
-from builder.views.common import go, page, staff_view
+from builder.views.common import go, page, refused, staff_view
 
 
 @staff_view
@@ -82,7 +82,8 @@ def version_restore(request: HttpRequest, public_id: str, number: int) -> HttpRe
     version = agent.versions.filter(number=number).first()
     if version is None:
         raise Http404("Unknown version.")
-    if perms.edit:
-        agent_restore_version(agent=agent, version=version, user=request.user)
-        messages.success(request, f"Version {number} is the draft again. Publish it to make it live.")
+    if not perms.edit:
+        return refused(request, refusal(perms, agent, "edit"))
+    agent_restore_version(agent=agent, version=version, user=request.user)
+    messages.success(request, f"Version {number} is the draft again. Publish it to make it live.")
     return go(request, agent.get_absolute_url())

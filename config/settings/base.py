@@ -382,3 +382,21 @@ UNFOLD = {
         ],
     },
 }
+
+# Email: invitations to shared objects (builder/services/invitations.py), through Django's MAILERS.
+# dev prints them to the console; production sets EMAIL_HOST (and the rest) for its SMTP server.
+MAILERS = {
+    "default": {
+        "BACKEND": env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend"),
+        "OPTIONS": {
+            "host": env_str("EMAIL_HOST", "localhost"),
+            "port": env_int("EMAIL_PORT", 25),
+            "username": env_str("EMAIL_HOST_USER", ""),
+            "password": env_str("EMAIL_HOST_PASSWORD", ""),
+            "use_tls": env_bool("EMAIL_USE_TLS", False),
+        },
+    }
+}
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "agent-builder@localhost")
+# How long an invitation link works (it works once).
+INVITATION_TTL_HOURS = env_int("INVITATION_TTL_HOURS", 72)

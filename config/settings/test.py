@@ -21,3 +21,11 @@ RAG_EMBEDDING_MODELS = {  # noqa: F405
     **RAG_EMBEDDING_MODELS,  # noqa: F405
     "gated": {"backend": "tests.rag.gated.GatedEmbedder", "dimensions": 256, "label": "Gated (tests)"},
 }
+# Live servers started by browser tests write emails (invitations) as files a test can read;
+# pytest-django itself switches the test process to the in-memory backend.
+MAILERS = {
+    "default": {
+        "BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+        "OPTIONS": {"file_path": os.environ.get("EMAIL_FILE_PATH", str(BASE_DIR / ".data" / "test-mail"))},  # noqa: F405
+    }
+}

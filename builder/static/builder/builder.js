@@ -95,7 +95,9 @@
     if (!pending) document.documentElement.classList.remove("b-loading");
   });
   document.addEventListener("htmx:responseError", function (event) {
-    showNotice(messageFor(event.detail.xhr.status));
+    // a refusal that says why (builder.views.common.refused) shows its own words
+    var own = event.detail.xhr.getResponseHeader("X-Notice");
+    showNotice(own ? decodeURIComponent(own) : messageFor(event.detail.xhr.status));
   });
   document.addEventListener("htmx:sendError", function () { showNotice(NETWORK); });
   document.addEventListener("htmx:timeout", function () { showNotice(NETWORK); });
