@@ -89,6 +89,7 @@ ROUTES: dict[str, dict[str, str]] = {
     "knowledge-create": {"GET": STAFF, "POST": STAFF},
     "knowledge-detail": {"GET": VIEW},
     "knowledge-upload": {"POST": EDIT},
+    "knowledge-settings": {"GET": EDIT, "POST": EDIT},
     "knowledge-delete": {"POST": OWN},
     "knowledge-search": {"GET": VIEW},
     "document-retry": {"POST": EDIT},
