@@ -144,7 +144,7 @@ def answer(run: AgentRun, worker: ReloadingWorker) -> str:
         fresh = AgentRun.objects.get(pk=run.pk)
         return fresh if fresh.status in {"succeeded", "failed", "cancelled"} else None
 
-    fresh = wait_until(done, timeout=15, what=f"run {run.pk} to end")
+    fresh = wait_until(done, timeout=45, what=f"run {run.pk} to end")
     assert fresh.status == "succeeded", worker.log()
     return fresh.output["final_output"]["response"]
 
@@ -173,7 +173,7 @@ def test_editing_an_agent_restarts_the_worker_and_the_next_run_uses_the_new_code
     try:
         wait_until(
             lambda: worker.ready_pids() and worker.count(watched) >= 1,
-            timeout=20,
+            timeout=60,  # a worker starting on a loaded 2-core machine took longer than 20 s in CI
             what="the worker to be ready and its reloader to watch the agent module",
         )
         [first] = worker.ready_pids()
@@ -185,7 +185,7 @@ def test_editing_an_agent_restarts_the_worker_and_the_next_run_uses_the_new_code
         write_agent(module, "v2")
         wait_until(
             lambda: len(worker.ready_pids()) >= 2,
-            timeout=15,
+            timeout=45,
             what="the worker to restart after the edit",
         )
         second = worker.ready_pids()[1]
@@ -193,7 +193,7 @@ def test_editing_an_agent_restarts_the_worker_and_the_next_run_uses_the_new_code
         again, _ = run_create(agent_key=KEY, messages=[{"role": "user", "content": "which?"}], user=owner)
         assert answer(again, worker) == "v2"
         # ...and the new process watches the module afresh, so the next edit reloads it too.
-        wait_until(lambda: worker.count(watched) >= 2, timeout=10, what="the new reloader to watch")
+        wait_until(lambda: worker.count(watched) >= 2, timeout=30, what="the new reloader to watch")
     finally:
         worker.stop()
     log = worker.log()
