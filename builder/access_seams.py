@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from builder.access import EDITOR, FULL, NONE, Perms, rank_of_row, visible_to
 from builder.models import Agent, AgentSystem
@@ -66,3 +66,9 @@ class BuilderKnowledgeAccess:
         self, user: AbstractBaseUser, queryset: QuerySet, *, owner_field: str, min_role: str
     ) -> QuerySet:
         return visible_to(user, queryset, owner_field=owner_field, min_role=min_role)
+
+    def deleted(self, user: AbstractBaseUser, base: Any) -> None:
+        from builder.models import AuditAction
+        from builder.services.sharing import audit_record
+
+        audit_record(actor=user, action=AuditAction.DELETED, obj=base)

@@ -20,6 +20,9 @@ class KnowledgeAccess(Protocol):
         """Rows of ``queryset`` (bases, or rows reaching one through ``owner_field``) where
         ``user``'s role is at least ``min_role``."""
 
+    def deleted(self, user: Any, base: Any) -> None:
+        """``user`` is deleting ``base`` (through the API or the admin): record it."""
+
 
 _access: KnowledgeAccess | None = None
 
@@ -43,3 +46,10 @@ def visible_bases(
 
 def has_role(user: Any, base: Any, min_role: str) -> bool:
     return visible_bases(user, type(base).objects.filter(pk=base.pk), min_role=min_role).exists()
+
+
+def record_deleted(user: Any, base: Any) -> None:
+    """Tell the sharing app who deleted a base (its audit log); nothing happens without one."""
+    hook = getattr(_access, "deleted", None)
+    if hook is not None:
+        hook(user, base)

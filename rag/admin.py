@@ -7,14 +7,15 @@ retry action calls the same service as the builder's Retry button.
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from unfold.admin import ModelAdmin
 from unfold.decorators import action, display
 
-from rag.access import has_role, visible_bases
+from rag.access import has_role, record_deleted, visible_bases
 from rag.models import Document, DocumentStatus, KnowledgeBase
-from rag.services import KnowledgeInputError, document_retry
+from rag.services import KnowledgeInputError, document_retry, knowledge_base_delete
 
 
 def _own(request: HttpRequest, queryset: QuerySet, owner_field: str) -> QuerySet:
@@ -40,6 +41,17 @@ class KnowledgeBaseAdmin(ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: KnowledgeBase | None = None) -> bool:
         allowed = super().has_delete_permission(request, obj)
         return allowed and (obj is None or has_role(request.user, obj, "owner"))
+
+    # Deleting here is the same service as everywhere: stored files removed after the commit,
+    # indexing runs cancelled, and the deletion in the audit log.
+    def delete_model(self, request: HttpRequest, obj: KnowledgeBase) -> None:
+        with transaction.atomic():
+            record_deleted(request.user, obj)
+            knowledge_base_delete(knowledge_base=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for base in queryset:
+            self.delete_model(request, base)
 
 
 _BADGES = {

@@ -7,6 +7,7 @@ and go through the same service (and checks) as the builder's upload form.
 
 from __future__ import annotations
 
+from django.db import transaction
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
@@ -16,7 +17,7 @@ from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from rag.access import has_role, visible_bases
+from rag.access import has_role, record_deleted, visible_bases
 from rag.embeddings import embedding_model_choices
 from rag.models import Document, KnowledgeBase
 from rag.search import search
@@ -140,7 +141,10 @@ class KnowledgeBaseDetailView(ApiView):
 
     @extend_schema(summary="Delete a knowledge base and its documents", responses={204: None})
     def delete(self, request, base_id):
-        knowledge_base_delete(knowledge_base=_base(request, base_id, "owner"))
+        base = _base(request, base_id, "owner")
+        with transaction.atomic():
+            record_deleted(request.user, base)
+            knowledge_base_delete(knowledge_base=base)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -74,3 +74,28 @@ def test_knowledge_list_shows_the_role_and_filters_shared(owner, base):
     assert "Mine" in everything and "Handbook" in everything and 'data-role="editor"' in everything
     shared = client.get("/knowledge/?shared=1").content.decode()
     assert "Handbook" in shared and "Mine" not in shared
+
+
+@pytest.mark.parametrize("where", ["api", "admin"])
+def test_deleting_a_base_outside_the_builder_is_audited_and_removes_its_files(
+    owner, base, where, django_capture_on_commit_callbacks
+):
+    from django.contrib.auth import get_user_model
+    from django.core.files.storage import default_storage
+
+    from builder.models import AuditEntry
+
+    client = client_for(owner)
+    assert upload(client, base).status_code == 201
+    stored = Document.objects.get().file.name
+    with django_capture_on_commit_callbacks(execute=True):
+        if where == "api":
+            response = client.delete(f"/api/knowledge/bases/{base.public_id}/")
+            assert response.status_code == 204
+        else:  # the admin's delete is for users with Django's delete permission: a superuser here
+            actor = get_user_model().objects.create_superuser("root", "root@example.com", "pw-root-123")
+            response = client_for(actor).post(f"/admin/rag/knowledgebase/{base.pk}/delete/", {"post": "yes"})
+            assert response.status_code == 302
+    assert not KnowledgeBase.objects.exists() and not default_storage.exists(stored)
+    entry = AuditEntry.objects.get(action="deleted")
+    assert entry.actor == (owner if where == "api" else actor) and "Handbook" in str(entry)
