@@ -10,4 +10,7 @@ class RuntimeConfig(AppConfig):
         from runtime import checks, conf, registry  # noqa: F401 - checks registers on import
 
         conf.validate()
+        from runtime.channels import cors
+
+        cors.connect()
         registry.autodiscover()
