@@ -5,14 +5,13 @@ code and a message for a person.
 A visitor is an anonymous session (``ANONYMOUS_SESSION_MODEL``, the same machinery the runtime
 API already authenticates with ``X-Anonymous-Token`` and ``?anonymous_token=``) whose metadata
 names its channel and the origin it was minted from. Its token is short-lived
-(``WIDGET_VISITOR_TOKEN_TTL_SECONDS``) and rotated on refresh; the session id, which owns the
-visitor's conversations, stays the same.
+(``WIDGET_VISITOR_TOKEN_TTL_SECONDS``); the widget extends it while it is still good, and a
+visitor whose token expired starts afresh as a new visitor.
 """
 
 from __future__ import annotations
 
 import re
-import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -293,12 +292,16 @@ def channel_for_session(session: Any) -> WidgetChannel:
 
 
 def visitor_session_refresh(*, session: Any) -> Any:
-    """A fresh token and expiry for a visitor whose token is still good (same visitor, same chats)."""
+    """A later expiry for a visitor whose token is still good (same visitor, same chats).
+
+    The token itself stays: the widget refreshes on every page load, and a visitor with two tabs
+    open would otherwise lose the other tab's token (and with it the conversation). A token that
+    expired cannot be refreshed; the widget mints a new visitor.
+    """
     channel = channel_for_session(session)
     _usable_channel(channel)
-    session.token = secrets.token_urlsafe(32)
     session.expires_at = timezone.now() + token_ttl()
-    session.save(update_fields=["token", "expires_at"])
+    session.save(update_fields=["expires_at"])
     return session
 
 

@@ -216,14 +216,23 @@ def test_the_servers_own_origin_may_mint_for_the_preview(channel):
 # -- tokens: refresh, expiry, forgery -------------------------------------------------------------
 
 
-def test_refresh_rotates_the_token_and_keeps_the_visitor(channel):
+def test_refresh_extends_the_token_of_the_same_visitor(channel):
     first = mint(channel).json()
-    session = AnonymousSession.objects.get(token=first["token"])
+    AnonymousSession.objects.filter(token=first["token"]).update(
+        expires_at=timezone.now() + timedelta(minutes=2)
+    )
     refreshed = visitor(first["token"]).post(f"{W}/session/refresh/")
     assert refreshed.status_code == 200
-    assert refreshed.json()["token"] != first["token"]
-    assert AnonymousSession.objects.get(token=refreshed.json()["token"]).pk == session.pk
-    assert not AnonymousSession.objects.filter(token=first["token"]).exists()
+    assert refreshed.json()["token"] == first["token"]
+    session = AnonymousSession.objects.get(token=first["token"])
+    assert session.expires_at - timezone.now() > timedelta(minutes=55)
+
+
+def test_refresh_of_a_disabled_channel_says_so(channel):
+    token = mint(channel).json()["token"]
+    WidgetChannel.objects.filter(pk=channel.pk).update(enabled=False)
+    refused = visitor(token).post(f"{W}/session/refresh/")
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "channel_disabled"
 
 
 @pytest.mark.parametrize("which", ["expired", "forged", "plain anonymous session"])

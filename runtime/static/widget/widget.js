@@ -245,8 +245,8 @@
     });
   }
   function session() {
-    if (state.token && state.expires - Date.now() > 60000) { took({ token: state.token, expires_at: new Date(state.expires).toISOString(), config: state.config }); return Promise.resolve(); }
-    if (state.token && state.expires > Date.now()) return refresh();
+    // a stored token is checked (and extended) at once: the channel may have been switched off
+    if (state.token && state.expires > Date.now() + 5000) return refresh();
     state.token = null;
     return mint();
   }

@@ -1,0 +1,147 @@
+"""The Publish page: the owner manages the agent's web widget; nobody else can."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from builder.services import agent_publish
+from runtime.channels.models import WidgetChannel
+from tests.builder.conftest import make_agent
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def published(owner):
+    agent = make_agent(
+        owner,
+        slug="shop-help",
+        name="Shop help",
+        opening_message="Hi! Ask me about orders.",
+        suggested_questions=["Where is my order?", "How do I return something?"],
+    )
+    agent_publish(agent=agent, user=owner)
+    agent.refresh_from_db()
+    return agent
+
+
+def url(name: str, agent) -> str:
+    return reverse(f"builder:{name}", args=[agent.public_id])
+
+
+def test_an_unpublished_agent_is_told_to_publish_first(owner_client, agent):
+    response = owner_client.get(url("agent-publish-page", agent))
+    assert response.status_code == 200
+    assert b"Publish a version of this agent first" in response.content
+    assert b"Create web widget" not in response.content
+
+
+def test_the_owner_creates_a_widget_with_the_agents_greeting_and_questions(owner_client, published, owner):
+    response = owner_client.post(url("widget-create", published))
+    assert response.status_code == 302
+    channel = WidgetChannel.objects.get(agent_key="shop-help")
+    assert channel.greeting == "Hi! Ask me about orders."
+    assert channel.suggested_questions == ["Where is my order?", "How do I return something?"]
+    assert channel.title == "Shop help" and channel.created_by == owner
+    page = owner_client.get(url("agent-publish-page", published)).content.decode()
+    assert channel.publishable_key in page and "widget/widget.js" in page and "Copy snippet" in page
+    assert "No website may show the widget yet" in page
+
+
+def test_settings_errors_are_shown_by_each_field_and_nothing_is_saved(owner_client, published, owner):
+    owner_client.post(url("widget-create", published))
+    data = {
+        "allowed_origins": "https://shop.example.com/checkout",
+        "title": "Help",
+        "colour": "navy",
+        "position": "bottom-left",
+        "greeting": "",
+        "suggested_questions": "",
+        "messages_per_visitor_per_day": "0",
+    }
+    response = owner_client.post(url("widget-settings", published), data, headers={"HX-Request": "true"})
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert 'id="widget-settings"' in html and "<html" not in html  # the form alone, for htmx
+    assert "has a path" in html and "use a hex value like #2563eb" in html and "from 1 to 10000" in html
+    channel = WidgetChannel.objects.get()
+    assert (
+        channel.allowed_origins == [] and channel.colour == "#2563eb" and channel.position == "bottom-right"
+    )
+
+    data.update(
+        allowed_origins="https://shop.example.com\nhttp://localhost:8000",
+        colour="#0a0",
+        messages_per_visitor_per_day="20",
+    )
+    saved = owner_client.post(url("widget-settings", published), data, headers={"HX-Request": "true"})
+    assert saved.status_code == 200 and b"Widget settings saved" in saved.content
+    channel.refresh_from_db()
+    assert channel.allowed_origins == ["https://shop.example.com", "http://localhost:8000"]
+    assert channel.colour == "#00aa00" and channel.messages_per_visitor_per_day == 20
+    assert channel.show_sources is False  # an unticked box
+
+
+def test_turn_off_on_and_rotate(owner_client, published):
+    owner_client.post(url("widget-create", published))
+    channel = WidgetChannel.objects.get()
+    owner_client.post(url("widget-enabled", published), {"enabled": "0"})
+    channel.refresh_from_db()
+    assert not channel.enabled
+    owner_client.post(url("widget-enabled", published), {"enabled": "1"})
+    old = channel.publishable_key
+    owner_client.post(url("widget-rotate", published))
+    channel.refresh_from_db()
+    assert channel.enabled and channel.publishable_key != old
+
+
+def test_the_preview_may_be_framed_by_this_site_only(owner_client, published):
+    owner_client.post(url("widget-create", published))
+    response = owner_client.get(url("widget-preview", published))
+    assert response.status_code == 200
+    assert response["X-Frame-Options"] == "SAMEORIGIN"
+    assert "frame-ancestors 'self'" in response["Content-Security-Policy"]
+    assert WidgetChannel.objects.get().publishable_key in response.content.decode()
+
+
+@pytest.mark.parametrize("who", ["staff_client", "stranger_client"])
+def test_nobody_else_sees_or_changes_the_widget(request, owner_client, published, who):
+    owner_client.post(url("widget-create", published))
+    channel = WidgetChannel.objects.get()
+    client = request.getfixturevalue(who)
+    expected = 404 if who == "staff_client" else 302  # non-staff go to the sign-in page
+    assert client.get(url("agent-publish-page", published)).status_code == expected
+    assert client.get(url("widget-preview", published)).status_code == expected
+    for name, data in [
+        ("widget-create", {}),
+        (
+            "widget-settings",
+            {
+                "title": "pwned",
+                "colour": "#000000",
+                "position": "bottom-left",
+                "messages_per_visitor_per_day": "1",
+            },
+        ),
+        ("widget-enabled", {"enabled": "0"}),
+        ("widget-rotate", {}),
+    ]:
+        assert client.post(url(name, published), data).status_code == expected
+    after = WidgetChannel.objects.get()
+    assert (after.title, after.enabled, after.publishable_key) == (
+        channel.title,
+        True,
+        channel.publishable_key,
+    )
+
+
+def test_state_changes_are_post_only(owner_client, published):
+    owner_client.post(url("widget-create", published))
+    for name in ("widget-create", "widget-settings", "widget-enabled", "widget-rotate"):
+        assert owner_client.get(url(name, published)).status_code == 405
+
+
+def test_the_editor_links_to_the_publish_page(owner_client, published):
+    page = owner_client.get(published.get_absolute_url()).content.decode()
+    assert url("agent-publish-page", published) in page
