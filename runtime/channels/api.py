@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from drf_spectacular.utils import extend_schema
@@ -270,4 +271,7 @@ def widget_stream(request: HttpRequest, run_id: str) -> HttpResponse:
             return error_response(
                 403, "origin_not_allowed", f"This website ({origin}) may not use this chat."
             )
+    # Visitors only: on this server's own origin (the Publish page's preview) the browser also
+    # sends the builder's session cookie, which the stream would otherwise take first.
+    request.user = AnonymousUser()
     return async_event_stream(request, run_id)

@@ -22,7 +22,7 @@
   var started = performance.now();
 
   var CSS =
-    ":host{all:initial;font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;--a:#2563eb;--bg:#fff;--fg:#111827;--mu:#6b7280;--bd:#e5e7eb;--me:#eef2ff;--er:#b91c1c;color:var(--fg)}" +
+    ":host{all:initial;display:block;font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;--a:#2563eb;--bg:#fff;--fg:#111827;--mu:#6b7280;--bd:#e5e7eb;--me:#eef2ff;--er:#b91c1c;color:var(--fg)}" +
     ":host([data-theme=dark]){--bg:#111827;--fg:#f3f4f6;--mu:#9ca3af;--bd:#374151;--me:#1f2937;--er:#fca5a5}" +
     "@media (prefers-color-scheme:dark){:host([data-theme=auto]){--bg:#111827;--fg:#f3f4f6;--mu:#9ca3af;--bd:#374151;--me:#1f2937;--er:#fca5a5}}" +
     "*{box-sizing:border-box}" +
@@ -30,7 +30,7 @@
     ".left .fab,.left .panel{right:auto;left:20px}" +
     ".fab svg{width:26px;height:26px;fill:currentColor}" +
     ".panel{position:fixed;bottom:88px;right:20px;z-index:2147483001;width:380px;max-width:calc(100vw - 40px);height:560px;max-height:calc(100vh - 110px);display:flex;flex-direction:column;background:var(--bg);color:var(--fg);border:1px solid var(--bd);border-radius:14px;box-shadow:0 10px 40px rgba(0,0,0,.25);overflow:hidden}" +
-    ".inline .panel{position:static;width:100%;max-width:none;height:100%;min-height:360px;max-height:none;box-shadow:none}" +
+    ".inline{height:100%}.inline .panel{position:static;width:100%;max-width:none;height:100%;min-height:360px;max-height:none;box-shadow:none}" +
     ".panel[hidden]{display:none}" +
     "header{display:flex;align-items:center;gap:8px;padding:12px 14px;background:var(--a);color:#fff}" +
     "header h2{flex:1;margin:0;font-size:16px;font-weight:600}" +
@@ -57,7 +57,7 @@
     ":focus-visible{outline:3px solid var(--a);outline-offset:2px}header :focus-visible{outline-color:#fff}" +
     ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}" +
     ".status{min-height:0;padding:0 12px;font-size:12px;color:var(--mu)}" +
-    "@media (max-width:480px){.launcher .panel{inset:0;width:100%;max-width:none;height:100%;max-height:none;border-radius:0;border:0}}";
+    "@media (max-width:480px){.launcher .panel{inset:0;width:100%;max-width:none;height:100%;max-height:none;border-radius:0;border:0}.fab[aria-expanded=true]{display:none}}";
 
   // ---- storage (the visitor token and the conversation id survive a reload) ----
   function load() {
@@ -80,9 +80,9 @@
   var SAFE_URL = /^(https?:\/\/|mailto:)/i;
   var INLINE_RE = /`([^`]+)`|\*\*([^*]+)\*\*|__([^_]+)__|\[([^\]]+)\]\(([^)\s]+)\)|\*([^*\s][^*]*)\*|_([^_\s][^_]*)_|(https?:\/\/[^\s<>()]+[^\s<>().,;:!?'"])/g;
   function inline(parent, text) {
-    var last = 0, m;
-    INLINE_RE.lastIndex = 0;
-    while ((m = INLINE_RE.exec(text))) {
+    // a regex per call: the recursion below must not move the caller's lastIndex
+    var re = new RegExp(INLINE_RE.source, "g"), last = 0, m;
+    while ((m = re.exec(text))) {
       if (m.index > last) parent.appendChild(document.createTextNode(text.slice(last, m.index)));
       if (m[1] !== undefined) parent.appendChild(el("code", null, m[1]));
       else if (m[2] !== undefined || m[3] !== undefined) inline(parent.appendChild(el("strong")), m[2] || m[3]);
@@ -93,7 +93,7 @@
         } else parent.appendChild(document.createTextNode(m[4]));
       } else if (m[6] !== undefined || m[7] !== undefined) inline(parent.appendChild(el("em")), m[6] || m[7]);
       else parent.appendChild(el("a", { href: m[8], target: "_blank", rel: "noopener noreferrer nofollow" }, m[8]));
-      last = INLINE_RE.lastIndex;
+      last = re.lastIndex;
     }
     if (last < text.length) parent.appendChild(document.createTextNode(text.slice(last)));
   }
