@@ -14,7 +14,7 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -26,6 +26,7 @@ from runtime import selectors
 from runtime.api.errors import error_body, error_response, exception_handler
 from runtime.api.parsers import SafeJSONParser
 from runtime.api.permissions import AnonymousSessionAuthentication, Caller, session_for_token
+from runtime.api.serializers import ErrorSerializer
 from runtime.api.streams import async_event_stream
 from runtime.channels.cors import own_origin, visitor_token
 from runtime.channels.models import WidgetChannel, WidgetFeedback
@@ -75,6 +76,59 @@ def session_body(session: Any, channel: WidgetChannel) -> dict[str, Any]:
     }
 
 
+class WidgetConfigSerializer(serializers.Serializer):
+    title = serializers.CharField()
+    colour = serializers.CharField()
+    position = serializers.CharField()
+    greeting = serializers.CharField()
+    suggested_questions = serializers.ListField(child=serializers.CharField())
+    show_sources = serializers.BooleanField()
+
+
+class VisitorSessionSerializer(serializers.Serializer):
+    token = serializers.CharField(
+        help_text="Send it as X-Anonymous-Token (or ?anonymous_token= on the stream)."
+    )
+    expires_at = serializers.DateTimeField()
+    config = WidgetConfigSerializer()
+
+
+class SentSerializer(serializers.Serializer):
+    run_id = serializers.UUIDField()
+    conversation_id = serializers.UUIDField()
+
+
+class WidgetMessageOutSerializer(serializers.Serializer):
+    role = serializers.CharField()
+    content = serializers.CharField()
+    run_id = serializers.UUIDField(allow_null=True)
+    rating = serializers.CharField(allow_null=True)
+    citations = serializers.ListField(child=serializers.DictField())
+
+
+class WidgetConversationSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    messages = WidgetMessageOutSerializer(many=True)
+    running_run_id = serializers.UUIDField(allow_null=True)
+
+
+class RatingSerializer(serializers.Serializer):
+    run_id = serializers.UUIDField()
+    rating = serializers.CharField()
+
+
+ERRORS = {
+    status_code: OpenApiResponse(ErrorSerializer, description=text)
+    for status_code, text in {
+        400: "Invalid input; `fields` names each bad field.",
+        401: "No valid visitor token.",
+        403: "Origin not allowed, channel switched off, or agent not published.",
+        404: "Unknown key, or not this visitor's.",
+        429: "Too many mints from this address, or the visitor's daily limit; see Retry-After.",
+    }.items()
+}
+
+
 class WidgetView(APIView):
     """JSON errors; a ``ChannelError`` is answered with its own status and code."""
 
@@ -118,7 +172,12 @@ class WidgetSessionView(WidgetView):
     permission_classes = [AllowAny]
     throttle_classes = [WidgetSessionMintThrottle]
 
-    @extend_schema(summary="Mint a widget visitor token", request=SessionMintSerializer, auth=[])
+    @extend_schema(
+        summary="Mint a widget visitor token",
+        request=SessionMintSerializer,
+        responses={201: VisitorSessionSerializer, **ERRORS},
+        auth=[],
+    )
     def post(self, request: Request) -> Response:
         incoming = SessionMintSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
@@ -133,7 +192,11 @@ class WidgetSessionView(WidgetView):
 class WidgetSessionRefreshView(WidgetView):
     """A new token (and expiry) for a visitor whose token is still good."""
 
-    @extend_schema(summary="Refresh a widget visitor token", request=None)
+    @extend_schema(
+        summary="Extend a widget visitor token",
+        request=None,
+        responses={200: VisitorSessionSerializer, **ERRORS},
+    )
     def post(self, request: Request) -> Response:
         session, channel = self.visitor(request)
         session = visitor_session_refresh(session=session)
@@ -149,7 +212,11 @@ class MessageSerializer(serializers.Serializer):
 class WidgetMessageView(WidgetView):
     """Send the visitor's message: a run of the channel's agent (published version) starts."""
 
-    @extend_schema(summary="Send a message from the widget", request=MessageSerializer)
+    @extend_schema(
+        summary="Send a message from the widget",
+        request=MessageSerializer,
+        responses={201: SentSerializer, **ERRORS},
+    )
     def post(self, request: Request) -> Response:
         session, channel = self.visitor(request)
         incoming = MessageSerializer(data=request.data)
@@ -189,7 +256,9 @@ def _citations(run_ids: list[Any]) -> dict[str, list[dict[str, Any]]]:
 class WidgetConversationView(WidgetView):
     """The visitor's conversation as the widget shows it: questions and final answers."""
 
-    @extend_schema(summary="A widget conversation's messages")
+    @extend_schema(
+        summary="A widget conversation's messages", responses={200: WidgetConversationSerializer, **ERRORS}
+    )
     def get(self, request: Request, conversation_id: str) -> Response:
         session, channel = self.visitor(request)
         conversation = selectors.conversation_for_caller(
@@ -241,7 +310,9 @@ class FeedbackSerializer(serializers.Serializer):
 class WidgetFeedbackView(WidgetView):
     """Thumbs up or down on one answer."""
 
-    @extend_schema(summary="Rate an answer", request=FeedbackSerializer)
+    @extend_schema(
+        summary="Rate an answer", request=FeedbackSerializer, responses={200: RatingSerializer, **ERRORS}
+    )
     def post(self, request: Request) -> Response:
         session, channel = self.visitor(request)
         incoming = FeedbackSerializer(data=request.data)

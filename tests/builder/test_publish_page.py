@@ -145,3 +145,18 @@ def test_state_changes_are_post_only(owner_client, published):
 def test_the_editor_links_to_the_publish_page(owner_client, published):
     page = owner_client.get(published.get_absolute_url()).content.decode()
     assert url("agent-publish-page", published) in page
+
+
+def test_the_admin_lists_widgets_to_their_owners_and_turns_them_off(owner_client, staff_client, published):
+    owner_client.post(url("widget-create", published))
+    channel = WidgetChannel.objects.get()
+    changelist = "/admin/runtime/widgetchannel/"
+    assert channel.publishable_key in owner_client.get(changelist).content.decode()
+    assert channel.publishable_key not in staff_client.get(changelist).content.decode()
+    # another staff user's action on a row they cannot see changes nothing
+    staff_client.post(changelist, {"action": "turn_off", "_selected_action": [str(channel.pk)]})
+    channel.refresh_from_db()
+    assert channel.enabled
+    owner_client.post(changelist, {"action": "turn_off", "_selected_action": [str(channel.pk)]})
+    channel.refresh_from_db()
+    assert not channel.enabled
