@@ -285,3 +285,38 @@ def test_on_a_phone_in_dark_mode_the_panel_fills_the_screen(browser, host_site, 
         expect(page.get_by_role("button", name="Open chat")).to_be_focused()
     finally:
         context.close()
+
+
+def test_the_widget_reconnects_after_the_stream_is_refused(visitor_page, host_site, staff, fake_openai):
+    """A 503 on the stream (the database restarting) closes an EventSource for good; the widget
+    opens a new one from the last event it saw and the answer still arrives whole."""
+    agent = _published_agent(staff, slug="patient-widget")
+    channel = _channel(staff, agent, [host_site])
+    page = visitor_page
+    seen: list[str] = []
+
+    def unavailable_twice(route):
+        seen.append(route.request.url)
+        if len(seen) <= 2:
+            route.fulfill(
+                status=503,
+                headers={
+                    "Retry-After": "1",
+                    "Content-Type": "application/json",
+                    "Access-Control-Allow-Origin": host_site,
+                },
+                body='{"error": {"code": "database_unavailable", "message": "Try again in a few seconds."}}',
+            )
+        else:
+            route.continue_()
+
+    page.route("**/api/widget/runs/*/stream/**", unavailable_twice)
+    page.goto(f"{host_site}/?key={channel.publishable_key}&mode=inline")
+    expect(page.locator("#chat [data-agent-widget]")).to_have_attribute("data-state", "ready")
+    fake_openai.push(Text(["one ", "two ", "three."], delay=0.3))
+    page.get_by_label("Message").fill("count to three")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator("#chat [role=status]")).to_have_text("Connection lost; reconnecting…")
+    expect(page.locator("#chat .msg.bot").last).to_have_text("one two three.", timeout=30_000)
+    assert len(seen) >= 3, "the widget did not open a new stream after the 503s"
+    shot(page, "70-widget-reconnected")

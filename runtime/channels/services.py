@@ -231,7 +231,11 @@ def _expire_visitors(channel: WidgetChannel) -> int:
 def _usable_channel(channel: WidgetChannel) -> None:
     if not channel.enabled:
         raise ChannelError(403, "channel_disabled", "This chat is switched off by the site's owner.")
-    if not registry.agent_exists(channel.agent_key) or not access.may_run_published(channel.agent_key):
+    # Not registry.agent_exists: for a stored agent that builds its whole runtime (tools,
+    # knowledge, hand-offs), six queries where two answer "is it published?".
+    stored = access.stored_agent(channel.agent_key)
+    available = stored.published if stored is not None else registry.is_code_agent(channel.agent_key)
+    if not available:
         raise ChannelError(403, "agent_unpublished", "This assistant is not published right now.")
 
 
