@@ -414,3 +414,30 @@ def test_mints_are_rate_limited_per_address(channel):
         codes = [mint(channel).status_code for _ in range(3)]
     cache.clear()
     assert codes == [201, 201, 429]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_malformed_input_is_a_clear_4xx_never_a_500(channel):
+    client = visitor(mint(channel).json()["token"])
+    cases = [
+        client.get(f"{W}/conversations/not-a-uuid/"),
+        client.get(f"{W}/conversations/{'0' * 8}-0000-0000-0000-{'0' * 12}/"),
+        client.post(f"{W}/messages/", {"message": "hi", "conversation_id": "nope"}, format="json"),
+        client.post(f"{W}/messages/", {"message": ["not", "text"]}, format="json"),
+        client.post(f"{W}/messages/", {"message": "nul \x00 inside"}, format="json"),
+        client.post(f"{W}/messages/", "[1, 2]", content_type="application/json"),
+        client.post(f"{W}/messages/", "{not json", content_type="application/json"),
+        client.post(f"{W}/feedback/", {"run_id": "x", "rating": "up"}, format="json"),
+        client.get(
+            f"{W}/runs/not-a-uuid/stream/?anonymous_token={client._credentials['HTTP_X_ANONYMOUS_TOKEN']}"
+        ),
+        APIClient().post(f"{W}/session/", "[]", content_type="application/json", HTTP_ORIGIN=SITE),
+        APIClient().post(f"{W}/session/", {"key": "pk_\x00"}, format="json", HTTP_ORIGIN=SITE),
+        APIClient().post(
+            f"{W}/session/", {"key": channel.publishable_key}, format="json", HTTP_ORIGIN="not an origin"
+        ),
+    ]
+    for response in cases:
+        assert 400 <= response.status_code < 500, (response.status_code, response.content[:300])
+        assert response.json()["error"]["message"]
+    assert not AgentRun.objects.exists()
