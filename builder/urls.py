@@ -32,6 +32,11 @@ urlpatterns = [
     path("agents/<uuid:public_id>/channels/widget/", publish.widget_settings, name="widget-settings"),
     path("agents/<uuid:public_id>/channels/widget/enabled/", publish.widget_enabled, name="widget-enabled"),
     path("agents/<uuid:public_id>/channels/widget/rotate/", publish.widget_rotate, name="widget-rotate"),
+    path(
+        "agents/<uuid:public_id>/channels/widget/identity/rotate/",
+        publish.widget_rotate_identity,
+        name="widget-identity-rotate",
+    ),
     path("agents/<uuid:public_id>/channels/widget/preview/", publish.widget_preview, name="widget-preview"),
     path("agents/<uuid:public_id>/versions/diff/", versions.version_diff_view, name="agent-diff"),
     path(

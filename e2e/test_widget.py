@@ -33,6 +33,8 @@ class _HostSite(BaseHTTPRequestHandler):
         key = html.escape(query.get("key", [""])[0])
         inline = query.get("mode", [""])[0] == "inline"
         extra = ' data-mode="inline" data-target="#chat"' if inline else ""
+        if query.get("user_token"):
+            extra += f' data-user-token="{html.escape(query["user_token"][0])}"'
         body = (
             "<!doctype html><html lang=en><head><meta charset=utf-8><title>Acme shop</title>"
             '<meta name=viewport content="width=device-width,initial-scale=1">'
@@ -398,3 +400,45 @@ def test_an_answer_still_being_written_is_streamed_after_a_reload(
         "first second third fourth fifth.", timeout=30_000
     )
     expect(page.locator("#chat .msg.bot")).to_have_count(1)
+
+
+def test_an_identified_visitor_continues_on_another_device(browser, host_site, staff, fake_openai):
+    import time
+
+    import jwt
+
+    agent = _published_agent(staff, slug="known-visitors")
+    channel = _channel(staff, agent, [host_site])
+    signed = jwt.encode(
+        {"sub": "customer-17", "exp": int(time.time()) + 600}, channel.identity_secret, "HS256"
+    )
+    fake_openai.script.clear()
+    laptop = browser.new_context()
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    try:
+        page = laptop.new_page()
+        page.goto(f"{host_site}/?key={channel.publishable_key}&mode=inline&user_token={signed}")
+        expect(page.locator("#chat [data-agent-widget]")).to_have_attribute("data-state", "ready")
+        fake_openai.push(Text(["Noted ", "on your account."]))
+        page.get_by_label("Message").fill("Remember my size is 42")
+        page.get_by_role("button", name="Send").click()
+        expect(page.locator("#chat .msg.bot").last).to_have_text("Noted on your account.", timeout=30_000)
+
+        other = phone.new_page()
+        other.goto(f"{host_site}/?key={channel.publishable_key}&user_token={signed}")
+        expect(other.locator("[data-agent-widget]")).to_have_attribute("data-state", "ready")
+        other.get_by_role("button", name="Open chat").click()
+        dialog = other.get_by_role("dialog")
+        expect(dialog.locator(".msg.user")).to_have_text("Remember my size is 42")
+        expect(dialog.locator(".msg.bot").last).to_have_text("Noted on your account.")
+        shot(other, "72-widget-identified-visitor-on-phone")
+
+        # a token signed with another secret is refused, visibly
+        forged = jwt.encode({"sub": "customer-17", "exp": int(time.time()) + 600}, "x" * 40, "HS256")
+        stranger = laptop.browser.new_context().new_page()
+        stranger.goto(f"{host_site}/?key={channel.publishable_key}&mode=inline&user_token={forged}")
+        expect(stranger.locator("#chat [role=alert]")).to_contain_text("identity token was refused")
+        stranger.context.close()
+    finally:
+        laptop.close()
+        phone.close()

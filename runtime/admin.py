@@ -241,7 +241,9 @@ class WidgetChannelAdmin(VisibleRowsMixin, ReadOnlyMixin, ModelAdmin):
     list_filter = ["enabled"]
     search_fields = ["agent_key", "publishable_key"]
     list_select_related = ["created_by"]
-    readonly_fields = [f.name for f in WidgetChannel._meta.fields]
+    # the identity secret is shown on the Publish page to owners, not in the admin
+    exclude = ["identity_secret"]
+    readonly_fields = [f.name for f in WidgetChannel._meta.fields if f.name != "identity_secret"]
     actions = ["turn_off", "turn_on"]
 
     def visible_filter(self, user: Any) -> Q | None:

@@ -28,6 +28,7 @@ from runtime.channels.services import (
     MAX_QUESTIONS,
     ChannelError,
     widget_channel_create,
+    widget_channel_rotate_identity_secret,
     widget_channel_rotate_key,
     widget_channel_set_enabled,
     widget_channel_update,
@@ -154,6 +155,25 @@ def widget_rotate(request: HttpRequest, public_id: str) -> HttpResponse:
     else:
         messages.success(
             request, "New key made. Paste the new snippet into your website: the old one has stopped working."
+        )
+    return redirect("builder:agent-publish-page", public_id=agent.public_id)
+
+
+@staff_view
+@require_POST
+def widget_rotate_identity(request: HttpRequest, public_id: str) -> HttpResponse:
+    agent, perms = get_agent_for_user(request.user, public_id)
+    channel = _channel(agent)
+    if channel is None or not perms.publish:
+        raise Http404("Not found.")
+    try:
+        widget_channel_rotate_identity_secret(channel=channel, user=request.user)
+    except ChannelError as exc:
+        _refuse(request, exc)
+    else:
+        messages.success(
+            request,
+            "New identity secret made. Put it in your server's settings: tokens signed with the old one are refused.",
         )
     return redirect("builder:agent-publish-page", public_id=agent.public_id)
 

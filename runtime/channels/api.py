@@ -39,7 +39,7 @@ from runtime.channels.services import (
     widget_feedback_set,
     widget_message_send,
 )
-from runtime.models import AgentEvent, AgentMessage, AgentRun, RunStatus
+from runtime.models import AgentConversation, AgentEvent, AgentMessage, AgentRun, RunStatus
 
 DEFAULT_MINT_RATE = "30/min"
 
@@ -69,9 +69,21 @@ def widget_config(channel: WidgetChannel) -> dict[str, Any]:
 
 
 def session_body(session: Any, channel: WidgetChannel) -> dict[str, Any]:
+    visitor = (session.metadata or {}).get("visitor") or None
+    latest = None
+    if visitor:
+        # an identified visitor on another device picks up where they left off
+        latest = (
+            AgentConversation.objects.filter(anonymous_session_id=session.pk, user__isnull=True)
+            .order_by("-updated_at")
+            .values_list("pk", flat=True)
+            .first()
+        )
     return {
         "token": session.token,
         "expires_at": session.expires_at.isoformat(),
+        "visitor": visitor,
+        "latest_conversation_id": str(latest) if latest else None,
         "config": widget_config(channel),
     }
 
@@ -90,6 +102,10 @@ class VisitorSessionSerializer(serializers.Serializer):
         help_text="Send it as X-Anonymous-Token (or ?anonymous_token= on the stream)."
     )
     expires_at = serializers.DateTimeField()
+    visitor = serializers.CharField(allow_null=True, help_text="The identified visitor's user id, or null.")
+    latest_conversation_id = serializers.UUIDField(
+        allow_null=True, help_text="An identified visitor's most recent conversation (any device)."
+    )
     config = WidgetConfigSerializer()
 
 
@@ -163,6 +179,12 @@ class WidgetView(APIView):
 
 class SessionMintSerializer(serializers.Serializer):
     key = serializers.CharField(max_length=100, help_text="The channel's publishable key, pk_...")
+    user_token = serializers.CharField(
+        required=False,
+        max_length=4096,
+        help_text="Identified visitors: an HS256 JWT (sub = your user's id, exp within a day) signed "
+        "with the widget's identity secret.",
+    )
 
 
 class WidgetSessionView(WidgetView):
@@ -185,6 +207,7 @@ class WidgetSessionView(WidgetView):
             publishable_key=incoming.validated_data["key"],
             origin=request.headers.get("Origin", ""),
             own_origin=own_origin(request),
+            user_token=incoming.validated_data.get("user_token"),
         )
         return Response(session_body(session, channel), status=status.HTTP_201_CREATED)
 

@@ -16,6 +16,11 @@ def new_publishable_key() -> str:
     return PUBLISHABLE_KEY_PREFIX + secrets.token_urlsafe(18)
 
 
+def new_identity_secret() -> str:
+    # A secret shared with the host site's server only: it signs identified visitors' JWTs.
+    return secrets.token_urlsafe(32)
+
+
 class WidgetPosition(models.TextChoices):
     BOTTOM_RIGHT = "bottom-right", "Bottom right"
     BOTTOM_LEFT = "bottom-left", "Bottom left"
@@ -34,6 +39,7 @@ class WidgetChannel(models.Model):
     # Normalised origins (runtime.channels.origins), e.g. ["https://shop.example.com"].
     allowed_origins = models.JSONField(default=list, blank=True)
     publishable_key = models.CharField(max_length=64, unique=True, default=new_publishable_key)
+    identity_secret = models.CharField(max_length=64, default=new_identity_secret)
     title = models.CharField(max_length=80, default="Chat with us")
     colour = models.CharField(max_length=7, default="#2563eb")
     position = models.CharField(

@@ -22,7 +22,13 @@ from django.utils import timezone
 
 from runtime import access, registry
 from runtime.api.permissions import anonymous_session_model
-from runtime.channels.models import WidgetChannel, WidgetFeedback, WidgetPosition, new_publishable_key
+from runtime.channels.models import (
+    WidgetChannel,
+    WidgetFeedback,
+    WidgetPosition,
+    new_identity_secret,
+    new_publishable_key,
+)
 from runtime.channels.origins import origin_allowed, parse_origins
 from runtime.models import AgentConversation, AgentRun
 from runtime.services import RunInputError, run_create
@@ -36,6 +42,8 @@ MAX_TITLE_CHARS = 80
 MAX_DAILY_MESSAGES = 10_000
 COLOUR_RE = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 SESSION_KEY = "widget_channel"  # in the anonymous session's metadata
+VISITOR_KEY = "visitor"  # an identified visitor's user id on the host site, in the same metadata
+MAX_IDENTITY_SECONDS = 24 * 3600  # how far ahead an identity token's exp may be
 
 
 @dataclass
@@ -215,6 +223,14 @@ def widget_channel_rotate_key(*, channel: WidgetChannel, user: Any) -> WidgetCha
     return channel
 
 
+def widget_channel_rotate_identity_secret(*, channel: WidgetChannel, user: Any) -> WidgetChannel:
+    """A new secret for identified visitors: tokens the host signed with the old one are refused."""
+    _require_owner(agent_key=channel.agent_key, user=user)
+    channel.identity_secret = new_identity_secret()
+    channel.save(update_fields=["identity_secret", "updated_at"])
+    return channel
+
+
 def _expire_visitors(channel: WidgetChannel) -> int:
     model = anonymous_session_model()
     if model is None:
@@ -244,12 +260,46 @@ def origin_ok(channel: WidgetChannel, origin: str, own_origin: str = "") -> bool
     return bool(origin) and (origin == own_origin or origin_allowed(origin, channel.allowed_origins))
 
 
+def identified_visitor(channel: WidgetChannel, user_token: Any) -> str:
+    """The host site's user id in ``user_token`` (an HS256 JWT signed with the channel's identity
+    secret, with ``sub`` and an ``exp`` at most a day ahead); raises ChannelError otherwise."""
+    import jwt
+
+    def refuse(why: str) -> ChannelError:
+        return ChannelError(
+            401,
+            "identity_invalid",
+            f"The visitor's identity token was refused: {why}",
+            fields={"user_token": [why]},
+        )
+
+    if not isinstance(user_token, str) or len(user_token) > 4096:
+        raise refuse("send the JWT your server signed, as text.")
+    try:
+        claims = jwt.decode(
+            user_token, channel.identity_secret, algorithms=["HS256"], options={"require": ["sub", "exp"]}
+        )
+    except jwt.ExpiredSignatureError:
+        raise refuse("it has expired; sign a new one when you render the page.") from None
+    except jwt.InvalidTokenError:
+        raise refuse("it is not signed with this widget's identity secret (or is not a JWT).") from None
+    subject = claims.get("sub")
+    if not isinstance(subject, str) or not subject or len(subject) > 200 or "\x00" in subject:
+        raise refuse("its sub must be your user's id as text (at most 200 characters).")
+    if claims["exp"] - timezone.now().timestamp() > MAX_IDENTITY_SECONDS:
+        raise refuse("its exp is more than a day ahead; keep identity tokens short-lived.")
+    return subject
+
+
 def visitor_session_mint(
-    *, publishable_key: Any, origin: str, own_origin: str = ""
+    *, publishable_key: Any, origin: str, own_origin: str = "", user_token: Any = None
 ) -> tuple[Any, WidgetChannel]:
     """A new visitor of the channel holding ``publishable_key``, if ``origin`` may embed it.
 
-    Returns ``(anonymous session, channel)``; nothing is written on a refusal.
+    With ``user_token`` (identified visitors) the host site's user is the same visitor on every
+    device: the session of that user id is found again (its expiry renewed), so their
+    conversations follow them. Returns ``(anonymous session, channel)``; nothing is written on a
+    refusal.
     """
     if not isinstance(publishable_key, str) or not publishable_key or "\x00" in publishable_key:
         raise ChannelError(
@@ -277,11 +327,34 @@ def visitor_session_mint(
     model = anonymous_session_model()
     if model is None:
         raise ChannelError(503, "unavailable", "Visitor sessions are not enabled on this server.")
+    if user_token is not None:
+        return _identified_session(model, channel, identified_visitor(channel, user_token), origin), channel
     session = model._default_manager.create(
         metadata={SESSION_KEY: str(channel.pk), "origin": origin},
         expires_at=timezone.now() + token_ttl(),
     )
     return session, channel
+
+
+def _identified_session(model: Any, channel: WidgetChannel, subject: str, origin: str) -> Any:
+    with transaction.atomic():
+        # the channel row is the lock: two first mints of one user at once make one session
+        WidgetChannel.objects.select_for_update().filter(pk=channel.pk).first()
+        session = (
+            model._default_manager.filter(
+                **{f"metadata__{SESSION_KEY}": str(channel.pk), f"metadata__{VISITOR_KEY}": subject}
+            )
+            .order_by("created_at")
+            .first()
+        )
+        if session is None:
+            return model._default_manager.create(
+                metadata={SESSION_KEY: str(channel.pk), "origin": origin, VISITOR_KEY: subject},
+                expires_at=timezone.now() + token_ttl(),
+            )
+        session.expires_at = timezone.now() + token_ttl()
+        session.save(update_fields=["expires_at"])
+        return session
 
 
 def channel_for_session(session: Any) -> WidgetChannel:

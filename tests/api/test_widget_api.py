@@ -441,3 +441,101 @@ def test_malformed_input_is_a_clear_4xx_never_a_500(channel):
         assert 400 <= response.status_code < 500, (response.status_code, response.content[:300])
         assert response.json()["error"]["message"]
     assert not AgentRun.objects.exists()
+
+
+# -- identified visitors --------------------------------------------------------------------------
+
+
+def _identity(channel, sub="user-42", *, secret=None, seconds=600, algorithm="HS256", **claims) -> str:
+    import time
+
+    import jwt
+
+    payload = {"sub": sub, "exp": int(time.time()) + seconds, **claims}
+    if sub is None:
+        del payload["sub"]
+    return jwt.encode(payload, secret or channel.identity_secret, algorithm=algorithm)
+
+
+def test_an_identified_visitor_is_the_same_visitor_on_every_device(channel):
+    laptop = APIClient().post(
+        f"{W}/session/",
+        {"key": channel.publishable_key, "user_token": _identity(channel)},
+        format="json",
+        HTTP_ORIGIN=SITE,
+    )
+    assert laptop.status_code == 201 and laptop.json()["visitor"] == "user-42"
+    assert laptop.json()["latest_conversation_id"] is None
+    sent = (
+        visitor(laptop.json()["token"])
+        .post(f"{W}/messages/", {"message": "from my laptop"}, format="json")
+        .json()
+    )
+
+    phone = APIClient().post(
+        f"{W}/session/",
+        {"key": channel.publishable_key, "user_token": _identity(channel)},
+        format="json",
+        HTTP_ORIGIN=SITE,
+    )
+    assert phone.status_code == 201
+    assert phone.json()["latest_conversation_id"] == sent["conversation_id"]
+    mine = visitor(phone.json()["token"]).get(f"{W}/conversations/{sent['conversation_id']}/")
+    assert mine.status_code == 200 and mine.json()["messages"][0]["content"] == "from my laptop"
+    assert AnonymousSession.objects.filter(metadata__visitor="user-42").count() == 1
+
+    # another user of the host site is another visitor
+    other = (
+        APIClient()
+        .post(
+            f"{W}/session/",
+            {"key": channel.publishable_key, "user_token": _identity(channel, "user-7")},
+            format="json",
+            HTTP_ORIGIN=SITE,
+        )
+        .json()
+    )
+    assert other["visitor"] == "user-7" and other["token"] != laptop.json()["token"]
+    assert visitor(other["token"]).get(f"{W}/conversations/{sent['conversation_id']}/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        lambda c: _identity(c, secret="another-secret-that-is-long-enough-for-hs256"),
+        lambda c: _identity(c, seconds=-10),
+        lambda c: _identity(c, seconds=3 * 86400),
+        lambda c: _identity(c, sub=None),
+        lambda c: _identity(c, sub=""),
+        lambda c: _identity(c, algorithm="HS512"),
+        lambda c: "not.a.jwt",
+        lambda c: __import__("jwt").encode({"sub": "x", "exp": 9999999999}, None, algorithm="none"),
+    ],
+    ids=["other secret", "expired", "exp too far", "no sub", "empty sub", "HS512", "garbage", "alg none"],
+)
+def test_a_bad_identity_token_is_refused_and_creates_nothing(channel, token):
+    response = APIClient().post(
+        f"{W}/session/",
+        {"key": channel.publishable_key, "user_token": token(channel)},
+        format="json",
+        HTTP_ORIGIN=SITE,
+    )
+    assert response.status_code == 401, response.content
+    assert (
+        response.json()["error"]["code"] == "identity_invalid"
+        and "user_token" in response.json()["error"]["fields"]
+    )
+    assert not AnonymousSession.objects.exists()
+
+
+def test_a_new_identity_secret_refuses_tokens_signed_with_the_old_one(channel, owner, other_staff):
+    from runtime.channels.services import widget_channel_rotate_identity_secret
+
+    old = _identity(channel)
+    with pytest.raises(ChannelError):
+        widget_channel_rotate_identity_secret(channel=channel, user=other_staff)
+    widget_channel_rotate_identity_secret(channel=channel, user=owner)
+    body = {"key": channel.publishable_key, "user_token": old}
+    assert APIClient().post(f"{W}/session/", body, format="json", HTTP_ORIGIN=SITE).status_code == 401
+    body["user_token"] = _identity(channel)
+    assert APIClient().post(f"{W}/session/", body, format="json", HTTP_ORIGIN=SITE).status_code == 201

@@ -94,6 +94,11 @@ def test_turn_off_on_and_rotate(owner_client, published):
     owner_client.post(url("widget-rotate", published))
     channel.refresh_from_db()
     assert channel.enabled and channel.publishable_key != old
+    secret = channel.identity_secret
+    assert secret in owner_client.get(url("agent-publish-page", published)).content.decode()
+    owner_client.post(url("widget-identity-rotate", published))
+    channel.refresh_from_db()
+    assert channel.identity_secret != secret
 
 
 def test_the_preview_may_be_framed_by_this_site_only(owner_client, published):
@@ -126,19 +131,27 @@ def test_nobody_else_sees_or_changes_the_widget(request, owner_client, published
         ),
         ("widget-enabled", {"enabled": "0"}),
         ("widget-rotate", {}),
+        ("widget-identity-rotate", {}),
     ]:
         assert client.post(url(name, published), data).status_code == expected
     after = WidgetChannel.objects.get()
-    assert (after.title, after.enabled, after.publishable_key) == (
+    assert (after.title, after.enabled, after.publishable_key, after.identity_secret) == (
         channel.title,
         True,
         channel.publishable_key,
+        channel.identity_secret,
     )
 
 
 def test_state_changes_are_post_only(owner_client, published):
     owner_client.post(url("widget-create", published))
-    for name in ("widget-create", "widget-settings", "widget-enabled", "widget-rotate"):
+    for name in (
+        "widget-create",
+        "widget-settings",
+        "widget-enabled",
+        "widget-rotate",
+        "widget-identity-rotate",
+    ):
         assert owner_client.get(url(name, published)).status_code == 405
 
 

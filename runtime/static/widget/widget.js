@@ -17,6 +17,8 @@
   var API = new URL(script.src, location.href).origin + "/api/widget/";
   var INLINE = script.getAttribute("data-mode") === "inline";
   var THEME = script.getAttribute("data-theme") || "auto";
+  // identified visitors: the host's server signs its user id (a JWT) and puts it in the tag
+  var USER_TOKEN = script.getAttribute("data-user-token") || null;
   var STORE = "agent-widget:" + KEY;
   var TERMINAL = ["run.succeeded", "run.failed", "run.cancelled", "run.timed_out"];
   var started = performance.now();
@@ -198,9 +200,14 @@
   panel.addEventListener("keydown", function (event) { if (event.key === "Escape") close(); });
 
   // ---- the API ----
-  var state = { token: saved.token, expires: saved.expires_at ? Date.parse(saved.expires_at) : 0, conversation: saved.conversation_id, config: saved.config || {}, busy: false, refreshTimer: null };
+  function subjectOf(jwt) {
+    try {
+      return JSON.parse(atob(jwt.split(".")[1].replace(/-/g, "+").replace(/_/g, "/"))).sub || null;
+    } catch (e) { return null; }
+  }
+  var state = { visitor: saved.visitor || null, token: saved.token, expires: saved.expires_at ? Date.parse(saved.expires_at) : 0, conversation: saved.conversation_id, config: saved.config || {}, busy: false, refreshTimer: null };
   function persist() {
-    save({ token: state.token, expires_at: state.expires ? new Date(state.expires).toISOString() : null, conversation_id: state.conversation, config: state.config });
+    save({ visitor: state.visitor, token: state.token, expires_at: state.expires ? new Date(state.expires).toISOString() : null, conversation_id: state.conversation, config: state.config });
   }
   function call(method, path, body) {
     var headers = { "Content-Type": "application/json" };
@@ -225,6 +232,7 @@
     state.token = data.token;
     state.expires = Date.parse(data.expires_at);
     state.config = data.config || {};
+    if (data.visitor !== undefined) state.visitor = data.visitor;
     persist();
     apply();
     // refresh a few minutes before expiry (or at 80% of a short lifetime)
@@ -233,8 +241,10 @@
     state.refreshTimer = setTimeout(refresh, Math.max(5000, Math.min(left - 300000, left * 0.8)));
   }
   function mint() {
-    return call("POST", "session/", { key: KEY }).then(function (data) {
-      state.conversation = null;
+    var body = { key: KEY };
+    if (USER_TOKEN) body.user_token = USER_TOKEN;
+    return call("POST", "session/", body).then(function (data) {
+      state.conversation = data.latest_conversation_id || null;
       took(data);
     });
   }
@@ -246,7 +256,9 @@
   }
   function session() {
     // a stored token is checked (and extended) at once: the channel may have been switched off
-    if (state.token && state.expires > Date.now() + 5000) return refresh();
+    // a different person on the host site (signed in, out, or as someone else): a different visitor
+    var same = USER_TOKEN ? state.visitor === subjectOf(USER_TOKEN) : !state.visitor;
+    if (state.token && same && state.expires > Date.now() + 5000) return refresh();
     state.token = null;
     return mint();
   }
