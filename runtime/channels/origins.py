@@ -45,7 +45,10 @@ def normalise_origin(value: str) -> str:
     if parts.username or parts.password or "@" in parts.netloc:
         raise OriginError(f"{text!r}: remove the user name; {example}.")
     if parts.path not in ("", "/") or parts.query or parts.fragment or text.endswith("?"):
-        raise OriginError(f"{text!r} has a path; an origin is only {example}.")
+        raise OriginError(
+            f"{text!r} has a path; an origin is only the scheme, host and optional port, like "
+            "https://shop.example.com."
+        )
     host = (parts.hostname or "").lower()
     if ":" in host:  # an IPv6 literal: urlsplit drops its brackets
         try:
