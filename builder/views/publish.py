@@ -1,11 +1,14 @@
-"""The Publish page of an agent: its web widget channel (settings, on/off, key, snippet, preview).
+"""The Publish page of an agent or a multi-agent system: its web widget channel (settings, on/off,
+keys, snippet, preview).
 
-Everyone who may see the agent sees the page; only its owners (``perms.publish``) change it, and
-the runtime's channel services check ownership again through ``runtime.access``.
+Everyone who may see the agent or system sees the page; only its owners (``perms.publish``)
+change it, and the runtime's channel services check ownership again through ``runtime.access``.
+The same views serve both kinds (``kind`` comes from the URL).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from csp.constants import SELF
@@ -18,8 +21,7 @@ from django.urls import reverse
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from builder.access import get_agent_for_user
-from builder.models import Agent
+from builder.access import Perms, get_agent_for_user, get_system_for_user
 from builder.publish_forms import WidgetSettingsForm
 from builder.views.common import page, staff_view
 from runtime.channels.models import WidgetChannel
@@ -34,9 +36,67 @@ from runtime.channels.services import (
     widget_channel_update,
 )
 
+ACTIONS = ("publish-page", "widget-create", "widget-settings", "widget-enabled", "widget-rotate",
+           "widget-identity-rotate", "widget-preview")  # fmt: skip
 
-def _channel(agent: Agent) -> WidgetChannel | None:
-    return WidgetChannel.objects.filter(agent_key=agent.slug).first()
+
+@dataclass
+class Target:
+    """An agent or a system, as the Publish page needs it."""
+
+    kind: str  # "agent" | "system"
+    obj: Any
+    perms: Perms
+    key: str
+    name: str
+    published: str  # "" when never published, else how it is live ("v3", "published 2026-...")
+    config: dict[str, Any]  # greeting and questions come from here (a system: its entry agent's)
+    editor_url: str
+
+    def url(self, action: str) -> str:
+        prefix = "" if self.kind == "agent" else "system-"
+        name = {"publish-page": f"{self.kind}-publish-page"}.get(action, f"{prefix}{action}")
+        return reverse(f"builder:{name}", args=[self.obj.public_id])
+
+    @property
+    def urls(self) -> dict[str, str]:
+        return {action.replace("-", "_"): self.url(action) for action in ACTIONS}
+
+
+def _published_config(agent: Any) -> dict[str, Any]:
+    return agent.published_version.config if agent.published_version else {}
+
+
+def _target(request: HttpRequest, kind: str, public_id: str) -> Target:
+    if kind == "system":
+        system, perms = get_system_for_user(request.user, public_id)
+        published = f"published {system.published_at:%Y-%m-%d %H:%M}" if system.published_at else ""
+        editor = reverse("builder:system-edit", args=[system.public_id])
+        config = _published_config(system.entry_agent)
+        return Target(kind, system, perms, system.slug, system.name, published, config, editor)
+    agent, perms = get_agent_for_user(request.user, public_id)
+    published = f"v{agent.published_version.number}" if agent.published_version else ""
+    return Target(
+        kind,
+        agent,
+        perms,
+        agent.slug,
+        agent.name,
+        published,
+        _published_config(agent),
+        agent.get_absolute_url(),
+    )
+
+
+def _channel(target: Target) -> WidgetChannel | None:
+    return WidgetChannel.objects.filter(agent_key=target.key).first()
+
+
+def _owned_channel(target: Target) -> WidgetChannel:
+    channel = _channel(target)
+    if channel is None or not target.perms.publish:
+        raise Http404("Not found.")
+    return channel
 
 
 def snippet(request: HttpRequest, channel: WidgetChannel) -> str:
@@ -44,64 +104,61 @@ def snippet(request: HttpRequest, channel: WidgetChannel) -> str:
     return f'<script src="{src}" data-key="{channel.publishable_key}" async></script>'
 
 
-def _context(request: HttpRequest, agent: Agent, perms: Any, form: WidgetSettingsForm | None = None) -> dict:
-    channel = _channel(agent)
+def _context(request: HttpRequest, target: Target, form: WidgetSettingsForm | None = None) -> dict:
+    channel = _channel(target)
     if channel is not None and form is None:
         form = WidgetSettingsForm.for_channel(channel)
     return {
-        "agent": agent,
-        "perms": perms,
+        "target": target,
+        "perms": target.perms,
         "channel": channel,
         "form": form,
         "snippet": snippet(request, channel) if channel else "",
-        "title": f"{agent.name}: publish",
-        "section": "agents",
+        "title": f"{target.name}: publish",
+        "section": f"{target.kind}s",
     }
+
+
+def _back(target: Target) -> HttpResponse:
+    return redirect(target.url("publish-page"))
 
 
 @staff_view
 @require_GET
-def publish_page(request: HttpRequest, public_id: str) -> HttpResponse:
-    agent, perms = get_agent_for_user(request.user, public_id)
-    return page(request, "builder/publish.html", _context(request, agent, perms))
-
-
-def _refuse(request: HttpRequest, exc: ChannelError) -> None:
-    messages.error(request, exc.message)
+def publish_page(request: HttpRequest, public_id: str, kind: str = "agent") -> HttpResponse:
+    target = _target(request, kind, public_id)
+    return page(request, "builder/publish.html", _context(request, target))
 
 
 @staff_view
 @require_POST
-def widget_create(request: HttpRequest, public_id: str) -> HttpResponse:
-    agent, perms = get_agent_for_user(request.user, public_id)
-    if not perms.publish:
+def widget_create(request: HttpRequest, public_id: str, kind: str = "agent") -> HttpResponse:
+    target = _target(request, kind, public_id)
+    if not target.perms.publish:
         raise Http404("Not found.")
-    config = agent.published_version.config if agent.published_version else {}
-    questions = [q for q in config.get("suggested_questions") or [] if len(q) <= MAX_QUESTION_CHARS]
+    questions = [q for q in target.config.get("suggested_questions") or [] if len(q) <= MAX_QUESTION_CHARS]
     try:
         widget_channel_create(
-            agent_key=agent.slug,
+            agent_key=target.key,
             user=request.user,
-            title=agent.name[:80],
-            greeting=(config.get("opening_message") or "")[:500],
+            title=target.name[:80],
+            greeting=(target.config.get("opening_message") or "")[:500],
             suggested_questions=questions[:MAX_QUESTIONS],
         )
     except ChannelError as exc:
-        _refuse(request, exc)
+        messages.error(request, exc.message)
     else:
         messages.success(
             request, "Web widget created. Add the websites that may show it, then paste the snippet."
         )
-    return redirect("builder:agent-publish-page", public_id=agent.public_id)
+    return _back(target)
 
 
 @staff_view
 @require_http_methods(["POST"])
-def widget_settings(request: HttpRequest, public_id: str) -> HttpResponse:
-    agent, perms = get_agent_for_user(request.user, public_id)
-    channel = _channel(agent)
-    if channel is None or not perms.publish:
-        raise Http404("Not found.")
+def widget_settings(request: HttpRequest, public_id: str, kind: str = "agent") -> HttpResponse:
+    target = _target(request, kind, public_id)
+    channel = _owned_channel(target)
     form = WidgetSettingsForm.for_channel(channel, request.POST)
     status = 422
     if form.is_valid():
@@ -115,22 +172,21 @@ def widget_settings(request: HttpRequest, public_id: str) -> HttpResponse:
             form = WidgetSettingsForm.for_channel(channel)
             form.saved = True
             status = 200
-    context = _context(request, agent, perms, form)
-    return page(request, "builder/publish.html", context, partial="settings", status=status)
+    return page(
+        request, "builder/publish.html", _context(request, target, form), partial="settings", status=status
+    )
 
 
 @staff_view
 @require_POST
-def widget_enabled(request: HttpRequest, public_id: str) -> HttpResponse:
-    agent, perms = get_agent_for_user(request.user, public_id)
-    channel = _channel(agent)
-    if channel is None or not perms.publish:
-        raise Http404("Not found.")
+def widget_enabled(request: HttpRequest, public_id: str, kind: str = "agent") -> HttpResponse:
+    target = _target(request, kind, public_id)
+    channel = _owned_channel(target)
     enabled = request.POST.get("enabled") == "1"
     try:
         widget_channel_set_enabled(channel=channel, user=request.user, enabled=enabled)
     except ChannelError as exc:
-        _refuse(request, exc)
+        messages.error(request, exc.message)
     else:
         messages.success(
             request,
@@ -138,59 +194,51 @@ def widget_enabled(request: HttpRequest, public_id: str) -> HttpResponse:
             if enabled
             else "The widget is off: visitors see that the chat is switched off.",
         )
-    return redirect("builder:agent-publish-page", public_id=agent.public_id)
+    return _back(target)
 
 
 @staff_view
 @require_POST
-def widget_rotate(request: HttpRequest, public_id: str) -> HttpResponse:
-    agent, perms = get_agent_for_user(request.user, public_id)
-    channel = _channel(agent)
-    if channel is None or not perms.publish:
-        raise Http404("Not found.")
+def widget_rotate(request: HttpRequest, public_id: str, kind: str = "agent") -> HttpResponse:
+    target = _target(request, kind, public_id)
+    channel = _owned_channel(target)
     try:
         widget_channel_rotate_key(channel=channel, user=request.user)
     except ChannelError as exc:
-        _refuse(request, exc)
+        messages.error(request, exc.message)
     else:
         messages.success(
             request, "New key made. Paste the new snippet into your website: the old one has stopped working."
         )
-    return redirect("builder:agent-publish-page", public_id=agent.public_id)
+    return _back(target)
 
 
 @staff_view
 @require_POST
-def widget_rotate_identity(request: HttpRequest, public_id: str) -> HttpResponse:
-    agent, perms = get_agent_for_user(request.user, public_id)
-    channel = _channel(agent)
-    if channel is None or not perms.publish:
-        raise Http404("Not found.")
+def widget_rotate_identity(request: HttpRequest, public_id: str, kind: str = "agent") -> HttpResponse:
+    target = _target(request, kind, public_id)
+    channel = _owned_channel(target)
     try:
         widget_channel_rotate_identity_secret(channel=channel, user=request.user)
     except ChannelError as exc:
-        _refuse(request, exc)
+        messages.error(request, exc.message)
     else:
         messages.success(
             request,
             "New identity secret made. Put it in your server's settings: tokens signed with the old one are refused.",
         )
-    return redirect("builder:agent-publish-page", public_id=agent.public_id)
+    return _back(target)
 
 
 @staff_view
 @require_GET
 @xframe_options_sameorigin
 @csp_replace({"frame-ancestors": [SELF]})
-def widget_preview(request: HttpRequest, public_id: str) -> HttpResponse:
+def widget_preview(request: HttpRequest, public_id: str, kind: str = "agent") -> HttpResponse:
     """A sample page with the snippet, shown in an iframe on the Publish page."""
-    agent, _perms = get_agent_for_user(request.user, public_id)
-    channel = _channel(agent)
+    target = _target(request, kind, public_id)
+    channel = _channel(target)
     if channel is None:
         raise Http404("Not found.")
-    context = {"agent": agent, "channel": channel, "widget_src": static("widget/widget.js")}
+    context = {"target": target, "channel": channel, "widget_src": static("widget/widget.js")}
     return render(request, "builder/widget_preview.html", context)
-
-
-def publish_url(agent: Agent) -> str:
-    return reverse("builder:agent-publish-page", args=[agent.public_id])

@@ -173,3 +173,51 @@ def test_the_admin_lists_widgets_to_their_owners_and_turns_them_off(owner_client
     owner_client.post(changelist, {"action": "turn_off", "_selected_action": [str(channel.pk)]})
     channel.refresh_from_db()
     assert not channel.enabled
+
+
+def test_a_published_system_gets_a_widget_that_runs_the_system(owner_client, staff_client, owner, published):
+    from rest_framework.test import APIClient
+
+    from builder.services.systems import system_publish, system_save
+    from runtime.models import AgentRun
+
+    system = system_save(
+        owner=owner, slug="desk", name="Help desk", entry_agent=published, members={}, knowledge=[]
+    )
+    page_url = reverse("builder:system-publish-page", args=[system.public_id])
+    assert b"Publish this system first" in owner_client.get(page_url).content
+    editor = owner_client.get(reverse("builder:system-edit", args=[system.public_id])).content.decode()
+    assert page_url in editor  # the system editor links to its Publish page
+    system_publish(system=system, user=owner)
+
+    create = reverse("builder:system-widget-create", args=[system.public_id])
+    assert staff_client.post(create).status_code == 404
+    assert owner_client.post(create).status_code == 302
+    channel = WidgetChannel.objects.get(agent_key="desk")
+    assert (
+        channel.title == "Help desk" and channel.greeting == "Hi! Ask me about orders."
+    )  # the entry agent's
+    settings = reverse("builder:system-widget-settings", args=[system.public_id])
+    saved = owner_client.post(
+        settings,
+        {"allowed_origins": "https://desk.example.com", "title": "Desk", "colour": "#123456", "position": "bottom-left",
+         "messages_per_visitor_per_day": "5"},
+    )  # fmt: skip
+    assert saved.status_code == 200
+    page = owner_client.get(page_url).content.decode()
+    assert (
+        channel.publishable_key in page
+        and reverse("builder:system-widget-preview", args=[system.public_id]) in page
+    )
+
+    site = "https://desk.example.com"
+    token = (
+        APIClient()
+        .post("/api/widget/session/", {"key": channel.publishable_key}, format="json", HTTP_ORIGIN=site)
+        .json()["token"]
+    )
+    client = APIClient()
+    client.credentials(HTTP_X_ANONYMOUS_TOKEN=token, HTTP_ORIGIN=site)
+    sent = client.post("/api/widget/messages/", {"message": "hello desk"}, format="json")
+    assert sent.status_code == 201, sent.content
+    assert AgentRun.objects.get(pk=sent.json()["run_id"]).agent_key == "desk"
