@@ -268,6 +268,20 @@ def test_the_owner_sets_up_the_widget_on_the_publish_page(page, staff, fake_open
     expect(dialog.locator(".msg.bot").last).to_have_text("Preview works.", timeout=30_000)
     shot(page, "67-publish-page-preview")
 
+    # a new key: asked twice, then the snippet changes
+    old_snippet = snippet.input_value()
+    page.get_by_text("Make a new key…").click()
+    page.get_by_role("button", name="Yes, make a new key").click()
+    expect(page.get_by_text("New key made.")).to_be_visible()
+    assert page.get_by_label("Snippet").input_value() != old_snippet
+    page.get_by_text("Identified visitors (optional, for a developer)").click()
+    secret = page.get_by_label("Identity secret").input_value()
+    page.get_by_text("Make a new identity secret…").click()
+    page.get_by_role("button", name="Yes, make a new identity secret").click()
+    expect(page.get_by_text("New identity secret made.")).to_be_visible()
+    page.get_by_text("Identified visitors (optional, for a developer)").click()
+    assert page.get_by_label("Identity secret").input_value() != secret
+
     page.get_by_role("button", name="Turn widget off").click()
     expect(page.get_by_text("The widget is off")).to_be_visible()
     expect(frame.get_by_role("dialog").get_by_role("alert")).to_contain_text("switched off")
