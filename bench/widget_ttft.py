@@ -109,7 +109,8 @@ def main() -> list[dict]:
         from django.contrib.auth import get_user_model
         from django.db import connection
 
-        from runtime.channels.services import visitor_session_mint, widget_channel_create
+        from runtime.channels.services import widget_channel_create
+        from runtime.channels.visitors import visitor_session_mint
 
         user, token = make_user_token()
         admin = get_user_model().objects.create_superuser("bench-admin", "b@example.com", "x" * 16)

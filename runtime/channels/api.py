@@ -30,8 +30,8 @@ from runtime.api.serializers import ErrorSerializer
 from runtime.api.streams import async_event_stream
 from runtime.channels.cors import own_origin, visitor_token
 from runtime.channels.models import WidgetChannel, WidgetFeedback
-from runtime.channels.services import (
-    ChannelError,
+from runtime.channels.services import ChannelError
+from runtime.channels.visitors import (
     channel_for_session,
     origin_ok,
     visitor_session_mint,

@@ -34,7 +34,8 @@ def visitor_token(request: Any) -> str:
 
 
 def origin_allowed_for_token(request: Any, origin: str) -> bool:
-    from runtime.channels.services import ChannelError, channel_for_session, origin_ok
+    from runtime.channels.services import ChannelError
+    from runtime.channels.visitors import channel_for_session, origin_ok
 
     token = visitor_token(request)
     model = anonymous_session_model()
