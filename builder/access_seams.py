@@ -52,6 +52,10 @@ class BuilderAgentAccess:
     def can_test(self, user: AbstractBaseUser, agent_key: str) -> bool:
         return self._perms(user, agent_key).test
 
+    def can_own(self, user: AbstractBaseUser, agent_key: str) -> bool:
+        """Owners publish, and manage the agent's channels (widget, API keys)."""
+        return self._perms(user, agent_key).publish
+
     def editable_keys(self, user: AbstractBaseUser) -> list[QuerySet]:
         return [
             visible_to(user, Agent.objects.all(), min_role=EDITOR).values("slug"),

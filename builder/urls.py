@@ -10,6 +10,7 @@ from builder.views import (
     memory,
     playground,
     provider_settings,
+    publish,
     sharing,
     systems,
     teams,
@@ -18,6 +19,7 @@ from builder.views import (
 )
 
 app_name = "builder"
+SYSTEM = {"kind": "system"}  # the Publish views serve agents and systems
 
 urlpatterns = [
     path("", agents.agent_list, name="agent-list"),
@@ -28,6 +30,17 @@ urlpatterns = [
     path("agents/<uuid:public_id>/delete/", agents.agent_delete_view, name="agent-delete"),
     path("agents/<uuid:public_id>/publish/", agents.agent_publish_view, name="agent-publish"),
     path("agents/<uuid:public_id>/versions/", versions.version_list, name="agent-versions"),
+    path("agents/<uuid:public_id>/channels/", publish.publish_page, name="agent-publish-page"),
+    path("agents/<uuid:public_id>/channels/widget/new/", publish.widget_create, name="widget-create"),
+    path("agents/<uuid:public_id>/channels/widget/", publish.widget_settings, name="widget-settings"),
+    path("agents/<uuid:public_id>/channels/widget/enabled/", publish.widget_enabled, name="widget-enabled"),
+    path("agents/<uuid:public_id>/channels/widget/rotate/", publish.widget_rotate, name="widget-rotate"),
+    path(
+        "agents/<uuid:public_id>/channels/widget/identity/rotate/",
+        publish.widget_rotate_identity,
+        name="widget-identity-rotate",
+    ),
+    path("agents/<uuid:public_id>/channels/widget/preview/", publish.widget_preview, name="widget-preview"),
     path("agents/<uuid:public_id>/versions/diff/", versions.version_diff_view, name="agent-diff"),
     path(
         "agents/<uuid:public_id>/versions/<int:number>/restore/",
@@ -54,6 +67,43 @@ urlpatterns = [
     path("systems/<uuid:public_id>/", systems.system_edit, name="system-edit"),
     path("systems/<uuid:public_id>/publish/", systems.system_publish_view, name="system-publish"),
     path("systems/<uuid:public_id>/delete/", systems.system_delete_view, name="system-delete"),
+    path("systems/<uuid:public_id>/channels/", publish.publish_page, SYSTEM, name="system-publish-page"),
+    path(
+        "systems/<uuid:public_id>/channels/widget/new/",
+        publish.widget_create,
+        SYSTEM,
+        name="system-widget-create",
+    ),
+    path(
+        "systems/<uuid:public_id>/channels/widget/",
+        publish.widget_settings,
+        SYSTEM,
+        name="system-widget-settings",
+    ),
+    path(
+        "systems/<uuid:public_id>/channels/widget/enabled/",
+        publish.widget_enabled,
+        SYSTEM,
+        name="system-widget-enabled",
+    ),
+    path(
+        "systems/<uuid:public_id>/channels/widget/rotate/",
+        publish.widget_rotate,
+        SYSTEM,
+        name="system-widget-rotate",
+    ),
+    path(
+        "systems/<uuid:public_id>/channels/widget/identity/rotate/",
+        publish.widget_rotate_identity,
+        SYSTEM,
+        name="system-widget-identity-rotate",
+    ),
+    path(
+        "systems/<uuid:public_id>/channels/widget/preview/",
+        publish.widget_preview,
+        SYSTEM,
+        name="system-widget-preview",
+    ),
     path("systems/<uuid:public_id>/export/", io.system_export, name="system-export"),
     path("systems/<uuid:public_id>/memory/", memory.memory_list, {"kind": "system"}, name="system-memory"),
     path(

@@ -42,6 +42,9 @@ def _pages(staff) -> list[tuple[str, str]]:
     MemoryEntry.objects.create(
         scope="system", system_key=agent.slug, agent_key=agent.slug, key="preferred_language", value="x" * 300
     )
+    from runtime.channels.services import widget_channel_create
+
+    widget_channel_create(agent_key=agent.slug, user=staff, allowed_origins=["https://shop.example.com"])
     a = f"/agents/{agent.public_id}"
     return [
         ("agents", "/"),
@@ -49,6 +52,7 @@ def _pages(staff) -> list[tuple[str, str]]:
         ("editor", f"{a}/"),
         ("duplicate", f"{a}/duplicate/"),
         ("versions", f"{a}/versions/"),
+        ("publish", f"{a}/channels/"),
         ("diff", f"{a}/versions/diff/?a=1&b=2"),
         ("memory", f"{a}/memory/"),
         ("tools", "/tools/"),

@@ -55,6 +55,9 @@ class AgentAccess(Protocol):
     def can_test(self, user: Any, agent_key: str) -> bool:
         """May ``user`` (signed in) run the drafts of the stored agent or system ``agent_key``?"""
 
+    def can_own(self, user: Any, agent_key: str) -> bool:
+        """Is ``user`` (signed in) an owner of the stored agent or system ``agent_key``?"""
+
 
 _access: AgentAccess | None = None
 
@@ -95,6 +98,18 @@ def may_test_agent(*, agent_key: str, user: Any = None, anonymous_session_id: An
         return False
     can_test = getattr(_access, "can_test", None)  # an access without testers: editors only
     return bool(can_test(user, agent_key)) if can_test else _access.can_edit(user, agent_key)
+
+
+def may_manage_channels(*, agent_key: str, user: Any = None) -> bool:
+    """Owners manage an agent's channels (web widget, API keys); for a code agent, superusers."""
+    if not _signed_in(user):
+        return False
+    if user.is_superuser:
+        return True
+    if _access is None or registry.is_code_agent(agent_key):
+        return False
+    can_own = getattr(_access, "can_own", None)  # an access without owners: its editors
+    return bool(can_own(user, agent_key)) if can_own else _access.can_edit(user, agent_key)
 
 
 def may_run_published(agent_key: str, agent_version: str = "") -> bool:

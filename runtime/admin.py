@@ -20,6 +20,8 @@ from unfold.decorators import action, display
 
 from runtime import access
 from runtime.admin_support import ReadOnlyMixin, VisibleRowsMixin, confirmed_action
+from runtime.channels.models import WidgetChannel
+from runtime.channels.services import ChannelError, widget_channel_set_enabled
 from runtime.models import AgentCheckpoint, AgentConversation, AgentEvent, AgentMessage, AgentRun, MemoryEntry
 from runtime.services import RunAlreadyFinished, RunInputError, run_cancel, run_retry
 
@@ -267,3 +269,54 @@ class MemoryEntryAdmin(VisibleRowsMixin, ModelAdmin):
     @display(description="Scope", label=True)
     def scope_badge(self, entry: MemoryEntry) -> str:
         return entry.scope
+
+
+# -- channels ---------------------------------------------------------------------------------
+
+
+@admin.register(WidgetChannel)
+class WidgetChannelAdmin(VisibleRowsMixin, ReadOnlyMixin, ModelAdmin):
+    """Web widgets, read-only: owners manage them on the agent's Publish page (or through
+    ``runtime.channels.services`` for code agents); turning one off is an action here too."""
+
+    list_display = ["agent_key", "enabled_badge", "origins", "publishable_key", "created_by", "updated_at"]
+    list_filter = ["enabled"]
+    search_fields = ["agent_key", "publishable_key"]
+    list_select_related = ["created_by"]
+    # the identity secret is shown on the Publish page to owners, not in the admin
+    exclude = ["identity_secret"]
+    readonly_fields = [f.name for f in WidgetChannel._meta.fields if f.name != "identity_secret"]
+    actions = ["turn_off", "turn_on"]
+
+    def visible_filter(self, user: Any) -> Q | None:
+        return access._editable_keys_q(user, "agent_key")
+
+    def has_manage_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.is_staff
+
+    @display(description="Enabled", label={"on": "success", "off": "danger"}, ordering="enabled")
+    def enabled_badge(self, channel: WidgetChannel) -> str:
+        return "on" if channel.enabled else "off"
+
+    @display(description="Allowed origins")
+    def origins(self, channel: WidgetChannel) -> str:
+        return ", ".join(channel.allowed_origins) or "none yet"
+
+    def _switch(self, request: HttpRequest, queryset: QuerySet[WidgetChannel], enabled: bool) -> None:
+        done = 0
+        for channel in queryset:
+            try:
+                widget_channel_set_enabled(channel=channel, user=request.user, enabled=enabled)
+                done += 1
+            except ChannelError as exc:
+                self.message_user(request, f"{channel.agent_key}: {exc.message}", level=messages.ERROR)
+        if done:
+            self.message_user(request, f"Turned {'on' if enabled else 'off'} {done} widget(s).")
+
+    @action(description="Turn selected widgets off", permissions=["manage"])
+    def turn_off(self, request: HttpRequest, queryset: QuerySet[WidgetChannel]) -> None:
+        self._switch(request, queryset, False)
+
+    @action(description="Turn selected widgets on", permissions=["manage"])
+    def turn_on(self, request: HttpRequest, queryset: QuerySet[WidgetChannel]) -> None:
+        self._switch(request, queryset, True)

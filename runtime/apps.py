@@ -11,4 +11,7 @@ class RuntimeConfig(AppConfig):
 
         conf.validate()
         conf.validate_settings()
+        from runtime.channels import cors
+
+        cors.connect()
         registry.autodiscover()

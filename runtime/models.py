@@ -352,3 +352,7 @@ class ProviderCredential(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+# Channel tables live in their own package; importing them here makes them the runtime app's.
+from runtime.channels.models import WidgetChannel, WidgetFeedback  # noqa: E402, F401

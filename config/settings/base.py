@@ -231,6 +231,10 @@ CORS_ALLOW_HEADERS = (*cors_default_headers, "x-anonymous-token", "last-event-id
 # still good without a query (revocation takes effect within this; 0: always ask the database).
 AGENT_API_AUTH_CACHE_SECONDS = env_float("AGENT_API_AUTH_CACHE_SECONDS", 5.0)
 ANONYMOUS_SESSION_MINT_RATE = env_str("ANONYMOUS_SESSION_MINT_RATE", "20/min")
+# The web widget (docs/publishing.md): how long a visitor token lives before the widget refreshes
+# it, and how many visitor tokens one address may mint.
+WIDGET_VISITOR_TOKEN_TTL_SECONDS = env_int("WIDGET_VISITOR_TOKEN_TTL_SECONDS", 3600)
+WIDGET_SESSION_MINT_RATE = env_str("WIDGET_SESSION_MINT_RATE", "30/min")
 if REDIS_URL:
     # Rate limits (and any other cache use) are shared by every process through Redis.
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}

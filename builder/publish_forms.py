@@ -1,0 +1,80 @@
+"""The widget channel's settings form on the Publish page. The rules live in the runtime's
+``widget_settings_clean``; this form only lays the fields out and puts each error by its field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from unfold.widgets import (
+    UnfoldAdminIntegerFieldWidget,
+    UnfoldAdminSelectWidget,
+    UnfoldAdminTextareaWidget,
+    UnfoldAdminTextInputWidget,
+    UnfoldBooleanWidget,
+)
+
+from runtime.channels.models import WidgetChannel, WidgetPosition
+from runtime.channels.services import widget_settings_clean
+
+
+class WidgetSettingsForm(forms.Form):
+    allowed_origins = forms.CharField(
+        required=False,
+        label="Allowed websites (origins)",
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 3, "spellcheck": "false", "autocapitalize": "none"}),
+        help_text=(
+            "One per line, scheme and host only: https://shop.example.com (add :8080 for a port). "
+            "https://*.example.com allows every subdomain of example.com. Pages elsewhere are refused."
+        ),
+    )
+    title = forms.CharField(widget=UnfoldAdminTextInputWidget, help_text="Shown at the top of the chat.")
+    colour = forms.CharField(
+        widget=UnfoldAdminTextInputWidget(attrs={"autocapitalize": "none"}),
+        help_text="A hex colour for the button and header, like #2563eb.",
+    )
+    position = forms.ChoiceField(choices=WidgetPosition.choices, widget=UnfoldAdminSelectWidget)
+    greeting = forms.CharField(
+        required=False,
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 2}),
+        help_text="The first message visitors see.",
+    )
+    suggested_questions = forms.CharField(
+        required=False,
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 3}),
+        help_text="Up to 4, one per line; a visitor can click one instead of typing.",
+    )
+    show_sources = forms.BooleanField(
+        required=False,
+        widget=UnfoldBooleanWidget,
+        label="Show sources",
+        help_text="List the knowledge documents an answer used.",
+    )
+    messages_per_visitor_per_day = forms.CharField(
+        label="Messages per visitor per day",
+        widget=UnfoldAdminIntegerFieldWidget(attrs={"inputmode": "numeric"}),
+        help_text="A visitor who reaches it is told to come back tomorrow.",
+    )
+
+    @classmethod
+    def for_channel(cls, channel: WidgetChannel, data: Any = None) -> WidgetSettingsForm:
+        initial = {
+            "allowed_origins": "\n".join(channel.allowed_origins),
+            "title": channel.title,
+            "colour": channel.colour,
+            "position": channel.position,
+            "greeting": channel.greeting,
+            "suggested_questions": "\n".join(channel.suggested_questions),
+            "show_sources": channel.show_sources,
+            "messages_per_visitor_per_day": channel.messages_per_visitor_per_day,
+        }
+        return cls(data, initial=initial)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        cleaned, errors = widget_settings_clean({k: v for k, v in data.items() if k in self.fields})
+        for name, messages in errors.items():
+            for message in messages:
+                self.add_error(name if name in self.fields else None, message)
+        self.settings = cleaned
+        return data
