@@ -8,6 +8,7 @@ The same views serve both kinds (``kind`` comes from the URL).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,9 +22,9 @@ from django.urls import reverse
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from builder.access import Perms, get_agent_for_user, get_system_for_user
+from builder.access import Perms, get_agent_for_user, get_system_for_user, refusal
 from builder.publish_forms import WidgetSettingsForm
-from builder.views.common import page, staff_view
+from builder.views.common import page, refused, staff_view
 from runtime.channels.models import WidgetChannel
 from runtime.channels.services import (
     MAX_QUESTION_CHARS,
@@ -92,11 +93,31 @@ def _channel(target: Target) -> WidgetChannel | None:
     return WidgetChannel.objects.filter(agent_key=target.key).first()
 
 
+class _NotOwner(Exception):
+    """Raised by ``_owned_channel`` for someone who may see the agent but not manage its channels."""
+
+
 def _owned_channel(target: Target) -> WidgetChannel:
+    if not target.perms.publish:
+        raise _NotOwner()
     channel = _channel(target)
-    if channel is None or not target.perms.publish:
+    if channel is None:
         raise Http404("Not found.")
     return channel
+
+
+def _owners_only(view):
+    """Those who may see the agent but are not its owners get the builder's 403 saying why."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, public_id: str, kind: str = "agent") -> HttpResponse:
+        try:
+            return view(request, public_id, kind)
+        except _NotOwner:
+            target = _target(request, kind, public_id)
+            return refused(request, refusal(target.perms, target.obj, "publish"))
+
+    return wrapped
 
 
 def snippet(request: HttpRequest, channel: WidgetChannel) -> str:
@@ -132,10 +153,11 @@ def publish_page(request: HttpRequest, public_id: str, kind: str = "agent") -> H
 
 @staff_view
 @require_POST
+@_owners_only
 def widget_create(request: HttpRequest, public_id: str, kind: str = "agent") -> HttpResponse:
     target = _target(request, kind, public_id)
     if not target.perms.publish:
-        raise Http404("Not found.")
+        raise _NotOwner()
     questions = [q for q in target.config.get("suggested_questions") or [] if len(q) <= MAX_QUESTION_CHARS]
     try:
         widget_channel_create(
@@ -156,6 +178,7 @@ def widget_create(request: HttpRequest, public_id: str, kind: str = "agent") -> 
 
 @staff_view
 @require_http_methods(["POST"])
+@_owners_only
 def widget_settings(request: HttpRequest, public_id: str, kind: str = "agent") -> HttpResponse:
     target = _target(request, kind, public_id)
     channel = _owned_channel(target)
@@ -179,6 +202,7 @@ def widget_settings(request: HttpRequest, public_id: str, kind: str = "agent") -
 
 @staff_view
 @require_POST
+@_owners_only
 def widget_enabled(request: HttpRequest, public_id: str, kind: str = "agent") -> HttpResponse:
     target = _target(request, kind, public_id)
     channel = _owned_channel(target)
@@ -199,6 +223,7 @@ def widget_enabled(request: HttpRequest, public_id: str, kind: str = "agent") ->
 
 @staff_view
 @require_POST
+@_owners_only
 def widget_rotate(request: HttpRequest, public_id: str, kind: str = "agent") -> HttpResponse:
     target = _target(request, kind, public_id)
     channel = _owned_channel(target)
@@ -215,6 +240,7 @@ def widget_rotate(request: HttpRequest, public_id: str, kind: str = "agent") -> 
 
 @staff_view
 @require_POST
+@_owners_only
 def widget_rotate_identity(request: HttpRequest, public_id: str, kind: str = "agent") -> HttpResponse:
     target = _target(request, kind, public_id)
     channel = _owned_channel(target)

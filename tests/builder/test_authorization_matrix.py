@@ -30,8 +30,9 @@ from builder.services.invitations import invitation_token
 from builder.services.memory import memory_add
 from builder.services.playground import playground_send
 from builder.services.sharing import share_add
-from builder.services.systems import system_save
+from builder.services.systems import system_publish, system_save
 from rag.services import document_upload, knowledge_base_create
+from runtime.channels.services import widget_channel_create
 from tests.builder.conftest import make_agent
 from tests.rag.conftest import ingest
 
@@ -99,6 +100,20 @@ ROUTES: dict[str, dict[str, str]] = {
     "knowledge-sharing": {"GET": VIEW, "POST": OWN},
     "knowledge-sharing-change": {"POST": OWN},
     "knowledge-sharing-invite": {"POST": OWN},
+    "agent-publish-page": {"GET": VIEW},
+    "widget-create": {"POST": OWN},
+    "widget-settings": {"POST": OWN},
+    "widget-enabled": {"POST": OWN},
+    "widget-rotate": {"POST": OWN},
+    "widget-identity-rotate": {"POST": OWN},
+    "widget-preview": {"GET": VIEW},
+    "system-publish-page": {"GET": VIEW},
+    "system-widget-create": {"POST": OWN},
+    "system-widget-settings": {"POST": OWN},
+    "system-widget-enabled": {"POST": OWN},
+    "system-widget-rotate": {"POST": OWN},
+    "system-widget-identity-rotate": {"POST": OWN},
+    "system-widget-preview": {"GET": VIEW},
     "people-search": {"GET": STAFF},
     "teams": {"GET": SPECIAL, "POST": SPECIAL},
     "invitation-accept": {"GET": PUBLIC, "POST": PUBLIC},
@@ -185,6 +200,9 @@ def world(owner):
     )
     system_entry = memory_add(user=owner, key="s", value_text="v", scope="system", system_key=system.slug)
     run = playground_send(user=owner, text="hi", agent=agent)
+    system_publish(system=system, user=owner)
+    for key in (agent.slug, system.slug):  # the Publish pages' routes act on an existing widget
+        widget_channel_create(agent_key=key, user=owner)
     invitation = Invitation.objects.create(
         email="new@example.com",
         role="viewer",
@@ -228,7 +246,11 @@ def url_for(name: str, pattern: URLPattern, kwargs: dict) -> str:
     elif "number" in params:
         key = "version"
     else:
-        key = next(k for k in ("agent", "tool", "system", "knowledge") if name.startswith(k))
+        key = (
+            "agent"
+            if name.startswith("widget")
+            else next(k for k in ("agent", "tool", "system", "knowledge") if name.startswith(k))
+        )
     return reverse(f"builder:{name}", kwargs=kwargs[key])
 
 

@@ -221,3 +221,21 @@ def test_a_published_system_gets_a_widget_that_runs_the_system(owner_client, sta
     sent = client.post("/api/widget/messages/", {"message": "hello desk"}, format="json")
     assert sent.status_code == 201, sent.content
     assert AgentRun.objects.get(pk=sent.json()["run_id"]).agent_key == "desk"
+
+
+def test_an_editor_changes_the_draft_but_not_what_the_public_reaches(published, owner, django_user_model):
+    from django.test import Client
+
+    from builder.services.sharing import share_add
+    from runtime.channels.services import ChannelError, widget_channel_create
+
+    editor = django_user_model.objects.create_user("ed", "ed@example.com", "x", is_staff=True)
+    share_add(obj=published, actor=owner, role="editor", user=editor)
+    with pytest.raises(ChannelError):
+        widget_channel_create(agent_key=published.slug, user=editor)
+    client = Client()
+    client.force_login(editor)
+    response = client.post(url("widget-create", published))
+    assert response.status_code == 403 and "only owners may" in response.content.decode()
+    assert not WidgetChannel.objects.exists()
+    widget_channel_create(agent_key=published.slug, user=owner)  # the owner may
