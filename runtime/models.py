@@ -352,3 +352,12 @@ class ProviderCredential(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+# The API-key channel's tables live with the code that uses them (runtime/channels/).
+from runtime.channels.api_key_models import (  # noqa: E402, F401 - registers the models
+    AgentBudget,
+    AgentDailySpend,
+    ApiKey,
+    SpendReservation,
+)

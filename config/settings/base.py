@@ -209,6 +209,9 @@ CORS_ALLOW_HEADERS = (*cors_default_headers, "x-anonymous-token", "last-event-id
 # still good without a query (revocation takes effect within this; 0: always ask the database).
 AGENT_API_AUTH_CACHE_SECONDS = env_float("AGENT_API_AUTH_CACHE_SECONDS", 5.0)
 ANONYMOUS_SESSION_MINT_RATE = env_str("ANONYMOUS_SESSION_MINT_RATE", "20/min")
+# The least a run started through an API key reserves of its agent's daily budget until its real
+# cost is known (runtime/channels/budget.py); dollars.
+AGENT_BUDGET_MIN_RESERVE_USD = env_str("AGENT_BUDGET_MIN_RESERVE_USD", "0.01")
 if REDIS_URL:
     # Rate limits (and any other cache use) are shared by every process through Redis.
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}

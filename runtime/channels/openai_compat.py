@@ -1,0 +1,524 @@
+"""The OpenAI-compatible endpoint: ``GET /v1/models`` and ``POST /v1/chat/completions``.
+
+``model`` is an agent key the API key may use; the agent's published version answers with
+its own prompt, model and tools. A completion is an ordinary run: created by
+``run_create`` (through the daily budget, ``budget.reserve_for_run``), queued, executed by the
+``runagent`` workers and listed with every other run; this module only follows its events
+(``follow.run_events``) and writes them in OpenAI's shapes.
+
+Messages: the caller's ``user`` messages after the last ``assistant`` one are the new turn;
+everything before them (``user`` and ``assistant`` text) is the conversation so far, stored
+in a new conversation ahead of the new turn (the API is stateless: the client sends the
+history each time). ``system``, ``developer`` and ``tool`` messages are refused (400): the
+agent has its own instructions and tools. Sampling parameters (``temperature``,
+``max_tokens``, ``tools``...) are ignored: the agent's own settings apply.
+
+Errors have OpenAI's shape ``{"error": {"message", "type", "param", "code"}}``: a wrong or
+revoked key is 401, an agent the key may not use (or not published) 404, a bad body 400,
+the key's rate limit or the agent's daily budget 429 with ``Retry-After``.
+
+The view is async: the database work before the run starts (authentication, limits, the
+run's insert) happens in one hop to a small pool of threads that keep their connections, and
+waiting for the run holds no thread and no connection.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import close_old_connections
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from rest_framework import exceptions
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from runtime import access, registry
+from runtime.api.errors import database_unavailable
+from runtime.api.parsers import SafeJSONParser
+from runtime.channels.api_key_models import ApiKey
+from runtime.channels.auth import ApiKeyAuthentication, ApiKeyRateThrottle, api_key_of
+from runtime.channels.budget import BudgetExceeded, reserve_for_run, settle_run
+from runtime.channels.follow import RunEvent, run_events
+
+logger = logging.getLogger("runtime.channels")
+
+FAILED_TERMINALS = {"run.failed", "run.timed_out", "run.cancelled"}
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+
+class OpenAIError(Exception):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",  # noqa: A002 - OpenAI's field name
+        code: str | None = None,
+        param: str | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = {"error": {"message": message, "type": type, "param": param, "code": code}}
+        self.retry_after = retry_after
+
+    def response(self) -> JsonResponse:
+        response = JsonResponse(self.body, status=self.status)
+        if self.retry_after is not None:
+            response["Retry-After"] = str(self.retry_after)
+        if self.status == 401:
+            response["WWW-Authenticate"] = 'Bearer realm="api"'
+        return response
+
+
+def model_not_found(model: str) -> OpenAIError:
+    return OpenAIError(
+        404,
+        f"The model {model!r} does not exist or this API key may not use it. "
+        "GET /v1/models lists the agents it may use.",
+        code="model_not_found",
+        param="model",
+    )
+
+
+def from_exception(exc: Exception) -> OpenAIError:
+    """Any error before a run starts, in OpenAI's shape."""
+    if isinstance(exc, OpenAIError):
+        return exc
+    if isinstance(exc, exceptions.NotAuthenticated):
+        return OpenAIError(
+            401,
+            "Send your API key as 'Authorization: Bearer sk_live_...'. The agent's owner makes keys "
+            "on the agent's API keys page.",
+            code="missing_api_key",
+        )
+    if isinstance(exc, exceptions.AuthenticationFailed):
+        return OpenAIError(401, str(exc.detail), code="invalid_api_key")
+    if isinstance(exc, exceptions.Throttled):
+        wait = int(exc.wait or 1)
+        return OpenAIError(
+            429,
+            f"Rate limit reached for this API key; try again in {wait} s.",
+            type="requests",
+            code="rate_limit_exceeded",
+            retry_after=wait,
+        )
+    if isinstance(exc, BudgetExceeded):
+        return OpenAIError(
+            429,
+            str(exc),
+            type="insufficient_quota",
+            code="daily_budget_exceeded",
+            retry_after=exc.retry_after,
+        )
+    if isinstance(exc, exceptions.MethodNotAllowed):
+        return OpenAIError(405, str(exc.detail), code="method_not_allowed")
+    if isinstance(exc, exceptions.UnsupportedMediaType):
+        return OpenAIError(
+            400, "Send the body as JSON (Content-Type: application/json).", code="invalid_body"
+        )
+    if isinstance(exc, exceptions.ParseError):
+        return OpenAIError(400, f"The body is not valid JSON: {exc.detail}", code="invalid_body")
+    if isinstance(exc, exceptions.ValidationError):
+        detail = exc.detail
+        if isinstance(detail, dict) and detail:
+            field, problems = next(iter(detail.items()))
+            message = problems[0] if isinstance(problems, list) and problems else str(problems)
+            return OpenAIError(400, f"{field}: {message}", code="invalid_value", param=str(field))
+        return OpenAIError(400, "The body is not valid.", code="invalid_body")
+    if database_unavailable(exc):
+        return OpenAIError(
+            503,
+            "The service cannot reach its database right now; try again in a few seconds.",
+            type="server_error",
+            code="service_unavailable",
+            retry_after=5,
+        )
+    logger.exception("chat completion could not start")
+    return OpenAIError(500, "The server could not start the run.", type="server_error", code="server_error")
+
+
+def exception_handler(exc: Exception, context: Any) -> Response:
+    error = from_exception(exc)
+    response = Response(error.body, status=error.status)
+    if error.retry_after is not None:
+        response["Retry-After"] = str(error.retry_after)
+    if error.status == 401:
+        response["WWW-Authenticate"] = 'Bearer realm="api"'
+    return response
+
+
+# -- GET /v1/models ----------------------------------------------------------------------------
+
+
+class HasApiKey(BasePermission):
+    def has_permission(self, request: Any, view: Any) -> bool:
+        if api_key_of(request) is None:
+            raise exceptions.NotAuthenticated()
+        return True
+
+
+def usable_agents(key: ApiKey) -> list[str]:
+    """The agents the key names that exist and are published (code agents always are)."""
+    return [k for k in key.agent_keys if registry.agent_exists(k) and access.may_run_published(k)]
+
+
+class ModelList(APIView):
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [HasApiKey]
+    throttle_classes = [ApiKeyRateThrottle]
+
+    def get_exception_handler(self):  # noqa: D102 - DRF hook
+        return exception_handler
+
+    def get(self, request: Request) -> Response:
+        key = api_key_of(request)
+        assert key is not None
+        created = int(key.created_at.timestamp())
+        data = [
+            {"id": k, "object": "model", "created": created, "owned_by": "agent-builder"}
+            for k in usable_agents(key)
+        ]
+        return Response({"object": "list", "data": data})
+
+
+# -- POST /v1/chat/completions -----------------------------------------------------------------
+
+_executor = ThreadPoolExecutor(
+    max_workers=int(getattr(settings, "AGENT_API_THREADS", None) or os.environ.get("AGENT_API_THREADS") or 8),
+    thread_name_prefix="openai-compat",
+)
+
+
+def _pooled(fn: Any) -> Any:
+    """``fn`` on the pool's threads, which keep their database connection like the API's (CONN_MAX_AGE)."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        close_old_connections()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            close_old_connections()
+
+    return sync_to_async(call, thread_sensitive=False, executor=_executor)
+
+
+@dataclass(frozen=True)
+class Started:
+    run_id: str
+    model: str
+    stream: bool
+    include_usage: bool
+    read_at: float
+    completion_id: str
+    created: int
+
+
+def _text_of(content: Any, where: str) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = []
+        for index, part in enumerate(content):
+            if (
+                not isinstance(part, dict)
+                or part.get("type") != "text"
+                or not isinstance(part.get("text"), str)
+            ):
+                raise OpenAIError(
+                    400,
+                    f"{where}[{index}]: only text parts ({{'type': 'text', 'text': ...}}) are accepted.",
+                    code="invalid_value",
+                    param=f"{where}[{index}]",
+                )
+            texts.append(part["text"])
+        return "".join(texts)
+    if content is None:
+        return ""
+    raise OpenAIError(400, f"{where}: content must be text.", code="invalid_value", param=where)
+
+
+def split_messages(messages: Any) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """The conversation so far and the new turn (the user messages after the last assistant one)."""
+    if not isinstance(messages, list) or not messages:
+        raise OpenAIError(
+            400,
+            'messages: send a non-empty list, e.g. [{"role": "user", "content": "Hello"}].',
+            code="invalid_value",
+            param="messages",
+        )
+    cleaned = []
+    for index, message in enumerate(messages):
+        where = f"messages[{index}]"
+        if not isinstance(message, dict):
+            raise OpenAIError(400, f"{where}: each message is an object with role and content.", param=where)
+        role = message.get("role")
+        if role in {"system", "developer"}:
+            raise OpenAIError(
+                400,
+                f"{where}.role: {role} messages are not accepted; the agent has its own instructions. "
+                "Send user and assistant messages only.",
+                code="invalid_value",
+                param=f"{where}.role",
+            )
+        if role not in {"user", "assistant"}:
+            raise OpenAIError(
+                400,
+                f"{where}.role: use 'user' or 'assistant'; got {role!r}. The agent runs its own tools.",
+                code="invalid_value",
+                param=f"{where}.role",
+            )
+        if message.get("tool_calls"):
+            raise OpenAIError(
+                400,
+                f"{where}.tool_calls: the agent makes its own tool calls; remove them.",
+                param=f"{where}.tool_calls",
+            )
+        cleaned.append({"role": role, "content": _text_of(message.get("content"), f"{where}.content")})
+    if cleaned[-1]["role"] != "user":
+        raise OpenAIError(
+            400, "messages: the last message must be the user's.", code="invalid_value", param="messages"
+        )
+    start = len(cleaned)
+    while start > 0 and cleaned[start - 1]["role"] == "user":
+        start -= 1
+    return cleaned[:start], cleaned[start:]
+
+
+def _start(request: HttpRequest) -> Started:
+    """Authenticate, check limits and input, reserve budget, create the run. Raises on refusal."""
+    from runtime.services import RunInputError, run_create
+
+    drf_request = Request(request, authenticators=[ApiKeyAuthentication()], parsers=[SafeJSONParser()])
+    key = api_key_of(drf_request)  # evaluating .auth authenticates (and raises on a bad key)
+    if key is None:
+        raise exceptions.NotAuthenticated()
+    throttle = ApiKeyRateThrottle()
+    if not throttle.allow_request(drf_request, None):
+        raise exceptions.Throttled(wait=throttle.wait())
+    body = drf_request.data
+    if not isinstance(body, dict):
+        raise OpenAIError(400, "Send a JSON object.", code="invalid_body")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise OpenAIError(400, "model: give the key of an agent, as GET /v1/models lists it.", param="model")
+    if model not in key.agent_keys or model not in usable_agents(key):
+        raise model_not_found(model)
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise OpenAIError(400, "stream: use true or false.", code="invalid_value", param="stream")
+    options = body.get("stream_options") or {}
+    include_usage = bool(isinstance(options, dict) and options.get("include_usage"))
+    history, turn = split_messages(body.get("messages"))
+    metadata: dict[str, Any] = {"channel": "openai", "api_key_id": str(key.pk), "api_key_name": key.name}
+    if isinstance(body.get("user"), str) and body["user"]:
+        metadata["end_user"] = body["user"][:200]
+    read_at = time.monotonic()  # before the run exists: the listener vouches for all its events
+    try:
+        run, _ = reserve_for_run(
+            agent_key=model,
+            create_run=lambda: run_create(
+                agent_key=model,
+                messages=turn,
+                history=history,
+                channel_caller=key.caller,
+                metadata=metadata,
+            ),
+        )
+    except RunInputError as exc:
+        if exc.code == "unknown_agent":
+            raise model_not_found(model) from None
+        field = exc.field if exc.field.startswith("messages") else exc.field
+        raise OpenAIError(400, f"{field}: {exc.message}", code="invalid_value", param=field) from None
+    return Started(
+        run_id=str(run.pk),
+        model=model,
+        stream=stream,
+        include_usage=include_usage,
+        read_at=read_at,
+        completion_id=f"chatcmpl-{uuid.UUID(str(run.pk)).hex}",
+        created=int(time.time()),
+    )
+
+
+def _finish(run_id: str) -> dict[str, Any]:
+    """Settle the run's budget reservation and read its usage and outcome."""
+    from runtime.models import AgentRun
+
+    settle_run(run_id=run_id)
+    row = (
+        AgentRun.objects.filter(pk=run_id)
+        .values("status", "error", "prompt_tokens", "completion_tokens")
+        .first()
+    ) or {"status": "failed", "error": None, "prompt_tokens": 0, "completion_tokens": 0}
+    prompt, completion = row["prompt_tokens"], row["completion_tokens"]
+    return {
+        "status": row["status"],
+        "error": row["error"] or {},
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        },
+    }
+
+
+_start_async = _pooled(_start)
+_finish_async = _pooled(_finish)
+
+
+def _run_error(outcome: dict[str, Any], event: RunEvent) -> OpenAIError:
+    error = outcome.get("error") or event.payload.get("error") or {}
+    code = str(error.get("code") or event.type.removeprefix("run."))
+    message = str(error.get("message") or "The agent could not answer.")
+    if event.type == "run.timed_out":
+        message = "The agent took too long to answer and was stopped."
+    elif event.type == "run.cancelled":
+        message = "The run was cancelled."
+    return OpenAIError(500, message, type="server_error", code=code)
+
+
+def _chunk(started: Started, choices: list[dict[str, Any]], **extra: Any) -> bytes:
+    body = {
+        "id": started.completion_id,
+        "object": "chat.completion.chunk",
+        "created": started.created,
+        "model": started.model,
+        "system_fingerprint": None,
+        "choices": choices,
+        **extra,
+    }
+    return b"data: " + json.dumps(body, separators=(",", ":")).encode() + b"\n\n"
+
+
+def _delta(started: Started, text: str) -> bytes:
+    return _chunk(
+        started, [{"index": 0, "delta": {"content": text}, "logprobs": None, "finish_reason": None}]
+    )
+
+
+def _text_of_event(event: RunEvent, sent_text: bool) -> str | None:
+    """The text an event adds to the answer: deltas, or a whole message from an agent that does not stream."""
+    if event.type == "assistant.delta":
+        delta = event.payload.get("delta")
+        return delta if isinstance(delta, str) and delta else None
+    if event.type == "assistant.message" and not sent_text:
+        content = event.payload.get("content")
+        return content if isinstance(content, str) and content else None
+    return None
+
+
+async def _stream(started: Started):
+    yield _chunk(
+        started,
+        [
+            {
+                "index": 0,
+                "delta": {"role": "assistant", "content": ""},
+                "logprobs": None,
+                "finish_reason": None,
+            }
+        ],
+    )
+    sent_text = False
+    async for event in run_events(started.run_id, read_at=started.read_at):
+        if event is None:
+            yield b": keep-alive\n\n"
+            continue
+        text = _text_of_event(event, sent_text)
+        if text is not None:
+            sent_text = sent_text or event.type == "assistant.delta"
+            yield _delta(started, text)
+            continue
+        if event.type == "run.retrying" and sent_text:
+            # Streamed text cannot be taken back; the client asks again rather than read two answers.
+            error = OpenAIError(
+                500,
+                "The agent was interrupted mid-answer and is retrying; send the request again.",
+                type="server_error",
+                code="run_retrying",
+            )
+            yield b"data: " + json.dumps(error.body).encode() + b"\n\n"
+            return
+        if event.type == "run.succeeded":
+            outcome = await _finish_async(started.run_id)
+            final = [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}]
+            yield _chunk(started, final, usage=outcome["usage"])
+            if started.include_usage:
+                yield _chunk(started, [], usage=outcome["usage"])
+            yield b"data: [DONE]\n\n"
+            return
+        if event.type in FAILED_TERMINALS:
+            outcome = await _finish_async(started.run_id)
+            yield b"data: " + json.dumps(_run_error(outcome, event).body).encode() + b"\n\n"
+            yield b"data: [DONE]\n\n"
+            return
+
+
+async def _complete(started: Started) -> JsonResponse:
+    parts: list[str] = []
+    sent_text = False
+    async for event in run_events(started.run_id, read_at=started.read_at):
+        if event is None:
+            continue
+        text = _text_of_event(event, sent_text)
+        if text is not None:
+            sent_text = sent_text or event.type == "assistant.delta"
+            parts.append(text)
+        elif event.type == "run.retrying":
+            parts, sent_text = [], False  # the next attempt answers from scratch
+        elif event.type == "run.succeeded" or event.type in FAILED_TERMINALS:
+            outcome = await _finish_async(started.run_id)
+            if event.type != "run.succeeded":
+                return _run_error(outcome, event).response()
+            body = {
+                "id": started.completion_id,
+                "object": "chat.completion",
+                "created": started.created,
+                "model": started.model,
+                "system_fingerprint": None,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": "".join(parts), "refusal": None},
+                        "logprobs": None,
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": outcome["usage"],
+            }
+            return JsonResponse(body)
+    return OpenAIError(500, "The run ended without an outcome.", type="server_error").response()
+
+
+@csrf_exempt
+async def chat_completions(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        return OpenAIError(405, "Use POST.", code="method_not_allowed").response()
+    try:
+        started = await _start_async(request)
+    except Exception as exc:
+        return from_exception(exc).response()
+    if started.stream:
+        response = StreamingHttpResponse(_stream(started), content_type="text/event-stream; charset=utf-8")
+        for name, value in SSE_HEADERS.items():
+            response[name] = value
+    else:
+        response = await _complete(started)
+    response["X-Agent-Run-Id"] = started.run_id
+    return response
