@@ -5,6 +5,7 @@ from django.urls import path
 from builder.views import (
     agent_search,
     agents,
+    api_keys,
     io,
     knowledge,
     memory,
@@ -26,6 +27,22 @@ urlpatterns = [
     path("agents/<uuid:public_id>/delete/", agents.agent_delete_view, name="agent-delete"),
     path("agents/<uuid:public_id>/publish/", agents.agent_publish_view, name="agent-publish"),
     path("agents/<uuid:public_id>/versions/", versions.version_list, name="agent-versions"),
+    path("agents/<uuid:public_id>/publish/api-keys/", api_keys.api_keys_view, name="agent-api-keys"),
+    path(
+        "agents/<uuid:public_id>/publish/api-keys/budget/",
+        api_keys.api_key_budget_view,
+        name="agent-api-budget",
+    ),
+    path(
+        "agents/<uuid:public_id>/publish/api-keys/<uuid:key_id>/limit/",
+        api_keys.api_key_limit_view,
+        name="agent-api-key-limit",
+    ),
+    path(
+        "agents/<uuid:public_id>/publish/api-keys/<uuid:key_id>/revoke/",
+        api_keys.api_key_revoke_view,
+        name="agent-api-key-revoke",
+    ),
     path("agents/<uuid:public_id>/versions/diff/", versions.version_diff_view, name="agent-diff"),
     path(
         "agents/<uuid:public_id>/versions/<int:number>/restore/",
