@@ -66,6 +66,20 @@ class BudgetForm(forms.Form):
             raise forms.ValidationError(exc.message) from None
 
 
+def _caps(agent: Any) -> dict[str, Any]:
+    """The caps every run of the published version has already (shown, not set, here)."""
+    from runtime import conf
+    from runtime.agents import ToolCallingAgent
+
+    config = agent.published_version.config if agent.published_version_id else {}
+    return {
+        "steps": ToolCallingAgent.max_iterations,
+        "max_tokens": config.get("max_tokens"),
+        "timeout": conf.get("RUN_TIMEOUT_SECONDS"),
+        "retries": conf.get("MAX_RETRIES"),
+    }
+
+
 def _owned_agent(request: HttpRequest, public_id: str):
     agent, perms = get_agent_for_user(request.user, public_id)
     if not perms.edit:
@@ -107,6 +121,7 @@ def _render(
         "new_token": new_token,
         "published": agent.published_version_id is not None,
         "base_url": request.build_absolute_uri("/v1"),
+        "caps": _caps(agent),
         "title": f"{agent.name}: API keys",
         "section": "agents",
     }

@@ -128,3 +128,13 @@ def test_csrf_is_required(owner, agent):
     client.force_login(owner)
     assert client.post(_url(agent), {"name": "K", "requests_per_minute": "60"}).status_code == 403
     assert not ApiKey.objects.exists()
+
+
+def test_the_caps_every_run_has_are_shown(owner_client, owner, agent):
+    from builder.services import agent_publish, agent_update_draft
+
+    agent_update_draft(agent=agent, user=owner, config={"system_prompt": "x", "max_tokens": 321})
+    agent_publish(agent=agent, user=owner)
+    text = owner_client.get(_url(agent)).content.decode()
+    assert "At most 10 model calls" in text and "At most 321 tokens per model answer" in text
+    assert "stopped after 900 seconds" in text
