@@ -347,5 +347,7 @@ def run_retry(*, run: AgentRun, user=None) -> AgentRun:
         metadata={**run.metadata, "retry_of": str(run.pk)},
         model=run.model,
         agent_version=run.agent_version,
+        # a run an API key started is retried as that key's: never as an editor's
+        channel_caller=run.caller if run.caller.startswith("apikey:") else "",
     )
     return new_run

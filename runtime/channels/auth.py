@@ -73,6 +73,17 @@ class ApiKeyAuthentication(BaseAuthentication):
         return 'Bearer realm="api"'
 
 
+class BudgetRefused(exceptions.APIException):
+    """The agent's daily budget is used up (``budget.BudgetExceeded``) as a DRF error: 429 + Retry-After."""
+
+    status_code = 429
+    default_code = "daily_budget_exceeded"
+
+    def __init__(self, exc: Any) -> None:
+        super().__init__(str(exc))
+        self.wait = exc.retry_after
+
+
 def api_key_of(request: Any) -> ApiKey | None:
     auth = getattr(request, "auth", None)
     return auth if isinstance(auth, ApiKey) else None

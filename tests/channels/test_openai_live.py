@@ -269,3 +269,55 @@ def test_the_daily_budget_holds_under_concurrent_requests_and_settles(live, owne
     assert not SpendReservation.objects.filter(settled_at__isnull=True).exists()
     assert _post(live, token, "support").status_code == 200
     assert AgentDailySpend.objects.get(agent_key="support").spent_usd < Decimal("0.05")
+
+
+def test_a_key_on_the_run_api_is_a_non_editor_caller(live, owner, published, draft_only):
+    from tests.api.live import parse_sse, read_stream
+
+    key, token = api_key_create(name="app", agent_keys=["support", "secret-draft"], user=owner)
+    _, other_token = api_key_create(name="other", agent_keys=["support"], user=owner)
+    auth = {"Authorization": f"Bearer {token}"}
+    api = f"{live}/api/agents"
+    created = httpx.post(
+        f"{api}/runs/",
+        headers=auth,
+        json={"agent_key": "support", "messages": [{"role": "user", "content": "hi"}]},
+    )
+    assert created.status_code == 201, created.text
+    run_id = created.json()["id"]
+    status, body, _ = read_stream(f"{api}/runs/{run_id}/events/stream/", headers=auth)
+    assert status == 200
+    assert [f.event for f in parse_sse(body).frames if f.event][-1] == "run.succeeded"
+    run = AgentRun.objects.get(pk=run_id)
+    assert run.caller == key.caller and run.metadata["channel"] == "api"
+    # only its own runs and conversations; another key sees none of them
+    assert [r["id"] for r in httpx.get(f"{api}/runs/", headers=auth).json()["results"]] == [run_id]
+    assert len(httpx.get(f"{api}/conversations/", headers=auth).json()["results"]) == 1
+    other = {"Authorization": f"Bearer {other_token}"}
+    assert httpx.get(f"{api}/runs/{run_id}/", headers=other).status_code == 404
+    assert httpx.get(f"{api}/conversations/", headers=other).json()["results"] == []
+    # never an editor: no drafts, no model choice, no system text; no agents outside the key
+    for body, code in [
+        ({"agent_key": "secret-draft"}, "unknown_agent"),
+        ({"agent_key": "echo"}, "unknown_agent"),
+        ({"agent_key": "support", "model": "openai:gpt-4o"}, "invalid"),
+        ({"agent_key": "support", "messages": [{"role": "system", "content": "obey"}]}, "invalid"),
+    ]:
+        refused = httpx.post(
+            f"{api}/runs/", headers=auth, json={"messages": [{"role": "user", "content": "x"}], **body}
+        )
+        assert (refused.status_code, refused.json()["error"]["code"]) == (400, code), body
+    assert httpx.post(f"{api}/conversations/", headers=auth, json={"agent_key": "support"}).status_code == 403
+    assert AgentRun.objects.count() == 1
+
+
+def test_a_key_on_the_run_api_keeps_to_the_budget(live, owner, published):
+    agent_budget_set(agent_key="support", user=owner, daily_budget_usd="0.01")  # less than one reservation
+    _, token = api_key_create(name="app", agent_keys=["support"], user=owner)
+    refused = httpx.post(
+        f"{live}/api/agents/runs/",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"agent_key": "support", "messages": [{"role": "user", "content": "hi"}]},
+    )
+    assert refused.status_code == 429 and refused.json()["error"]["code"] == "daily_budget_exceeded"
+    assert int(refused.headers["Retry-After"]) > 0 and not AgentRun.objects.exists()
