@@ -225,3 +225,7 @@ class MemoryEntryAdmin(VisibleRowsMixin, ModelAdmin):
     @display(description="Scope", label=True)
     def scope_badge(self, entry: MemoryEntry) -> str:
         return entry.scope
+
+
+# The API-key channel's tables (runtime/channels/admin.py).
+from runtime.channels import admin as channels_admin  # noqa: E402, F401

@@ -317,7 +317,7 @@ def _start(request: HttpRequest) -> Started:
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise OpenAIError(400, "model: give the key of an agent, as GET /v1/models lists it.", param="model")
-    if model not in key.agent_keys or model not in usable_agents(key):
+    if model not in key.agent_keys or not (registry.agent_exists(model) and access.may_run_published(model)):
         raise model_not_found(model)
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
