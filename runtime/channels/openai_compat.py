@@ -378,6 +378,29 @@ def _finish(run_id: str) -> dict[str, Any]:
     }
 
 
+def _cancel_abandoned(run_id: str) -> None:
+    """The client went away before the answer ended: stop the run, as OpenAI stops generating."""
+    from runtime.models import AgentRun
+    from runtime.services import RunAlreadyFinished, run_cancel
+
+    close_old_connections()
+    try:
+        run = AgentRun.objects.filter(pk=run_id).first()
+        if run is not None and not run.is_terminal:
+            run_cancel(run=run)
+    except RunAlreadyFinished:
+        pass
+    except Exception:
+        logger.warning("could not cancel the abandoned run %s", run_id, exc_info=True)
+    finally:
+        close_old_connections()
+
+
+def _abandon(run_id: str) -> None:
+    # Not awaited: this runs while the response is being torn down (cancelled or closed).
+    _executor.submit(_cancel_abandoned, run_id)
+
+
 _start_async = _pooled(_start)
 _finish_async = _pooled(_finish)
 
@@ -424,6 +447,23 @@ def _text_of_event(event: RunEvent, sent_text: bool) -> str | None:
 
 
 async def _stream(started: Started):
+    """The chunks of a streamed completion; a client that leaves before the end cancels its run."""
+    ended = False
+    try:
+        async for frame in _stream_frames(started):
+            if frame is _END:
+                ended = True
+                continue
+            yield frame
+    finally:
+        if not ended:
+            _abandon(started.run_id)
+
+
+_END = object()
+
+
+async def _stream_frames(started: Started):
     yield _chunk(
         started,
         [
@@ -454,6 +494,7 @@ async def _stream(started: Started):
                 code="run_retrying",
             )
             yield b"data: " + json.dumps(error.body).encode() + b"\n\n"
+            yield _END  # the run goes on (its retry); the client was told to ask again
             return
         if event.type == "run.succeeded":
             outcome = await _finish_async(started.run_id)
@@ -461,16 +502,27 @@ async def _stream(started: Started):
             yield _chunk(started, final, usage=outcome["usage"])
             if started.include_usage:
                 yield _chunk(started, [], usage=outcome["usage"])
+            yield _END
             yield b"data: [DONE]\n\n"
             return
         if event.type in FAILED_TERMINALS:
             outcome = await _finish_async(started.run_id)
+            yield _END
             yield b"data: " + json.dumps(_run_error(outcome, event).body).encode() + b"\n\n"
             yield b"data: [DONE]\n\n"
             return
 
 
 async def _complete(started: Started) -> JsonResponse:
+    """Wait for the run's end; a client that leaves first (its request is cancelled) cancels the run."""
+    try:
+        return await _complete_run(started)
+    except BaseException:
+        _abandon(started.run_id)
+        raise
+
+
+async def _complete_run(started: Started) -> JsonResponse:
     parts: list[str] = []
     sent_text = False
     async for event in run_events(started.run_id, read_at=started.read_at):

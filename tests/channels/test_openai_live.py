@@ -321,3 +321,41 @@ def test_a_key_on_the_run_api_keeps_to_the_budget(live, owner, published):
     )
     assert refused.status_code == 429 and refused.json()["error"]["code"] == "daily_budget_exceeded"
     assert int(refused.headers["Retry-After"]) > 0 and not AgentRun.objects.exists()
+
+
+def test_a_client_that_leaves_mid_stream_cancels_its_run(live, owner, published, fake_model):
+    from tests.processes import wait_until
+
+    _, token = api_key_create(name="shop", agent_keys=["support"], user=owner)
+    fake_model.push(Text([f"word{i} " for i in range(40)], delay=0.25))
+    with httpx.stream(
+        "POST",
+        f"{live}/v1/chat/completions",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"model": "support", "stream": True, "messages": [{"role": "user", "content": "talk"}]},
+        timeout=30,
+    ) as response:
+        run_id = response.headers["X-Agent-Run-Id"]
+        for chunk in response.iter_text():
+            if "word1" in chunk:
+                break  # leave after the first words
+    run = wait_until(
+        lambda: AgentRun.objects.filter(pk=run_id, status="cancelled").first(),
+        timeout=15,
+        what="the run cancelled",
+    )
+    assert run.finished_at is not None
+
+
+def test_a_client_that_gives_up_waiting_cancels_its_run(live, owner, published, fake_model):
+    from tests.processes import wait_until
+
+    _, token = api_key_create(name="shop", agent_keys=["support"], user=owner)
+    fake_model.push(Text([f"word{i} " for i in range(40)], delay=0.25))
+    with pytest.raises(openai.APITimeoutError):
+        openai.OpenAI(base_url=f"{live}/v1", api_key=token, max_retries=0, timeout=2).chat.completions.create(
+            model="support", messages=[{"role": "user", "content": "talk"}]
+        )
+    wait_until(
+        lambda: AgentRun.objects.filter(status="cancelled").exists(), timeout=15, what="the run cancelled"
+    )
