@@ -1,4 +1,5 @@
-"""An agent's API keys page: create (the key shown once), list, revoke, limits and daily budget.
+"""An agent's (or a multi-agent system's) API keys page: create (the key shown once), list,
+revoke, limits and daily budget. ``kind`` ("agent" or "system") comes from the URL.
 
 Owners only (``perms.edit`` from ``builder/access.py``; the runtime's services ask
 ``runtime.access`` again). Every change is a POST with CSRF; a bad value answers 422 with the
@@ -16,7 +17,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from builder.access import get_agent_for_user
+from builder.access import get_agent_for_user, get_system_for_user
 from builder.views.common import go, page, staff_view
 from runtime.channels import api_keys as keys
 from runtime.channels.budget import spend_today
@@ -66,12 +67,12 @@ class BudgetForm(forms.Form):
             raise forms.ValidationError(exc.message) from None
 
 
-def _caps(agent: Any) -> dict[str, Any]:
+def _caps(kind: str, obj: Any) -> dict[str, Any]:
     """The caps every run of the published version has already (shown, not set, here)."""
     from runtime import conf
     from runtime.agents import ToolCallingAgent
 
-    config = agent.published_version.config if agent.published_version_id else {}
+    config = obj.published_version.config if kind == "agent" and obj.published_version_id else {}
     return {
         "steps": ToolCallingAgent.max_iterations,
         "max_tokens": config.get("max_tokens"),
@@ -80,15 +81,25 @@ def _caps(agent: Any) -> dict[str, Any]:
     }
 
 
-def _owned_agent(request: HttpRequest, public_id: str):
-    agent, perms = get_agent_for_user(request.user, public_id)
+def _owned(request: HttpRequest, kind: str, public_id: str):
+    getter = get_agent_for_user if kind == "agent" else get_system_for_user
+    obj, perms = getter(request.user, public_id)
     if not perms.edit:
-        raise PermissionDenied("Only the agent's owners manage its API keys.")
-    return agent
+        raise PermissionDenied(f"Only the {kind}'s owners manage its API keys.")
+    return obj
+
+
+def _url(kind: str, name: str, obj: Any, *extra: Any) -> str:
+    return reverse(f"builder:{kind}-{name}", args=[obj.public_id, *extra])
+
+
+def _published(kind: str, obj: Any) -> bool:
+    return obj.published_version_id is not None if kind == "agent" else obj.published_at is not None
 
 
 def _render(
     request: HttpRequest,
+    kind: str,
     agent: Any,
     *,
     create_form: KeyCreateForm | None = None,
@@ -103,6 +114,8 @@ def _render(
     rows = [
         {
             "key": key,
+            "limit_url": _url(kind, "api-key-limit", agent, key.pk),
+            "revoke_url": _url(kind, "api-key-revoke", agent, key.pk),
             "form": limit_forms.get(str(key.pk))
             or KeyLimitForm(
                 initial={"requests_per_minute": key.requests_per_minute}, prefix=f"k{key.pk.hex[:8]}"
@@ -119,25 +132,28 @@ def _render(
         "budget": budget,
         "spend": spend_today(agent.slug),
         "new_token": new_token,
-        "published": agent.published_version_id is not None,
+        "kind": kind,
+        "page_url": _url(kind, "api-keys", agent),
+        "budget_url": _url(kind, "api-budget", agent),
+        "published": _published(kind, agent),
         "base_url": request.build_absolute_uri("/v1"),
-        "caps": _caps(agent),
+        "caps": _caps(kind, agent),
         "title": f"{agent.name}: API keys",
-        "section": "agents",
+        "section": f"{kind}s",
     }
     return page(request, "builder/api_keys.html", context, partial="keys", status=status)
 
 
 @staff_view
 @require_http_methods(["GET", "POST"])
-def api_keys_view(request: HttpRequest, public_id: str) -> HttpResponse:
+def api_keys_view(request: HttpRequest, public_id: str, kind: str) -> HttpResponse:
     """The page, and (POST) a new key: the answer shows the key once and never again."""
-    agent = _owned_agent(request, public_id)
+    agent = _owned(request, kind, public_id)
     if request.method == "GET":
-        return _render(request, agent)
+        return _render(request, kind, agent)
     form = KeyCreateForm(request.POST)
     if not form.is_valid():
-        return _render(request, agent, create_form=form, status=422)
+        return _render(request, kind, agent, create_form=form, status=422)
     try:
         _, token = keys.api_key_create(
             name=form.cleaned_data["name"],
@@ -147,21 +163,21 @@ def api_keys_view(request: HttpRequest, public_id: str) -> HttpResponse:
         )
     except keys.ChannelInputError as exc:
         form.add_error(exc.field if exc.field in form.fields else None, exc.message)
-        return _render(request, agent, create_form=form, status=422)
+        return _render(request, kind, agent, create_form=form, status=422)
     except keys.NotAllowed as exc:
         raise PermissionDenied(str(exc)) from None
-    response = _render(request, agent, new_token=token, status=201 if request.htmx else 200)
+    response = _render(request, kind, agent, new_token=token, status=201 if request.htmx else 200)
     response["Cache-Control"] = "no-store"  # the key must not be kept by any cache
     return response
 
 
 @staff_view
 @require_POST
-def api_key_budget_view(request: HttpRequest, public_id: str) -> HttpResponse:
-    agent = _owned_agent(request, public_id)
+def api_key_budget_view(request: HttpRequest, public_id: str, kind: str) -> HttpResponse:
+    agent = _owned(request, kind, public_id)
     form = BudgetForm(request.POST)
     if not form.is_valid():
-        return _render(request, agent, budget_form=form, status=422)
+        return _render(request, kind, agent, budget_form=form, status=422)
     try:
         keys.agent_budget_set(
             agent_key=agent.slug, user=request.user, daily_budget_usd=form.cleaned_data["daily_budget_usd"]
@@ -172,7 +188,7 @@ def api_key_budget_view(request: HttpRequest, public_id: str) -> HttpResponse:
     messages.success(
         request, f"Daily budget set to ${amount:.2f}." if amount is not None else "No daily budget."
     )
-    return go(request, reverse("builder:agent-api-keys", args=[agent.public_id]))
+    return go(request, _url(kind, "api-keys", agent))
 
 
 def _key(agent: Any, key_id: Any):
@@ -184,12 +200,12 @@ def _key(agent: Any, key_id: Any):
 
 @staff_view
 @require_POST
-def api_key_limit_view(request: HttpRequest, public_id: str, key_id: str) -> HttpResponse:
-    agent = _owned_agent(request, public_id)
+def api_key_limit_view(request: HttpRequest, public_id: str, key_id: str, kind: str) -> HttpResponse:
+    agent = _owned(request, kind, public_id)
     key = _key(agent, key_id)
     form = KeyLimitForm(request.POST, prefix=f"k{key.pk.hex[:8]}")
     if not form.is_valid():
-        return _render(request, agent, limit_forms={str(key.pk): form}, status=422)
+        return _render(request, kind, agent, limit_forms={str(key.pk): form}, status=422)
     try:
         keys.api_key_set_limit(
             key=key, user=request.user, requests_per_minute=form.cleaned_data["requests_per_minute"]
@@ -197,14 +213,14 @@ def api_key_limit_view(request: HttpRequest, public_id: str, key_id: str) -> Htt
     except keys.NotAllowed as exc:
         raise PermissionDenied(str(exc)) from None
     messages.success(request, f"“{key.name}” may send {key.requests_per_minute} requests per minute.")
-    return go(request, reverse("builder:agent-api-keys", args=[agent.public_id]))
+    return go(request, _url(kind, "api-keys", agent))
 
 
 @staff_view
 @require_http_methods(["GET", "POST"])
-def api_key_revoke_view(request: HttpRequest, public_id: str, key_id: str) -> HttpResponse:
+def api_key_revoke_view(request: HttpRequest, public_id: str, key_id: str, kind: str) -> HttpResponse:
     """GET: the confirmation dialog. POST: revoke."""
-    agent = _owned_agent(request, public_id)
+    agent = _owned(request, kind, public_id)
     key = _key(agent, key_id)
     if request.method == "POST":
         try:
@@ -212,12 +228,12 @@ def api_key_revoke_view(request: HttpRequest, public_id: str, key_id: str) -> Ht
         except keys.NotAllowed as exc:
             raise PermissionDenied(str(exc)) from None
         messages.success(request, f"Revoked “{key.name}”. Programs using it are refused from now on.")
-        return go(request, reverse("builder:agent-api-keys", args=[agent.public_id]))
+        return go(request, _url(kind, "api-keys", agent))
     context = {
         "agent": agent,
         "key": key,
-        "action": reverse("builder:agent-api-key-revoke", args=[agent.public_id, key.pk]),
+        "action": _url(kind, "api-key-revoke", agent, key.pk),
         "title": f"Revoke {key.name}",
-        "section": "agents",
+        "section": f"{kind}s",
     }
     return page(request, "builder/api_key_revoke_modal.html", context, partial="dialog")

@@ -138,3 +138,23 @@ def test_the_caps_every_run_has_are_shown(owner_client, owner, agent):
     text = owner_client.get(_url(agent)).content.decode()
     assert "At most 10 model calls" in text and "At most 321 tokens per model answer" in text
     assert "stopped after 900 seconds" in text
+
+
+def test_a_system_has_its_own_keys_page(owner_client, staff_client, owner, agent):
+    from builder.services import agent_publish
+    from builder.services.systems import system_publish, system_save
+
+    agent_publish(agent=agent, user=owner)
+    system = system_save(
+        owner=owner, slug="team", name="Team", entry_agent=agent, members={agent.slug: "lead"}, knowledge=[]
+    )
+    url = reverse("builder:system-api-keys", args=[system.public_id])
+    assert "not published yet" in owner_client.get(url).content.decode()
+    system_publish(system=system, user=owner)
+    response = owner_client.post(url, {"name": "Team app", "requests_per_minute": "10"})
+    assert response.status_code == 200 and response.context["new_token"]
+    assert ApiKey.objects.get().agent_keys == ["team"]
+    assert "not published yet" not in response.content.decode()
+    assert staff_client.get(url).status_code == 404
+    assert staff_client.post(url, {"name": "x", "requests_per_minute": "10"}).status_code == 404
+    assert ApiKey.objects.count() == 1

@@ -43,6 +43,7 @@ OBJECT_PAGES = [
     (lambda w: f"/tools/{w['tool'].public_id}/delete/", "<dialog"),
     (lambda w: f"/systems/{w['system'].public_id}/", 'id="system-form"'),
     (lambda w: f"/systems/{w['system'].public_id}/memory/", 'id="entries"'),
+    (lambda w: f"/systems/{w['system'].public_id}/publish/api-keys/", 'id="api-keys"'),
     (lambda w: f"/systems/{w['system'].public_id}/delete/", "<dialog"),
 ]
 LIST_PAGES = [

@@ -359,3 +359,24 @@ def test_a_client_that_gives_up_waiting_cancels_its_run(live, owner, published, 
     wait_until(
         lambda: AgentRun.objects.filter(status="cancelled").exists(), timeout=15, what="the run cancelled"
     )
+
+
+def test_a_published_system_answers_like_an_agent(live, owner, published, fake_model):
+    from builder.services.systems import system_publish, system_save
+
+    system = system_save(
+        owner=owner,
+        slug="team",
+        name="Team",
+        entry_agent=published,
+        members={"support": "lead"},
+        knowledge=[],
+    )
+    _, token = api_key_create(name="team app", agent_keys=["team"], user=owner)
+    client = client_for(live, token)
+    assert client.models.list().data == []  # not published yet
+    system_publish(system=system, user=owner)
+    assert [m.id for m in client.models.list().data] == ["team"]
+    fake_model.push(Text(["Team", " here."]))
+    reply = client.chat.completions.create(model="team", messages=[{"role": "user", "content": "hi"}])
+    assert reply.choices[0].message.content == "Team here."
