@@ -289,7 +289,15 @@ def split_messages(messages: Any) -> tuple[list[dict[str, str]], list[dict[str, 
                 f"{where}.tool_calls: the agent makes its own tool calls; remove them.",
                 param=f"{where}.tool_calls",
             )
-        cleaned.append({"role": role, "content": _text_of(message.get("content"), f"{where}.content")})
+        text = _text_of(message.get("content"), f"{where}.content")
+        if role == "user" and not text.strip():
+            raise OpenAIError(
+                400,
+                f"{where}.content: a user message needs some text.",
+                code="invalid_value",
+                param=f"{where}.content",
+            )
+        cleaned.append({"role": role, "content": text})
     if cleaned[-1]["role"] != "user":
         raise OpenAIError(
             400, "messages: the last message must be the user's.", code="invalid_value", param="messages"
@@ -343,8 +351,7 @@ def _start(request: HttpRequest) -> Started:
     except RunInputError as exc:
         if exc.code == "unknown_agent":
             raise model_not_found(model) from None
-        field = exc.field if exc.field.startswith("messages") else exc.field
-        raise OpenAIError(400, f"{field}: {exc.message}", code="invalid_value", param=field) from None
+        raise OpenAIError(400, f"{exc.field}: {exc.message}", code="invalid_value", param=exc.field) from None
     return Started(
         run_id=str(run.pk),
         model=model,

@@ -204,6 +204,14 @@ def test_unpublished_or_unlisted_agents_are_404_and_cost_nothing(live, owner, pu
         ([{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}], "messages"),
         ([], "messages"),
         (
+            [
+                {"role": "user", "content": "a"},
+                {"role": "assistant", "content": "b"},
+                {"role": "user", "content": " "},
+            ],
+            "messages[2].content",
+        ),
+        (
             [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}],
             "messages[0].content[0]",
         ),
