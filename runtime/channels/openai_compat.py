@@ -442,6 +442,13 @@ def _delta(started: Started, text: str) -> bytes:
     )
 
 
+def _final_response(event: RunEvent) -> str | None:
+    """An agent that neither streamed nor emitted a message: its ``final_output["response"]``."""
+    output = event.payload.get("output")
+    response = output.get("response") if isinstance(output, dict) else None
+    return response if isinstance(response, str) and response else None
+
+
 def _text_of_event(event: RunEvent, sent_text: bool) -> str | None:
     """The text an event adds to the answer: deltas, or a whole message from an agent that does not stream."""
     if event.type == "assistant.delta":
@@ -482,17 +489,19 @@ async def _stream_frames(started: Started):
             }
         ],
     )
-    sent_text = False
+    streamed = False  # deltas came: whole messages repeat them
+    shown = False  # some text went to the client
     async for event in run_events(started.run_id, read_at=started.read_at):
         if event is None:
             yield b": keep-alive\n\n"
             continue
-        text = _text_of_event(event, sent_text)
+        text = _text_of_event(event, streamed)
         if text is not None:
-            sent_text = sent_text or event.type == "assistant.delta"
+            streamed = streamed or event.type == "assistant.delta"
+            shown = True
             yield _delta(started, text)
             continue
-        if event.type == "run.retrying" and sent_text:
+        if event.type == "run.retrying" and shown:
             # Streamed text cannot be taken back; the client asks again rather than read two answers.
             error = OpenAIError(
                 500,
@@ -504,6 +513,8 @@ async def _stream_frames(started: Started):
             yield _END  # the run goes on (its retry); the client was told to ask again
             return
         if event.type == "run.succeeded":
+            if not shown and (response := _final_response(event)):
+                yield _delta(started, response)
             outcome = await _finish_async(started.run_id)
             final = [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}]
             yield _chunk(started, final, usage=outcome["usage"])
@@ -545,6 +556,8 @@ async def _complete_run(started: Started) -> JsonResponse:
             outcome = await _finish_async(started.run_id)
             if event.type != "run.succeeded":
                 return _run_error(outcome, event).response()
+            if not parts and (response := _final_response(event)):
+                parts = [response]
             body = {
                 "id": started.completion_id,
                 "object": "chat.completion",

@@ -388,3 +388,36 @@ def test_a_published_system_answers_like_an_agent(live, owner, published, fake_m
     fake_model.push(Text(["Team", " here."]))
     reply = client.chat.completions.create(model="team", messages=[{"role": "user", "content": "hi"}])
     assert reply.choices[0].message.content == "Team here."
+
+
+@pytest.fixture
+def admin_token(db):
+    admin = get_user_model().objects.create_superuser("root", "root@example.com", "pw-root-12345")
+    return api_key_create(name="code", agent_keys=["crash", "flaky"], user=admin)[1]
+
+
+def test_a_failing_run_is_a_500_without_details(live, admin_token):
+    client = client_for(live, admin_token)
+    with pytest.raises(openai.InternalServerError) as failed:
+        client.chat.completions.create(model="crash", messages=[{"role": "user", "content": "x"}])
+    assert "hunter2" not in str(failed.value.body) and failed.value.body["type"] == "server_error"
+    # streamed: the first attempt's text went out, so its retry ends the stream with an error
+    with pytest.raises(openai.APIError) as retried:
+        list(
+            client.chat.completions.create(
+                model="crash", stream=True, messages=[{"role": "user", "content": "x"}]
+            )
+        )
+    assert "retrying" in retried.value.message
+
+
+def test_an_agent_that_only_returns_its_answer_is_heard(live, admin_token):
+    client = client_for(live, admin_token)
+    reply = client.chat.completions.create(model="flaky", messages=[{"role": "user", "content": "x"}])
+    assert reply.choices[0].message.content == "ok on attempt 2"  # after a retry, before any text
+    chunks = list(
+        client.chat.completions.create(
+            model="flaky", stream=True, messages=[{"role": "user", "content": "x"}]
+        )
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "ok on attempt 2"
