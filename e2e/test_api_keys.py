@@ -109,3 +109,21 @@ def test_bad_values_show_by_their_fields(page, staff):
     page.get_by_role("button", name="Save budget").click()
     expect(page.get_by_text("Daily budget set to $2.50.")).to_be_visible()
     expect(page.get_by_label("Daily budget (US dollars)")).to_have_value("2.50")
+
+    # an existing key's rate: a wrong value shows under its own box, the stored one stays
+    from runtime.channels.api_keys import api_key_create
+
+    api_key_create(name="Mobile app", agent_keys=["shop-helper"], user=staff, requests_per_minute=20)
+    page.reload()
+    rate = page.get_by_label("Requests per minute for Mobile app")
+    rate.fill("0")
+    page.get_by_role("row").filter(has_text="Mobile app").get_by_role("button", name="Save").click()
+    expect(page.get_by_role("row").filter(has_text="Mobile app").locator(".b-error")).to_contain_text(
+        "Write a whole number from 1 to 10000"
+    )
+    expect(page.get_by_label("Requests per minute for Mobile app")).to_have_value("0")
+    assert ApiKey.objects.get(name="Mobile app").requests_per_minute == 20
+    page.get_by_label("Requests per minute for Mobile app").fill("45")
+    page.get_by_role("row").filter(has_text="Mobile app").get_by_role("button", name="Save").click()
+    expect(page.get_by_text("“Mobile app” may send 45 requests per minute.")).to_be_visible()
+    assert ApiKey.objects.get(name="Mobile app").requests_per_minute == 45
