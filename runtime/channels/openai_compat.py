@@ -6,16 +6,9 @@ its own prompt, model and tools. A completion is an ordinary run: created by
 ``runagent`` workers and listed with every other run; this module only follows its events
 (``follow.run_events``) and writes them in OpenAI's shapes.
 
-Messages: the caller's ``user`` messages after the last ``assistant`` one are the new turn;
-everything before them (``user`` and ``assistant`` text) is the conversation so far, stored
-in a new conversation ahead of the new turn (the API is stateless: the client sends the
-history each time). ``system``, ``developer`` and ``tool`` messages are refused (400): the
-agent has its own instructions and tools. Sampling parameters (``temperature``,
-``max_tokens``, ``tools``...) are ignored: the agent's own settings apply.
-
-Errors have OpenAI's shape ``{"error": {"message", "type", "param", "code"}}``: a wrong or
-revoked key is 401, an agent the key may not use (or not published) 404, a bad body 400,
-the key's rate limit or the agent's daily budget 429 with ``Retry-After``.
+How ``messages`` become the run's input: ``openai_messages``. Errors, in OpenAI's shape:
+``openai_errors``. Sampling parameters (``temperature``, ``max_tokens``, ``tools``...) are
+ignored: the agent's own settings apply.
 
 The view is async: the database work before the run starts (authentication, limits, the
 run's insert) happens in one hop to a small pool of threads that keep their connections, and
@@ -45,122 +38,18 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from runtime import access, registry
-from runtime.api.errors import database_unavailable
 from runtime.api.parsers import SafeJSONParser
 from runtime.channels.api_key_models import ApiKey
 from runtime.channels.auth import ApiKeyAuthentication, ApiKeyRateThrottle, api_key_of
-from runtime.channels.budget import BudgetExceeded, reserve_for_run, settle_run
+from runtime.channels.budget import reserve_for_run, settle_run
 from runtime.channels.follow import RunEvent, run_events
+from runtime.channels.openai_errors import OpenAIError, exception_handler, from_exception, model_not_found
+from runtime.channels.openai_messages import split_messages
 
 logger = logging.getLogger("runtime.channels")
 
 FAILED_TERMINALS = {"run.failed", "run.timed_out", "run.cancelled"}
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-
-
-# -- errors ------------------------------------------------------------------------------------
-
-
-class OpenAIError(Exception):
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        type: str = "invalid_request_error",  # noqa: A002 - OpenAI's field name
-        code: str | None = None,
-        param: str | None = None,
-        retry_after: int | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.body = {"error": {"message": message, "type": type, "param": param, "code": code}}
-        self.retry_after = retry_after
-
-    def response(self) -> JsonResponse:
-        response = JsonResponse(self.body, status=self.status)
-        if self.retry_after is not None:
-            response["Retry-After"] = str(self.retry_after)
-        if self.status == 401:
-            response["WWW-Authenticate"] = 'Bearer realm="api"'
-        return response
-
-
-def model_not_found(model: str) -> OpenAIError:
-    return OpenAIError(
-        404,
-        f"The model {model!r} does not exist or this API key may not use it. "
-        "GET /v1/models lists the agents it may use.",
-        code="model_not_found",
-        param="model",
-    )
-
-
-def from_exception(exc: Exception) -> OpenAIError:
-    """Any error before a run starts, in OpenAI's shape."""
-    if isinstance(exc, OpenAIError):
-        return exc
-    if isinstance(exc, exceptions.NotAuthenticated):
-        return OpenAIError(
-            401,
-            "Send your API key as 'Authorization: Bearer sk_live_...'. The agent's owner makes keys "
-            "on the agent's API keys page.",
-            code="missing_api_key",
-        )
-    if isinstance(exc, exceptions.AuthenticationFailed):
-        return OpenAIError(401, str(exc.detail), code="invalid_api_key")
-    if isinstance(exc, exceptions.Throttled):
-        wait = int(exc.wait or 1)
-        return OpenAIError(
-            429,
-            f"Rate limit reached for this API key; try again in {wait} s.",
-            type="requests",
-            code="rate_limit_exceeded",
-            retry_after=wait,
-        )
-    if isinstance(exc, BudgetExceeded):
-        return OpenAIError(
-            429,
-            str(exc),
-            type="insufficient_quota",
-            code="daily_budget_exceeded",
-            retry_after=exc.retry_after,
-        )
-    if isinstance(exc, exceptions.MethodNotAllowed):
-        return OpenAIError(405, str(exc.detail), code="method_not_allowed")
-    if isinstance(exc, exceptions.UnsupportedMediaType):
-        return OpenAIError(
-            400, "Send the body as JSON (Content-Type: application/json).", code="invalid_body"
-        )
-    if isinstance(exc, exceptions.ParseError):
-        return OpenAIError(400, f"The body is not valid JSON: {exc.detail}", code="invalid_body")
-    if isinstance(exc, exceptions.ValidationError):
-        detail = exc.detail
-        if isinstance(detail, dict) and detail:
-            field, problems = next(iter(detail.items()))
-            message = problems[0] if isinstance(problems, list) and problems else str(problems)
-            return OpenAIError(400, f"{field}: {message}", code="invalid_value", param=str(field))
-        return OpenAIError(400, "The body is not valid.", code="invalid_body")
-    if database_unavailable(exc):
-        return OpenAIError(
-            503,
-            "The service cannot reach its database right now; try again in a few seconds.",
-            type="server_error",
-            code="service_unavailable",
-            retry_after=5,
-        )
-    logger.exception("chat completion could not start")
-    return OpenAIError(500, "The server could not start the run.", type="server_error", code="server_error")
-
-
-def exception_handler(exc: Exception, context: Any) -> Response:
-    error = from_exception(exc)
-    response = Response(error.body, status=error.status)
-    if error.retry_after is not None:
-        response["Retry-After"] = str(error.retry_after)
-    if error.status == 401:
-        response["WWW-Authenticate"] = 'Bearer realm="api"'
-    return response
 
 
 # -- GET /v1/models ----------------------------------------------------------------------------
@@ -227,85 +116,6 @@ class Started:
     read_at: float
     completion_id: str
     created: int
-
-
-def _text_of(content: Any, where: str) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        texts = []
-        for index, part in enumerate(content):
-            if (
-                not isinstance(part, dict)
-                or part.get("type") != "text"
-                or not isinstance(part.get("text"), str)
-            ):
-                raise OpenAIError(
-                    400,
-                    f"{where}[{index}]: only text parts ({{'type': 'text', 'text': ...}}) are accepted.",
-                    code="invalid_value",
-                    param=f"{where}[{index}]",
-                )
-            texts.append(part["text"])
-        return "".join(texts)
-    if content is None:
-        return ""
-    raise OpenAIError(400, f"{where}: content must be text.", code="invalid_value", param=where)
-
-
-def split_messages(messages: Any) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
-    """The conversation so far and the new turn (the user messages after the last assistant one)."""
-    if not isinstance(messages, list) or not messages:
-        raise OpenAIError(
-            400,
-            'messages: send a non-empty list, e.g. [{"role": "user", "content": "Hello"}].',
-            code="invalid_value",
-            param="messages",
-        )
-    cleaned = []
-    for index, message in enumerate(messages):
-        where = f"messages[{index}]"
-        if not isinstance(message, dict):
-            raise OpenAIError(400, f"{where}: each message is an object with role and content.", param=where)
-        role = message.get("role")
-        if role in {"system", "developer"}:
-            raise OpenAIError(
-                400,
-                f"{where}.role: {role} messages are not accepted; the agent has its own instructions. "
-                "Send user and assistant messages only.",
-                code="invalid_value",
-                param=f"{where}.role",
-            )
-        if role not in {"user", "assistant"}:
-            raise OpenAIError(
-                400,
-                f"{where}.role: use 'user' or 'assistant'; got {role!r}. The agent runs its own tools.",
-                code="invalid_value",
-                param=f"{where}.role",
-            )
-        if message.get("tool_calls"):
-            raise OpenAIError(
-                400,
-                f"{where}.tool_calls: the agent makes its own tool calls; remove them.",
-                param=f"{where}.tool_calls",
-            )
-        text = _text_of(message.get("content"), f"{where}.content")
-        if role == "user" and not text.strip():
-            raise OpenAIError(
-                400,
-                f"{where}.content: a user message needs some text.",
-                code="invalid_value",
-                param=f"{where}.content",
-            )
-        cleaned.append({"role": role, "content": text})
-    if cleaned[-1]["role"] != "user":
-        raise OpenAIError(
-            400, "messages: the last message must be the user's.", code="invalid_value", param="messages"
-        )
-    start = len(cleaned)
-    while start > 0 and cleaned[start - 1]["role"] == "user":
-        start -= 1
-    return cleaned[:start], cleaned[start:]
 
 
 def _start(request: HttpRequest) -> Started:
