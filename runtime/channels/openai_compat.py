@@ -10,13 +10,16 @@ How ``messages`` become the run's input: ``openai_messages``. Errors, in OpenAI'
 ``openai_errors``. Sampling parameters (``temperature``, ``max_tokens``, ``tools``...) are
 ignored: the agent's own settings apply.
 
-The view is async: the database work before the run starts (authentication, limits, the
-run's insert) happens in one hop to a small pool of threads that keep their connections, and
-waiting for the run holds no thread and no connection.
+The completions view is sync and served, like ``/api/``, on the API's small pool of threads
+(runtime/api/asgi.py): the database work before the run starts (authentication, limits, the
+run's insert) takes one hop, on threads that keep their connections. Waiting for the run
+holds no thread and no connection: a streamed answer is an async body, a whole answer is
+finished on the event loop (``finish_async``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -26,8 +29,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
+from django.core.handlers.asgi import ASGIRequest
 from django.db import close_old_connections
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -218,7 +222,6 @@ def _abandon(run_id: str) -> None:
     _executor.submit(_cancel_abandoned, run_id)
 
 
-_start_async = _pooled(_start)
 _finish_async = _pooled(_finish)
 
 
@@ -388,19 +391,69 @@ async def _complete_run(started: Started) -> JsonResponse:
     return OpenAIError(500, "The run ended without an outcome.", type="server_error").response()
 
 
+FINISH_ON_LOOP = "agent_runtime.finish_on_loop"  # request.META flag set by runtime/api/asgi.py
+
+
+def _completion_response(request: HttpRequest, started: Started) -> HttpResponse:
+    """The non-streamed answer, which exists only once the run has ended.
+
+    Served by the API's ASGI handler (runtime/api/asgi.py), the view returns at once with a
+    placeholder the handler finishes on the event loop (``finish_async``), so no thread waits
+    for the run. Anywhere else (WSGI, Django's own handlers) this thread waits for it.
+    """
+    if request.META.get(FINISH_ON_LOOP):
+        placeholder = HttpResponse(status=202)
+        placeholder.finish_async = lambda: _complete(started)
+        return placeholder
+    return async_to_sync(_on_own_loop(_complete))(started)
+
+
+def _on_own_loop(func: Any) -> Any:
+    """``func`` on an event loop made for this one call: its event listener (and the listener's
+    database connections) is closed when the call ends, with the loop."""
+
+    async def call(*args: Any) -> Any:
+        from runtime.bus.listener import current_listener
+
+        try:
+            return await func(*args)
+        finally:
+            listener = current_listener()
+            if listener is not None and listener.loop is asyncio.get_running_loop():
+                await listener.close()
+
+    return call
+
+
+async def _stream_on_own_loop(started: Started):
+    # WSGI: Django reads an async body on a loop of its own (buffered); close its listener after.
+    from runtime.bus.listener import current_listener
+
+    try:
+        async for frame in _stream(started):
+            yield frame
+    finally:
+        listener = current_listener()
+        if listener is not None and listener.loop is asyncio.get_running_loop():
+            await listener.close()
+
+
 @csrf_exempt
-async def chat_completions(request: HttpRequest) -> HttpResponse:
+def chat_completions(request: HttpRequest) -> HttpResponse:
+    """A sync view: under runtime/api/asgi.py it runs in one hop on the API's thread pool, which
+    keeps its database connections; the answer is then streamed or finished on the event loop."""
     if request.method != "POST":
         return OpenAIError(405, "Use POST.", code="method_not_allowed").response()
     try:
-        started = await _start_async(request)
+        started = _start(request)
     except Exception as exc:
         return from_exception(exc).response()
     if started.stream:
-        response = StreamingHttpResponse(_stream(started), content_type="text/event-stream; charset=utf-8")
+        body = _stream(started) if isinstance(request, ASGIRequest) else _stream_on_own_loop(started)
+        response = StreamingHttpResponse(body, content_type="text/event-stream; charset=utf-8")
         for name, value in SSE_HEADERS.items():
             response[name] = value
     else:
-        response = await _complete(started)
+        response = _completion_response(request, started)
     response["X-Agent-Run-Id"] = started.run_id
     return response

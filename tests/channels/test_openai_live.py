@@ -421,3 +421,29 @@ def test_an_agent_that_only_returns_its_answer_is_heard(live, admin_token):
         )
     )
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "ok on attempt 2"
+
+
+def test_outside_the_api_handler_a_whole_answer_waits_in_its_thread(live, owner, published, fake_model):
+    """Django's own handlers (here the test client; WSGI alike) have no loop to finish on."""
+    from django.test import Client
+
+    _, token = api_key_create(name="shop", agent_keys=["support"], user=owner)
+    fake_model.push(Text(["Plain", " WSGI."]))
+    response = Client().post(
+        "/v1/chat/completions",
+        {"model": "support", "messages": [{"role": "user", "content": "hi"}]},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["choices"][0]["message"]["content"] == "Plain WSGI."
+    fake_model.push(Text(["Buffered", " stream."]))
+    streamed = Client().post(
+        "/v1/chat/completions",
+        {"model": "support", "stream": True, "messages": [{"role": "user", "content": "hi"}]},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+    with pytest.warns(Warning, match="consume asynchronous iterators"):  # WSGI buffers the stream
+        body = b"".join(streamed).decode()
+    assert '"content":"Buffered"' in body and body.rstrip().endswith("data: [DONE]")
