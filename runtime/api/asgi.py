@@ -1,4 +1,4 @@
-"""An ASGI handler that serves ``/api/`` requests with one thread hop each.
+"""An ASGI handler that serves ``/api/`` (and ``/v1/``) requests with one thread hop each.
 
 Django's stock ASGI handler runs every sync view, and the request and response
 hooks of every ``MiddlewareMixin`` middleware, through
