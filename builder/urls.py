@@ -5,6 +5,7 @@ from django.urls import path
 from builder.views import (
     agent_search,
     agents,
+    api_keys,
     io,
     knowledge,
     memory,
@@ -41,6 +42,54 @@ urlpatterns = [
         name="widget-identity-rotate",
     ),
     path("agents/<uuid:public_id>/channels/widget/preview/", publish.widget_preview, name="widget-preview"),
+    path(
+        "agents/<uuid:public_id>/publish/api-keys/",
+        api_keys.api_keys_view,
+        {"kind": "agent"},
+        name="agent-api-keys",
+    ),
+    path(
+        "agents/<uuid:public_id>/publish/api-keys/budget/",
+        api_keys.api_key_budget_view,
+        {"kind": "agent"},
+        name="agent-api-budget",
+    ),
+    path(
+        "agents/<uuid:public_id>/publish/api-keys/<uuid:key_id>/limit/",
+        api_keys.api_key_limit_view,
+        {"kind": "agent"},
+        name="agent-api-key-limit",
+    ),
+    path(
+        "agents/<uuid:public_id>/publish/api-keys/<uuid:key_id>/revoke/",
+        api_keys.api_key_revoke_view,
+        {"kind": "agent"},
+        name="agent-api-key-revoke",
+    ),
+    path(
+        "systems/<uuid:public_id>/publish/api-keys/",
+        api_keys.api_keys_view,
+        {"kind": "system"},
+        name="system-api-keys",
+    ),
+    path(
+        "systems/<uuid:public_id>/publish/api-keys/budget/",
+        api_keys.api_key_budget_view,
+        {"kind": "system"},
+        name="system-api-budget",
+    ),
+    path(
+        "systems/<uuid:public_id>/publish/api-keys/<uuid:key_id>/limit/",
+        api_keys.api_key_limit_view,
+        {"kind": "system"},
+        name="system-api-key-limit",
+    ),
+    path(
+        "systems/<uuid:public_id>/publish/api-keys/<uuid:key_id>/revoke/",
+        api_keys.api_key_revoke_view,
+        {"kind": "system"},
+        name="system-api-key-revoke",
+    ),
     path("agents/<uuid:public_id>/versions/diff/", versions.version_diff_view, name="agent-diff"),
     path(
         "agents/<uuid:public_id>/versions/<int:number>/restore/",

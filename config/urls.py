@@ -10,6 +10,7 @@ urlpatterns = [
     path("api/accounts/", include("accounts.urls")),
     path("api/knowledge/", include("rag.urls")),
     path("api/widget/", include("runtime.channels.urls")),
+    path("v1/", include("runtime.channels.openai_urls")),  # OpenAI-compatible, API keys (docs/api-keys.md)
     path("api/schema/", SpectacularAPIView.as_view(custom_settings=API_SCHEMA_SETTINGS), name="api-schema"),
     # The split view serves its start-up script as a file: no inline script, so CSP allows it.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),

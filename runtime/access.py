@@ -136,6 +136,16 @@ def _editable_keys_q(user: Any, field: str) -> Q:
     return q
 
 
+def editable_agent_keys(user: Any) -> list[str]:
+    """The stored agent and system keys ``user`` may edit, as a list (for array lookups)."""
+    keys: list[str] = []
+    if _access is not None:
+        for group in _access.editable_keys(user):
+            # rows may be plain keys or one-column dicts (``.values("slug")``)
+            keys.extend(str(next(iter(key.values()))) if isinstance(key, dict) else str(key) for key in group)
+    return keys
+
+
 def visible_runs_q(user: Any, prefix: str = "") -> Q | None:
     """Filter for the runs (``prefix`` = path to the run, e.g. ``"run__"``) ``user`` may see; None: all."""
     if user.is_superuser:

@@ -320,3 +320,7 @@ class WidgetChannelAdmin(VisibleRowsMixin, ReadOnlyMixin, ModelAdmin):
     @action(description="Turn selected widgets on", permissions=["manage"])
     def turn_on(self, request: HttpRequest, queryset: QuerySet[WidgetChannel]) -> None:
         self._switch(request, queryset, True)
+
+
+# The API-key channel's tables (runtime/channels/admin.py).
+from runtime.channels import admin as channels_admin  # noqa: E402, F401

@@ -355,4 +355,11 @@ class ProviderCredential(models.Model):
 
 
 # Channel tables live in their own package; importing them here makes them the runtime app's.
+# The API-key channel's tables live with the code that uses them (runtime/channels/).
+from runtime.channels.api_key_models import (  # noqa: E402, F401 - registers the models
+    AgentBudget,
+    AgentDailySpend,
+    ApiKey,
+    SpendReservation,
+)
 from runtime.channels.models import WidgetChannel, WidgetFeedback  # noqa: E402, F401

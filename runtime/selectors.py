@@ -40,7 +40,9 @@ def run_for_caller(*, caller: Caller, run_id: Any) -> AgentRun:
 
 
 def conversations_for_caller(*, caller: Caller, agent_key: str | None = None) -> QuerySet[AgentConversation]:
-    queryset = AgentConversation.objects.filter(**caller.owner_filter()).order_by("-updated_at")
+    queryset = AgentConversation.objects.filter(**caller.conversation_filter()).order_by("-updated_at")
+    if caller.api_key is not None:
+        queryset = queryset.distinct()  # one row per conversation, however many of the key's runs
     if agent_key:
         queryset = queryset.filter(agent_key=agent_key)
     return queryset

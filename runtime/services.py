@@ -132,13 +132,21 @@ def run_create(
     agent_version: str = "",
     parent_run: AgentRun | None = None,
     max_attempts: int | None = None,
+    channel_caller: str = "",
+    history: Any = None,
 ) -> tuple[AgentRun, bool]:
     """Validate, store the user's messages, create the run and enqueue it atomically.
 
     Returns ``(run, created)``; ``created`` is False when the caller already sent
     this idempotency key and the first run is returned instead.
+
+    ``channel_caller`` names a caller that is neither a user nor an anonymous session (an API
+    key: ``"apikey:<id>"``, runtime/channels/); such a caller is never an editor. ``history``
+    (with no ``conversation``) is the earlier turns a stateless client sends with each request
+    (the OpenAI-compatible endpoint): user and assistant text only, stored in the new
+    conversation before ``messages`` and given to the agent as part of this run's input.
     """
-    caller = caller_for(user=user, anonymous_session_id=anonymous_session_id)
+    caller = channel_caller or caller_for(user=user, anonymous_session_id=anonymous_session_id)
     if idempotency_key:
         existing = AgentRun.objects.filter(caller=caller, idempotency_key=idempotency_key).first()
         if existing is not None:
@@ -150,15 +158,22 @@ def run_create(
             "agent_key", f"No agent is registered with the key {agent_key!r}.", code="unknown_agent"
         )
     cleaned = validate_messages(messages)
+    earlier = _validate_history(history, conversation)
+    if len(earlier) + len(cleaned) > MAX_MESSAGES:
+        raise RunInputError("messages", f"At most {MAX_MESSAGES} messages per run.")
     if parent_run is None:
         # Who may run what, with which model and which message roles: runtime/access.py, README.
         from runtime import policy
         from runtime.access import may_edit_agent, may_test_agent
 
-        editor = may_edit_agent(agent_key=agent_key, user=user, anonymous_session_id=anonymous_session_id)
-        # viewers of a stored agent may run its drafts (the playground); model and roles stay editors'
-        tester = editor or may_test_agent(
+        # a channel's caller (an API key, a widget visitor) is never an editor or a tester
+        editor = not channel_caller and may_edit_agent(
             agent_key=agent_key, user=user, anonymous_session_id=anonymous_session_id
+        )
+        # viewers of a stored agent may run its drafts (the playground); model and roles stay editors'
+        tester = editor or (
+            not channel_caller
+            and may_test_agent(agent_key=agent_key, user=user, anonymous_session_id=anonymous_session_id)
         )
         policy.check_agent(agent_key=agent_key, agent_version=agent_version or "", editor=tester)
         policy.check_model(model=model or "", agent_key=agent_key, editor=editor)
@@ -185,7 +200,7 @@ def run_create(
             agent_key=agent_key,
             user=owner,
             anonymous_session_id=anonymous_session_id,
-            title=_title_from(cleaned),
+            title=_title_from([*earlier, *cleaned]),
         )
     run = AgentRun(
         agent_key=agent_key,
@@ -193,7 +208,7 @@ def run_create(
         parent_run=parent_run,
         user=owner,
         anonymous_session_id=anonymous_session_id,
-        input={"messages": cleaned, "params": params or {}},
+        input={"messages": [*earlier, *cleaned], "params": params or {}},
         metadata=metadata or {},
         model=model or "",
         agent_version=agent_version or "",
@@ -206,7 +221,7 @@ def run_create(
     guard = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
     try:
         with guard:
-            _insert_run(conversation, run, cleaned, new_conversation=new_conversation)
+            _insert_run(conversation, run, [*earlier, *cleaned], new_conversation=new_conversation)
     except IntegrityError:
         # Two requests raced with the same idempotency key: the other one won.
         if idempotency_key:
@@ -215,6 +230,20 @@ def run_create(
                 return existing, False
         raise
     return run, True
+
+
+def _validate_history(history: Any, conversation: AgentConversation | None) -> list[dict[str, Any]]:
+    if not history:
+        return []
+    if conversation is not None:
+        raise RunInputError("history", "Earlier turns can only start a new conversation.")
+    cleaned = validate_messages(history)
+    for index, message in enumerate(cleaned):
+        if message["role"] not in {"user", "assistant"} or message.get("tool_calls"):
+            raise RunInputError(
+                f"messages[{index}].role", "Earlier turns may be user or assistant text only."
+            )
+    return cleaned
 
 
 def _insert_run(
@@ -324,5 +353,7 @@ def run_retry(*, run: AgentRun, user=None) -> AgentRun:
         metadata={**run.metadata, "retry_of": str(run.pk)},
         model=run.model,
         agent_version=run.agent_version,
+        # a run an API key started is retried as that key's: never as an editor's
+        channel_caller=run.caller if run.caller.startswith("apikey:") else "",
     )
     return new_run

@@ -168,6 +168,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        # an agent's API key (Bearer sk_live_...): also what lets a key open a run's event stream
+        "runtime.channels.auth.ApiKeyAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -235,6 +237,9 @@ ANONYMOUS_SESSION_MINT_RATE = env_str("ANONYMOUS_SESSION_MINT_RATE", "20/min")
 # it, and how many visitor tokens one address may mint.
 WIDGET_VISITOR_TOKEN_TTL_SECONDS = env_int("WIDGET_VISITOR_TOKEN_TTL_SECONDS", 3600)
 WIDGET_SESSION_MINT_RATE = env_str("WIDGET_SESSION_MINT_RATE", "30/min")
+# The least a run started through an API key reserves of its agent's daily budget until its real
+# cost is known (runtime/channels/budget.py); dollars.
+AGENT_BUDGET_MIN_RESERVE_USD = env_str("AGENT_BUDGET_MIN_RESERVE_USD", "0.01")
 if REDIS_URL:
     # Rate limits (and any other cache use) are shared by every process through Redis.
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}

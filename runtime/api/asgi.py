@@ -1,4 +1,4 @@
-"""An ASGI handler that serves ``/api/`` requests with one thread hop each.
+"""An ASGI handler that serves ``/api/`` (and ``/v1/``) requests with one thread hop each.
 
 Django's stock ASGI handler runs every sync view, and the request and response
 hooks of every ``MiddlewareMixin`` middleware, through
@@ -34,7 +34,8 @@ from django.http import HttpRequest, HttpResponseBase
 
 from runtime import conf
 
-DEFAULT_PREFIXES = ("/api/",)
+# /v1/: the OpenAI-compatible endpoint (runtime/channels/openai_compat.py)
+DEFAULT_PREFIXES = ("/api/", "/v1/")
 DEFAULT_THREADS = 8
 
 
@@ -72,6 +73,16 @@ class ApiASGIHandler(ASGIHandler):
         return await super().get_response_async(request)
 
     async def send_response(self, response: HttpResponseBase, send: Any) -> None:
+        finish = getattr(response, "finish_async", None)
+        if finish is not None:
+            # A view that must wait (a whole chat completion waits for its run) returns at once and
+            # is finished here, on the loop: no pool thread waits. A client that goes away cancels
+            # this (Django's disconnect listener). The middleware's headers carry over.
+            final = await finish()
+            for name, value in response.items():
+                if name.lower() not in {"content-type", "content-length"} and name not in final:
+                    final[name] = value
+            response = final
         direct = getattr(response, "sse_direct", None)
         if direct is not None:
             from runtime.streaming.direct import DIRECT_SEND, can_write_directly
@@ -82,6 +93,8 @@ class ApiASGIHandler(ASGIHandler):
         await super().send_response(response, send)
 
     def _serve_in_thread(self, request: HttpRequest) -> HttpResponseBase:
+        # A view here may hand back a response to finish on the loop (see send_response).
+        request.META["agent_runtime.finish_on_loop"] = True
         # What request_started/request_finished do under WSGI, for this thread's connection.
         close_old_connections()
         try:

@@ -116,22 +116,36 @@ def is_anonymous_session(auth: Any) -> bool:
     return model is not None and isinstance(auth, model)
 
 
+def is_api_key(auth: Any) -> bool:
+    from runtime.channels.api_key_models import ApiKey
+
+    return isinstance(auth, ApiKey)
+
+
 class IsAuthenticatedOrAnonymousSession(BasePermission):
-    """A signed-in user or a valid anonymous session."""
+    """A signed-in user, a valid anonymous session or an agent's API key (``Bearer sk_live_...``)."""
 
     message = "Sign in, send an API token, or send an anonymous session token in X-Anonymous-Token."
 
     def has_permission(self, request: Any, view: Any) -> bool:
         user = getattr(request, "user", None)
-        return bool(user and user.is_authenticated) or is_anonymous_session(getattr(request, "auth", None))
+        auth = getattr(request, "auth", None)
+        return bool(user and user.is_authenticated) or is_anonymous_session(auth) or is_api_key(auth)
 
 
 @dataclass(frozen=True)
 class Caller:
-    """The owner a request acts for: exactly one of ``user`` and ``anonymous_session_id`` is set."""
+    """The owner a request acts for: exactly one of ``user``, ``anonymous_session_id`` and
+    ``api_key`` is set. An API key (runtime/channels/) owns the runs it started (``AgentRun.caller``)
+    and the conversations they belong to; it is never an editor of anything."""
 
     user: Any = None
     anonymous_session_id: Any = None
+    api_key: Any = None
+
+    @property
+    def channel_caller(self) -> str:
+        return self.api_key.caller if self.api_key is not None else ""
 
     @classmethod
     def from_request(cls, request: Any) -> Caller:
@@ -141,10 +155,20 @@ class Caller:
         auth = getattr(request, "auth", None)
         if is_anonymous_session(auth):
             return cls(anonymous_session_id=auth.pk)
+        if is_api_key(auth):
+            return cls(api_key=auth)
         raise exceptions.NotAuthenticated()
 
     def owner_filter(self) -> dict[str, Any]:
-        """ORM filter kwargs selecting this caller's rows."""
+        """ORM filter kwargs selecting this caller's runs (and, but for a key, conversations)."""
         if self.user is not None:
             return {"user": self.user}
+        if self.api_key is not None:
+            return {"caller": self.api_key.caller, "user__isnull": True}
         return {"anonymous_session_id": self.anonymous_session_id, "user__isnull": True}
+
+    def conversation_filter(self) -> dict[str, Any]:
+        """ORM filter kwargs selecting this caller's conversations (a key's: those its runs are in)."""
+        if self.api_key is not None:
+            return {"runs__caller": self.api_key.caller, "user__isnull": True}
+        return self.owner_filter()

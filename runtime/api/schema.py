@@ -120,6 +120,18 @@ class AnonymousSessionScheme(OpenApiAuthenticationExtension):
         return {"type": "apiKey", "in": "header", "name": "X-Anonymous-Token"}
 
 
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "runtime.channels.auth.ApiKeyAuthentication"
+    name = "agentApiKey"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An agent's API key (sk_live_...), made on the agent's API keys page.",
+        }
+
+
 def load_extension_targets() -> None:
     """Resolve every drf-spectacular extension's target class once, at URL loading.
 

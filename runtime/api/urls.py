@@ -14,6 +14,7 @@ from runtime.api.streams import stream_stats
 from runtime.api.views import (
     DEFAULT_AUTHENTICATION_CLASSES,
     DEFAULT_PERMISSION_CLASSES,
+    DEFAULT_THROTTLE_CLASSES,
     BaseAgentConversationViewSet,
     BaseAgentRunViewSet,
     ModelListView,
@@ -29,16 +30,19 @@ schema.load_extension_targets()
 class AgentRunViewSet(BaseAgentRunViewSet):
     authentication_classes = DEFAULT_AUTHENTICATION_CLASSES
     permission_classes = DEFAULT_PERMISSION_CLASSES
+    throttle_classes = DEFAULT_THROTTLE_CLASSES
 
 
 class AgentConversationViewSet(BaseAgentConversationViewSet):
     authentication_classes = DEFAULT_AUTHENTICATION_CLASSES
     permission_classes = DEFAULT_PERMISSION_CLASSES
+    throttle_classes = DEFAULT_THROTTLE_CLASSES
 
 
 class AgentModelListView(ModelListView):
     authentication_classes = DEFAULT_AUTHENTICATION_CLASSES
     permission_classes = DEFAULT_PERMISSION_CLASSES
+    throttle_classes = DEFAULT_THROTTLE_CLASSES
 
 
 router = DefaultRouter()

@@ -35,6 +35,7 @@ from runtime.api.parsers import SafeJSONParser
 from runtime.api.permissions import AnonymousSessionAuthentication, Caller, IsAuthenticatedOrAnonymousSession
 from runtime.api.services import conversation_delete, conversation_rename
 from runtime.api.streams import async_event_stream, sync_event_stream
+from runtime.channels.auth import ApiKeyAuthentication, ApiKeyRateThrottle
 from runtime.models import AgentConversation, AgentRun, RunStatus
 
 __all__ = [
@@ -50,8 +51,11 @@ DEFAULT_AUTHENTICATION_CLASSES = [
     CachedTokenAuthentication,
     SessionAuthentication,
     AnonymousSessionAuthentication,
+    ApiKeyAuthentication,
 ]
 DEFAULT_PERMISSION_CLASSES = [IsAuthenticatedOrAnonymousSession]
+# Only API keys are limited here (their requests per minute); other callers pass.
+DEFAULT_THROTTLE_CLASSES = [ApiKeyRateThrottle]
 ERRORS = {
     400: OpenApiResponse(s.ErrorSerializer, description="Invalid input; `fields` names each bad field."),
     401: OpenApiResponse(s.ErrorSerializer, description="No valid credentials."),
@@ -85,6 +89,21 @@ class ApiView:
 
     def get_caller(self) -> Caller:
         return Caller.from_request(self.request)
+
+    def start_run(self, caller: Caller, agent_key: str, create_run: Any) -> tuple[AgentRun, bool]:
+        """``create_run()``, and for an API key: only its agents, within the agent's daily budget."""
+        if caller.api_key is None:
+            return create_run()
+        from runtime.channels.auth import BudgetRefused
+        from runtime.channels.budget import BudgetExceeded, reserve_for_run
+        from runtime.policy import unknown_agent
+
+        if agent_key not in caller.api_key.agent_keys:
+            raise unknown_agent(agent_key)  # like an unknown key: a key's scope does not leak
+        try:
+            return reserve_for_run(agent_key=agent_key, create_run=create_run)
+        except BudgetExceeded as exc:
+            raise BudgetRefused(exc) from None
 
     def is_schema_view(self) -> bool:
         return getattr(self, "swagger_fake_view", False)
@@ -164,16 +183,24 @@ class BaseAgentRunViewSet(ApiView, viewsets.GenericViewSet):
             conversation = selectors.conversation_for_caller(
                 caller=caller, conversation_id=data["conversation_id"]
             )
-        run, created = run_create(
-            agent_key=data["agent_key"],
-            messages=data["messages"],
-            user=caller.user,
-            anonymous_session_id=caller.anonymous_session_id,
-            conversation=conversation,
-            params=data.get("params") or {},
-            metadata=data.get("metadata") or {},
-            idempotency_key=data.get("idempotency_key") or None,
-            model=data.get("model") or "",
+        metadata = data.get("metadata") or {}
+        if caller.api_key is not None:
+            metadata = {**metadata, "channel": "api", "api_key_id": str(caller.api_key.pk)}
+        run, created = self.start_run(
+            caller,
+            data["agent_key"],
+            lambda: run_create(
+                agent_key=data["agent_key"],
+                messages=data["messages"],
+                user=caller.user,
+                anonymous_session_id=caller.anonymous_session_id,
+                conversation=conversation,
+                params=data.get("params") or {},
+                metadata=metadata,
+                idempotency_key=data.get("idempotency_key") or None,
+                model=data.get("model") or "",
+                channel_caller=caller.channel_caller,
+            ),
         )
         return Response(
             self.get_serializer(run).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
@@ -201,8 +228,9 @@ class BaseAgentRunViewSet(ApiView, viewsets.GenericViewSet):
     def retry(self, request: Request, pk: str, format: str | None = None) -> Response:
         from runtime.services import run_retry
 
-        run = run_retry(run=self.get_object())
-        return Response(self.get_serializer(run).data, status=status.HTTP_201_CREATED)
+        run = self.get_object()
+        new_run, _ = self.start_run(self.get_caller(), run.agent_key, lambda: (run_retry(run=run), True))
+        return Response(self.get_serializer(new_run).data, status=status.HTTP_201_CREATED)
 
 
 @extend_schema_view(
@@ -267,6 +295,10 @@ class BaseAgentConversationViewSet(
         incoming = s.ConversationCreateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         caller = self.get_caller()
+        if caller.api_key is not None:
+            raise exceptions.PermissionDenied(
+                "An API key starts a conversation by starting a run without conversation_id."
+            )
         conversation = conversation_create(
             agent_key=incoming.validated_data["agent_key"],
             user=caller.user,

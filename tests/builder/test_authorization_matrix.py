@@ -32,6 +32,7 @@ from builder.services.playground import playground_send
 from builder.services.sharing import share_add
 from builder.services.systems import system_publish, system_save
 from rag.services import document_upload, knowledge_base_create
+from runtime.channels.api_keys import api_key_create
 from runtime.channels.services import widget_channel_create
 from tests.builder.conftest import make_agent
 from tests.rag.conftest import ingest
@@ -114,6 +115,14 @@ ROUTES: dict[str, dict[str, str]] = {
     "system-widget-rotate": {"POST": OWN},
     "system-widget-identity-rotate": {"POST": OWN},
     "system-widget-preview": {"GET": VIEW},
+    "agent-api-keys": {"GET": OWN, "POST": OWN},
+    "agent-api-budget": {"POST": OWN},
+    "agent-api-key-limit": {"POST": OWN},
+    "agent-api-key-revoke": {"GET": OWN, "POST": OWN},
+    "system-api-keys": {"GET": OWN, "POST": OWN},
+    "system-api-budget": {"POST": OWN},
+    "system-api-key-limit": {"POST": OWN},
+    "system-api-key-revoke": {"GET": OWN, "POST": OWN},
     "people-search": {"GET": STAFF},
     "teams": {"GET": SPECIAL, "POST": SPECIAL},
     "invitation-accept": {"GET": PUBLIC, "POST": PUBLIC},
@@ -203,6 +212,8 @@ def world(owner):
     system_publish(system=system, user=owner)
     for key in (agent.slug, system.slug):  # the Publish pages' routes act on an existing widget
         widget_channel_create(agent_key=key, user=owner)
+    agent_key_row, _ = api_key_create(name="shop", agent_keys=[agent.slug], user=owner)
+    system_key_row, _ = api_key_create(name="shop", agent_keys=[system.slug], user=owner)
     invitation = Invitation.objects.create(
         email="new@example.com",
         role="viewer",
@@ -225,6 +236,8 @@ def world(owner):
             "run": {"run_id": run.pk},
             "version": {"public_id": agent.public_id, "number": 1},
             "token": {"token": invitation_token(invitation)},
+            "agent-key": {"public_id": agent.public_id, "key_id": agent_key_row.pk},
+            "system-key": {"public_id": system.public_id, "key_id": system_key_row.pk},
         },
     }
 
@@ -243,6 +256,8 @@ def url_for(name: str, pattern: URLPattern, kwargs: dict) -> str:
         key = "document"
     elif "entry_id" in params:
         key = "agent-entry" if name.startswith("agent") else "system-entry"
+    elif "key_id" in params:
+        key = "agent-key" if name.startswith("agent") else "system-key"
     elif "number" in params:
         key = "version"
     else:

@@ -38,10 +38,12 @@ OBJECT_PAGES = [
     (lambda w: f"/agents/{w['agent'].public_id}/duplicate/", 'id="agent-duplicate-form"'),
     (lambda w: f"/agents/{w['agent'].public_id}/delete/", "<dialog"),
     (lambda w: f"/agents/{w['agent'].public_id}/memory/", 'id="entries"'),
+    (lambda w: f"/agents/{w['agent'].public_id}/publish/api-keys/", 'id="api-keys"'),
     (lambda w: f"/tools/{w['tool'].public_id}/", 'id="tool-form"'),
     (lambda w: f"/tools/{w['tool'].public_id}/delete/", "<dialog"),
     (lambda w: f"/systems/{w['system'].public_id}/", 'id="system-form"'),
     (lambda w: f"/systems/{w['system'].public_id}/memory/", 'id="entries"'),
+    (lambda w: f"/systems/{w['system'].public_id}/publish/api-keys/", 'id="api-keys"'),
     (lambda w: f"/systems/{w['system'].public_id}/delete/", "<dialog"),
 ]
 LIST_PAGES = [

@@ -1,0 +1,169 @@
+"""The daily spend budget of an agent, enforced before a run starts.
+
+A run's cost is known only when it finishes, so a run started through a channel first
+*reserves* an estimate of its cost on its agent's row for the day (``AgentDailySpend``), and
+its real cost replaces the estimate when it is *settled*. A run may start only if
+
+    spent (settled runs) + reserved (runs in flight) + its own estimate <= daily budget
+
+and that check and the reservation are one conditional ``UPDATE`` of the day's row, so two
+requests racing for the last cents queue on the row lock and the second sees the first's
+reservation: both cannot pass. The estimate is the larger of ``AGENT_BUDGET_MIN_RESERVE_USD``
+(default $0.01) and the average cost of the agent's runs settled that day.
+
+Settling is exactly once per reservation (an ``UPDATE ... WHERE settled_at IS NULL``) and
+happens twice over: the endpoint that started the run settles it when it sees the run end,
+and every later reservation first settles the agent's finished runs, so a client that went
+away (or a web process that died) cannot leave a reservation open for long. A run whose cost
+exceeds its estimate can take the day's spend past the budget; every later request that day is
+then refused. Tokens of models without a known price cost nothing here (see runtime/llm/pricing.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from runtime.channels.api_key_models import AgentBudget, AgentDailySpend, SpendReservation
+from runtime.models import TERMINAL_STATUSES
+
+DEFAULT_MIN_RESERVE = Decimal("0.01")
+
+
+class BudgetExceeded(Exception):
+    """The agent's daily budget is spent (or reserved by runs still going)."""
+
+    def __init__(self, *, agent_key: str, budget: Decimal, used: Decimal, retry_after: int) -> None:
+        self.agent_key = agent_key
+        self.budget = budget
+        self.used = used
+        self.retry_after = retry_after
+        super().__init__(
+            f"The daily budget of ${budget:.2f} for this agent is used up (${used:.2f} spent or reserved "
+            "by runs in progress); it resets at midnight UTC."
+        )
+
+
+@dataclass(frozen=True)
+class Reservation:
+    agent_key: str
+    day: dt.date
+    amount: Decimal
+
+
+def today() -> dt.date:
+    return timezone.now().astimezone(dt.UTC).date()
+
+
+def seconds_to_midnight() -> int:
+    now = timezone.now().astimezone(dt.UTC)
+    midnight = dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    return max(1, int((midnight - now).total_seconds()) + 1)
+
+
+def min_reserve() -> Decimal:
+    return Decimal(str(getattr(settings, "AGENT_BUDGET_MIN_RESERVE_USD", DEFAULT_MIN_RESERVE)))
+
+
+_ESTIMATE = "GREATEST(%s, CASE WHEN settled_runs > 0 THEN spent_usd / settled_runs ELSE 0 END)"
+_TERMINAL = list(str(status) for status in TERMINAL_STATUSES)
+_SETTLE_SQL = f"""
+WITH done AS (
+    UPDATE {SpendReservation._meta.db_table} AS r SET settled_at = now()
+    FROM {SpendReservation._meta.db_table} AS o
+    LEFT JOIN runtime_agentrun AS a ON a.id = o.run_id
+    WHERE r.id = o.id AND r.settled_at IS NULL AND {{where}}
+      AND (a.id IS NULL OR a.status = ANY(%s))
+    RETURNING r.agent_key, r.day, r.amount_usd, COALESCE(a.cost_usd, 0) AS cost
+), totals AS (
+    SELECT agent_key, day, SUM(amount_usd) AS reserved, SUM(cost) AS cost, COUNT(*) AS runs
+    FROM done GROUP BY agent_key, day
+)
+UPDATE {AgentDailySpend._meta.db_table} AS d
+SET reserved_usd = GREATEST(d.reserved_usd - t.reserved, 0), spent_usd = d.spent_usd + t.cost,
+    settled_runs = d.settled_runs + t.runs
+FROM totals AS t WHERE d.agent_key = t.agent_key AND d.day = t.day
+"""  # noqa: S608 - table names and a placeholder only
+
+
+def settle_finished(*, agent_key: str) -> None:
+    """Settle every open reservation of ``agent_key`` whose run has ended (or was deleted)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_SETTLE_SQL.format(where="r.agent_key = %s"), [agent_key, _TERMINAL])
+
+
+def settle_run(*, run_id: Any) -> None:
+    """Settle the reservation of one run if it has ended; a no-op otherwise, or when done already."""
+    with connection.cursor() as cursor:
+        cursor.execute(_SETTLE_SQL.format(where="r.run_id = %s"), [str(run_id), _TERMINAL])
+
+
+def budget_reserve(*, agent_key: str) -> Reservation | None:
+    """Reserve this run's estimate of the agent's budget for today, or raise ``BudgetExceeded``.
+
+    Call inside the transaction that creates the run, then ``reservation_attach`` it: if the
+    run is not created, the reservation rolls back with it. None: the agent has no budget.
+    """
+    budget = (
+        AgentBudget.objects.filter(agent_key=agent_key).values_list("daily_budget_usd", flat=True).first()
+    )
+    if budget is None:
+        return None
+    day = today()
+    reserve = min_reserve()
+    table = AgentDailySpend._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (agent_key, day, spent_usd, reserved_usd, settled_runs) "  # noqa: S608
+            "VALUES (%s, %s, 0, 0, 0) ON CONFLICT (agent_key, day) DO NOTHING",
+            [agent_key, day],
+        )
+        # SET, WHERE and RETURNING see the newest row version (a waiter re-reads it after the
+        # lock holder commits); the estimate uses spent_usd and settled_runs, which this leaves alone.
+        cursor.execute(
+            f"UPDATE {table} SET reserved_usd = reserved_usd + {_ESTIMATE} "  # noqa: S608
+            f"WHERE agent_key = %s AND day = %s AND spent_usd + reserved_usd + {_ESTIMATE} <= %s "
+            f"RETURNING {_ESTIMATE}",
+            [reserve, agent_key, day, reserve, budget, reserve],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        spend = AgentDailySpend.objects.filter(agent_key=agent_key, day=day).first()
+        used = (spend.spent_usd + spend.reserved_usd) if spend else Decimal("0")
+        raise BudgetExceeded(agent_key=agent_key, budget=budget, used=used, retry_after=seconds_to_midnight())
+    return Reservation(agent_key=agent_key, day=day, amount=Decimal(row[0]))
+
+
+def reservation_attach(*, reservation: Reservation | None, run: Any) -> None:
+    if reservation is None:
+        return
+    SpendReservation.objects.create(
+        run=run, agent_key=reservation.agent_key, day=reservation.day, amount_usd=reservation.amount
+    )
+
+
+def spend_today(agent_key: str) -> AgentDailySpend | None:
+    return AgentDailySpend.objects.filter(agent_key=agent_key, day=today()).first()
+
+
+def reserve_for_run(*, agent_key: str, create_run: Any) -> Any:
+    """Settle finished runs, then reserve and create the run in one transaction.
+
+    ``create_run()`` returns ``(run, created)`` (``run_create``'s answer). A run returned again
+    for a repeated idempotency key reserves nothing.
+    """
+    settle_finished(agent_key=agent_key)
+    with transaction.atomic():
+        reservation = budget_reserve(agent_key=agent_key)
+        run, created = create_run()
+        if created:
+            reservation_attach(reservation=reservation, run=run)
+        elif reservation is not None:
+            transaction.set_rollback(True)  # nothing new runs: give the reservation back
+    return run, created

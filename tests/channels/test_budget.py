@@ -1,0 +1,84 @@
+"""The daily budget's reservation and settlement, against the database."""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+
+import pytest
+from django.db import connection, transaction
+from django.test import override_settings
+
+from runtime.channels.api_key_models import AgentBudget, AgentDailySpend, SpendReservation
+from runtime.channels.budget import BudgetExceeded, budget_reserve, reserve_for_run, settle_finished
+from runtime.models import AgentRun
+from runtime.services import run_create
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _create():
+    return run_create(
+        agent_key="echo", messages=[{"role": "user", "content": "hi"}], channel_caller="apikey:test"
+    )
+
+
+@override_settings(AGENT_BUDGET_MIN_RESERVE_USD="0.02")
+def test_reservations_stop_at_the_budget_and_settle_at_the_real_cost():
+    AgentBudget.objects.create(agent_key="echo", daily_budget_usd=Decimal("0.05"))
+    first, _ = reserve_for_run(agent_key="echo", create_run=_create)
+    reserve_for_run(agent_key="echo", create_run=_create)
+    with pytest.raises(BudgetExceeded) as refused:
+        reserve_for_run(agent_key="echo", create_run=_create)
+    assert refused.value.retry_after > 0 and "$0.05" in str(refused.value)
+    assert AgentRun.objects.count() == 2  # the refused request created nothing
+    spend = AgentDailySpend.objects.get()
+    assert spend.reserved_usd == Decimal("0.04")
+    AgentRun.objects.filter(pk=first.pk).update(status="succeeded", cost_usd=Decimal("0.001"))
+    settle_finished(agent_key="echo")
+    settle_finished(agent_key="echo")  # exactly once
+    spend.refresh_from_db()
+    assert (spend.spent_usd, spend.reserved_usd, spend.settled_runs) == (Decimal("0.001"), Decimal("0.02"), 1)
+    assert SpendReservation.objects.filter(settled_at__isnull=True).count() == 1
+
+
+def test_no_budget_reserves_nothing():
+    assert budget_reserve(agent_key="echo") is None
+
+
+@override_settings(AGENT_BUDGET_MIN_RESERVE_USD="0.02")
+def test_two_transactions_cannot_both_take_the_last_cents():
+    AgentBudget.objects.create(agent_key="echo", daily_budget_usd=Decimal("0.03"))
+    holding = threading.Event()
+    release = threading.Event()
+    outcome: list[object] = []
+
+    def first() -> None:
+        with transaction.atomic():
+            outcome.append(budget_reserve(agent_key="echo"))
+            holding.set()
+            release.wait(10)
+        connection.close()
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert holding.wait(10)
+    second: list[object] = []
+
+    def contender() -> None:
+        try:
+            with transaction.atomic():
+                second.append(budget_reserve(agent_key="echo"))
+        except BudgetExceeded as exc:
+            second.append(exc)
+        finally:
+            connection.close()
+
+    waiter = threading.Thread(target=contender)
+    waiter.start()
+    waiter.join(0.5)
+    assert waiter.is_alive()  # queued on the day's row while the first holds it
+    release.set()
+    thread.join(10)
+    waiter.join(10)
+    assert outcome[0] is not None and isinstance(second[0], BudgetExceeded)
