@@ -413,7 +413,7 @@ def _on_own_loop(func: Any) -> Any:
     database connections) is closed when the call ends, with the loop."""
 
     async def call(*args: Any) -> Any:
-        from runtime.bus.listener import current_listener
+        from runtime.streaming.listener import current_listener
 
         try:
             return await func(*args)
@@ -427,7 +427,7 @@ def _on_own_loop(func: Any) -> Any:
 
 async def _stream_on_own_loop(started: Started):
     # WSGI: Django reads an async body on a loop of its own (buffered); close its listener after.
-    from runtime.bus.listener import current_listener
+    from runtime.streaming.listener import current_listener
 
     try:
         async for frame in _stream(started):
