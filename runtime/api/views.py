@@ -91,7 +91,18 @@ class ApiView:
         return Caller.from_request(self.request)
 
     def start_run(self, caller: Caller, agent_key: str, create_run: Any) -> tuple[AgentRun, bool]:
-        """``create_run()``, and for an API key: only its agents, within the agent's daily budget."""
+        """``create_run()``, and for an API key: only its agents, within the agent's daily budget.
+        A web widget's visitor token starts runs only through the widget (its limits apply there)."""
+        from runtime.channels.services import SESSION_KEY
+
+        session = getattr(self.request, "auth", None)
+        if caller.anonymous_session_id is not None and (getattr(session, "metadata", None) or {}).get(
+            SESSION_KEY
+        ):
+            raise exceptions.PermissionDenied(
+                "This is a web widget's visitor token: it starts runs only through the widget "
+                "(/api/widget/messages/), where the widget's limits apply."
+            )
         if caller.api_key is None:
             return create_run()
         from runtime.channels.auth import BudgetRefused

@@ -539,3 +539,17 @@ def test_a_new_identity_secret_refuses_tokens_signed_with_the_old_one(channel, o
     assert APIClient().post(f"{W}/session/", body, format="json", HTTP_ORIGIN=SITE).status_code == 401
     body["user_token"] = _identity(channel)
     assert APIClient().post(f"{W}/session/", body, format="json", HTTP_ORIGIN=SITE).status_code == 201
+
+
+def test_a_visitor_token_starts_runs_only_through_the_widget(channel):
+    """The general run API would skip the widget's limits (messages per visitor per day)."""
+    token = mint(channel).json()["token"]
+    client = APIClient()
+    client.credentials(HTTP_X_ANONYMOUS_TOKEN=token)
+    response = client.post(
+        "/api/agents/runs/",
+        {"agent_key": "support", "messages": [{"role": "user", "content": "hi"}]},
+        format="json",
+    )
+    assert response.status_code == 403 and "only through the widget" in response.json()["error"]["message"]
+    assert not AgentRun.objects.exists()
