@@ -456,3 +456,25 @@ def test_an_identified_visitor_continues_on_another_device(browser, host_site, s
     finally:
         laptop.close()
         phone.close()
+
+
+def test_a_spent_daily_budget_is_a_polite_message_in_the_widget(visitor_page, host_site, staff):
+    from decimal import Decimal
+
+    from runtime.channels.api_key_models import AgentBudget
+
+    agent = _published_agent(staff, slug="thrifty")
+    channel = _channel(staff, agent, [host_site])
+    AgentBudget.objects.create(agent_key=agent.slug, daily_budget_usd=Decimal("0.00"))
+    page = visitor_page
+    page.goto(f"{host_site}/?key={channel.publishable_key}")
+    expect(page.locator("[data-agent-widget]")).to_have_attribute("data-state", "ready")
+    page.get_by_role("button", name="Open chat").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Message").fill("Hello?")
+    dialog.get_by_label("Message").press("Enter")
+    expect(dialog.get_by_role("alert")).to_contain_text("answered all it can for today", timeout=20_000)
+    shot(page, "73-widget-budget-spent")
+    from runtime.models import AgentRun
+
+    assert not AgentRun.objects.filter(agent_key=agent.slug).exists()

@@ -11,6 +11,7 @@ while it is still good, and a visitor whose token expired starts afresh as a new
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,11 +21,14 @@ from django.utils import timezone
 
 from runtime import access, registry
 from runtime.api.permissions import anonymous_session_model
+from runtime.channels.budget import BudgetExceeded, budget_reserve, reservation_attach, settle_finished
 from runtime.channels.models import WidgetChannel, WidgetFeedback
 from runtime.channels.origins import origin_allowed
 from runtime.channels.services import SESSION_KEY, ChannelError
 from runtime.models import AgentConversation, AgentRun
 from runtime.services import RunInputError, run_create
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_TOKEN_TTL_SECONDS = 3600
 MAX_WIDGET_MESSAGE_CHARS = 4000
@@ -207,6 +211,7 @@ def widget_message_send(
         raise ChannelError(404, "not_found", "No such conversation.")
     model = type(session)
     now = timezone.now()
+    settle_finished(agent_key=channel.agent_key)  # runs that ended give back their reservations
     with transaction.atomic():
         model._default_manager.select_for_update().filter(pk=session.pk).first()
         if idempotency_key:
@@ -230,7 +235,18 @@ def widget_message_send(
                 retry_after=max(1, int((tomorrow - now).total_seconds())),
             )
         try:
-            run, _ = run_create(
+            # the agent's daily budget, shared with its API keys, reserved in this transaction
+            reservation = budget_reserve(agent_key=channel.agent_key)
+        except BudgetExceeded as exc:
+            logger.warning("Widget message refused: %s (agent %s)", exc, channel.agent_key)
+            raise ChannelError(
+                429,
+                "budget_exhausted",
+                "This assistant has answered all it can for today. Please come back tomorrow.",
+                retry_after=exc.retry_after,
+            ) from None
+        try:
+            run, created = run_create(
                 agent_key=channel.agent_key,
                 messages=[{"role": "user", "content": text.strip()}],
                 anonymous_session_id=session.pk,
@@ -238,6 +254,10 @@ def widget_message_send(
                 metadata={"channel": "widget", SESSION_KEY: str(channel.pk)},
                 idempotency_key=idempotency_key or None,
             )
+            if created:
+                reservation_attach(reservation=reservation, run=run)
+            elif reservation is not None:
+                transaction.set_rollback(True)  # nothing new runs: give the reservation back
         except RunInputError as exc:
             # the policy refused (e.g. unpublished between the check and now): same answer as above
             if exc.code == "unknown_agent":

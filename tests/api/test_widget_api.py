@@ -553,3 +553,21 @@ def test_a_visitor_token_starts_runs_only_through_the_widget(channel):
     )
     assert response.status_code == 403 and "only through the widget" in response.json()["error"]["message"]
     assert not AgentRun.objects.exists()
+
+
+def test_the_agents_daily_budget_holds_for_widget_visitors_too(channel, settings):
+    """The budget is the agent's, shared with its API keys: each widget run reserves its estimate
+    before it starts; once it is spent the visitor gets a polite refusal and nothing runs."""
+    from decimal import Decimal
+
+    from runtime.channels.api_key_models import AgentBudget, SpendReservation
+
+    settings.AGENT_BUDGET_MIN_RESERVE_USD = "0.01"
+    AgentBudget.objects.create(agent_key="support", daily_budget_usd=Decimal("0.02"))
+    client = visitor(mint(channel).json()["token"])
+    sent = [client.post(f"{W}/messages/", {"message": f"question {n}"}, format="json") for n in range(3)]
+    assert [r.status_code for r in sent] == [201, 201, 429]
+    refused = sent[2].json()["error"]
+    assert refused["code"] == "budget_exhausted" and "come back tomorrow" in refused["message"]
+    assert int(sent[2]["Retry-After"]) > 0
+    assert AgentRun.objects.count() == 2 and SpendReservation.objects.count() == 2
