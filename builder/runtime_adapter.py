@@ -272,14 +272,12 @@ def agent_key_exists(agent_key: str) -> bool:
 
 
 def resolve(agent_key: str, run: AgentRun | None) -> AgentRuntime | None:
-    """The registry's resolver: a fresh runtime for ``agent_key`` as ``run`` pins it, or None."""
+    """The registry's resolver: a fresh runtime for ``agent_key`` as ``run`` pins it, or None.
+    The runtime carries ``pin`` (the ``agent_version`` to record for an unpinned run)."""
     definition = find_definition(agent_key, run)
     if definition is None:
         return None
-    if run is not None and not run.agent_version:
-        from runtime.models import AgentRun
-
-        # Record what this run executes, so a retry runs the same definition and the history says which.
-        AgentRun.objects.filter(pk=run.pk, agent_version="").update(agent_version=definition.pin)
-        run.agent_version = definition.pin
-    return build_runtime(agent_key, definition)
+    runtime = build_runtime(agent_key, definition)
+    # What this run executes; the runtime records it on its own run row (registry.get_runtime).
+    runtime.pin = definition.pin
+    return runtime

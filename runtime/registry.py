@@ -72,8 +72,20 @@ def get_runtime(agent_key: str, run: AgentRun | None = None) -> AgentRuntime:
     for resolver in _resolvers:
         runtime = resolver(agent_key, run)
         if runtime is not None:
+            _record_pin(run, getattr(runtime, "pin", ""))
             return runtime
     raise UnknownAgent(agent_key)
+
+
+def _record_pin(run: AgentRun | None, pin: str) -> None:
+    """A resolver says which definition it built (``runtime.pin``); an unpinned run records it, so
+    a retry runs the same definition and the history says which. The runtime writes its own row."""
+    if run is None or run.agent_version or not pin:
+        return
+    from runtime.models import AgentRun
+
+    AgentRun.objects.filter(pk=run.pk, agent_version="").update(agent_version=pin)
+    run.agent_version = pin
 
 
 def agent_exists(agent_key: str) -> bool:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
@@ -22,7 +21,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
-from runtime import selectors
+from runtime import conf, selectors
 from runtime.api.errors import error_body, error_response, exception_handler
 from runtime.api.parsers import SafeJSONParser
 from runtime.api.permissions import AnonymousSessionAuthentication, Caller, session_for_token
@@ -41,8 +40,6 @@ from runtime.channels.visitors import (
 )
 from runtime.models import AgentConversation, AgentEvent, AgentMessage, AgentRun, RunStatus
 
-DEFAULT_MINT_RATE = "30/min"
-
 
 class WidgetSessionMintThrottle(SimpleRateThrottle):
     """Visitor tokens one address may mint (``WIDGET_SESSION_MINT_RATE``), in Django's cache."""
@@ -50,7 +47,7 @@ class WidgetSessionMintThrottle(SimpleRateThrottle):
     scope = "widget_session_mint"
 
     def get_rate(self) -> str:
-        return getattr(settings, "WIDGET_SESSION_MINT_RATE", DEFAULT_MINT_RATE)
+        return conf.setting("WIDGET_SESSION_MINT_RATE")
 
     def get_cache_key(self, request: Any, view: Any) -> str:
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}

@@ -26,14 +26,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from runtime import conf
 from runtime.channels.api_key_models import AgentBudget, AgentDailySpend, SpendReservation
 from runtime.models import TERMINAL_STATUSES
-
-DEFAULT_MIN_RESERVE = Decimal("0.01")
 
 
 class BudgetExceeded(Exception):
@@ -68,7 +66,7 @@ def seconds_to_midnight() -> int:
 
 
 def min_reserve() -> Decimal:
-    return Decimal(str(getattr(settings, "AGENT_BUDGET_MIN_RESERVE_USD", DEFAULT_MIN_RESERVE)))
+    return Decimal(conf.setting("AGENT_BUDGET_MIN_RESERVE_USD"))
 
 
 _ESTIMATE = "GREATEST(%s, CASE WHEN settled_runs > 0 THEN spent_usd / settled_runs ELSE 0 END)"

@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from asgiref.sync import async_to_sync, sync_to_async
-from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.db import close_old_connections
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
@@ -41,7 +40,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from runtime import access, registry
+from runtime import access, conf, registry
 from runtime.api.parsers import SafeJSONParser
 from runtime.channels.api_key_models import ApiKey
 from runtime.channels.auth import ApiKeyAuthentication, ApiKeyRateThrottle, api_key_of
@@ -93,7 +92,7 @@ class ModelList(APIView):
 # -- POST /v1/chat/completions -----------------------------------------------------------------
 
 _executor = ThreadPoolExecutor(
-    max_workers=int(getattr(settings, "AGENT_API_THREADS", None) or os.environ.get("AGENT_API_THREADS") or 8),
+    max_workers=conf.setting("AGENT_API_THREADS") or int(os.environ.get("AGENT_API_THREADS") or 8),
     thread_name_prefix="openai-compat",
 )
 

@@ -15,11 +15,10 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from runtime import access, registry
+from runtime import access, conf, registry
 from runtime.api.permissions import anonymous_session_model
 from runtime.channels.budget import BudgetExceeded, budget_reserve, reservation_attach, settle_finished
 from runtime.channels.models import WidgetChannel, WidgetFeedback
@@ -30,16 +29,13 @@ from runtime.services import RunInputError, run_create
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TOKEN_TTL_SECONDS = 3600
 MAX_WIDGET_MESSAGE_CHARS = 4000
 VISITOR_KEY = "visitor"  # an identified visitor's user id on the host site, in the session's metadata
 MAX_IDENTITY_SECONDS = 24 * 3600  # how far ahead an identity token's exp may be
 
 
 def token_ttl() -> timedelta:
-    return timedelta(
-        seconds=int(getattr(settings, "WIDGET_VISITOR_TOKEN_TTL_SECONDS", DEFAULT_TOKEN_TTL_SECONDS))
-    )
+    return timedelta(seconds=conf.setting("WIDGET_VISITOR_TOKEN_TTL_SECONDS"))
 
 
 def _usable_channel(channel: WidgetChannel) -> None:

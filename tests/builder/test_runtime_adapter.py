@@ -9,6 +9,7 @@ from builder.runtime_adapter import resolve
 from builder.services import agent_publish, agent_update_draft
 from builder.services.playground import playground_send
 from builder.services.systems import system_publish, system_save
+from runtime import registry
 from runtime.models import AgentRun
 from runtime.registry import get_runtime
 from tests.builder.conftest import make_agent
@@ -41,11 +42,12 @@ def test_unpinned_run_uses_published_version_and_records_it(owner, agent):
     version = agent_publish(agent=agent, user=owner)
     agent_update_draft(agent=agent, user=owner, config={"system_prompt": "Unpublished words."})
     run = AgentRun.objects.create(agent_key="helper", available_at=timezone.now())
-    runtime = resolve("helper", run)
+    # the worker asks the registry, which records the pin the builder's resolver reports
+    runtime = registry.get_runtime("helper", run)
     assert runtime.system_prompt == "Published words."
     assert runtime.model_settings == {"temperature": 0.2}
     run.refresh_from_db()
-    assert run.agent_version == version.pin
+    assert run.agent_version == version.pin == runtime.pin
 
 
 def test_version_pin_and_unknown_pin(owner, agent):
