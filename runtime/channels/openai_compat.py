@@ -34,7 +34,8 @@ from django.core.handlers.asgi import ASGIRequest
 from django.db import close_old_connections
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
-from rest_framework import exceptions
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import exceptions, serializers
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -78,6 +79,16 @@ class ModelList(APIView):
     def get_exception_handler(self):  # noqa: D102 - DRF hook
         return exception_handler
 
+    @extend_schema(
+        summary="OpenAI-compatible: the published agents this API key may use, as models",
+        responses=inline_serializer(
+            "OpenAIModelList",
+            {
+                "object": serializers.CharField(default="list"),
+                "data": serializers.ListField(child=serializers.DictField()),
+            },
+        ),
+    )
     def get(self, request: Request) -> Response:
         key = api_key_of(request)
         assert key is not None
