@@ -102,6 +102,35 @@ def settle_run(*, run_id: Any) -> None:
         cursor.execute(_SETTLE_SQL.format(where="r.run_id = %s"), [str(run_id), _TERMINAL])
 
 
+class BudgetUnpriced(BudgetExceeded):
+    """The agent's model has no known price: a budget in dollars cannot hold, so nothing runs."""
+
+    def __init__(self, *, agent_key: str, model: str, budget: Decimal) -> None:
+        super().__init__(agent_key=agent_key, budget=budget, used=Decimal("0"), retry_after=3600)
+        self.model = model
+        self.args = (
+            f"This agent's model {model!r} has no known price, so its daily budget of ${budget:.2f} "
+            "cannot hold. Set a price for the model (AGENT_MODEL_PRICES or the model settings page) "
+            "or remove the budget.",
+        )
+
+
+def _unpriced_model(agent_key: str) -> str:
+    """The model the agent's published version calls, if no source knows its price; else ""."""
+    from runtime import registry
+    from runtime.llm.base import parse_model
+    from runtime.llm.pricing import price_for
+
+    try:
+        runtime = registry.get_runtime(agent_key)
+    except registry.UnknownAgent:
+        return ""
+    provider, model = parse_model(getattr(runtime, "model", None))
+    if provider == "demo" or price_for(model) is not None or price_for(f"{provider}/{model}") is not None:
+        return ""
+    return f"{provider}:{model}"
+
+
 def budget_reserve(*, agent_key: str) -> Reservation | None:
     """Reserve this run's estimate of the agent's budget for today, or raise ``BudgetExceeded``.
 
@@ -113,6 +142,9 @@ def budget_reserve(*, agent_key: str) -> Reservation | None:
     )
     if budget is None:
         return None
+    unpriced = _unpriced_model(agent_key)
+    if unpriced:
+        raise BudgetUnpriced(agent_key=agent_key, model=unpriced, budget=budget)
     day = today()
     reserve = min_reserve()
     table = AgentDailySpend._meta.db_table

@@ -82,3 +82,22 @@ def test_two_transactions_cannot_both_take_the_last_cents():
     thread.join(10)
     waiter.join(10)
     assert outcome[0] is not None and isinstance(second[0], BudgetExceeded)
+
+
+def test_a_money_budget_refuses_an_agent_whose_model_has_no_price(django_user_model):
+    """An unpriced model would spend without limit (its runs cost "unknown", not dollars): a budget
+    in dollars refuses it with the reason, until the operator sets a price."""
+    from builder.services import agent_publish
+    from tests.builder.conftest import make_agent
+
+    owner = django_user_model.objects.create_user("own", "own@example.com", "x", is_staff=True)
+    agent = make_agent(owner, slug="local-llm", model="openai:my-finetune-2031")
+    agent_publish(agent=agent, user=owner)
+    AgentBudget.objects.create(agent_key="local-llm", daily_budget_usd=Decimal("5.00"))
+    with pytest.raises(BudgetExceeded) as refused:
+        budget_reserve(agent_key="local-llm")
+    assert "'openai:my-finetune-2031' has no known price" in str(refused.value)
+    assert not AgentDailySpend.objects.exists()
+    prices = {"my-finetune-2031": {"input": 1.0, "output": 2.0}}
+    with override_settings(AGENT_MODEL_PRICES=prices):
+        assert budget_reserve(agent_key="local-llm") is not None
