@@ -41,6 +41,10 @@ KEY_HELP = (
 )
 
 
+MODE_CHOICES = [(m, m.title()) for m in INVOCATION_MODES]
+CONTEXT_CHOICES = [(c, c.replace("_", " ").title()) for c in CONTEXT_MODES]
+
+
 class AgentIdentityForm(forms.Form):
     name = _text(max_length=200, help_text="What people call it, e.g. Support bot.")
     # Blank: derived from the name (builder.js fills it in live; the view does it without JS).
@@ -119,25 +123,34 @@ class AgentForm(forms.Form):
         self.fields["python_tools"].choices = [(t["name"], t["name"]) for t in python_tools]
         self.fields["sub_agents"].choices = agents
         self._sub_agents = agents
-        self.mode_choices = [(m, m.title()) for m in INVOCATION_MODES]
-        self.context_choices = [(c, c.replace("_", " ").title()) for c in CONTEXT_MODES]
+        self.mode_choices = MODE_CHOICES
+        self.context_choices = CONTEXT_CHOICES
 
     @property
     def sub_agent_rows(self) -> list[dict[str, Any]]:
-        """One row per possible sub-agent. Rendered as plain inputs, not widgets: a site with
-        hundreds of agents would otherwise render hundreds of widget templates per page."""
+        """One row per chosen sub-agent (plain inputs, not widgets); more are added through the
+        searchable picker, so a site with thousands of agents never renders one row per agent."""
+        labels = dict(self._sub_agents)
+        source = self.data if self.is_bound else self.initial
         if self.is_bound:
-            chosen = set(self.data.getlist("sub_agents")) if hasattr(self.data, "getlist") else set()
-            modes = {k: self.data.get(f"sub_mode__{k}", "delegate") for k, _ in self._sub_agents}
-            contexts = {k: self.data.get(f"sub_context__{k}", "full") for k, _ in self._sub_agents}
+            chosen = self.data.getlist("sub_agents") if hasattr(self.data, "getlist") else []
         else:
-            chosen = set(self.initial.get("sub_agents", []))
-            modes = {k: self.initial.get(f"sub_mode__{k}", "delegate") for k, _ in self._sub_agents}
-            contexts = {k: self.initial.get(f"sub_context__{k}", "full") for k, _ in self._sub_agents}
+            chosen = list(self.initial.get("sub_agents", []))
         return [
-            {"key": k, "label": label, "checked": k in chosen, "mode": modes[k], "context": contexts[k]}
-            for k, label in self._sub_agents
+            {
+                "key": k,
+                "label": labels[k],
+                "checked": True,
+                "mode": source.get(f"sub_mode__{k}", "delegate"),
+                "context": source.get(f"sub_context__{k}", "full"),
+            }
+            for k in dict.fromkeys(chosen)
+            if k in labels
         ]
+
+    @property
+    def has_sub_agent_choices(self) -> bool:
+        return bool(self._sub_agents)
 
     @staticmethod
     def initial_from(agent: Any, config: dict[str, Any]) -> dict[str, Any]:

@@ -107,6 +107,27 @@ def test_sub_agents_and_tools_are_saved(owner_client, owner, agent, http_tool):
     ]
 
 
+def test_sub_agents_are_picked_by_search_not_listed_one_row_per_agent(owner_client, owner, agent):
+    """A site with hundreds of agents: the editor shows the chosen sub-agents only; more are found
+    by name and added as a row with its mode and context."""
+    for n in range(60):
+        make_agent(owner, slug=f"clerk-{n}", name=f"Clerk {n}")
+    make_agent(owner, slug="billing", name="Billing")
+    agent_update_draft(agent=agent, user=owner, config={"system_prompt": "Route.", "sub_agents": ["billing"]})
+    body = owner_client.get(agent.get_absolute_url()).content.decode()
+    assert 'name="sub_agents" value="billing" checked' in body and "clerk-7" not in body
+    assert "Find agents to add" in body
+
+    found = owner_client.get("/agents/search/", {"for": "sub_agents", "q": "clerk 1", "exclude": agent.slug})
+    assert "Clerk 1" in found.content.decode() and "for=sub_agents" in found.content.decode()
+    itself = owner_client.get(
+        "/agents/search/", {"for": "sub_agents", "q": agent.name, "exclude": agent.slug}
+    )
+    assert f"<code>{agent.slug}</code>" not in itself.content.decode()
+    row = owner_client.get("/agents/search/", {"for": "sub_agents", "add": "clerk-3"}).content.decode()
+    assert 'name="sub_agents" value="clerk-3" checked' in row and 'name="sub_mode__clerk-3"' in row
+
+
 def test_publish_then_versions_list_diff_and_restore(owner_client, owner, agent):
     response = owner_client.post(f"/agents/{agent.public_id}/publish/", {"note": "first cut"})
     assert response.status_code == 302
