@@ -25,6 +25,7 @@ from django.db.models import (
     Count,
     Exists,
     IntegerField,
+    JSONNull,
     OuterRef,
     Q,
     QuerySet,
@@ -117,9 +118,17 @@ def _feedback(rating: int) -> Coalesce:
     return Coalesce(Subquery(rows, output_field=IntegerField()), Value(0))
 
 
+# What people read: the user's messages and the agent's text answers (not a tool-calling turn's
+# empty assistant message, nor tool results).
+_SAID = Q(role="user") | (
+    Q(role="assistant") & Q(content__isnull=False) & ~Q(content=JSONNull()) & ~Q(content="")
+)
+
+
 def _message_count() -> Coalesce:
     rows = (
-        AgentMessage.objects.filter(conversation=OuterRef("pk"), role__in=["user", "assistant"])
+        AgentMessage.objects.filter(conversation=OuterRef("pk"))
+        .filter(_SAID)
         .values("conversation")
         .annotate(n=Count("pk"))
         .values("n")
@@ -127,24 +136,38 @@ def _message_count() -> Coalesce:
     return Coalesce(Subquery(rows, output_field=IntegerField()), Value(0))
 
 
+def _runs_where(**lookups: Any) -> Q:
+    runs = AgentRun.objects.filter(conversation=OuterRef("pk"), parent_run__isnull=True, **lookups)
+    return Q(Exists(runs))
+
+
+def _source_q(source: str) -> Q:
+    """Conversations from ``source``. A conversation's runs all come from one channel (a widget
+    visitor's or a key's conversation is theirs alone), so "has such a run" is "started there";
+    as semi-joins PostgreSQL answers these for 10,000 conversations in one pass over the runs."""
+    playground = Q(metadata__contains={"playground": True})
+    key = _runs_where(caller__startswith="apikey:")
+    widget = _runs_where(metadata__contains={"channel": WIDGET}, caller__startswith="anon:")
+    return {
+        PLAYGROUND: playground,
+        API_KEY: ~playground & key,
+        WIDGET: ~playground & widget,  # its runs' caller is "anon:", so never a key's
+        API: ~playground & ~key & ~widget,
+    }[source]
+
+
 def _source_case() -> Case:
     return Case(
-        When(metadata__playground=True, then=Value(PLAYGROUND)),
-        When(first_caller__startswith="apikey:", then=Value(API_KEY)),
-        When(Q(first_channel=WIDGET) & Q(first_caller__startswith="anon:"), then=Value(WIDGET)),
+        *(When(_source_q(source), then=Value(source)) for source in (PLAYGROUND, API_KEY, WIDGET)),
         default=Value(API),
     )
 
 
 def conversations_of(*, key: str, filters: Filters) -> QuerySet[AgentConversation]:
     """The conversations of the agent or system ``key``, newest message first, filtered."""
-    queryset = (
-        AgentConversation.objects.filter(agent_key=key)
-        .annotate(first_caller=_first_run("caller"), first_channel=_first_run("metadata__channel"))
-        .annotate(source=_source_case())
-    )
+    queryset = AgentConversation.objects.filter(agent_key=key)
     if filters.source:
-        queryset = queryset.filter(source=filters.source)
+        queryset = queryset.filter(_source_q(filters.source))
     if filters.since:
         queryset = queryset.filter(updated_at__gte=_day_start(filters.since))
     if filters.until:
@@ -168,15 +191,27 @@ class Row:
     thumbs_down: int
 
 
-def conversation_page(*, key: str, filters: Filters, page_number: Any) -> tuple[Page, list[Row]]:
-    """One page of ``conversations_of`` as rows the table shows (a fixed number of queries)."""
-    queryset = (
-        conversations_of(key=key, filters=filters)
-        .select_related("user")
+def _listed(queryset: QuerySet[AgentConversation]) -> QuerySet[AgentConversation]:
+    """What a row shows, computed for the rows asked for only."""
+    return (
+        queryset.select_related("user")
+        .annotate(first_caller=_first_run("caller"), source=_source_case())
         .annotate(message_count=_message_count(), thumbs_up=_feedback(1), thumbs_down=_feedback(-1))
     )
-    page = Paginator(queryset, PER_PAGE).get_page(page_number)
-    conversations = list(page.object_list)
+
+
+def conversation_page(*, key: str, filters: Filters, page_number: Any) -> tuple[Page, list[Row]]:
+    """One page of ``conversations_of`` as rows the table shows, in a fixed number of queries:
+    the count, the page's ids (cheap at any offset), then those rows with what they show."""
+    ids = conversations_of(key=key, filters=filters).values_list("pk", flat=True)
+    page = Paginator(ids, PER_PAGE).get_page(page_number)
+    wanted = list(page.object_list)
+    found = {c.pk: c for c in _listed(AgentConversation.objects.filter(pk__in=wanted))} if wanted else {}
+    return page, _rows([found[pk] for pk in wanted if pk in found])
+
+
+def _rows(conversations: list[AgentConversation]) -> list[Row]:
+    """Rows for annotated conversations: two more queries (key names, identified visitors)."""
     key_ids = {c.first_caller.split(":", 1)[1] for c in conversations if c.source == API_KEY}
     key_names = {
         str(pk): name for pk, name in ApiKey.objects.filter(pk__in=key_ids).values_list("pk", "name")
@@ -198,7 +233,7 @@ def conversation_page(*, key: str, filters: Filters, page_number: Any) -> tuple[
                 thumbs_down=c.thumbs_down,
             )
         )
-    return page, rows
+    return rows
 
 
 def _identified_visitors(session_ids: list[Any]) -> dict[Any, str]:
@@ -239,17 +274,19 @@ class Transcript:
     turns: list[Turn]
 
 
-def conversation_of(*, key: str, conversation_id: Any) -> AgentConversation | None:
+def conversation_of(*, key: str, conversation_id: Any) -> Row | None:
+    """One conversation of ``key`` as its list row, or None (unknown, or another agent's)."""
     try:
-        return conversations_of(key=key, filters=Filters()).select_related("user").get(pk=conversation_id)
+        conversation = _listed(AgentConversation.objects.filter(agent_key=key)).get(pk=conversation_id)
     except (AgentConversation.DoesNotExist, ValueError, TypeError):
         return None
+    return _rows([conversation])[0]
 
 
-def transcript(*, key: str, conversation: AgentConversation) -> Transcript:
+def transcript(*, row: Row) -> Transcript:
     """The conversation's turns as the playground renders them, each with its steps (tool calls,
     retrievals, sub-agents, errors) from its run's events and its sub-agents' runs' events."""
-    turns = playground_turns(conversation=conversation)
+    turns = playground_turns(conversation=row.conversation)
     run_ids = [turn.run.pk for turn in turns]
     events = (
         AgentEvent.objects.filter(Q(run_id__in=run_ids) | Q(run__parent_run_id__in=run_ids))
@@ -265,24 +302,7 @@ def transcript(*, key: str, conversation: AgentConversation) -> Transcript:
     for turn in turns:
         turn.steps = steps.get(turn.run.pk, [])
         turn.feedback = feedback.get(turn.run.pk, 0)
-    visitors = _identified_visitors([conversation.anonymous_session_id])
-    source = conversation.source
-    label = SOURCE_LABELS[source]
-    if source == API_KEY:
-        name = ApiKey.objects.filter(pk=conversation.first_caller.split(":", 1)[1]).values_list(
-            "name", flat=True
-        )
-        label = f"API key “{next(iter(name), 'revoked or deleted')}”"
-    row = Row(
-        conversation=conversation,
-        source=source,
-        source_label=label,
-        who=_who(conversation, visitors),
-        messages=sum(1 + len(t.replies) for t in turns),
-        thumbs_up=sum(1 for v in feedback.values() if v > 0),
-        thumbs_down=sum(1 for v in feedback.values() if v < 0),
-    )
-    return Transcript(conversation=conversation, row=row, turns=turns)
+    return Transcript(conversation=row.conversation, row=row, turns=turns)
 
 
 def _step(event: AgentEvent) -> dict[str, Any]:
@@ -323,6 +343,21 @@ class Day:
     errors: int = 0
     thumbs_up: int = 0
     thumbs_down: int = 0
+
+    @property
+    def cost_label(self) -> str:
+        label = money(self.cost)
+        return (
+            f"{label} + price unknown for {self.unpriced_tokens:,} tokens" if self.unpriced_tokens else label
+        )
+
+
+def money(value: Any) -> str:
+    """Dollars to four places; a cost too small to show there is "< $0.0001", never "$0.0000"."""
+    value = Decimal(value or 0)
+    if 0 < value < Decimal("0.0001"):
+        return "< $0.0001"
+    return f"${value:.4f}"
 
 
 def _day_start(day: date) -> datetime:
@@ -419,7 +454,7 @@ def usage_charts(days: list[Day]) -> list[Chart]:
         chart("Runs", days, lambda d: d.runs),
         chart("Visitors", days, lambda d: d.visitors),
         chart("Tokens", days, lambda d: d.tokens, fmt=lambda v: f"{v:,}"),
-        chart("Cost", days, lambda d: d.cost, fmt=lambda v: f"${v:.4f}"),
+        chart("Cost", days, lambda d: d.cost, fmt=money),
         chart("Errors", days, lambda d: d.errors),
         chart("Thumbs down", days, lambda d: d.thumbs_down),
     ]

@@ -20,6 +20,7 @@ from builder.access import get_agent_for_user, get_system_for_user, refusal
 from builder.owner_view import (
     SOURCES,
     USAGE_DAYS,
+    Day,
     Filters,
     conversation_of,
     conversation_page,
@@ -90,12 +91,12 @@ def conversation_detail(
     obj, perms, editor_url = _target(request, kind, public_id)
     if not perms.edit:
         return refused(request, refusal(perms, obj, "conversations"))
-    conversation = conversation_of(key=obj.slug, conversation_id=conversation_id)
-    if conversation is None:
+    row = conversation_of(key=obj.slug, conversation_id=conversation_id)
+    if row is None:
         raise Http404("No such conversation.")
     context = {
         **_context(kind, obj, perms, editor_url, "conversation"),
-        "transcript": transcript(key=obj.slug, conversation=conversation),
+        "transcript": transcript(row=row),
     }
     return page(request, "builder/conversation_detail.html", context)
 
@@ -116,6 +117,9 @@ def usage(request: HttpRequest, public_id: str, kind: str) -> HttpResponse:
         "thumbs_up": sum(d.thumbs_up for d in days),
         "thumbs_down": sum(d.thumbs_down for d in days),
     }
+    totals["cost_label"] = Day(
+        day=days[-1].day, cost=totals["cost"], unpriced_tokens=totals["unpriced_tokens"]
+    ).cost_label
     context = {
         **_context(kind, obj, perms, editor_url, "usage"),
         "days": days,

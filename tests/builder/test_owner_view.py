@@ -292,3 +292,25 @@ def test_filters_are_plain_values():
     f = Filters.from_query({"q": "a\x00b", "source": "bogus", "since": "2026-02-01", "until": "2026-01-01"})
     assert f.q == "ab" and f.source == "" and "source" in f.errors and "until" in f.errors
     assert list(conversations_of(key="nobody", filters=f)) == []
+
+
+def test_messages_count_what_people_read_not_tool_plumbing(owner_client, owner, live):
+    run = playground_send(user=owner, agent=live, text="What is 6 times 7?")
+    with connection.cursor() as cursor:
+        append_messages(
+            cursor,
+            run.conversation_id,
+            run.pk,
+            [
+                {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function",
+                 "function": {"name": "calculator", "arguments": "{}"}}]},
+                {"role": "tool", "content": "42", "tool_call_id": "c1"},
+                {"role": "assistant", "content": "It is 42."},
+            ],
+        )  # fmt: skip
+    (row,) = owner_client.get(list_url(live)).context["rows"]
+    assert row.messages == 2
+    detail = owner_client.get(
+        reverse("builder:agent-conversation", args=[live.public_id, run.conversation_id])
+    )
+    assert detail.context["transcript"].row.messages == 2
