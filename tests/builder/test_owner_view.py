@@ -314,3 +314,15 @@ def test_messages_count_what_people_read_not_tool_plumbing(owner_client, owner, 
         reverse("builder:agent-conversation", args=[live.public_id, run.conversation_id])
     )
     assert detail.context["transcript"].row.messages == 2
+
+
+def test_what_a_visitor_typed_is_inert_in_the_list_and_the_transcript(owner_client, live, channel):
+    _, run = widget_chat(channel, '<script>alert(1)</script><img src=x onerror="alert(2)">')
+    answer(run, '**ok** <img src=x onerror="alert(3)"> [x](javascript:alert(4))')
+    listed = owner_client.get(list_url(live)).content.decode()
+    detail = owner_client.get(
+        reverse("builder:agent-conversation", args=[live.public_id, run.conversation_id])
+    ).content.decode()
+    for body in (listed, detail):
+        assert "<script>alert(1)" not in body and "<img src=x" not in body and "javascript:alert" not in body
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in detail and "<strong>ok</strong>" in detail
