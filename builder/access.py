@@ -100,10 +100,18 @@ FULL = Perms.of_rank(3)
 NONE = Perms()
 
 
-NEEDS = {"edit": EDITOR, "memory": EDITOR, "publish": OWNER, "share": OWNER, "delete": OWNER}
+NEEDS = {
+    "edit": EDITOR,
+    "memory": EDITOR,
+    "conversations": EDITOR,
+    "publish": OWNER,
+    "share": OWNER,
+    "delete": OWNER,
+}
 VERBS = {
     "edit": "change it",
     "memory": "see or change what it remembers (people's conversations leave facts there)",
+    "conversations": "read its conversations and usage (they hold what visitors typed)",
     "publish": "publish it",
     "share": "share it",
     "delete": "delete it",

@@ -56,7 +56,11 @@ class AgentConversation(models.Model):
 
     class Meta:
         ordering = ["-updated_at"]
-        indexes = [models.Index(fields=["user", "-updated_at"])]
+        indexes = [
+            models.Index(fields=["user", "-updated_at"]),
+            # an agent's conversations, newest message first (the builder's owner's view)
+            models.Index(fields=["agent_key", "-updated_at"], name="conversation_agent_recent_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.title or f"{self.agent_key} conversation"

@@ -101,6 +101,9 @@ class Turn:
     indexing: int = 0
     # sub-agents that could not answer (gone, failed): shown in the turn, never hidden in the steps
     failed_steps: list[dict[str, str]] = field(default_factory=list)
+    # the owner's view only (builder/owner_view.py): tool calls, retrievals, errors, and feedback
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    feedback: int = 0
 
 
 def _citations(run_ids: list[Any]) -> dict[Any, tuple[list[dict[str, Any]], int]]:

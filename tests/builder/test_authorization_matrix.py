@@ -123,6 +123,12 @@ ROUTES: dict[str, dict[str, str]] = {
     "system-api-budget": {"POST": OWN},
     "system-api-key-limit": {"POST": OWN},
     "system-api-key-revoke": {"GET": OWN, "POST": OWN},
+    "agent-conversations": {"GET": EDIT},
+    "agent-conversation": {"GET": EDIT},
+    "agent-usage": {"GET": EDIT},
+    "system-conversations": {"GET": EDIT},
+    "system-conversation": {"GET": EDIT},
+    "system-usage": {"GET": EDIT},
     "people-search": {"GET": STAFF},
     "teams": {"GET": SPECIAL, "POST": SPECIAL},
     "invitation-accept": {"GET": PUBLIC, "POST": PUBLIC},
@@ -209,6 +215,7 @@ def world(owner):
     )
     system_entry = memory_add(user=owner, key="s", value_text="v", scope="system", system_key=system.slug)
     run = playground_send(user=owner, text="hi", agent=agent)
+    system_run = playground_send(user=owner, text="hi", system=system)
     system_publish(system=system, user=owner)
     for key in (agent.slug, system.slug):  # the Publish pages' routes act on an existing widget
         widget_channel_create(agent_key=key, user=owner)
@@ -234,6 +241,11 @@ def world(owner):
             "agent-entry": {"public_id": agent.public_id, "entry_id": agent_entry.pk},
             "system-entry": {"public_id": system.public_id, "entry_id": system_entry.pk},
             "run": {"run_id": run.pk},
+            "agent-conversation": {"public_id": agent.public_id, "conversation_id": run.conversation_id},
+            "system-conversation": {
+                "public_id": system.public_id,
+                "conversation_id": system_run.conversation_id,
+            },
             "version": {"public_id": agent.public_id, "number": 1},
             "token": {"token": invitation_token(invitation)},
             "agent-key": {"public_id": agent.public_id, "key_id": agent_key_row.pk},
@@ -250,6 +262,8 @@ def url_for(name: str, pattern: URLPattern, kwargs: dict) -> str:
         key = "token"
     elif "run_id" in params:
         key = "run"
+    elif "conversation_id" in params:
+        key = "agent-conversation" if name.startswith("agent") else "system-conversation"
     elif "ordinal" in params:
         key = "passage"
     elif "document_id" in params:
