@@ -311,3 +311,72 @@ def test_agent_frontend_is_refused_for_an_unpublished_agent_and_on_an_unlisted_o
     assert not AgentRun.objects.exists()
     # the mint's JSON content type needs a preflight, which fails: no session was minted there
     assert AnonymousSession.objects.count() == 1
+
+
+def test_agent_frontend_with_an_api_token_shows_the_models_list_and_runs_the_chosen_model(
+    visitor, live, api_client_site, agent_frontend_dist, staff
+):
+    """``showModelSelector`` (off by default) reads ``models/`` when the page loads, before an
+    anonymous session exists, so it is for signed-in callers: here the widget's ``authToken``
+    (a DRF token, ``Authorization: Token``) of an editor, who may choose the model. A visitor
+    may not (tests/api/test_agent_frontend_compat.py)."""
+    from rest_framework.authtoken.models import Token
+
+    from runtime.models import AgentRun
+
+    site, root = api_client_site
+    published_agent(staff, "model-help")
+    token = Token.objects.create(user=staff).key
+    path = write_site(
+        root,
+        agent_frontend_dist,
+        live,
+        "models.html",
+        agentKey="model-help",
+        authToken=token,
+        # the widget's plain fetches (models, conversation list) send the bare token unless told
+        # the prefix; its runs and streams use "Token" either way
+        authTokenPrefix="Token",
+        showModelSelector=True,
+    )
+    page = visitor
+    page.goto(f"{site}{path}")
+    page.locator(".cw-fab").click()
+    widget = page.locator(".cw-widget")
+    expect(widget.locator(".cw-model-name")).to_have_text(
+        "Demo (offline, no key needed)"
+    )  # models[].name of default
+    shot(page, "87-agent-frontend-model-selector")
+    widget.locator("textarea.cw-input").fill("Hello?")
+    widget.locator("textarea.cw-input").press("Enter")
+    expect(widget.locator(".cw-message:not(.cw-message-user)").last).not_to_be_empty(timeout=30_000)
+    expect(widget.locator("textarea.cw-input")).to_be_enabled()
+    run = AgentRun.objects.get(agent_key="model-help")
+    assert run.model == "demo" and run.user_id == staff.pk and run.status == "succeeded"
+
+
+def test_agent_frontend_renders_a_hostile_reply_inert(
+    visitor, live, api_client_site, agent_frontend_dist, staff, fake_openai
+):
+    site, root = api_client_site
+    published_agent(staff, "hostile-help")
+    path = write_site(root, agent_frontend_dist, live, "hostile.html", agentKey="hostile-help")
+    page = visitor
+    fake_openai.script.clear()
+    page.goto(f"{site}{path}")
+    page.locator(".cw-fab").click()
+    widget = page.locator(".cw-widget")
+    fake_openai.push(
+        Text(
+            [
+                '<img src=x onerror="window.pwned=1"> <script>window.pwned=2</script> [click me](javascript:window.pwned=3)'
+            ]
+        )
+    )
+    widget.locator("textarea.cw-input").fill("Say something nasty")
+    widget.locator("textarea.cw-input").press("Enter")
+    answer = widget.locator(".cw-message:not(.cw-message-user)").last
+    expect(answer).to_contain_text("click me", timeout=30_000)
+    expect(widget.locator("textarea.cw-input")).to_be_enabled()
+    assert answer.locator("img, script").count() == 0
+    assert page.evaluate("window.pwned") is None

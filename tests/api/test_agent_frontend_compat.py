@@ -215,3 +215,13 @@ def test_the_alias_stays_out_of_the_api_schema(client):
     schema = client.get("/api/schema/?format=json").json()
     assert not [path for path in schema["paths"] if path.startswith(AF)]
     assert "/api/agents/runs/" in schema["paths"]
+
+
+def test_a_visitor_cannot_choose_the_model_and_is_told_why(visitor, published):
+    # the widget's model selector sends `model`; the published version's own model is the visitor's
+    refused = visitor.post(f"{AF}/runs/", {**widget_body("hi"), "model": "demo"}, format="json")
+    assert refused.status_code == 400
+    assert refused.json()["error"].startswith(
+        "model: Only people who may edit this agent may choose its model"
+    )
+    assert not AgentRun.objects.exists()
