@@ -380,3 +380,25 @@ def test_agent_frontend_renders_a_hostile_reply_inert(
     expect(widget.locator("textarea.cw-input")).to_be_enabled()
     assert answer.locator("img, script").count() == 0
     assert page.evaluate("window.pwned") is None
+
+
+def test_agent_frontend_shows_why_a_run_failed(
+    visitor, live, api_client_site, agent_frontend_dist, staff, fake_openai
+):
+    from tests.fakes.llm_servers import Status
+
+    site, root = api_client_site
+    published_agent(staff, "failing-help")
+    path = write_site(root, agent_frontend_dist, live, "failing.html", agentKey="failing-help")
+    page = visitor
+    fake_openai.script.clear()
+    fake_openai.push(Status(400, "bad request"))
+    page.goto(f"{site}{path}")
+    page.locator(".cw-fab").click()
+    widget = page.locator(".cw-widget")
+    widget.locator("textarea.cw-input").fill("Hello?")
+    widget.locator("textarea.cw-input").press("Enter")
+    expect(widget.locator(".cw-error-bar")).to_contain_text(
+        "The openai provider rejected the request", timeout=30_000
+    )
+    shot(page, "88-agent-frontend-run-failed")

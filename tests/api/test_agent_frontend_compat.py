@@ -225,3 +225,24 @@ def test_a_visitor_cannot_choose_the_model_and_is_told_why(visitor, published):
         "model: Only people who may edit this agent may choose its model"
     )
     assert not AgentRun.objects.exists()
+
+
+def test_a_failed_runs_error_reaches_the_widget_as_text(visitor, published):
+    run_id = visitor.post(f"{AF}/runs/", widget_body("hi"), format="json").json()["id"]
+    error = {"code": "llm_bad_request", "message": "The openai provider rejected the request (400)."}
+    with transaction.atomic():
+        append_events(
+            run_id,
+            [("run.started", {}), ("run.failed", {"error": error, "attempt": 1})],
+            attempt=1,
+            lease_token=None,
+        )
+        AgentRun.objects.filter(pk=run_id).update(status="failed")
+    response = APIClient().get(f"{AF}/runs/{run_id}/events/?token={visitor.token}")
+    frames = parse_sse(b"".join(response.streaming_content)).frames
+    failed = next(json.loads(f.data) for f in frames if f.event == "run.failed")
+    assert failed["payload"] == {"error": error["message"], "error_code": "llm_bad_request", "attempt": 1}
+    # /api/agents/ keeps the engine's payload
+    response = APIClient().get(f"/api/agents/runs/{run_id}/events/?token={visitor.token}")
+    frames = parse_sse(b"".join(response.streaming_content)).frames
+    assert next(json.loads(f.data) for f in frames if f.event == "run.failed")["payload"]["error"] == error
