@@ -7,6 +7,7 @@ from runtime.api.schema import API_SCHEMA_SETTINGS
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/agents/", include("runtime.api.urls")),
+    path("api/agent-runtime/", include("runtime.api.frontend_urls")),  # agent-frontend's default paths
     path("api/accounts/", include("accounts.urls")),
     path("api/knowledge/", include("rag.urls")),
     path("api/widget/", include("runtime.channels.urls")),

@@ -12,7 +12,8 @@ import os
 import threading
 import warnings
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from functools import partial
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -72,13 +73,33 @@ def fake_openai() -> Iterator[FakeOpenAIServer]:
         yield server
 
 
+class _QuietFiles(SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
 @pytest.fixture(scope="session")
-def live(django_db_setup, django_db_blocker, tmp_path_factory, fake_openai, weather_api) -> Iterator[str]:
+def api_client_site(tmp_path_factory) -> Iterator[tuple[str, Path]]:
+    """A second origin serving static files (``(url, directory)``), listed in the live server's
+    ``API_CORS_ALLOWED_ORIGINS``: a page on it may call the general API from the browser."""
+    root = tmp_path_factory.mktemp("api-client-site")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietFiles, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", root
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def live(
+    django_db_setup, django_db_blocker, tmp_path_factory, fake_openai, weather_api, api_client_site
+) -> Iterator[str]:
     """The web server and one worker, sharing the test database, the fake model and the API allow-list."""
     from django.db import connection
 
     api_host = weather_api.removeprefix("http://")
     env = {
+        "API_CORS_ALLOWED_ORIGINS": api_client_site[0],
         "SERVE_STATIC": "1",
         "OPENAI_API_KEY": "sk-e2e",
         "OPENAI_BASE_URL": fake_openai.openai_base_url,

@@ -58,12 +58,18 @@ def conversation_for_caller(*, caller: Caller, conversation_id: Any) -> AgentCon
 
 
 def conversation_messages(
-    *, conversation: AgentConversation, limit: int, offset: int
+    *, conversation: AgentConversation, limit: int, offset: int, from_newest: bool = False
 ) -> tuple[list[AgentMessage], int]:
-    """One page of a conversation's messages in order, and the total count."""
-    queryset = AgentMessage.objects.filter(conversation=conversation).order_by("seq")
+    """One page of a conversation's messages in order, and the total count.
+
+    ``offset`` counts from the first message, or with ``from_newest`` from the last one (a chat
+    window shows the latest page first and loads older ones above it); the page is in order either way.
+    """
+    queryset = AgentMessage.objects.filter(conversation=conversation)
     total = queryset.count()
-    return list(queryset[offset : offset + limit]), total
+    if from_newest:
+        return list(reversed(queryset.order_by("-seq")[offset : offset + limit])), total
+    return list(queryset.order_by("seq")[offset : offset + limit]), total
 
 
 EventRow = tuple[int, str, Any, str, int, Any]  # seq, event_type, payload, visibility, attempt, created_at

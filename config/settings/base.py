@@ -226,7 +226,7 @@ AGENT_SSE_KEEPALIVE_SECONDS = env_float("AGENT_SSE_KEEPALIVE_SECONDS", 15.0)
 # origins: https://shop.example.com. Only the runtime's API and anonymous-session routes answer
 # them, with token headers (never cookies): the builder and the admin stay same-origin.
 CORS_ALLOWED_ORIGINS = env_list("API_CORS_ALLOWED_ORIGINS", [])
-CORS_URLS_REGEX = r"^/api/(agents|accounts)/"
+CORS_URLS_REGEX = r"^/api/(agents|agent-runtime|accounts)/"
 CORS_ALLOW_CREDENTIALS = False
 CORS_ALLOW_HEADERS = (*cors_default_headers, "x-anonymous-token", "last-event-id")
 # How long a web process takes an API token or anonymous session that just authenticated as

@@ -35,6 +35,7 @@ from runtime.api.parsers import SafeJSONParser
 from runtime.api.permissions import AnonymousSessionAuthentication, Caller, IsAuthenticatedOrAnonymousSession
 from runtime.api.services import conversation_delete, conversation_rename
 from runtime.api.streams import async_event_stream, sync_event_stream
+from runtime.api.uploads import run_request_data
 from runtime.channels.auth import ApiKeyAuthentication, ApiKeyRateThrottle
 from runtime.models import AgentConversation, AgentRun, RunStatus
 
@@ -184,7 +185,7 @@ class BaseAgentRunViewSet(ApiView, viewsets.GenericViewSet):
     def create(self, request: Request, format: str | None = None) -> Response:
         from runtime.services import run_create
 
-        incoming = s.RunCreateSerializer(data=request.data)
+        incoming = s.RunCreateSerializer(data=run_request_data(request.data, request.FILES))
         incoming.is_valid(raise_exception=True)
         data = incoming.validated_data
         caller = self.get_caller()
@@ -285,6 +286,8 @@ class BaseAgentConversationViewSet(
     serializer_class = s.ConversationSerializer
     pagination_class = ApiPagination
     lookup_value_regex = "[^/]+"
+    # True: a message page's offset counts back from the newest message (a chat window's order).
+    message_pages_from_newest = False
 
     def get_queryset(self):
         if self.is_schema_view():
@@ -325,7 +328,7 @@ class BaseAgentConversationViewSet(
         query.is_valid(raise_exception=True)
         limit, offset = query.validated_data["limit"], query.validated_data["offset"]
         messages, total = selectors.conversation_messages(
-            conversation=conversation, limit=limit, offset=offset
+            conversation=conversation, limit=limit, offset=offset, from_newest=self.message_pages_from_newest
         )
         page = {"messages": messages, "total": total, "limit": limit, "offset": offset}
         return Response(s.ConversationDetailSerializer(conversation, context={"page": page}).data)
