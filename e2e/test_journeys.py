@@ -176,3 +176,43 @@ def test_opening_message_and_suggested_questions(page, staff):
     expect(turn.locator(".b-usage")).to_contain_text("succeeded")
     expect(chat.get_by_role("button", name="Is it sunny?")).to_have_count(0)
     expect(chat.locator(".b-opening")).to_be_visible()
+
+
+def test_login_to_a_published_agent_with_an_http_tool_from_a_curl_line(browser, live, staff, weather_api):
+    from builder.models import Agent, ToolDefinition
+
+    context = browser.new_context(base_url=live, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    page.goto("/")
+    page.get_by_label("Username").fill("builder")
+    page.get_by_label("Password").fill("pw-builder-123")
+    page.get_by_role("button", name="Log in").click()
+
+    page.locator("#builder").get_by_role("link", name="Tools", exact=True).click()
+    page.get_by_role("link", name="New HTTP tool").click()
+    page.get_by_text("Start from a cURL command").click()
+    page.get_by_label("cURL command").fill(f"curl '{weather_api}/weather/today?city=Oslo'")
+    page.get_by_role("button", name="Read the command").click()
+    expect(page.get_by_text("Read from your cURL command")).to_be_visible()
+    page.get_by_label("Description", exact=True).fill("Today's weather for a city")
+    page.get_by_role("button", name="Save tool").click()
+    expect(page.get_by_role("button", name="Send request")).to_be_visible()
+    tool = ToolDefinition.objects.get()
+
+    page.locator("#builder").get_by_role("link", name="Agents").click()
+    page.get_by_role("link", name="New agent").click()
+    page.get_by_label("Name", exact=True).fill("Weather desk")
+    page.get_by_role("button", name="Create agent").click()
+    expect(page.locator("#builder").get_by_role("heading", name=re.compile("Weather desk"))).to_be_visible()
+    page.get_by_label(tool.name, exact=True).check()
+    page.get_by_role("button", name="Save draft").click()
+    expect(page.get_by_text("Draft saved (revision 2)")).to_be_visible()
+    page.get_by_role("button", name="Publish version 1").click()
+    expect(page.get_by_role("cell", name="v1 live")).to_be_visible()
+    shot(page, "journey-06-published-with-curl-tool")
+
+    agent = Agent.objects.get(name="Weather desk")
+    assert agent.published_version is not None
+    assert agent.published_version.config["http_tools"] == [tool.name]
+    context.close()
