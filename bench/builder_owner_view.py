@@ -11,12 +11,10 @@ and the transcript; usage (a 30-day aggregate over every run) at most 100 ms.
 from __future__ import annotations
 
 import os
-import statistics
-import time
 import uuid
 from datetime import timedelta
 
-from bench.common import dedicated_database, setup_django
+from bench.common import dedicated_database, page_p50, setup_django
 
 CONVERSATIONS = 10_000
 REPEATS = 20
@@ -82,20 +80,7 @@ def _fill(owner, agent_key: str, start: int, count: int, channel=None) -> None:
 
 
 def _measure(client, url: str) -> tuple[float, int]:
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    for _ in range(3):
-        assert client.get(url).status_code == 200, url
-    times = []
-    for _ in range(REPEATS):
-        started = time.perf_counter()
-        response = client.get(url)
-        times.append((time.perf_counter() - started) * 1000)
-        assert response.status_code == 200
-    with CaptureQueriesContext(connection) as ctx:
-        client.get(url)
-    return statistics.median(times), len(ctx.captured_queries)
+    return page_p50(client, url, repeats=REPEATS)
 
 
 def main() -> list[dict]:

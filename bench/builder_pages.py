@@ -9,11 +9,9 @@ Target: p50 at most 50 ms on each page, query count independent of the number of
 from __future__ import annotations
 
 import os
-import statistics
-import time
 import uuid
 
-from bench.common import dedicated_database, setup_django
+from bench.common import dedicated_database, page_p50, setup_django
 
 AGENTS = 1_000
 SYSTEMS = 100
@@ -67,20 +65,7 @@ def _fill(owners: list, start: int, agents: int, systems: int, runs: int) -> Non
 
 
 def _measure(client, url: str) -> tuple[float, int]:
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    for _ in range(3):
-        assert client.get(url).status_code == 200, url
-    times = []
-    for _ in range(REPEATS):
-        started = time.perf_counter()
-        response = client.get(url)
-        times.append((time.perf_counter() - started) * 1000)
-        assert response.status_code == 200
-    with CaptureQueriesContext(connection) as ctx:
-        client.get(url)
-    return statistics.median(times), len(ctx.captured_queries)
+    return page_p50(client, url, repeats=REPEATS)
 
 
 def main() -> list[dict]:
