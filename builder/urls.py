@@ -21,7 +21,27 @@ from builder.views import (
 )
 
 app_name = "builder"
-SYSTEM = {"kind": "system"}  # the Publish views serve agents and systems
+
+# The URL folder of each kind of object whose views take ``kind``.
+FOLDERS = {"agent": "agents", "system": "systems", "tool": "tools", "knowledge": "knowledge"}
+SHAREABLE = ("agent", "system", "tool", "knowledge")
+
+
+def per_kind(
+    route: str, view, name: str, *, kinds: tuple[str, ...] = ("agent", "system"), agent_prefix: bool = True
+) -> list:
+    """One route per kind of object for a view that serves them all (it receives ``kind``),
+    named ``<kind>-<name>`` (an agent's widget routes, older than this helper, are unprefixed)."""
+    return [
+        path(
+            f"{FOLDERS[kind]}/<uuid:public_id>/{route}",
+            view,
+            {"kind": kind},
+            name=name if kind == "agent" and not agent_prefix else f"{kind}-{name}",
+        )
+        for kind in kinds
+    ]
+
 
 urlpatterns = [
     path("", agents.agent_list, name="agent-list"),
@@ -32,65 +52,22 @@ urlpatterns = [
     path("agents/<uuid:public_id>/delete/", agents.agent_delete_view, name="agent-delete"),
     path("agents/<uuid:public_id>/publish/", agents.agent_publish_view, name="agent-publish"),
     path("agents/<uuid:public_id>/versions/", versions.version_list, name="agent-versions"),
-    path("agents/<uuid:public_id>/channels/", publish.publish_page, name="agent-publish-page"),
-    path("agents/<uuid:public_id>/channels/widget/new/", publish.widget_create, name="widget-create"),
-    path("agents/<uuid:public_id>/channels/widget/", publish.widget_settings, name="widget-settings"),
-    path("agents/<uuid:public_id>/channels/widget/enabled/", publish.widget_enabled, name="widget-enabled"),
-    path("agents/<uuid:public_id>/channels/widget/rotate/", publish.widget_rotate, name="widget-rotate"),
-    path(
-        "agents/<uuid:public_id>/channels/widget/identity/rotate/",
+    *per_kind("channels/", publish.publish_page, "publish-page"),
+    *per_kind("channels/widget/new/", publish.widget_create, "widget-create", agent_prefix=False),
+    *per_kind("channels/widget/", publish.widget_settings, "widget-settings", agent_prefix=False),
+    *per_kind("channels/widget/enabled/", publish.widget_enabled, "widget-enabled", agent_prefix=False),
+    *per_kind("channels/widget/rotate/", publish.widget_rotate, "widget-rotate", agent_prefix=False),
+    *per_kind(
+        "channels/widget/identity/rotate/",
         publish.widget_rotate_identity,
-        name="widget-identity-rotate",
+        "widget-identity-rotate",
+        agent_prefix=False,
     ),
-    path("agents/<uuid:public_id>/channels/widget/preview/", publish.widget_preview, name="widget-preview"),
-    path(
-        "agents/<uuid:public_id>/publish/api-keys/",
-        api_keys.api_keys_view,
-        {"kind": "agent"},
-        name="agent-api-keys",
-    ),
-    path(
-        "agents/<uuid:public_id>/publish/api-keys/budget/",
-        api_keys.api_key_budget_view,
-        {"kind": "agent"},
-        name="agent-api-budget",
-    ),
-    path(
-        "agents/<uuid:public_id>/publish/api-keys/<uuid:key_id>/limit/",
-        api_keys.api_key_limit_view,
-        {"kind": "agent"},
-        name="agent-api-key-limit",
-    ),
-    path(
-        "agents/<uuid:public_id>/publish/api-keys/<uuid:key_id>/revoke/",
-        api_keys.api_key_revoke_view,
-        {"kind": "agent"},
-        name="agent-api-key-revoke",
-    ),
-    path(
-        "systems/<uuid:public_id>/publish/api-keys/",
-        api_keys.api_keys_view,
-        {"kind": "system"},
-        name="system-api-keys",
-    ),
-    path(
-        "systems/<uuid:public_id>/publish/api-keys/budget/",
-        api_keys.api_key_budget_view,
-        {"kind": "system"},
-        name="system-api-budget",
-    ),
-    path(
-        "systems/<uuid:public_id>/publish/api-keys/<uuid:key_id>/limit/",
-        api_keys.api_key_limit_view,
-        {"kind": "system"},
-        name="system-api-key-limit",
-    ),
-    path(
-        "systems/<uuid:public_id>/publish/api-keys/<uuid:key_id>/revoke/",
-        api_keys.api_key_revoke_view,
-        {"kind": "system"},
-        name="system-api-key-revoke",
-    ),
+    *per_kind("channels/widget/preview/", publish.widget_preview, "widget-preview", agent_prefix=False),
+    *per_kind("publish/api-keys/", api_keys.api_keys_view, "api-keys"),
+    *per_kind("publish/api-keys/budget/", api_keys.api_key_budget_view, "api-budget"),
+    *per_kind("publish/api-keys/<uuid:key_id>/limit/", api_keys.api_key_limit_view, "api-key-limit"),
+    *per_kind("publish/api-keys/<uuid:key_id>/revoke/", api_keys.api_key_revoke_view, "api-key-revoke"),
     path("agents/<uuid:public_id>/versions/diff/", versions.version_diff_view, name="agent-diff"),
     path(
         "agents/<uuid:public_id>/versions/<int:number>/restore/",
@@ -105,89 +82,17 @@ urlpatterns = [
     path("tools/<uuid:public_id>/try/", tools.tool_try_view, name="tool-try"),
     path("tools/<uuid:public_id>/delete/", tools.tool_delete_view, name="tool-delete"),
     path("agents/<uuid:public_id>/export/", io.agent_export, name="agent-export"),
-    path("agents/<uuid:public_id>/memory/", memory.memory_list, {"kind": "agent"}, name="agent-memory"),
-    path(
-        "agents/<uuid:public_id>/memory/<uuid:entry_id>/",
-        memory.memory_entry,
-        {"kind": "agent"},
-        name="agent-memory-entry",
-    ),
     path("systems/", systems.system_list, name="system-list"),
     path("systems/new/", systems.system_create, name="system-create"),
     path("systems/<uuid:public_id>/", systems.system_edit, name="system-edit"),
     path("systems/<uuid:public_id>/publish/", systems.system_publish_view, name="system-publish"),
     path("systems/<uuid:public_id>/delete/", systems.system_delete_view, name="system-delete"),
-    path("systems/<uuid:public_id>/channels/", publish.publish_page, SYSTEM, name="system-publish-page"),
-    path(
-        "systems/<uuid:public_id>/channels/widget/new/",
-        publish.widget_create,
-        SYSTEM,
-        name="system-widget-create",
-    ),
-    path(
-        "systems/<uuid:public_id>/channels/widget/",
-        publish.widget_settings,
-        SYSTEM,
-        name="system-widget-settings",
-    ),
-    path(
-        "systems/<uuid:public_id>/channels/widget/enabled/",
-        publish.widget_enabled,
-        SYSTEM,
-        name="system-widget-enabled",
-    ),
-    path(
-        "systems/<uuid:public_id>/channels/widget/rotate/",
-        publish.widget_rotate,
-        SYSTEM,
-        name="system-widget-rotate",
-    ),
-    path(
-        "systems/<uuid:public_id>/channels/widget/identity/rotate/",
-        publish.widget_rotate_identity,
-        SYSTEM,
-        name="system-widget-identity-rotate",
-    ),
-    path(
-        "systems/<uuid:public_id>/channels/widget/preview/",
-        publish.widget_preview,
-        SYSTEM,
-        name="system-widget-preview",
-    ),
     path("systems/<uuid:public_id>/export/", io.system_export, name="system-export"),
-    path("systems/<uuid:public_id>/memory/", memory.memory_list, {"kind": "system"}, name="system-memory"),
-    path(
-        "systems/<uuid:public_id>/memory/<uuid:entry_id>/",
-        memory.memory_entry,
-        {"kind": "system"},
-        name="system-memory-entry",
-    ),
-    path(
-        "agents/<uuid:public_id>/conversations/",
-        owner_view.conversation_list,
-        {"kind": "agent"},
-        name="agent-conversations",
-    ),
-    path(
-        "agents/<uuid:public_id>/conversations/<uuid:conversation_id>/",
-        owner_view.conversation_detail,
-        {"kind": "agent"},
-        name="agent-conversation",
-    ),
-    path("agents/<uuid:public_id>/usage/", owner_view.usage, {"kind": "agent"}, name="agent-usage"),
-    path(
-        "systems/<uuid:public_id>/conversations/",
-        owner_view.conversation_list,
-        {"kind": "system"},
-        name="system-conversations",
-    ),
-    path(
-        "systems/<uuid:public_id>/conversations/<uuid:conversation_id>/",
-        owner_view.conversation_detail,
-        {"kind": "system"},
-        name="system-conversation",
-    ),
-    path("systems/<uuid:public_id>/usage/", owner_view.usage, {"kind": "system"}, name="system-usage"),
+    *per_kind("memory/", memory.memory_list, "memory"),
+    *per_kind("memory/<uuid:entry_id>/", memory.memory_entry, "memory-entry"),
+    *per_kind("conversations/", owner_view.conversation_list, "conversations"),
+    *per_kind("conversations/<uuid:conversation_id>/", owner_view.conversation_detail, "conversation"),
+    *per_kind("usage/", owner_view.usage, "usage"),
     path("import/", io.import_view, name="import"),
     path("settings/models/", provider_settings.provider_settings_view, name="provider-settings"),
     path("agents/<uuid:public_id>/playground/send/", playground.agent_send, name="agent-playground-send"),
@@ -224,64 +129,8 @@ urlpatterns = [
     path("agents/<uuid:public_id>/knowledge/", knowledge.agent_knowledge, name="agent-knowledge"),
     path("people/search/", sharing.people_search, name="people-search"),
     path("teams/", teams.teams, name="teams"),
-    path("agents/<uuid:public_id>/sharing/", sharing.sharing_panel, {"kind": "agent"}, name="agent-sharing"),
-    path(
-        "agents/<uuid:public_id>/sharing/change/",
-        sharing.sharing_change,
-        {"kind": "agent"},
-        name="agent-sharing-change",
-    ),
-    path(
-        "systems/<uuid:public_id>/sharing/", sharing.sharing_panel, {"kind": "system"}, name="system-sharing"
-    ),
-    path(
-        "systems/<uuid:public_id>/sharing/change/",
-        sharing.sharing_change,
-        {"kind": "system"},
-        name="system-sharing-change",
-    ),
-    path("tools/<uuid:public_id>/sharing/", sharing.sharing_panel, {"kind": "tool"}, name="tool-sharing"),
-    path(
-        "tools/<uuid:public_id>/sharing/change/",
-        sharing.sharing_change,
-        {"kind": "tool"},
-        name="tool-sharing-change",
-    ),
-    path(
-        "knowledge/<uuid:public_id>/sharing/",
-        sharing.sharing_panel,
-        {"kind": "knowledge"},
-        name="knowledge-sharing",
-    ),
-    path(
-        "knowledge/<uuid:public_id>/sharing/change/",
-        sharing.sharing_change,
-        {"kind": "knowledge"},
-        name="knowledge-sharing-change",
-    ),
-    path(
-        "agents/<uuid:public_id>/sharing/invite/",
-        sharing.sharing_invite,
-        {"kind": "agent"},
-        name="agent-sharing-invite",
-    ),
-    path(
-        "systems/<uuid:public_id>/sharing/invite/",
-        sharing.sharing_invite,
-        {"kind": "system"},
-        name="system-sharing-invite",
-    ),
-    path(
-        "tools/<uuid:public_id>/sharing/invite/",
-        sharing.sharing_invite,
-        {"kind": "tool"},
-        name="tool-sharing-invite",
-    ),
-    path(
-        "knowledge/<uuid:public_id>/sharing/invite/",
-        sharing.sharing_invite,
-        {"kind": "knowledge"},
-        name="knowledge-sharing-invite",
-    ),
+    *per_kind("sharing/", sharing.sharing_panel, "sharing", kinds=SHAREABLE),
+    *per_kind("sharing/change/", sharing.sharing_change, "sharing-change", kinds=SHAREABLE),
+    *per_kind("sharing/invite/", sharing.sharing_invite, "sharing-invite", kinds=SHAREABLE),
     path("invitations/<str:token>/", sharing.invitation_accept_view, name="invitation-accept"),
 ]

@@ -110,7 +110,7 @@ def _owners_only(view):
     """Those who may see the agent but are not its owners get the builder's 403 saying why."""
 
     @functools.wraps(view)
-    def wrapped(request: HttpRequest, public_id: str, kind: str = "agent") -> HttpResponse:
+    def wrapped(request: HttpRequest, public_id: str, kind: str) -> HttpResponse:
         try:
             return view(request, public_id, kind)
         except _NotOwner:
@@ -146,7 +146,7 @@ def _back(target: Target) -> HttpResponse:
 
 @staff_view
 @require_GET
-def publish_page(request: HttpRequest, public_id: str, kind: str = "agent") -> HttpResponse:
+def publish_page(request: HttpRequest, public_id: str, kind: str) -> HttpResponse:
     target = _target(request, kind, public_id)
     return page(request, "builder/publish.html", _context(request, target))
 
@@ -154,7 +154,7 @@ def publish_page(request: HttpRequest, public_id: str, kind: str = "agent") -> H
 @staff_view
 @require_POST
 @_owners_only
-def widget_create(request: HttpRequest, public_id: str, kind: str = "agent") -> HttpResponse:
+def widget_create(request: HttpRequest, public_id: str, kind: str) -> HttpResponse:
     target = _target(request, kind, public_id)
     if not target.perms.publish:
         raise _NotOwner()
@@ -179,7 +179,7 @@ def widget_create(request: HttpRequest, public_id: str, kind: str = "agent") -> 
 @staff_view
 @require_http_methods(["POST"])
 @_owners_only
-def widget_settings(request: HttpRequest, public_id: str, kind: str = "agent") -> HttpResponse:
+def widget_settings(request: HttpRequest, public_id: str, kind: str) -> HttpResponse:
     target = _target(request, kind, public_id)
     channel = _owned_channel(target)
     form = WidgetSettingsForm.for_channel(channel, request.POST)
@@ -200,67 +200,65 @@ def widget_settings(request: HttpRequest, public_id: str, kind: str = "agent") -
     )
 
 
+def _change_widget(request: HttpRequest, public_id: str, kind: str, change, done: str) -> HttpResponse:
+    """Apply ``change(channel, user)`` to the agent's widget; say ``done`` or why not, then go back
+    to the Publish page."""
+    target = _target(request, kind, public_id)
+    channel = _owned_channel(target)
+    try:
+        change(channel=channel, user=request.user)
+    except ChannelError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, done)
+    return _back(target)
+
+
 @staff_view
 @require_POST
 @_owners_only
-def widget_enabled(request: HttpRequest, public_id: str, kind: str = "agent") -> HttpResponse:
-    target = _target(request, kind, public_id)
-    channel = _owned_channel(target)
+def widget_enabled(request: HttpRequest, public_id: str, kind: str) -> HttpResponse:
     enabled = request.POST.get("enabled") == "1"
-    try:
-        widget_channel_set_enabled(channel=channel, user=request.user, enabled=enabled)
-    except ChannelError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(
-            request,
-            "The widget is on."
-            if enabled
-            else "The widget is off: visitors see that the chat is switched off.",
-        )
-    return _back(target)
+    return _change_widget(
+        request,
+        public_id,
+        kind,
+        functools.partial(widget_channel_set_enabled, enabled=enabled),
+        "The widget is on." if enabled else "The widget is off: visitors see that the chat is switched off.",
+    )
 
 
 @staff_view
 @require_POST
 @_owners_only
-def widget_rotate(request: HttpRequest, public_id: str, kind: str = "agent") -> HttpResponse:
-    target = _target(request, kind, public_id)
-    channel = _owned_channel(target)
-    try:
-        widget_channel_rotate_key(channel=channel, user=request.user)
-    except ChannelError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(
-            request, "New key made. Paste the new snippet into your website: the old one has stopped working."
-        )
-    return _back(target)
+def widget_rotate(request: HttpRequest, public_id: str, kind: str) -> HttpResponse:
+    return _change_widget(
+        request,
+        public_id,
+        kind,
+        widget_channel_rotate_key,
+        "New key made. Paste the new snippet into your website: the old one has stopped working.",
+    )
 
 
 @staff_view
 @require_POST
 @_owners_only
-def widget_rotate_identity(request: HttpRequest, public_id: str, kind: str = "agent") -> HttpResponse:
-    target = _target(request, kind, public_id)
-    channel = _owned_channel(target)
-    try:
-        widget_channel_rotate_identity_secret(channel=channel, user=request.user)
-    except ChannelError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(
-            request,
-            "New identity secret made. Put it in your server's settings: tokens signed with the old one are refused.",
-        )
-    return _back(target)
+def widget_rotate_identity(request: HttpRequest, public_id: str, kind: str) -> HttpResponse:
+    return _change_widget(
+        request,
+        public_id,
+        kind,
+        widget_channel_rotate_identity_secret,
+        "New identity secret made. Put it in your server's settings: tokens signed with the old one are refused.",
+    )
 
 
 @staff_view
 @require_GET
 @xframe_options_sameorigin
 @csp_replace({"frame-ancestors": [SELF]})
-def widget_preview(request: HttpRequest, public_id: str, kind: str = "agent") -> HttpResponse:
+def widget_preview(request: HttpRequest, public_id: str, kind: str) -> HttpResponse:
     """A sample page with the snippet, shown in an iframe on the Publish page."""
     target = _target(request, kind, public_id)
     channel = _channel(target)
