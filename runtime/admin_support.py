@@ -43,7 +43,9 @@ class VisibleRowsMixin:
     """
 
     def visible_filter(self, user: Any) -> Q | None:
-        raise NotImplementedError
+        # Every admin using the mixin must say which rows a staff user sees; showing all by
+        # default would leak, so a missing override fails loudly (Unfold's metaclass rules out abc).
+        raise NotImplementedError(f"{type(self).__name__} must define visible_filter(user).")
 
     def get_queryset(self, request: HttpRequest) -> Any:
         queryset = super().get_queryset(request)  # type: ignore[misc]

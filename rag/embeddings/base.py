@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import abc
 import math
 from collections.abc import Sequence
 
@@ -12,16 +13,17 @@ class EmbeddingError(Exception):
         self.retryable = retryable
 
 
-class Embedder:
-    """One verb: ``embed(texts)`` gives one unit-length vector of ``dimensions`` floats per text."""
+class Embedder(abc.ABC):
+    """One verb: ``embed(texts)`` gives one unit-length vector of ``dimensions`` floats per text.
+    Each backend (local, hashing, OpenAI, LiteLLM) implements it."""
 
     def __init__(self, *, key: str, dimensions: int, model: str = "") -> None:
         self.key = key
         self.dimensions = dimensions
         self.model = model
 
-    def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
 
 
 def normalise(vector: Sequence[float]) -> list[float]:
