@@ -33,7 +33,7 @@ from bench.common import (
     django_env,
     setup_django,
     stop_process,
-    wait_for,
+    wait_until,
 )
 
 N = env_int("BENCH_OPENAI_COMPAT_N", 200)
@@ -102,7 +102,7 @@ def main() -> list[dict]:
         try:
             with uvicorn(url, settings="bench._llm_settings", **llm_env) as server:
                 headers = {"Authorization": f"Bearer {token}"}
-                wait_for(
+                wait_until(
                     lambda: httpx.get(f"{server.base}/v1/models", headers=headers).status_code == 200,
                     timeout=30,
                     what="the /v1 endpoint",

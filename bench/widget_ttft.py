@@ -32,7 +32,7 @@ from bench.common import (
     django_env,
     setup_django,
     stop_process,
-    wait_for,
+    wait_until,
 )
 
 N = env_int("BENCH_WIDGET_TTFT_N", 100)
@@ -128,7 +128,7 @@ def main() -> list[dict]:
         try:
             with uvicorn(url, settings="bench._llm_settings", **llm_env) as server:
                 headers = {"Authorization": f"Token {token}"}
-                wait_for(
+                wait_until(
                     lambda: (
                         httpx.get(f"{server.base}/api/agents/models/", headers=headers).status_code == 200
                     ),

@@ -106,3 +106,14 @@ def test_markdown_table_takes_every_column_once():
 def test_url_for_keeps_server_and_options():
     url = "postgresql://postgres:@/agents?host=/work/.data/pg"
     assert url_for(url, "bench_42") == "postgresql://postgres:@/bench_42?host=/work/.data/pg"
+
+
+def test_every_benchmark_module_imports():
+    """``make bench`` imports each module in its own process; a renamed helper (``wait_for`` became
+    ``wait_until``) broke two of them without any test noticing."""
+    import importlib
+    from pathlib import Path
+
+    names = sorted(p.stem for p in Path(bench.__file__).parent.glob("*.py") if not p.stem.startswith("_"))
+    for name in names:
+        importlib.import_module(f"bench.{name}")
