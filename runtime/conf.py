@@ -229,10 +229,12 @@ SETTINGS: dict[str, Setting] = {
     # Fernet keys for secrets at rest, newest first (empty: derived from SECRET_KEY)
     "AGENT_SECRET_KEYS": Setting(list, ()),
     # channels (runtime/channels/): a widget visitor token's life, how many one address may mint,
-    # and the least a run reserves of its agent's daily budget until its cost is known (dollars)
+    # and the least a run reserves of its agent's daily budget until its cost is known (dollars,
+    # tokens)
     "WIDGET_VISITOR_TOKEN_TTL_SECONDS": Setting(int, 3600, 60),
     "WIDGET_SESSION_MINT_RATE": Setting(str, "30/min"),
     "AGENT_BUDGET_MIN_RESERVE_USD": Setting(str, "0.01"),
+    "AGENT_BUDGET_MIN_RESERVE_TOKENS": Setting(int, 1000, 1),
     "ANTHROPIC_BASE_URL": Setting(str, ""),
     "LITELLM_API_BASE": Setting(str, ""),
     "LITELLM_API_KEY": Setting(str, ""),

@@ -238,8 +238,9 @@ ANONYMOUS_SESSION_MINT_RATE = env_str("ANONYMOUS_SESSION_MINT_RATE", "20/min")
 WIDGET_VISITOR_TOKEN_TTL_SECONDS = env_int("WIDGET_VISITOR_TOKEN_TTL_SECONDS", 3600)
 WIDGET_SESSION_MINT_RATE = env_str("WIDGET_SESSION_MINT_RATE", "30/min")
 # The least a run started through an API key reserves of its agent's daily budget until its real
-# cost is known (runtime/channels/budget.py); dollars.
+# cost is known (runtime/channels/budget.py); dollars, and tokens for a budget in tokens.
 AGENT_BUDGET_MIN_RESERVE_USD = env_str("AGENT_BUDGET_MIN_RESERVE_USD", "0.01")
+AGENT_BUDGET_MIN_RESERVE_TOKENS = env_int("AGENT_BUDGET_MIN_RESERVE_TOKENS", 1000)
 if REDIS_URL:
     # Rate limits (and any other cache use) are shared by every process through Redis.
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
