@@ -224,6 +224,8 @@ SETTINGS: dict[str, Setting] = {
     # extra model ids to offer (``litellm:ollama/llama3``) and the operator's prices
     "AGENT_LLM_MODELS": Setting(list, ()),
     "AGENT_MODEL_PRICES": Setting(dict, {}),
+    # prices entered on the settings page are read again after this long (0: on every lookup)
+    "AGENT_MODEL_PRICES_CACHE_SECONDS": Setting(float, 5.0, 0),
     # hosts or CIDRs HTTP tools may reach although they are not global addresses
     "AGENT_HTTP_ALLOWED_HOSTS": Setting(list, ()),
     # Fernet keys for secrets at rest, newest first (empty: derived from SECRET_KEY)

@@ -278,6 +278,8 @@ AGENT_LLM_MODELS = env_list("AGENT_LLM_MODELS", [])  # extra model ids to offer,
 # Prices for models the bundled maps do not know, or at another rate (a local vLLM server at 0,
 # a negotiated rate): JSON, dollars per million tokens. See runtime/llm/pricing.py.
 AGENT_MODEL_PRICES = env_model_prices("AGENT_MODEL_PRICES")
+# Prices entered on the model settings page reach every process within this many seconds.
+AGENT_MODEL_PRICES_CACHE_SECONDS = env_float("AGENT_MODEL_PRICES_CACHE_SECONDS", 5.0)
 AGENT_LLM_TIMEOUT = env_float("AGENT_LLM_TIMEOUT", 60.0)  # longest wait for any read from a provider
 AGENT_LLM_MAX_RETRIES = env_int("AGENT_LLM_MAX_RETRIES", 3)  # 429/5xx/timeouts, before any text streamed
 AGENT_LLM_RETRY_BASE_DELAY = env_float("AGENT_LLM_RETRY_BASE_DELAY", 0.5)
@@ -373,7 +375,7 @@ UNFOLD = {
                     {"title": "Multi-agent systems", "icon": "hub", "link": "/systems/"},
                     {"title": "Import", "icon": "upload_file", "link": "/import/"},
                     {
-                        "title": "Model keys",
+                        "title": "Model keys and prices",
                         "icon": "key",
                         "link": "/settings/models/",
                         "permission": "builder.navigation.can_manage_providers",

@@ -159,7 +159,9 @@ def unpriced_model(agent_key: str) -> str:
     except registry.UnknownAgent:
         return ""
     provider, model = parse_model(getattr(runtime, "model", None))
-    if provider == "demo" or price_for(model) is not None or price_for(f"{provider}/{model}") is not None:
+    if provider == "demo" or any(
+        price_for(name) is not None for name in (f"{provider}:{model}", f"{provider}/{model}")
+    ):
         return ""
     return f"{provider}:{model}"
 
