@@ -94,6 +94,8 @@ class AgentDailySpend(models.Model):
     reserved_usd = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal("0"))
     spent_tokens = models.PositiveBigIntegerField(default=0)
     reserved_tokens = models.PositiveBigIntegerField(default=0)
+    # of spent_tokens, those on models without a known price: spent_usd leaves them out
+    unpriced_tokens = models.PositiveBigIntegerField(default=0)
     settled_runs = models.PositiveIntegerField(default=0)
 
     class Meta:
@@ -101,6 +103,14 @@ class AgentDailySpend(models.Model):
 
     def __str__(self) -> str:
         return f"{self.agent_key} on {self.day}"
+
+    @property
+    def spent_label(self) -> str:
+        """ "$0.0150", "$0.0150 + price unknown for 2,000 tokens" or "price unknown for 2,000 tokens"."""
+        if not self.unpriced_tokens:
+            return f"${self.spent_usd:.4f}"
+        unknown = f"price unknown for {self.unpriced_tokens:,} tokens"
+        return f"${self.spent_usd:.4f} + {unknown}" if self.spent_usd else unknown
 
 
 class SpendReservation(models.Model):

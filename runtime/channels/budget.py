@@ -108,16 +108,16 @@ WITH done AS (
     WHERE r.id = o.id AND r.settled_at IS NULL AND {{where}}
       AND (a.id IS NULL OR a.status = ANY(%s))
     RETURNING r.agent_key, r.day, r.amount_usd, r.amount_tokens, COALESCE(a.cost_usd, 0) AS cost,
-        COALESCE(a.prompt_tokens + a.completion_tokens, 0) AS tokens
+        COALESCE(a.prompt_tokens + a.completion_tokens, 0) AS tokens, COALESCE(a.unpriced_tokens, 0) AS unpriced
 ), totals AS (
     SELECT agent_key, day, SUM(amount_usd) AS reserved, SUM(cost) AS cost, COUNT(*) AS runs,
-        SUM(amount_tokens) AS reserved_tokens, SUM(tokens) AS tokens
+        SUM(amount_tokens) AS reserved_tokens, SUM(tokens) AS tokens, SUM(unpriced) AS unpriced
     FROM done GROUP BY agent_key, day
 )
 UPDATE {AgentDailySpend._meta.db_table} AS d
 SET reserved_usd = GREATEST(d.reserved_usd - t.reserved, 0), spent_usd = d.spent_usd + t.cost,
     reserved_tokens = GREATEST(d.reserved_tokens - t.reserved_tokens, 0),
-    spent_tokens = d.spent_tokens + t.tokens,
+    spent_tokens = d.spent_tokens + t.tokens, unpriced_tokens = d.unpriced_tokens + t.unpriced,
     settled_runs = d.settled_runs + t.runs
 FROM totals AS t WHERE d.agent_key = t.agent_key AND d.day = t.day
 """  # noqa: S608 - table names and a placeholder only
@@ -199,7 +199,8 @@ def budget_reserve(*, agent_key: str) -> Reservation | None:
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (agent_key, day, spent_usd, reserved_usd, spent_tokens, "  # noqa: S608
-            "reserved_tokens, settled_runs) VALUES (%s, %s, 0, 0, 0, 0, 0) ON CONFLICT (agent_key, day) DO NOTHING",
+            "reserved_tokens, unpriced_tokens, settled_runs) VALUES (%s, %s, 0, 0, 0, 0, 0, 0) "
+            "ON CONFLICT (agent_key, day) DO NOTHING",
             [agent_key, day],
         )
         # SET, WHERE and RETURNING see the newest row version (a waiter re-reads it after the

@@ -211,6 +211,7 @@ def test_an_unpriced_model_runs_within_a_token_budget_and_is_counted_by_tokens(u
     settle_finished(agent_key="local-llm")
     spend = AgentDailySpend.objects.get(agent_key="local-llm")
     assert (spend.spent_tokens, spend.spent_usd, spend.reserved_tokens) == (1100, 0, 0)
+    assert spend.unpriced_tokens == 1100 and spend.spent_label == "price unknown for 1,100 tokens"
     with pytest.raises(BudgetExceeded):  # 1100 spent + 1100 (the day's average run) > 1500
         reserve_for_run(agent_key="local-llm", create_run=_create_local)
     assert AgentRun.objects.count() == 1

@@ -308,7 +308,8 @@ def test_a_token_budget_holds_under_concurrent_requests_for_a_model_without_a_pr
     assert runs.count() == 2 and all(r.cost_label == "price unknown" and r.unpriced_tokens for r in runs)
     spend = AgentDailySpend.objects.get(agent_key="local")
     assert spend.reserved_tokens == 0 and spend.settled_runs == 2 and spend.spent_usd == 0
-    assert spend.spent_tokens == sum(r.total_tokens for r in runs) > 600
+    assert spend.spent_tokens == sum(r.total_tokens for r in runs) == spend.unpriced_tokens > 600
+    assert spend.spent_label == f"price unknown for {spend.spent_tokens:,} tokens"  # on the keys page
 
 
 def test_a_key_on_the_run_api_is_a_non_editor_caller(live, owner, published, draft_only):
