@@ -21,8 +21,11 @@ more than its estimate can take the day's spend past the budget; every later req
 is then refused.
 
 Tokens of models without a known price cost no dollars (runtime/llm/pricing.py), so a budget in
-dollars alone cannot hold for such a model and refuses it, saying why (``BudgetUnpriced``). A
-budget in tokens counts every token, priced or not, so it holds for any model.
+dollars alone cannot hold for such a model and refuses it, saying why: before the run when the
+agent's own model has no price (``BudgetUnpriced``), and for the rest of the day once a settled
+run is found to have spent unpriced tokens anyway, e.g. through a sub-agent
+(``BudgetUnpricedSpend``). A budget in tokens counts every token, priced or not, so it holds for
+any model.
 """
 
 from __future__ import annotations
@@ -148,6 +151,21 @@ class BudgetUnpriced(BudgetExceeded):
         )
 
 
+class BudgetUnpricedSpend(BudgetExceeded):
+    """Runs settled today used models without a price (a sub-agent's, or a name the provider
+    answered with): a budget in dollars alone cannot count them, so nothing more runs today."""
+
+    def __init__(self, *, agent_key: str, budget: Decimal, tokens: int) -> None:
+        super().__init__(
+            agent_key=agent_key, budget=budget, used=Decimal("0"), retry_after=seconds_to_midnight()
+        )
+        self.args = (
+            f"This agent's runs used {tokens:,} tokens today on models without a known price, which its "
+            f"daily budget of ${budget:.2f} cannot count. Give the agent a daily budget in tokens, or set "
+            "the models' prices (the model settings page or AGENT_MODEL_PRICES); it resets at midnight UTC.",
+        )
+
+
 def unpriced_model(agent_key: str) -> str:
     """The model the agent's published version calls, if no source knows its price; else ""."""
     from runtime import registry
@@ -192,6 +210,8 @@ def budget_reserve(*, agent_key: str) -> Reservation | None:
     if budget is not None:
         conditions.append(f"spent_usd + reserved_usd + {_ESTIMATE} <= %s")
         params += [reserve, budget]
+        if token_budget is None:  # dollars only: tokens nobody could price stop the day's runs
+            conditions.append("unpriced_tokens = 0")
     if token_budget is not None:
         conditions.append(f"spent_tokens + reserved_tokens + {_ESTIMATE_TOKENS} <= %s")
         params += [reserve_tokens, token_budget]
@@ -226,6 +246,8 @@ def _refusal(
     used = (spend.spent_usd + spend.reserved_usd) if spend else Decimal("0")
     used_tokens = (spend.spent_tokens + spend.reserved_tokens) if spend else 0
     wait = seconds_to_midnight()
+    if token_budget is None and spend is not None and spend.unpriced_tokens:
+        return BudgetUnpricedSpend(agent_key=agent_key, budget=budget, tokens=spend.unpriced_tokens)
     if token_budget is not None:
         average = -(-spend.spent_tokens // spend.settled_runs) if spend and spend.settled_runs else 0
         if budget is None or used_tokens + max(min_reserve_tokens(), average) > token_budget:

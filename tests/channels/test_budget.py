@@ -233,3 +233,22 @@ def test_when_both_budgets_are_set_both_hold():
         reserve_for_run(agent_key="echo", create_run=_create)
     assert tokens.value.unit == "tokens" and "1,999 tokens" in str(tokens.value)
     assert AgentRun.objects.count() == 1
+
+
+@override_settings(AGENT_BUDGET_MIN_RESERVE_USD="0.01")
+def test_unpriced_tokens_spent_anyway_stop_a_dollars_only_budget_for_the_day():
+    """The agent's own model is priced, but a run spent tokens nobody could price (a sub-agent's
+    model, say): a budget in dollars cannot count them, so the day's later runs are refused with
+    the reason; a budget in tokens lets them run again."""
+    AgentBudget.objects.create(agent_key="echo", daily_budget_usd=Decimal("5.00"))
+    run, _ = reserve_for_run(agent_key="echo", create_run=_create)
+    AgentRun.objects.filter(pk=run.pk).update(
+        status="succeeded", prompt_tokens=500, completion_tokens=100, unpriced_tokens=600
+    )
+    with pytest.raises(BudgetExceeded) as refused:
+        reserve_for_run(agent_key="echo", create_run=_create)
+    assert "600 tokens today on models without a known price" in str(refused.value)
+    assert "budget in tokens" in str(refused.value) and AgentRun.objects.count() == 1
+    AgentBudget.objects.filter(agent_key="echo").update(daily_budget_tokens=100_000)
+    reserve_for_run(agent_key="echo", create_run=_create)
+    assert AgentRun.objects.count() == 2
