@@ -262,7 +262,6 @@ DJANGO_AGENT_RUNTIME = {
     "ANONYMOUS_SESSION_MODEL": "accounts.AnonymousSession",
     "DEBUG_MODE": env_bool("AGENT_DEBUG_MODE", False),
 }
-AGENT_HTTP_TOOL_TIMEOUT = env_float("AGENT_HTTP_TOOL_TIMEOUT", 10.0)
 
 # LLM providers (runtime/llm/): a provider switches on when its key is set. OPENAI_BASE_URL
 # points the openai provider at any OpenAI-compatible server (Ollama, vLLM); such a server
