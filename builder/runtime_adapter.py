@@ -15,6 +15,8 @@ call (no per-process cache, so an edit is never served stale) and returns a
   Child runs of a system use the pins of the root run; every member searches
   the system's knowledge bases as well as its own (a base both attach is
   searched once).
+- a run of a member pinned to its system (after a hand-off, the system's next
+  turns go to the member holding the conversation) runs as that system's member.
 - a child run of a draft test uses the sub-agent's current draft.
 
 Run metadata is never consulted: API callers write it. ``agent_version`` is
@@ -26,6 +28,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import ValidationError
 
 from builder.models import (
     Agent,
@@ -105,6 +109,11 @@ def find_definition(agent_key: str, run: AgentRun | None) -> Definition | None:
         config, pin = _default(agent)
         return Definition(agent, config, pin)
     if run.agent_version:
+        system = _system_of_pin(run.agent_version)
+        if system is not None:
+            # After a hand-off, the system's next runs go to the member holding the conversation,
+            # still pinned to the system: it runs as a member (the system's pins and knowledge).
+            return _system_member(system, run, agent)
         found = _from_pin(agent, run.agent_version)
         if found is None:
             logger.warning("Run %s pins %r, which %s does not have", run.pk, run.agent_version, agent_key)
@@ -119,6 +128,16 @@ def find_definition(agent_key: str, run: AgentRun | None) -> Definition | None:
     else:
         config, pin = _default(agent)
     return Definition(agent, config, pin)
+
+
+def _system_of_pin(pin: str) -> AgentSystem | None:
+    kind, _, ref = pin.partition(":")
+    if kind not in ("system", "system-draft"):
+        return None
+    try:
+        return AgentSystem.objects.filter(public_id=ref).first()
+    except (ValueError, ValidationError):
+        return None
 
 
 def _system_entry(system: AgentSystem, run: AgentRun | None) -> Definition:

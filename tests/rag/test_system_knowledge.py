@@ -139,3 +139,38 @@ def test_a_score_threshold_leaves_out_passages_less_similar_than_it(owner):
     floor = (best + worst) / 2
     kept, _, _ = retrieve(knowledge_base_ids=[base.pk], query=query, top_k=5, thresholds={base.pk: floor})
     assert [h.section for h in kept] == ["Refunds"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_after_a_hand_off_the_member_keeps_the_systems_knowledge(owner):
+    shared = knowledge_base_create(owner=owner, name="Desk policies")
+    document = document_upload(
+        knowledge_base=shared,
+        upload=files.upload("refunds.txt", "Refunds are paid within 14 days."),
+        user=owner,
+    )
+    work()
+    agent_create(owner=owner, slug="billing", name="Billing", config={"system_prompt": "Answer billing."})
+    router = agent_create(
+        owner=owner,
+        slug="router",
+        name="Router",
+        config={"system_prompt": "Route.", "sub_agents": [{"agent_key": "billing", "mode": "handoff"}]},
+    )
+    system = system_save(owner=owner, slug="desk", name="Desk", entry_agent=router, members={"billing": ""})
+    SystemKnowledge.objects.create(system=system, knowledge_base=shared)
+    first = playground_send(user=owner, system=system, text="billing I need a refund")
+    work()
+    first.refresh_from_db()
+    assert first.status == "succeeded", first.error
+    first.conversation.refresh_from_db()
+    assert first.conversation.active_agent_key == "billing"
+    # the next message goes to billing itself, not as a child run: it still runs in the system
+    second = playground_send(
+        user=owner, system=system, text="when are refunds paid", conversation=first.conversation
+    )
+    work()
+    second.refresh_from_db()
+    assert second.agent_key == "billing" and second.status == "succeeded", second.error
+    chunk = Chunk.objects.get(document=document)
+    assert AgentEvent.objects.get(run=second, event_type="retrieval").payload["chunk_ids"] == [chunk.pk]
