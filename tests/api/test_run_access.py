@@ -83,9 +83,7 @@ def test_a_published_agent_runs_for_everyone(callers, public_agent, who):
 
 
 def test_a_system_runs_for_others_only_once_published(callers, owner, public_agent):
-    system = system_save(
-        owner=owner, slug="team", name="Team", entry_agent=public_agent, members={}, knowledge=[]
-    )
+    system = system_save(owner=owner, slug="team", name="Team", entry_agent=public_agent, members={})
     assert error(start(callers["anon"], "team"))["code"] == "unknown_agent"
     assert start(callers["owner"], "team").status_code == 201
     system_publish(system=system, user=owner)

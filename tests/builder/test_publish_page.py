@@ -181,9 +181,7 @@ def test_a_published_system_gets_a_widget_that_runs_the_system(owner_client, sta
     from builder.services.systems import system_publish, system_save
     from runtime.models import AgentRun
 
-    system = system_save(
-        owner=owner, slug="desk", name="Help desk", entry_agent=published, members={}, knowledge=[]
-    )
+    system = system_save(owner=owner, slug="desk", name="Help desk", entry_agent=published, members={})
     page_url = reverse("builder:system-publish-page", args=[system.public_id])
     assert b"Publish this system first" in owner_client.get(page_url).content
     editor = owner_client.get(reverse("builder:system-edit", args=[system.public_id])).content.decode()
