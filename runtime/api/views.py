@@ -94,7 +94,7 @@ class ApiView:
     def start_run(self, caller: Caller, agent_key: str, create_run: Any) -> tuple[AgentRun, bool]:
         """``create_run()``, and for an API key: only its agents, within the agent's daily budget.
         A web widget's visitor token starts runs only through the widget (its limits apply there)."""
-        from runtime.channels.services import SESSION_KEY
+        from runtime.channels.identity import SESSION_KEY
 
         session = getattr(self.request, "auth", None)
         if caller.anonymous_session_id is not None and (getattr(session, "metadata", None) or {}).get(
