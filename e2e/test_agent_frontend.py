@@ -233,7 +233,9 @@ def test_agent_frontend_attachments_travel_as_its_multipart_form(
     from runtime.models import AgentMessage, AgentRun
 
     stored = AgentMessage.objects.get(conversation_id=created["body"]["conversation_id"], role="user")
-    assert '<attached_file name="order.txt" type="txt" size="23">\nOrder 42: two red mugs.\n' in stored.content
+    assert (
+        '<attached_file name="order.txt" type="txt" size="23">\nOrder 42: two red mugs.\n' in stored.content
+    )
     wait_for_run_to_finish("file-help")
     assert "Order 42: two red mugs." in json.dumps(fake_openai.requests[-1].json)
 

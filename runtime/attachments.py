@@ -126,10 +126,14 @@ def clean_name(raw: str) -> str:
 
 
 def _size(size: int) -> str:
-    if size >= 1024 * 1024:
-        return f"{size / (1024 * 1024):.1f} MB"
-    if size >= 1024:
-        return f"{size / 1024:.0f} KB"
+    """``12.3 MB``, ``10 MB`` (a round limit), ``48 KB``, ``900 bytes``."""
+    for unit, name in ((1024 * 1024, "MB"), (1024, "KB")):
+        if size >= unit:
+            return (
+                f"{size // unit} {name}"
+                if size % unit == 0
+                else f"{size / unit:.{1 if name == 'MB' else 0}f} {name}"
+            )
     return f"{size} bytes"
 
 

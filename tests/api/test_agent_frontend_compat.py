@@ -127,7 +127,11 @@ def test_a_multipart_run_with_a_text_file_gives_the_model_the_file(visitor, publ
     ("form", "field", "says"),
     [
         ({"files": [upload("photo.png", b"\x89PNG\r\n\x1a\n\xff\xfe")]}, "files", "photo.png: this is a PNG"),
-        ({"files": [upload("big.txt", b"x" * (10 * 1024 * 1024 + 1))]}, "files", "big.txt: the file is 10.0 MB"),
+        (
+            {"files": [upload("big.txt", b"x" * (10 * 1024 * 1024 + 1))]},
+            "files",
+            "big.txt: the file is 10.0 MB; attach files of at most 10 MB.",
+        ),
         ({"files": [upload(f"{n}.txt", b"x") for n in range(6)]}, "files", "at most 5 files"),
         ({"messages": "[not json"}, "messages", "as JSON text"),
         ({"metadata": "{oops"}, "metadata", "as JSON text"),

@@ -23,7 +23,6 @@
     var editButton = document.getElementById("pg-edit");
     var debug = document.getElementById("pg-debug");
     var attachButton = document.getElementById("pg-attach");
-    var fileInput = document.getElementById("pg-file-input");
     var chips = document.getElementById("pg-files");
     var maxFiles = parseInt(pane.dataset.maxFiles, 10) || 5;
     var maxBytes = parseInt(pane.dataset.maxBytes, 10) || 10485760;
@@ -50,8 +49,9 @@
       return node;
     }
     function scroll() { chat.scrollTop = chat.scrollHeight; }
+    // as the server writes sizes: 12.3 MB, 10 MB (a round limit), 48 KB, 900 bytes
     function fileSize(bytes) {
-      if (bytes >= 1048576) return (bytes / 1048576).toFixed(1) + " MB";
+      if (bytes >= 1048576) return (bytes % 1048576 ? (bytes / 1048576).toFixed(1) : bytes / 1048576) + " MB";
       if (bytes >= 1024) return Math.round(bytes / 1024) + " KB";
       return bytes + " bytes";
     }
@@ -60,9 +60,6 @@
       list.textContent = "";
       files.forEach(function (file, index) {
         var chip = el("li", "b-chip");
-        var icon = el("span", "", "📎");
-        icon.setAttribute("aria-hidden", "true");
-        chip.appendChild(icon);
         chip.appendChild(el("span", "b-chip__name", file.name));
         chip.appendChild(el("span", "b-muted", fileSize(file.size)));
         if (removable) {
@@ -103,11 +100,18 @@
     debug.addEventListener("change", function () { pane.classList.toggle("b-debug", debug.checked); });
     setBusy(false);
 
-    attachButton.addEventListener("click", function () { fileInput.click(); });
-    fileInput.addEventListener("change", function () {
-      addFiles(fileInput.files);
-      fileInput.value = "";
-      input.focus();
+    // The file picker's input is made on each click and never put in the page: the admin theme's
+    // script decorates every file input in the document with its own upload widget.
+    attachButton.addEventListener("click", function () {
+      var picker = document.createElement("input");
+      picker.type = "file";
+      picker.multiple = true;
+      picker.accept = attachButton.dataset.accept || "";
+      picker.addEventListener("change", function () {
+        addFiles(picker.files);
+        input.focus();
+      });
+      picker.click();
     });
     // dropping files on the message box (or anywhere on the composer) attaches them
     function dragsFiles(event) {
@@ -256,7 +260,7 @@
       turn.appendChild(el("div", "b-msg b-msg--user", text));
       if (files.length) {
         var sent = el("ul", "b-attachments b-attachments--sent");
-        sent.setAttribute("aria-label", "Files attached to this message");
+        sent.setAttribute("aria-label", "Attached files");
         fileChips(sent, files, false);
         turn.appendChild(sent);
       }
