@@ -148,6 +148,7 @@
     // retry and edit send no files: the server keeps those of the message they replace
     retryButton.addEventListener("click", function () {
       if (state.lastText === null) return;
+      removeLastTurn();
       send(state.lastText, true, []);
     });
     editButton.addEventListener("click", function () {
@@ -168,6 +169,7 @@
       var files = state.files.slice();
       if ((!text && !files.length && !state.replaceLast) || state.run || state.sending) return;
       saveEditsFirst(function () {
+        if (state.replaceLast) removeLastTurn();
         send(text, state.replaceLast, files);
       });
     });
@@ -227,6 +229,7 @@
       body.append("conversation_id", pane.dataset.conversationId || "");
       if (replaceLast) body.append("replace_last", "1");
       files.forEach(function (file) { body.append("files", file, file.name); });
+      state.replaceLast = false;
       setBusy(true);
       status.classList.remove("b-error");
       status.textContent = files.length ? "Sending and reading " + files.length + " file" + (files.length > 1 ? "s" : "") + "…" : "Sending…";
@@ -244,8 +247,7 @@
           // refused: what was typed and the attached files stay, with the reason next to them
           if (!result.ok) { showError(result.data.message || "Could not send."); setBusy(false); return; }
           status.classList.remove("b-error");
-          if (replaceLast) { removeLastTurn(); state.replaceLast = false; }
-          if (!replaceLast || input.value.trim() === text) input.value = "";
+          input.value = "";
           if (files.length) { state.files = []; renderFiles(); }
           state.lastText = text;
           pane.dataset.conversationId = result.data.conversation_id;
