@@ -152,6 +152,7 @@ def limits() -> dict[str, Any]:
     return {
         "max_files": conf.setting("AGENT_ATTACHMENT_MAX_FILES"),
         "max_bytes": conf.setting("AGENT_ATTACHMENT_MAX_BYTES"),
+        "max_size": _size(conf.setting("AGENT_ATTACHMENT_MAX_BYTES")),
         "max_chars": conf.setting("AGENT_ATTACHMENT_MAX_CHARS"),
         "timeout": conf.setting("AGENT_ATTACHMENT_TIMEOUT"),
     }
