@@ -9,6 +9,7 @@ remaining time as the deadline). Each refusal is a ``FileRefused`` naming the fi
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import IO
 
@@ -19,6 +20,7 @@ from rag.extract import ExtractionError, Section
 from rag.sniff import FileRejected, sniff
 from runtime.attachments import FileRefused
 
+logger = logging.getLogger(__name__)
 HEAD_BYTES = 8192
 _PLACES = {"pdf": "Page", "pptx": "Slide"}
 
@@ -53,4 +55,10 @@ def read_attachment(
         )
     except (FileRejected, ExtractionError) as exc:
         raise FileRefused(str(exc)) from None
+    except OSError:  # no process could be started for the parser (a process or memory limit)
+        logger.exception("Could not start a parser for an attached file")
+        raise FileRefused(
+            f"{name}: the file could not be read just now (the server could not start its reader); "
+            "try again in a moment."
+        ) from None
     return kind, _text(kind, sections)

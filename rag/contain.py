@@ -95,8 +95,12 @@ def extract_contained(
         context = _mp_context()
         receiver, sender = context.Pipe(duplex=False)
         process = context.Process(target=_child, args=(sender, copy.name, kind, name, limits), daemon=True)
-        process.start()
-        sender.close()
+        try:
+            process.start()
+        finally:  # (a process limit makes start() raise: the pipe is closed either way)
+            sender.close()
+            if process.pid is None:
+                receiver.close()
         try:
             outcome = receiver.recv() if receiver.poll(timeout) else ("timeout", "")
         except EOFError:  # the child died without a word: killed by the memory limit or a signal

@@ -231,6 +231,41 @@ def test_a_parser_that_runs_out_of_memory_fails_the_upload_with_the_reason(api, 
     assert nothing_created()
 
 
+@pytest.mark.django_db
+def test_a_parser_that_cannot_start_is_a_400_saying_to_try_again(api, agent, monkeypatch):
+    import rag.contain
+
+    class NoProcesses:
+        """What a process limit (or no memory to fork) looks like to the parent."""
+
+        def __init__(self, real):
+            self.real = real
+
+        def __getattr__(self, name):
+            return getattr(self.real, name)
+
+        def Process(self, *args, **kwargs):  # noqa: N802 - multiprocessing's name
+            process = self.real.Process(*args, **kwargs)
+
+            def start():
+                raise BlockingIOError(11, "Resource temporarily unavailable")
+
+            process.start = start
+            return process
+
+    limited = NoProcesses(rag.contain._mp_context())
+    monkeypatch.setattr(rag.contain, "_mp_context", lambda: limited)
+    refused = api.post(
+        "/api/agents/runs/", form("Read this", files.upload("notes.md", "# Notes")), format="multipart"
+    )
+    assert refused.status_code == 400, refused.content
+    assert refused.json()["error"]["fields"]["files"] == [
+        "notes.md: the file could not be read just now (the server could not start its reader); "
+        "try again in a moment."
+    ]
+    assert nothing_created()
+
+
 # --- the playground ---------------------------------------------------------------------------
 @pytest.fixture
 def browser(owner) -> Client:
