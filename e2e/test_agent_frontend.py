@@ -240,14 +240,16 @@ def test_agent_frontend_attachments_travel_as_its_multipart_form(
     from runtime.models import AgentMessage, AgentRun
 
     stored = AgentMessage.objects.get(conversation_id=created["body"]["conversation_id"], role="user")
-    assert "--- Attached file: order.txt ---\nOrder 42: two red mugs." in stored.content
+    assert (
+        '<attached_file name="order.txt" type="txt" size="23">\nOrder 42: two red mugs.\n' in stored.content
+    )
     wait_for_run_to_finish("file-help")
     assert "Order 42: two red mugs." in json.dumps(fake_openai.requests[-1].json)
 
     refused = page.evaluate(
         MULTIPART_FETCH, [live, "file-help", "photo.png", "image/png", list(b"\x89PNG\r\n\x1a\n\xff")]
     )
-    assert refused["status"] == 400 and "photo.png is not a text file" in refused["body"]["error"]
+    assert refused["status"] == 400 and "photo.png: this is a PNG image" in refused["body"]["error"]
     assert AgentRun.objects.filter(agent_key="file-help").count() == 2
 
 

@@ -123,7 +123,7 @@ def test_a_multipart_run_with_a_text_file_gives_the_model_the_file(visitor, publ
     assert created.status_code == 201, created.json()
     stored = AgentMessage.objects.get(conversation_id=created.json()["conversation_id"], role="user")
     assert stored.content.startswith("Summarise this")
-    assert "--- Attached file: notes.txt ---\nOrder 42 ships Monday." in stored.content
+    assert '<attached_file name="notes.txt" type="txt" size="22">\nOrder 42 ships Monday.\n' in stored.content
     run = AgentRun.objects.get()
     # the widget's metadata, and the web widget channel the run counted against (set by the server)
     assert run.metadata == {"journey_type": "general", "widget_channel": str(WidgetChannel.objects.get().pk)}
@@ -132,8 +132,12 @@ def test_a_multipart_run_with_a_text_file_gives_the_model_the_file(visitor, publ
 @pytest.mark.parametrize(
     ("form", "field", "says"),
     [
-        ({"files": [upload("photo.png", b"\x89PNG\r\n\x1a\n\xff\xfe")]}, "files", "not a text file"),
-        ({"files": [upload("big.txt", b"x" * (100 * 1024 + 1))]}, "files", "at most"),
+        ({"files": [upload("photo.png", b"\x89PNG\r\n\x1a\n\xff\xfe")]}, "files", "photo.png: this is a PNG"),
+        (
+            {"files": [upload("big.txt", b"x" * (10 * 1024 * 1024 + 1))]},
+            "files",
+            "big.txt: the file is 10.0 MB; attach files of at most 10 MB.",
+        ),
         ({"files": [upload(f"{n}.txt", b"x") for n in range(6)]}, "files", "at most 5 files"),
         ({"messages": "[not json"}, "messages", "as JSON text"),
         ({"metadata": "{oops"}, "metadata", "as JSON text"),
