@@ -35,7 +35,7 @@ from runtime.api.parsers import SafeJSONParser
 from runtime.api.permissions import AnonymousSessionAuthentication, Caller, IsAuthenticatedOrAnonymousSession
 from runtime.api.services import conversation_delete, conversation_rename
 from runtime.api.streams import async_event_stream, sync_event_stream
-from runtime.api.uploads import run_request_data
+from runtime.api.uploads import attach_files, run_request_data
 from runtime.channels.auth import ApiKeyAuthentication, ApiKeyRateThrottle
 from runtime.models import AgentConversation, AgentRun, RunStatus
 
@@ -94,7 +94,7 @@ class ApiView:
     def start_run(self, caller: Caller, agent_key: str, create_run: Any) -> tuple[AgentRun, bool]:
         """``create_run()``, and for an API key: only its agents, within the agent's daily budget.
         A web widget's visitor token starts runs only through the widget (its limits apply there)."""
-        from runtime.channels.services import SESSION_KEY
+        from runtime.channels.identity import SESSION_KEY
 
         session = getattr(self.request, "auth", None)
         if caller.anonymous_session_id is not None and (getattr(session, "metadata", None) or {}).get(
@@ -177,7 +177,11 @@ class BaseAgentRunViewSet(ApiView, viewsets.GenericViewSet):
         summary="Start a run",
         description=(
             "Stores the messages in the conversation (created when `conversation_id` is absent) and queues "
-            "the run. Repeating an `idempotency_key` returns the run it first created, with status 200."
+            "the run. Repeating an `idempotency_key` returns the run it first created, with status 200. "
+            "Files: send the same keys as a `multipart/form-data` form (`messages`, `metadata` and "
+            "`params` as JSON text) with one `files` part per file; each file's text is added to the "
+            "last user message. A file that cannot be used is a 400 naming `files`, the file and the "
+            "reason, and nothing is created."
         ),
         request=s.RunCreateSerializer,
         responses={201: s.RunSerializer, 200: s.RunSerializer, **ERRORS},
@@ -185,7 +189,7 @@ class BaseAgentRunViewSet(ApiView, viewsets.GenericViewSet):
     def create(self, request: Request, format: str | None = None) -> Response:
         from runtime.services import run_create
 
-        incoming = s.RunCreateSerializer(data=run_request_data(request.data, request.FILES))
+        incoming = s.RunCreateSerializer(data=run_request_data(request.data))
         incoming.is_valid(raise_exception=True)
         data = incoming.validated_data
         caller = self.get_caller()
@@ -195,6 +199,8 @@ class BaseAgentRunViewSet(ApiView, viewsets.GenericViewSet):
             conversation = selectors.conversation_for_caller(
                 caller=caller, conversation_id=data["conversation_id"]
             )
+        # read only once the request is otherwise good: parsing a document is the costly part
+        messages = attach_files(data["messages"], request.FILES)
         metadata = data.get("metadata") or {}
         if caller.api_key is not None:
             metadata = {**metadata, "channel": "api", "api_key_id": str(caller.api_key.pk)}
@@ -203,7 +209,7 @@ class BaseAgentRunViewSet(ApiView, viewsets.GenericViewSet):
             data["agent_key"],
             lambda: run_create(
                 agent_key=data["agent_key"],
-                messages=data["messages"],
+                messages=messages,
                 user=caller.user,
                 anonymous_session_id=caller.anonymous_session_id,
                 conversation=conversation,

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('runtime', '0010_conversation_agent_recent_index'),
+        ('runtime', '0011_widget_visitor_limits_and_memory'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
