@@ -361,6 +361,42 @@ class ProviderCredential(models.Model):
         return self.name
 
 
+class ModelPrice(models.Model):
+    """An operator's price for a model, entered on the model settings page (dollars per million
+    tokens). Read by runtime/llm/pricing.py within a few seconds in every process; a price for
+    the same name in ``AGENT_MODEL_PRICES`` (the environment) wins."""
+
+    model = models.CharField(
+        max_length=200, unique=True, help_text="As agents name it, e.g. openai:my-finetune."
+    )
+    input_per_million = models.DecimalField(max_digits=12, decimal_places=4)
+    output_per_million = models.DecimalField(max_digits=12, decimal_places=4)
+    cached_input_per_million = models.DecimalField(
+        max_digits=12,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text="Blank: cached input costs as input.",
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["model"]
+
+    def __str__(self) -> str:
+        return f"price of {self.model}"
+
+    def as_entry(self) -> dict[str, float]:
+        """The entry ``pricing.Price.per_million`` reads."""
+        entry = {"input": float(self.input_per_million), "output": float(self.output_per_million)}
+        if self.cached_input_per_million is not None:
+            entry["cached_input"] = float(self.cached_input_per_million)
+        return entry
+
+
 # Channel tables live in their own package; importing them here makes them the runtime app's.
 # The API-key channel's tables live with the code that uses them (runtime/channels/).
 from runtime.channels.api_key_models import (  # noqa: E402, F401 - registers the models

@@ -238,8 +238,9 @@ ANONYMOUS_SESSION_MINT_RATE = env_str("ANONYMOUS_SESSION_MINT_RATE", "20/min")
 WIDGET_VISITOR_TOKEN_TTL_SECONDS = env_int("WIDGET_VISITOR_TOKEN_TTL_SECONDS", 3600)
 WIDGET_SESSION_MINT_RATE = env_str("WIDGET_SESSION_MINT_RATE", "30/min")
 # The least a run started through an API key reserves of its agent's daily budget until its real
-# cost is known (runtime/channels/budget.py); dollars.
+# cost is known (runtime/channels/budget.py); dollars, and tokens for a budget in tokens.
 AGENT_BUDGET_MIN_RESERVE_USD = env_str("AGENT_BUDGET_MIN_RESERVE_USD", "0.01")
+AGENT_BUDGET_MIN_RESERVE_TOKENS = env_int("AGENT_BUDGET_MIN_RESERVE_TOKENS", 1000)
 if REDIS_URL:
     # Rate limits (and any other cache use) are shared by every process through Redis.
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
@@ -276,6 +277,8 @@ AGENT_LLM_MODELS = env_list("AGENT_LLM_MODELS", [])  # extra model ids to offer,
 # Prices for models the bundled maps do not know, or at another rate (a local vLLM server at 0,
 # a negotiated rate): JSON, dollars per million tokens. See runtime/llm/pricing.py.
 AGENT_MODEL_PRICES = env_model_prices("AGENT_MODEL_PRICES")
+# Prices entered on the model settings page reach every process within this many seconds.
+AGENT_MODEL_PRICES_CACHE_SECONDS = env_float("AGENT_MODEL_PRICES_CACHE_SECONDS", 5.0)
 AGENT_LLM_TIMEOUT = env_float("AGENT_LLM_TIMEOUT", 60.0)  # longest wait for any read from a provider
 AGENT_LLM_MAX_RETRIES = env_int("AGENT_LLM_MAX_RETRIES", 3)  # 429/5xx/timeouts, before any text streamed
 AGENT_LLM_RETRY_BASE_DELAY = env_float("AGENT_LLM_RETRY_BASE_DELAY", 0.5)
@@ -378,7 +381,7 @@ UNFOLD = {
                     {"title": "Multi-agent systems", "icon": "hub", "link": "/systems/"},
                     {"title": "Import", "icon": "upload_file", "link": "/import/"},
                     {
-                        "title": "Model keys",
+                        "title": "Model keys and prices",
                         "icon": "key",
                         "link": "/settings/models/",
                         "permission": "builder.navigation.can_manage_providers",

@@ -403,9 +403,10 @@ class LLMClient(ABC):
             model=assembler.model or model,
             provider=self.provider,
             finish_reason=assembler.finish_reason,
-            # the name the caller chose is priced (an operator prices what they configured),
-            # the one the provider answered with only when that is unknown
-            cost_usd=_cost(model, assembler.model, usage),
+            # the name the caller chose is priced (an operator prices what they configured, with
+            # or without the provider prefix agents use), the one the provider answered with only
+            # when that is unknown
+            cost_usd=_cost(f"{self.provider}:{model}", assembler.model, usage),
         )
 
     async def _record_usage(self, response: LLMResponse) -> None:

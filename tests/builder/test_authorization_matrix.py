@@ -86,6 +86,8 @@ ROUTES: dict[str, dict[str, str]] = {
     "system-sharing-invite": {"POST": OWN},
     "import": {"GET": STAFF, "POST": STAFF},
     "provider-settings": {"GET": SPECIAL, "POST": SPECIAL},
+    "model-price": {"POST": SPECIAL},
+    "model-price-remove": {"POST": SPECIAL},
     "playground-turn": {"GET": RUN},
     "playground-cancel": {"POST": RUN},
     "knowledge-list": {"GET": STAFF},

@@ -250,3 +250,19 @@ def test_an_editor_changes_the_draft_but_not_what_the_public_reaches(published, 
     assert response.status_code == 403 and "only owners may" in response.content.decode()
     assert not WidgetChannel.objects.exists()
     widget_channel_create(agent_key=published.slug, user=owner)  # the owner may
+
+
+def test_the_publish_page_shows_the_daily_budget_to_owners_only(owner_client, owner, published, other_staff):
+    from django.test import Client
+
+    from builder.services.sharing import share_add
+    from runtime.channels.api_keys import agent_budget_set
+
+    assert "No daily budget." in owner_client.get(url("agent-publish-page", published)).content.decode()
+    agent_budget_set(agent_key="shop-help", user=owner, daily_budget_usd="3", daily_budget_tokens="250k")
+    page = owner_client.get(url("agent-publish-page", published)).content.decode()
+    assert "Budget: $3.00 and 250,000 tokens a day." in page and "Set the daily budget" in page
+    share_add(obj=published, actor=owner, role="viewer", user=other_staff)
+    viewer = Client()
+    viewer.force_login(other_staff)
+    assert "Daily budget" not in viewer.get(url("agent-publish-page", published)).content.decode()
