@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from runtime.access import memory_namespace
 from runtime.models import AgentConversation, MemoryEntry, MemoryScope
 
 if TYPE_CHECKING:
@@ -210,8 +211,6 @@ def owner_for_context(ctx: RunContext, scope: str, *, system_key: str | None = N
         return MemoryOwner(scope=scope, conversation_id=ctx.conversation_id)
     if scope == "user":
         # One owner's agents never see what a user told another owner's agents.
-        from runtime.access import memory_namespace
-
         namespace = memory_namespace(ctx.agent_key) if ctx.user_id else ""
         return MemoryOwner(scope=scope, user_id=ctx.user_id, namespace=namespace)
     if scope == "system":
