@@ -11,6 +11,7 @@ from builder.models import Agent, AgentKnowledge, AuditAction
 from builder.schema import ConfigError
 from builder.services.sharing import audit_record
 from rag.models import KnowledgeBase
+from rag.services import knowledge_base_delete
 
 MODES = ("auto", "tool", "both")
 
@@ -41,7 +42,5 @@ def agent_knowledge_set(
 @transaction.atomic
 def knowledge_base_remove(*, knowledge_base: KnowledgeBase, user: Any) -> None:
     """Delete a knowledge base (rag's service) and record who did it in the builder's audit log."""
-    from rag.services import knowledge_base_delete
-
     audit_record(actor=user, action=AuditAction.DELETED, obj=knowledge_base)
     knowledge_base_delete(knowledge_base=knowledge_base)
