@@ -7,6 +7,6 @@ class RagConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from rag.jobs import register
+        from rag.jobs import register  # app loading: rag.jobs imports runtime models
 
         register()
