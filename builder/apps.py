@@ -2,6 +2,7 @@ from django.apps import AppConfig
 
 from rag.access import set_knowledge_access
 from runtime.access import set_agent_access
+from runtime.registry import register_resolver
 
 
 class BuilderConfig(AppConfig):
@@ -13,7 +14,6 @@ class BuilderConfig(AppConfig):
         # app loading: these import models, which exist only once the app registry is ready
         from builder.access_seams import BuilderAgentAccess, BuilderKnowledgeAccess
         from builder.runtime_adapter import agent_key_exists, resolve
-        from runtime.registry import register_resolver
 
         register_resolver(resolve, exists=agent_key_exists)
         set_agent_access(BuilderAgentAccess())

@@ -1,6 +1,6 @@
 from django.apps import AppConfig
 
-from runtime import checks, conf  # noqa: F401 - checks registers its system checks on import
+from runtime import checks, conf, registry  # noqa: F401 - checks registers its system checks on import
 
 
 class RuntimeConfig(AppConfig):
@@ -11,9 +11,7 @@ class RuntimeConfig(AppConfig):
     def ready(self) -> None:
         conf.validate()
         conf.validate_settings()
-        # app loading: both import runtime models, which exist only once the registry is ready
-        from runtime import registry
-        from runtime.channels import cors
+        from runtime.channels import cors  # app loading: it imports runtime models
 
         cors.connect()
         registry.autodiscover()
