@@ -126,7 +126,7 @@ urlpatterns = [
         knowledge.passage_view,
         name="knowledge-passage",
     ),
-    path("agents/<uuid:public_id>/knowledge/", knowledge.agent_knowledge, name="agent-knowledge"),
+    *per_kind("knowledge/", knowledge.attached_knowledge, "knowledge"),
     path("people/search/", sharing.people_search, name="people-search"),
     path("teams/", teams.teams, name="teams"),
     *per_kind("sharing/", sharing.sharing_panel, "sharing", kinds=SHAREABLE),

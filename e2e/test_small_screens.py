@@ -36,9 +36,7 @@ def _pages(staff) -> list[tuple[str, str]]:
             "parameters": {"type": "object"},
         },
     )
-    system = system_save(
-        owner=staff, slug="desk", name="Help desk", entry_agent=agent, members={}, knowledge=[]
-    )
+    system = system_save(owner=staff, slug="desk", name="Help desk", entry_agent=agent, members={})
     MemoryEntry.objects.create(
         scope="system", system_key=agent.slug, agent_key=agent.slug, key="preferred_language", value="x" * 300
     )

@@ -242,15 +242,27 @@ def test_the_owner_sets_up_the_widget_on_the_publish_page(page, staff, fake_open
     origins = page.get_by_label("Allowed websites (origins)")
     origins.fill("https://shop.example.com/checkout")
     page.get_by_label("Colour").fill("teal")
+    page.get_by_label("Most steps per answer").fill("99")
     page.get_by_role("button", name="Save widget settings").click()
     expect(page.get_by_text("has a path; an origin is only")).to_be_visible()
     expect(page.get_by_text("is not a colour; use a hex value like #2563eb.")).to_be_visible()
+    expect(page.get_by_text("Use a whole number of steps from 1 to 50")).to_be_visible()
     shot(page, "66-publish-page-errors")
 
     origins.fill("https://shop.example.com")
     page.get_by_label("Colour").fill("#0f766e")
+    page.get_by_label("Most steps per answer").fill("4")
+    page.get_by_label("Messages per visitor per minute").fill("6")
+    page.get_by_label("Most seconds per answer").fill("120")
     page.get_by_role("button", name="Save widget settings").click()
     expect(page.get_by_text("Widget settings saved.")).to_be_visible()
+    expect(page.get_by_label("Most steps per answer")).to_have_value("4")
+    shot(page, "66b-publish-page-limits-saved")
+    from runtime.channels.models import WidgetChannel
+
+    saved = WidgetChannel.objects.get(agent_key="set-up")
+    assert (saved.max_steps_per_run, saved.requests_per_minute_per_visitor) == (4, 6)
+    assert (saved.max_seconds_per_run, saved.max_tokens_per_run) == (120, None)
 
     snippet = page.get_by_label("Snippet")
     assert 'data-key="pk_' in snippet.input_value() and "/static/widget/widget.js" in snippet.input_value()

@@ -233,6 +233,12 @@ SETTINGS: dict[str, Setting] = {
     "WIDGET_VISITOR_TOKEN_TTL_SECONDS": Setting(int, 3600, 60),
     "WIDGET_SESSION_MINT_RATE": Setting(str, "30/min"),
     "AGENT_BUDGET_MIN_RESERVE_USD": Setting(str, "0.01"),
+    # files attached to a chat message (runtime/attachments.py): how many, how large each, how
+    # much extracted text in all (it becomes part of the message), seconds to read them all
+    "AGENT_ATTACHMENT_MAX_FILES": Setting(int, 5, 1),
+    "AGENT_ATTACHMENT_MAX_BYTES": Setting(int, 10 * 1024 * 1024, 1),
+    "AGENT_ATTACHMENT_MAX_CHARS": Setting(int, 100_000, 1),
+    "AGENT_ATTACHMENT_TIMEOUT": Setting(float, 30.0, 0, positive=True),
     "ANTHROPIC_BASE_URL": Setting(str, ""),
     "LITELLM_API_BASE": Setting(str, ""),
     "LITELLM_API_KEY": Setting(str, ""),

@@ -318,6 +318,9 @@ class MemoryEntry(models.Model):
     # User scope only: whose agents share it ("owner:<id>" for stored agents, "" for code agents),
     # so what a user told one owner's agent never reaches another owner's agents.
     namespace = models.CharField(max_length=100, blank=True, default="")
+    # User scope of a widget's identified visitor (no account here): "<channel id>:<host site's
+    # user id>", with ``user`` NULL. "" for everyone else.
+    visitor = models.CharField(max_length=300, blank=True, default="")
     key = models.CharField(max_length=200)
     value = models.JSONField()
     agent_key = models.CharField(max_length=200, blank=True)
@@ -330,7 +333,7 @@ class MemoryEntry(models.Model):
         verbose_name_plural = "memory entries"
         constraints = [
             models.UniqueConstraint(
-                fields=["scope", "conversation", "user", "namespace", "system_key", "key"],
+                fields=["scope", "conversation", "user", "visitor", "namespace", "system_key", "key"],
                 name="memory_unique_per_scope",
                 nulls_distinct=False,
             ),

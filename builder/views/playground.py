@@ -13,6 +13,7 @@ from builder.access import get_agent_for_user, get_system_for_user
 from builder.schema import ConfigError
 from builder.services.playground import playground_send, playground_turns, turn_for_run
 from builder.views.common import staff_view
+from runtime.attachments import limits as attachment_limits
 from runtime.models import AgentConversation, AgentRun
 from runtime.services import RunAlreadyFinished, run_cancel
 
@@ -49,6 +50,7 @@ def _send(request: HttpRequest, *, agent: Any = None, system: Any = None) -> Htt
             conversation=_conversation(request, key, request.POST.get("conversation_id")),
             replace_last=request.POST.get("replace_last") == "1",
             idempotency_key=request.POST.get("idempotency_key", "")[:200] or None,
+            files=request.FILES.getlist("files"),
         )
     except ConfigError as exc:
         field, message = next(iter(exc.errors.items()))
@@ -131,6 +133,7 @@ def playground_context(
         "conversation": current,
         "turns": playground_turns(conversation=current) if current else [],
         "base_url": request.path,
+        "attachment_limits": attachment_limits(),
         # opening message and suggestions of what answers first (the entry agent of a system)
         "intro": (agent or system.entry_agent).draft.config,
     }

@@ -263,7 +263,6 @@ DJANGO_AGENT_RUNTIME = {
     "ANONYMOUS_SESSION_MODEL": "accounts.AnonymousSession",
     "DEBUG_MODE": env_bool("AGENT_DEBUG_MODE", False),
 }
-AGENT_HTTP_TOOL_TIMEOUT = env_float("AGENT_HTTP_TOOL_TIMEOUT", 10.0)
 
 # LLM providers (runtime/llm/): a provider switches on when its key is set. OPENAI_BASE_URL
 # points the openai provider at any OpenAI-compatible server (Ollama, vLLM); such a server
@@ -290,6 +289,13 @@ AGENT_HTTP_ALLOWED_HOSTS = env_list("AGENT_HTTP_ALLOWED_HOSTS", [])
 AGENT_SECRET_KEYS = env_list("AGENT_SECRET_KEYS", [])
 # How deep agents may call agents (A -> B -> C is depth 2); deeper calls get an error result.
 AGENT_MAX_DEPTH = env_int("AGENT_MAX_DEPTH", 5)
+# Files attached to a chat message (playground, run API): how many per message, the size of each,
+# the extracted text of all of them (it joins the message; a message holds 200,000 characters),
+# and the seconds to read them all. Read through rag's contained parsers (docs/knowledge.md).
+AGENT_ATTACHMENT_MAX_FILES = env_int("AGENT_ATTACHMENT_MAX_FILES", 5)
+AGENT_ATTACHMENT_MAX_BYTES = env_int("AGENT_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024)
+AGENT_ATTACHMENT_MAX_CHARS = env_int("AGENT_ATTACHMENT_MAX_CHARS", 100_000)
+AGENT_ATTACHMENT_TIMEOUT = env_float("AGENT_ATTACHMENT_TIMEOUT", 30.0)
 
 # Knowledge (rag/): embedding models a knowledge base may choose (key -> backend, dimensions),
 # the default for new bases, and the limits an upload must pass. Each model listed here at

@@ -96,6 +96,12 @@ def _validation_response(exc: exceptions.ValidationError) -> Response:
 
 def _runtime_error_response(exc: Exception) -> Response | None:
     """Errors raised by the runtime's services, if ``exc`` is one of them."""
+    if isinstance(exc, RunInputError) and getattr(exc, "status", None):
+        # a visitor refused by the agent's widget channel (runtime/channels/admission.py)
+        response = Response(error_body(exc.code, exc.message), status=exc.status)
+        if getattr(exc, "retry_after", None):
+            response["Retry-After"] = str(exc.retry_after)
+        return response
     if isinstance(exc, RunInputError):
         field = str(getattr(exc, "field", "") or "non_field_errors")
         message = str(getattr(exc, "message", "") or exc)

@@ -35,10 +35,10 @@ from runtime.api.parsers import SafeJSONParser
 from runtime.api.permissions import AnonymousSessionAuthentication, Caller, IsAuthenticatedOrAnonymousSession
 from runtime.api.services import conversation_delete, conversation_rename
 from runtime.api.streams import async_event_stream, sync_event_stream
-from runtime.api.uploads import run_request_data
+from runtime.api.uploads import attach_files, run_request_data
 from runtime.channels.auth import ApiKeyAuthentication, ApiKeyRateThrottle, BudgetRefused
 from runtime.channels.budget import BudgetExceeded, reserve_for_run
-from runtime.channels.services import SESSION_KEY
+from runtime.channels.identity import SESSION_KEY
 from runtime.llm import list_models
 from runtime.models import AgentConversation, AgentRun, RunStatus
 from runtime.policy import unknown_agent
@@ -177,13 +177,17 @@ class BaseAgentRunViewSet(ApiView, viewsets.GenericViewSet):
         summary="Start a run",
         description=(
             "Stores the messages in the conversation (created when `conversation_id` is absent) and queues "
-            "the run. Repeating an `idempotency_key` returns the run it first created, with status 200."
+            "the run. Repeating an `idempotency_key` returns the run it first created, with status 200. "
+            "Files: send the same keys as a `multipart/form-data` form (`messages`, `metadata` and "
+            "`params` as JSON text) with one `files` part per file; each file's text is added to the "
+            "last user message. A file that cannot be used is a 400 naming `files`, the file and the "
+            "reason, and nothing is created."
         ),
         request=s.RunCreateSerializer,
         responses={201: s.RunSerializer, 200: s.RunSerializer, **ERRORS},
     )
     def create(self, request: Request, format: str | None = None) -> Response:
-        incoming = s.RunCreateSerializer(data=run_request_data(request.data, request.FILES))
+        incoming = s.RunCreateSerializer(data=run_request_data(request.data))
         incoming.is_valid(raise_exception=True)
         data = incoming.validated_data
         caller = self.get_caller()
@@ -193,6 +197,8 @@ class BaseAgentRunViewSet(ApiView, viewsets.GenericViewSet):
             conversation = selectors.conversation_for_caller(
                 caller=caller, conversation_id=data["conversation_id"]
             )
+        # read only once the request is otherwise good: parsing a document is the costly part
+        messages = attach_files(data["messages"], request.FILES)
         metadata = data.get("metadata") or {}
         if caller.api_key is not None:
             metadata = {**metadata, "channel": "api", "api_key_id": str(caller.api_key.pk)}
@@ -201,7 +207,7 @@ class BaseAgentRunViewSet(ApiView, viewsets.GenericViewSet):
             data["agent_key"],
             lambda: run_create(
                 agent_key=data["agent_key"],
-                messages=data["messages"],
+                messages=messages,
                 user=caller.user,
                 anonymous_session_id=caller.anonymous_session_id,
                 conversation=conversation,

@@ -146,7 +146,7 @@ def test_a_system_has_its_own_keys_page(owner_client, staff_client, owner, agent
 
     agent_publish(agent=agent, user=owner)
     system = system_save(
-        owner=owner, slug="team", name="Team", entry_agent=agent, members={agent.slug: "lead"}, knowledge=[]
+        owner=owner, slug="team", name="Team", entry_agent=agent, members={agent.slug: "lead"}
     )
     url = reverse("builder:system-api-keys", args=[system.public_id])
     assert "not published yet" in owner_client.get(url).content.decode()

@@ -269,7 +269,7 @@ def test_usage_page_shows_charts_and_a_table(owner_client, owner, live, channel)
 
 
 def test_a_system_has_the_same_pages(owner_client, owner, live):
-    system = system_save(owner=owner, slug="desk", name="Desk", entry_agent=live, members={}, knowledge=[])
+    system = system_save(owner=owner, slug="desk", name="Desk", entry_agent=live, members={})
     system_publish(system=system, user=owner)
     playground_send(user=owner, system=system, text="System question")
     response = owner_client.get(reverse("builder:system-conversations", args=[system.public_id]))

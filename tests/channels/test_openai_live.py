@@ -378,7 +378,6 @@ def test_a_published_system_answers_like_an_agent(live, owner, published, fake_m
         name="Team",
         entry_agent=published,
         members={"support": "lead"},
-        knowledge=[],
     )
     _, token = api_key_create(name="team app", agent_keys=["team"], user=owner)
     client = client_for(live, token)
