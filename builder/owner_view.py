@@ -38,6 +38,7 @@ from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from builder.services.playground import Turn, playground_turns
+from runtime.api.permissions import anonymous_session_model
 from runtime.channels.api_key_models import ApiKey
 from runtime.channels.models import WidgetFeedback
 from runtime.models import AgentConversation, AgentEvent, AgentMessage, AgentRun
@@ -238,8 +239,6 @@ def _rows(conversations: list[AgentConversation]) -> list[Row]:
 
 def _identified_visitors(session_ids: list[Any]) -> dict[Any, str]:
     """Host-site user ids of identified widget visitors, by session (one query for the page)."""
-    from runtime.api.permissions import anonymous_session_model
-
     model = anonymous_session_model()
     ids = [pk for pk in session_ids if pk]
     if model is None or not ids:

@@ -43,6 +43,13 @@ from builder.models import (
     ToolKind,
 )
 from builder.schema import AgentConfig, parse_config
+from rag.agents import search_knowledge_tool, with_knowledge
+from runtime.agents import ToolCallingAgent
+from runtime.memory import memory_tools
+from runtime.multi_agent import AgentTool, hand_back_tool, register_agent_tools
+from runtime.tools import Tool, ToolError, ToolRegistry
+from runtime.tools.http import HttpToolSpec, HttpToolSpecError, build_http_tool
+from runtime.tools.python import get_python_tool
 
 if TYPE_CHECKING:
     from runtime.interfaces import AgentRuntime
@@ -162,13 +169,8 @@ def _system_member(system: AgentSystem, root: AgentRun, agent: Agent) -> Definit
 
 
 def _tools(agent: Agent, config: AgentConfig) -> list[Any]:
-    from runtime.multi_agent import AgentTool, register_agent_tools
-    from runtime.tools import ToolRegistry
-
     tools: list[Any] = []
     if config.http_tools:
-        from runtime.tools.http import HttpToolSpec, HttpToolSpecError, build_http_tool
-
         stored = ToolDefinition.objects.filter(
             owner=agent.owner_id, kind=ToolKind.HTTP, name__in=config.http_tools
         )
@@ -184,8 +186,6 @@ def _tools(agent: Agent, config: AgentConfig) -> list[Any]:
                 logger.warning("Agent %s: HTTP tool %r has an invalid spec: %s", agent.slug, tool.name, exc)
                 tools.append(_broken_tool(tool.name, tool.description, exc))
     if config.python_tools:
-        from runtime.tools.python import get_python_tool
-
         for name in config.python_tools:
             try:
                 tools.append(get_python_tool(name))
@@ -209,19 +209,14 @@ def _tools(agent: Agent, config: AgentConfig) -> list[Any]:
         )
         tools.extend(registry)
     if _is_handoff_target(agent):
-        from runtime.multi_agent import hand_back_tool
-
         tools.append(hand_back_tool())
     if config.memory.enabled:
-        from runtime.memory import memory_tools
-
         tools.extend(memory_tools(scopes=(config.memory.scope,)))
     return tools
 
 
 def _broken_tool(name: str, description: str, problem: Exception) -> Any:
     """A stand-in for a tool whose stored spec no longer validates: calling it explains why."""
-    from runtime.tools import Tool, ToolError
 
     async def handler(**_arguments: Any) -> Any:
         raise ToolError(
@@ -242,14 +237,10 @@ def _is_handoff_target(agent: Agent) -> bool:
 
 
 def build_runtime(agent_key: str, definition: Definition) -> AgentRuntime:
-    from runtime.agents import ToolCallingAgent
-
     config = parse_config(definition.config, self_key=definition.agent.slug)
     tools = _tools(definition.agent, config)
     knowledge = _knowledge(definition.agent, definition.system)
     if knowledge.tool_ids:
-        from rag.agents import search_knowledge_tool
-
         tools.append(
             search_knowledge_tool(
                 knowledge_base_ids=knowledge.tool_ids, top_k=knowledge.top_k, thresholds=knowledge.thresholds
@@ -273,8 +264,6 @@ def build_runtime(agent_key: str, definition: Definition) -> AgentRuntime:
         memory_scopes=(config.memory.scope,) if config.memory.enabled else (),
     )
     if knowledge.auto_ids:
-        from rag.agents import with_knowledge
-
         # passages retrieved for each user message go into the prompt, and are cited
         return with_knowledge(
             runtime,

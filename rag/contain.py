@@ -22,7 +22,7 @@ from typing import IO, Any
 
 from django.conf import settings
 
-from rag.extract import ExtractionError, Section
+from rag.extract import ExtractionError, Section, extract
 
 # Imported once in the fork server, so each child starts with them loaded (about 10 ms a child
 # instead of a fresh interpreter's few hundred).
@@ -48,18 +48,15 @@ def _child(conn: Any, path: str, kind: str, name: str, limits: dict[str, int]) -
     memory = limits.pop("memory_bytes")
     if memory:
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    from django.conf import settings as child_settings
 
-    if not child_settings.configured:
-        child_settings.configure(**limits)
-    from rag.extract import ExtractionError as ChildExtractionError
-    from rag.extract import extract
+    if not settings.configured:
+        settings.configure(**limits)
 
     # The outcome is sent after the except blocks end: by then the failed parse's frames (and
     # whatever they allocated) are released, so even a MemoryError can still be reported.
     try:
         outcome = ("ok", extract(kind=kind, name=name, open_file=lambda: open(path, "rb")))  # noqa: SIM115
-    except ChildExtractionError as exc:
+    except ExtractionError as exc:
         outcome = ("refused", str(exc))
     except MemoryError:
         outcome = ("memory", "")

@@ -31,6 +31,7 @@ from typing import Any
 from runtime.interfaces import AgentRuntime, EventType, RunContext, RunResult, Tool, ToolRegistry, run_caps
 from runtime.llm import get_llm_client
 from runtime.llm.base import tool_content
+from runtime.memory import memory_prompt_block
 from runtime.multi_agent.handoff import handoff_result
 
 __all__ = ["ToolCallingAgent"]
@@ -120,8 +121,6 @@ class ToolCallingAgent(AgentRuntime):
         prefix: list[dict[str, Any]] = []
         system_prompt = self.system_prompt
         if self.memory_scopes:
-            from runtime.memory import memory_prompt_block
-
             remembered = await memory_prompt_block(ctx, scopes=self.memory_scopes)
             system_prompt = "\n\n".join(part for part in (system_prompt, remembered) if part)
         if system_prompt:

@@ -16,7 +16,9 @@ from django.db import connections, models, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
+from runtime.engine.queue import get_queue
 from runtime.fields import EncryptedJSONField
+from runtime.messages import append_messages
 
 
 class RunStatus(models.TextChoices):
@@ -145,9 +147,6 @@ class AgentRunManager(models.Manager):
         with transaction.atomic(using=using):
             run = super().create(**kwargs)
             if run.status == RunStatus.QUEUED and run.conversation_id and run.parent_run_id is None:
-                from runtime.engine.queue import get_queue
-                from runtime.messages import append_messages
-
                 raw = run.input.get("messages") if isinstance(run.input, dict) else None
                 messages = [m for m in raw or [] if isinstance(m, dict)]
                 with connections[using].cursor() as cursor:

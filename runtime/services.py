@@ -13,11 +13,13 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from runtime import conf, registry
+from runtime.access import may_edit_agent, may_test_agent
 from runtime.bus import get_bus
 from runtime.engine.queue import get_queue
 from runtime.events import append_events
 from runtime.messages import RESERVE_SQL, numbered_insert
 from runtime.models import TERMINAL_STATUSES, AgentConversation, AgentRun, RunStatus
+from runtime.multi_agent import resolve_active_agent
 
 logger = logging.getLogger(__name__)
 
@@ -104,8 +106,7 @@ def conversation_create(
         raise RunInputError(
             "agent_key", f"No agent is registered with the key {agent_key!r}.", code="unknown_agent"
         )
-    from runtime import policy
-    from runtime.access import may_test_agent
+    from runtime import policy  # cycle: runtime.policy imports this module
 
     tester = may_test_agent(agent_key=agent_key, user=user, anonymous_session_id=anonymous_session_id)
     policy.check_agent(agent_key=agent_key, agent_version="", editor=tester)
@@ -166,8 +167,7 @@ def run_create(
         raise RunInputError("messages", f"At most {MAX_MESSAGES} messages per run.")
     if parent_run is None:
         # Who may run what, with which model and which message roles: runtime/access.py, README.
-        from runtime import policy
-        from runtime.access import may_edit_agent, may_test_agent
+        from runtime import policy  # cycle: runtime.policy imports this module
 
         # a channel's caller (an API key, a widget visitor) is never an editor or a tester
         editor = not channel_caller and may_edit_agent(
@@ -194,8 +194,6 @@ def run_create(
     requested_key = agent_key
     if conversation is not None:
         # After a hand-off, the specialist holding the conversation answers.
-        from runtime.multi_agent import resolve_active_agent
-
         agent_key = resolve_active_agent(conversation, agent_key)
     owner = user if getattr(user, "is_authenticated", False) else None
     metadata = dict(metadata or {})
@@ -203,7 +201,7 @@ def run_create(
     if anonymous_session_id and owner is None and parent_run is None and not channel_caller:
         # Anonymous visitors run agents only through a widget channel, within its limits,
         # whichever entry point they came in by (runtime/channels/admission.py).
-        from runtime.channels.admission import visitor_admission
+        from runtime.channels.admission import visitor_admission  # cycle: it imports this module
 
         admission = visitor_admission(
             anonymous_session_id=anonymous_session_id, agent_key=requested_key, metadata=metadata

@@ -17,6 +17,9 @@ from django.db import transaction
 from builder.access import perms_for
 from builder.models import Agent, AgentSystem
 from builder.schema import CONFIG_FORMAT, ConfigError, Known, parse_config, validate_slug
+from builder.services.agents import agent_create, agent_update_draft
+from builder.services.knowledge import system_knowledge_from_text
+from builder.services.systems import system_save
 from runtime.jsonsafe import text_problem
 
 if TYPE_CHECKING:
@@ -256,8 +259,6 @@ def _plan_system(user: AbstractBaseUser, raw: Any, agent_slugs: set[Any]) -> Pla
 
 @transaction.atomic
 def import_apply(*, user: AbstractBaseUser, text: str, known: Known) -> list[PlanItem]:
-    from builder.services.agents import agent_create, agent_update_draft
-
     plan = import_plan(user=user, text=text, known=known)
     by_slug = {a["slug"]: a for a in plan.data["agents"]}
     # Create every agent first with a neutral config so sub-agent references between them resolve.
@@ -285,8 +286,6 @@ def import_apply(*, user: AbstractBaseUser, text: str, known: Known) -> list[Pla
             icon=raw.get("icon") or agent.icon,
         )
     if plan.data["kind"] == "system":
-        from builder.services.systems import system_save
-
         raw = plan.data["system"]
         system = system_save(
             owner=user,
@@ -297,7 +296,6 @@ def import_apply(*, user: AbstractBaseUser, text: str, known: Known) -> list[Pla
             entry_agent=Agent.objects.get(slug=raw["entry_agent"]),
             members={m["agent"]: m.get("role", "") for m in raw.get("members") or []},
         )
-        from builder.services.knowledge import system_knowledge_from_text
 
         system_knowledge_from_text(system=system, user=user, snippets=raw.get("knowledge") or [])
     return plan.items

@@ -8,10 +8,12 @@ from typing import Any
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 
+from builder.access import visible_to
 from builder.models import Agent, AgentKnowledge, AgentSystem, AuditAction, SystemKnowledge
 from builder.schema import ConfigError
 from builder.services.sharing import audit_record
 from rag.models import KnowledgeBase
+from rag.services import document_upload, knowledge_base_create, knowledge_base_delete
 
 MODES = ("auto", "tool", "both")
 MAX_TOP_K = 20
@@ -51,8 +53,6 @@ def knowledge_attach(
     ``user`` must be able to see every base attached: a base they cannot see is refused, and
     bases already attached that they cannot see stay attached, untouched (they were not on the
     form). The caller checked that ``user`` may edit ``target``."""
-    from builder.access import visible_to
-
     _check_settings(mode=mode, top_k=top_k, score_threshold=score_threshold)
     wanted = {base.pk: base for base in knowledge_bases}
     seen = set(visible_to(user, KnowledgeBase.objects.all()).values_list("pk", flat=True))
@@ -90,8 +90,6 @@ def system_knowledge_from_text(
     """Short shared texts (what a system's old "knowledge" box held, as export files still may)
     become a knowledge base owned by ``user``, named after the system, with one pasted document,
     queued for indexing and attached to the system (automatic mode). None when there is no text."""
-    from rag.services import document_upload, knowledge_base_create
-
     snippets = [str(s).strip() for s in snippets if str(s).strip()]
     if not snippets:
         return None
@@ -107,7 +105,5 @@ def system_knowledge_from_text(
 @transaction.atomic
 def knowledge_base_remove(*, knowledge_base: KnowledgeBase, user: Any) -> None:
     """Delete a knowledge base (rag's service) and record who did it in the builder's audit log."""
-    from rag.services import knowledge_base_delete
-
     audit_record(actor=user, action=AuditAction.DELETED, obj=knowledge_base)
     knowledge_base_delete(knowledge_base=knowledge_base)

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from builder.models import Agent, AgentSystem, AuditAction, SystemMember
 from builder.schema import ConfigError, validate_slug
-from builder.services.agents import code_agent_keys
+from builder.services.agents import agent_publish, code_agent_keys
 from builder.services.sharing import audit_record
 
 if TYPE_CHECKING:
@@ -69,8 +69,6 @@ def system_publish(*, system: AgentSystem, user: AbstractBaseUser) -> dict[str, 
     The playground tests members' drafts, so a member with unpublished changes is
     published first; the pins then name exactly what was tested.
     """
-    from builder.services.agents import agent_publish
-
     pins: dict[str, str] = {}
     for member in system.members.select_related("agent__draft", "agent__published_version"):
         agent = member.agent

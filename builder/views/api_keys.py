@@ -19,6 +19,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from builder.access import get_agent_for_user, get_system_for_user
 from builder.views.common import go, page, staff_view
+from runtime import conf
+from runtime.agents import ToolCallingAgent
 from runtime.channels import api_keys as keys
 from runtime.channels.budget import spend_today, unpriced_model
 
@@ -84,9 +86,6 @@ class BudgetForm(forms.Form):
 
 def _caps(kind: str, obj: Any) -> dict[str, Any]:
     """The caps every run of the published version has already (shown, not set, here)."""
-    from runtime import conf
-    from runtime.agents import ToolCallingAgent
-
     config = obj.published_version.config if kind == "agent" and obj.published_version_id else {}
     return {
         "steps": ToolCallingAgent.max_iterations,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
@@ -93,8 +94,6 @@ def run_cancel_view(request: HttpRequest, run_id: str) -> HttpResponse:
 @require_GET
 def run_turn(request: HttpRequest, run_id: str) -> HttpResponse:
     """One finished (or running) turn as HTML; the client swaps it in when the stream ends."""
-    from django.template.response import TemplateResponse
-
     run = _own_run(request, run_id)
     response = TemplateResponse(request, "builder/_turn.html", {"turn": turn_for_run(run=run)})
     response["X-Run-Status"] = run.status

@@ -88,6 +88,7 @@ TEMPLATES = [
 def _database() -> dict:
     url = env_str("DATABASE_URL")
     if not url:
+        # optional: the embedded PostgreSQL (an extra), only when DATABASE_URL is unset
         from config.embedded_pg import database_url
 
         url = database_url()

@@ -36,8 +36,13 @@ from runtime.api.permissions import AnonymousSessionAuthentication, Caller, IsAu
 from runtime.api.services import conversation_delete, conversation_rename
 from runtime.api.streams import async_event_stream, sync_event_stream
 from runtime.api.uploads import attach_files, run_request_data
-from runtime.channels.auth import ApiKeyAuthentication, ApiKeyRateThrottle
+from runtime.channels.auth import ApiKeyAuthentication, ApiKeyRateThrottle, BudgetRefused
+from runtime.channels.budget import BudgetExceeded, reserve_for_run
+from runtime.channels.identity import SESSION_KEY
+from runtime.llm import list_models
 from runtime.models import AgentConversation, AgentRun, RunStatus
+from runtime.policy import unknown_agent
+from runtime.services import conversation_create, run_cancel, run_create, run_retry
 
 __all__ = [
     "BaseAgentConversationViewSet",
@@ -94,8 +99,6 @@ class ApiView:
     def start_run(self, caller: Caller, agent_key: str, create_run: Any) -> tuple[AgentRun, bool]:
         """``create_run()``, and for an API key: only its agents, within the agent's daily budget.
         A web widget's visitor token starts runs only through the widget (its limits apply there)."""
-        from runtime.channels.identity import SESSION_KEY
-
         session = getattr(self.request, "auth", None)
         if caller.anonymous_session_id is not None and (getattr(session, "metadata", None) or {}).get(
             SESSION_KEY
@@ -106,9 +109,6 @@ class ApiView:
             )
         if caller.api_key is None:
             return create_run()
-        from runtime.channels.auth import BudgetRefused
-        from runtime.channels.budget import BudgetExceeded, reserve_for_run
-        from runtime.policy import unknown_agent
 
         if agent_key not in caller.api_key.agent_keys:
             raise unknown_agent(agent_key)  # like an unknown key: a key's scope does not leak
@@ -187,8 +187,6 @@ class BaseAgentRunViewSet(ApiView, viewsets.GenericViewSet):
         responses={201: s.RunSerializer, 200: s.RunSerializer, **ERRORS},
     )
     def create(self, request: Request, format: str | None = None) -> Response:
-        from runtime.services import run_create
-
         incoming = s.RunCreateSerializer(data=run_request_data(request.data))
         incoming.is_valid(raise_exception=True)
         data = incoming.validated_data
@@ -232,8 +230,6 @@ class BaseAgentRunViewSet(ApiView, viewsets.GenericViewSet):
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str, format: str | None = None) -> Response:
-        from runtime.services import run_cancel
-
         run = run_cancel(run=self.get_object())
         return Response(self.get_serializer(run).data)
 
@@ -244,8 +240,6 @@ class BaseAgentRunViewSet(ApiView, viewsets.GenericViewSet):
     )
     @action(detail=True, methods=["post"])
     def retry(self, request: Request, pk: str, format: str | None = None) -> Response:
-        from runtime.services import run_retry
-
         run = self.get_object()
         new_run, _ = self.start_run(self.get_caller(), run.agent_key, lambda: (run_retry(run=run), True))
         return Response(self.get_serializer(new_run).data, status=status.HTTP_201_CREATED)
@@ -310,8 +304,6 @@ class BaseAgentConversationViewSet(
         return conversation
 
     def create(self, request: Request, format: str | None = None) -> Response:
-        from runtime.services import conversation_create
-
         incoming = s.ConversationCreateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         caller = self.get_caller()
@@ -359,7 +351,5 @@ class ModelListView(ApiView, APIView):
 
     @extend_schema(summary="Available models", responses={200: s.ModelListSerializer, 401: ERRORS[401]})
     def get(self, request: Request, format: str | None = None) -> Response:
-        from runtime.llm import list_models
-
         data: dict[str, Any] = list_models()
         return Response(s.ModelListSerializer(data).data)

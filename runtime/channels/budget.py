@@ -38,8 +38,10 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from runtime import conf
+from runtime import conf, registry
 from runtime.channels.api_key_models import AgentBudget, AgentDailySpend, SpendReservation
+from runtime.llm.base import parse_model
+from runtime.llm.pricing import price_for
 from runtime.models import TERMINAL_STATUSES
 
 
@@ -168,10 +170,6 @@ class BudgetUnpricedSpend(BudgetExceeded):
 
 def unpriced_model(agent_key: str) -> str:
     """The model the agent's published version calls, if no source knows its price; else ""."""
-    from runtime import registry
-    from runtime.llm.base import parse_model
-    from runtime.llm.pricing import price_for
-
     try:
         runtime = registry.get_runtime(agent_key)
     except registry.UnknownAgent:

@@ -57,7 +57,7 @@ def origin_ok(channel: WidgetChannel, origin: str, own_origin: str = "") -> bool
 def identified_visitor(channel: WidgetChannel, user_token: Any) -> str:
     """The host site's user id in ``user_token`` (an HS256 JWT signed with the channel's identity
     secret, with ``sub`` and an ``exp`` at most a day ahead); raises ChannelError otherwise."""
-    import jwt
+    import jwt  # heavy: PyJWT with cryptography (~40 modules, ~0.3 s); identified visitors only
 
     def refuse(why: str) -> ChannelError:
         return ChannelError(

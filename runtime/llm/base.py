@@ -177,8 +177,6 @@ def tool_content(content: Any) -> str:
 
 # model selection ----------------------------------------------------------------------------
 def _runtime_setting(key: str) -> Any:
-    from runtime import conf
-
     return conf.get(key)
 
 
@@ -281,7 +279,7 @@ class LLMClient(ABC):
         else:
             provider, model_name = parse_model(ctx.model if ctx is not None and ctx.model else None)
         if provider != self.provider:
-            from runtime.llm import get_llm_client
+            from runtime.llm import get_llm_client  # cycle: runtime.llm imports this module
 
             return await get_llm_client(provider=provider, model=model_name).generate(
                 messages, tools=tools, stream=stream, temperature=temperature, max_tokens=max_tokens

@@ -18,6 +18,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from runtime.access import memory_namespace
+from runtime.channels.identity import identified_visitor_key
 from runtime.models import AgentConversation, MemoryEntry, MemoryScope
 
 if TYPE_CHECKING:
@@ -216,14 +218,10 @@ def owner_for_context(ctx: RunContext, scope: str, *, system_key: str | None = N
         return MemoryOwner(scope=scope, conversation_id=ctx.conversation_id)
     if scope == "user":
         # One owner's agents never see what a user told another owner's agents.
-        from runtime.access import memory_namespace
-
         if ctx.user_id:
             return MemoryOwner(scope=scope, user_id=ctx.user_id, namespace=memory_namespace(ctx.agent_key))
         # A web widget's identified visitor (the host site signed their id) has user memory across
         # devices, keyed by the widget and that id; an anonymous visitor has none.
-        from runtime.channels.identity import identified_visitor_key
-
         visitor = identified_visitor_key(ctx.anonymous_session_id)
         namespace = memory_namespace(ctx.agent_key) if visitor else ""
         return MemoryOwner(scope=scope, visitor=visitor, namespace=namespace)
