@@ -54,7 +54,7 @@ class NotAllowed(PermissionError):
 
 def _load(own_thread: bool = False) -> dict[str, dict[str, float]]:
     try:
-        from runtime.models import ModelPrice
+        from runtime.models import ModelPrice  # app loading: keeps runtime.llm importable before setup
 
         return {row.model: row.as_entry() for row in ModelPrice.objects.all()}
     except Exception:  # no table yet, the database away, no database or no apps here: other prices only
@@ -138,7 +138,7 @@ def model_price_save(
 ) -> tuple[Any, bool]:
     """Add or change the price of ``model``; every value is checked before anything is saved.
     Returns ``(row, created)``."""
-    from runtime.models import ModelPrice
+    from runtime.models import ModelPrice  # app loading: keeps runtime.llm importable before setup
 
     _check(user)
     name = clean_model_name(model)
@@ -159,7 +159,7 @@ def model_price_save(
 @transaction.atomic
 def model_price_remove(*, model: Any, user: Any) -> bool:
     """Remove the stored price of ``model``; False when there was none."""
-    from runtime.models import ModelPrice
+    from runtime.models import ModelPrice  # app loading: keeps runtime.llm importable before setup
 
     _check(user)
     deleted, _ = ModelPrice.objects.filter(model=str(model or "").strip().lower()).delete()

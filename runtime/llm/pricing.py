@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime import conf
+from runtime.llm import model_prices
 
 logger = logging.getLogger(__name__)
 
@@ -164,8 +165,6 @@ def _maps() -> tuple[dict[str, Price], ...]:
 
 
 def _operator_prices() -> dict[str, Price]:
-    from runtime.llm import model_prices
-
     prices: dict[str, Price] = {}
     tables = [conf.setting("AGENT_MODEL_PRICES"), model_prices.stored()]
     for source in _sources:
