@@ -119,7 +119,7 @@ class AgentRunAdmin(RunRowsMixin, ReadOnlyMixin, ModelAdmin):
     list_per_page = 25
     search_fields = ["id", "agent_key", "agent_version"]
     list_select_related = ["user"]
-    fields = ["answer", *(f.name for f in AgentRun._meta.fields if f.name != "cost_usd"), "cost"]
+    fields = ["answer", "problem", *(f.name for f in AgentRun._meta.fields if f.name != "cost_usd"), "cost"]
     readonly_fields = fields
     inlines = [EventInline]
     actions = ["cancel_runs", "retry_runs"]
@@ -167,6 +167,11 @@ class AgentRunAdmin(RunRowsMixin, ReadOnlyMixin, ModelAdmin):
             )
             text = str((message or {}).get("content") or "")
         return text or "—"
+
+    @display(description="What went wrong")
+    def problem(self, run: AgentRun) -> str:
+        # the user-safe message (a missing sub-agent names itself and the fix), above the raw JSON
+        return str((run.error or {}).get("message") or "—")
 
     @display(description="Status", label=STATUS_LABELS, ordering="status")
     def status_badge(self, run: AgentRun) -> str:
