@@ -145,7 +145,11 @@ def test_events_list_by_agent_and_time_and_filter_by_agent_type_and_time(admin_c
         "/admin/runtime/agentevent/", {"run__agent_key__icontains": "someone"}
     ).content.decode()
     assert "someone-else" in by_agent and str(run.pk)[:8] not in by_agent
-    by_type = client.get("/admin/runtime/agentevent/", {"event_type__exact": "assistant.delta"}).content.decode()
+    by_type = client.get(
+        "/admin/runtime/agentevent/", {"event_type__exact": "assistant.delta"}
+    ).content.decode()
     assert str(run.pk)[:8] in by_type and str(other.pk)[:8] not in by_type
-    future = client.get("/admin/runtime/agentevent/", {"created_at_from": "2999-01-01 00:00"}).content.decode()
+    future = client.get(
+        "/admin/runtime/agentevent/", {"created_at_from": "2999-01-01 00:00"}
+    ).content.decode()
     assert str(run.pk)[:8] not in future and str(other.pk)[:8] not in future
