@@ -31,11 +31,12 @@ class ChildRunFailed(Exception):
     """A sub-agent's run did not succeed; the message is safe to show to the model and the user."""
 
 
-class SubAgentMissing(RunFailed):
+class SubAgentMissing(ChildRunFailed, RunFailed):
     """The sub-agent a run calls no longer exists (deleted, unregistered, its pinned version gone).
 
     Not a failed step the model works around: the agent is broken until someone changes it,
     so the whole run fails (up to the root run) with a message naming the agent and the fix.
+    (Still a ``ChildRunFailed``, for code that calls ``invoke_child`` itself and catches that.)
     """
 
     def __init__(self, agent_key: str, caller_key: str) -> None:

@@ -227,3 +227,25 @@ def test_a_sub_agent_that_fails_is_a_failed_step_the_model_is_told_about(owner, 
     assert "The agent 'crash' failed" in result["error"] and "hunter2" not in result["error"]
     assert payloads(run, "assistant.message")
     assert AgentRun.objects.get(parent_run=run).status == "failed"
+
+
+class CallsGhostDirectly(AgentRuntime):
+    """A code agent that runs a sub-agent with ``invoke_child`` itself, without an agent tool."""
+
+    key = "calls-ghost"
+
+    async def run(self, ctx: RunContext) -> RunResult:
+        from runtime.engine.children import invoke_child
+
+        await invoke_child(ctx, agent_key="ghost", input_messages=say("hi"))
+        return RunResult(final_output={"response": "unreachable"})
+
+
+def test_invoke_child_of_a_missing_agent_fails_the_run_once(owner, agents):
+    agents(CallsGhostDirectly())
+    run, _ = run_create(agent_key="calls-ghost", messages=say("go"), user=owner)
+    work()
+    run.refresh_from_db()
+    # not retried: retrying cannot bring the agent back
+    assert run.status == "failed" and run.attempt == 1
+    assert run.error["code"] == "sub_agent_missing" and "'ghost'" in run.error["message"]
