@@ -297,11 +297,6 @@ class SystemForm(forms.Form):
         widget=UnfoldAdminTextareaWidget(attrs={"rows": 3}),
         help_text="agent-key: role, one per line (e.g. billing: answers billing questions).",
     )
-    knowledge = forms.CharField(
-        required=False,
-        widget=UnfoldAdminTextareaWidget(attrs={"rows": 4}),
-        help_text="Shared facts every member sees; separate snippets with a line containing only ---.",
-    )
 
     def __init__(self, *args: Any, agents: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -105,6 +105,8 @@ def live(
         "OPENAI_BASE_URL": fake_openai.openai_base_url,
         "AGENT_HTTP_ALLOWED_HOSTS": api_host,
         "AGENT_LLM_MAX_RETRIES": "0",
+        # a price entered on the settings page prices the very next run in the worker
+        "AGENT_MODEL_PRICES_CACHE_SECONDS": "0",
     }
     with django_db_blocker.unblock():
         settings_dict = dict(connection.settings_dict)

@@ -117,9 +117,7 @@ def builder_screens(staff) -> list[Screen]:
             },
         },
     )
-    system = system_save(
-        owner=staff, slug="desk", name="Help desk", entry_agent=agent, members={}, knowledge=[]
-    )
+    system = system_save(owner=staff, slug="desk", name="Help desk", entry_agent=agent, members={})
     MemoryEntry.objects.create(
         scope="system", system_key=agent.slug, agent_key=agent.slug, key="preferred_language", value="x" * 300
     )
@@ -174,6 +172,7 @@ def builder_screens(staff) -> list[Screen]:
         ("new-system", "/systems/new/", None),
         ("system", f"/systems/{system.public_id}/", None),
         ("system-memory", f"/systems/{system.public_id}/memory/", None),
+        ("system-knowledge", f"/systems/{system.public_id}/knowledge/", None),
         ("import", "/import/", None),
         ("import-preview", "/import/", _import_preview(exported)),
         ("knowledge", "/knowledge/", None),

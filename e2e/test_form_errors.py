@@ -214,7 +214,7 @@ def test_refused_delete_shows_why(page, staff):
     page.locator(".b-head").get_by_role("link", name="Delete").click()
     dialog = page.get_by_role("dialog")
     expect(dialog).to_be_visible()
-    system_save(owner=staff, slug="desk", name="Desk", entry_agent=agent, members={}, knowledge=[])
+    system_save(owner=staff, slug="desk", name="Desk", entry_agent=agent, members={})
     dialog.get_by_role("button", name="Delete").click()
     expect(dialog.get_by_role("alert")).to_contain_text("system Desk")
     shot(page, "errors-08-delete-refused")

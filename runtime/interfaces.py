@@ -229,3 +229,18 @@ class RunContext:
     @staticmethod
     def deactivate(token: contextvars.Token) -> None:
         _current.reset(token)
+
+
+def run_caps(ctx: RunContext) -> dict[str, int]:
+    """The caps a channel set on this run (``metadata.run_caps``), positive whole numbers only."""
+    raw = (ctx.metadata or {}).get("run_caps") or {}
+    if not isinstance(raw, dict):
+        return {}
+    return {
+        name: value
+        for name, value in raw.items()
+        if name in {"steps", "tokens", "seconds"}
+        and isinstance(value, int)
+        and not isinstance(value, bool)
+        and value > 0
+    }

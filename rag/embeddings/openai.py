@@ -17,7 +17,7 @@ from rag.embeddings.base import Embedder, EmbeddingError, normalise
 class OpenAIEmbedder(Embedder):
     def _client(self):
         try:
-            import openai
+            import openai  # optional: the openai extra (~650 modules)
         except ImportError:
             raise EmbeddingError("The openai package is not installed.", retryable=False) from None
         if not settings.OPENAI_API_KEY and not settings.OPENAI_BASE_URL:
@@ -33,7 +33,7 @@ class OpenAIEmbedder(Embedder):
         )
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        import openai
+        import openai  # optional: the openai extra (~650 modules)
 
         if not texts:
             return []

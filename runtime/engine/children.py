@@ -15,6 +15,8 @@ import logging
 import uuid
 from typing import Any
 
+from django.utils import timezone
+
 from runtime import registry
 from runtime.engine import outcomes
 from runtime.engine.environment import RunEnvironment
@@ -57,8 +59,6 @@ def _create_child(
     metadata: dict,
     child_run_id: str | None,
 ) -> AgentRun:
-    from django.utils import timezone
-
     parent = AgentRun.objects.get(pk=parent_run_id)
     now = timezone.now()
     return AgentRun.objects.create(

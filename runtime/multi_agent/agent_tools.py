@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from runtime import conf
+from runtime import conf, llm
+from runtime.engine.children import invoke_child
 from runtime.interfaces import EventType, RunCancelled, RunFailed, current_context
 from runtime.memory import run_db
 from runtime.multi_agent.handoff import conversation_hand_back, conversation_handoff, set_handoff_result
@@ -99,12 +100,10 @@ def _transcript(dialogue: list[dict[str, Any]]) -> str:
 
 async def summarise_conversation(history: list[dict[str, Any]], *, model: str | None = None) -> str:
     """A short briefing written by the model (not streamed, so the user never sees it)."""
-    from runtime.llm import get_llm_client
-
     dialogue = _dialogue(history)
     if not dialogue:
         return ""
-    client = get_llm_client(model or None)
+    client = llm.get_llm_client(model or None)
     response = await client.generate(
         [{"role": "system", "content": SUMMARY_PROMPT}, {"role": "user", "content": _transcript(dialogue)}],
         model=model or None,
@@ -230,8 +229,6 @@ def _agent_tool_handler(
         metadata = {"invoked_as_tool": agent_tool.name, **common}
         try:
             if invoke is None:
-                from runtime.engine.children import invoke_child
-
                 result = await invoke_child(
                     parent_ctx,
                     agent_key=key,

@@ -228,7 +228,7 @@ class ToolRegistry:
         except jsonschema.ValidationError as exc:
             where = ".".join(str(p) for p in exc.absolute_path) or "arguments"
             return {"error": f"Invalid arguments for {name}: {where}: {exc.message}."}
-        from runtime.interfaces import RunFailed, current_context
+        from runtime.interfaces import RunFailed, current_context  # cycle: runtime.interfaces imports runtime.tools
 
         ctx = current_context()
         key = None

@@ -28,7 +28,7 @@ def data(owner, agent, http_tool):
     run = playground_send(user=owner, agent=agent, text="Hi")
     AgentEvent.objects.create(run=run, seq=1, event_type="assistant.delta", payload={"delta": "Hel"})
     AgentRun.objects.filter(pk=run.pk).update(next_seq=2)  # as the worker's event writer would
-    system = system_save(owner=owner, slug="team", name="Team", entry_agent=agent, members={}, knowledge=[])
+    system = system_save(owner=owner, slug="team", name="Team", entry_agent=agent, members={})
     MemoryEntry.objects.create(
         scope="system", system_key="team", key="hours", value="9-5", agent_key="helper"
     )
