@@ -228,7 +228,8 @@ class ToolRegistry:
         except jsonschema.ValidationError as exc:
             where = ".".join(str(p) for p in exc.absolute_path) or "arguments"
             return {"error": f"Invalid arguments for {name}: {where}: {exc.message}."}
-        from runtime.interfaces import RunFailed, current_context  # cycle: runtime.interfaces imports runtime.tools
+        # cycle: runtime.interfaces imports runtime.tools
+        from runtime.interfaces import RunFailed, current_context
 
         ctx = current_context()
         key = None
