@@ -275,11 +275,14 @@ class TryToolForm(forms.Form):
 
 
 class ImportForm(forms.Form):
-    file = forms.FileField(required=False, help_text="A .yaml or .json file exported from this builder.")
+    file = forms.FileField(
+        required=False, label="Exported file", help_text="A .yaml or .json file exported from this builder."
+    )
     text = forms.CharField(
         required=False,
+        label="Or paste the export",
         widget=UnfoldAdminTextareaWidget(attrs={"rows": 8}),
-        help_text="…or paste the file here.",
+        help_text="The file's contents, as text (YAML or JSON).",
     )
 
 

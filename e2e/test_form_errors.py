@@ -154,10 +154,10 @@ def test_import_error(page, staff):
     from builder.models import Agent
 
     page.goto("/import/")
-    page.get_by_label("Text").fill("kind: agent\nthis is: [not valid")
+    page.get_by_label("Or paste the export").fill("kind: agent\nthis is: [not valid")
     page.get_by_role("button", name="Preview").click()
     expect(page.locator("#import .b-error").first).to_be_visible()
-    expect(page.get_by_label("Text")).to_have_value("kind: agent\nthis is: [not valid")
+    expect(page.get_by_label("Or paste the export")).to_have_value("kind: agent\nthis is: [not valid")
     shot(page, "errors-06-import")
     assert Agent.objects.count() == 0
 

@@ -119,7 +119,7 @@ class AgentRunAdmin(RunRowsMixin, ReadOnlyMixin, ModelAdmin):
     list_per_page = 25
     search_fields = ["id", "agent_key", "agent_version"]
     list_select_related = ["user"]
-    fields = ["answer", *(f.name for f in AgentRun._meta.fields if f.name != "cost_usd"), "cost"]
+    fields = ["answer", "problem", *(f.name for f in AgentRun._meta.fields if f.name != "cost_usd"), "cost"]
     readonly_fields = fields
     inlines = [EventInline]
     actions = ["cancel_runs", "retry_runs"]
@@ -168,6 +168,11 @@ class AgentRunAdmin(RunRowsMixin, ReadOnlyMixin, ModelAdmin):
             text = str((message or {}).get("content") or "")
         return text or "—"
 
+    @display(description="What went wrong")
+    def problem(self, run: AgentRun) -> str:
+        # the user-safe message (a missing sub-agent names itself and the fix), above the raw JSON
+        return str((run.error or {}).get("message") or "—")
+
     @display(description="Status", label=STATUS_LABELS, ordering="status")
     def status_badge(self, run: AgentRun) -> str:
         return run.status
@@ -205,12 +210,29 @@ class AgentRunAdmin(RunRowsMixin, ReadOnlyMixin, ModelAdmin):
 @admin.register(AgentEvent)
 class AgentEventAdmin(RunRowsMixin, ReadOnlyMixin, ModelAdmin):
     run_path = "run__"
-    list_display = ["run", "seq", "event_type", "visibility", "attempt", "created_at"]
+    # As for runs: the agent and the time first, filters by agent (typed), type and time.
+    list_display = ["agent", "created_at", "event_type", "seq", "visibility", "attempt", "short_run"]
+    list_display_links = ["agent", "created_at"]
     list_per_page = 50
-    list_filter = ["event_type", "visibility"]
+    list_filter = [
+        ("run__agent_key", FieldTextFilter),
+        "event_type",
+        "visibility",
+        ("created_at", RangeDateTimeFilter),
+    ]
+    list_filter_submit = True
+    list_select_related = ["run"]
     search_fields = ["run__id", "event_type"]
     readonly_fields = [f.name for f in AgentEvent._meta.fields]
     show_full_result_count = False
+
+    @display(description="Agent", ordering="run__agent_key")
+    def agent(self, event: AgentEvent) -> str:
+        return event.run.agent_key
+
+    @display(description="Run")
+    def short_run(self, event: AgentEvent) -> str:
+        return str(event.run_id)[:8]
 
 
 @admin.register(AgentConversation)

@@ -363,6 +363,7 @@ UNFOLD = {
             "href": lambda request: static("builder/logo.svg"),
         }
     ],
+    "STYLES": [lambda request: static("builder/admin.css")],
     "SIDEBAR": {
         "show_search": True,
         "show_all_applications": True,

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from runtime import conf, llm
 from runtime.engine.children import invoke_child
-from runtime.interfaces import EventType, RunCancelled, current_context
+from runtime.interfaces import EventType, RunCancelled, RunFailed, current_context
 from runtime.memory import run_db
 from runtime.multi_agent.handoff import conversation_hand_back, conversation_handoff, set_handoff_result
 from runtime.tools import Tool, ToolRegistry
@@ -245,7 +245,7 @@ def _agent_tool_handler(
         except Exception as exc:
             # ChildRunFailed carries a user-safe message naming the agent; anything
             # else shows only its type (no internals reach the model or the user)
-            if type(exc).__name__ == "ChildRunFailed":
+            if type(exc).__name__ == "ChildRunFailed" or isinstance(exc, RunFailed):
                 shown = str(exc)
             else:
                 logger.exception("sub-agent %s raised", key)
@@ -258,6 +258,8 @@ def _agent_tool_handler(
                     from_agent_key=key,
                 )
             await parent_ctx.emit(EventType.SUB_AGENT_END, {**common, "status": "failed", "error": shown})
+            if isinstance(exc, RunFailed):
+                raise  # the sub-agent is gone: the run fails, the model is not asked to cope
             return {"error": shown}
 
         answer = _answer_of(result)

@@ -131,3 +131,25 @@ def test_first_visit_copy_and_the_products_icon(client, admin_client_):
     staff_client, _ = admin_client_
     for path in ("/", "/admin/runtime/agentrun/"):
         assert "builder/logo.svg" in staff_client.get(path).content.decode()
+
+
+def test_events_list_by_agent_and_time_and_filter_by_agent_type_and_time(admin_client_, data):
+    client, _ = admin_client_
+    run = data["run"]
+    other = AgentRun.objects.create(agent_key="someone-else", status="succeeded")
+    AgentEvent.objects.create(run=other, seq=1, event_type="run.succeeded", payload={})
+    page = client.get("/admin/runtime/agentevent/").content.decode()
+    # the agent's key heads each row, not the run's UUID
+    assert run.agent_key in page and "someone-else" in page
+    by_agent = client.get(
+        "/admin/runtime/agentevent/", {"run__agent_key__icontains": "someone"}
+    ).content.decode()
+    assert "someone-else" in by_agent and str(run.pk)[:8] not in by_agent
+    by_type = client.get(
+        "/admin/runtime/agentevent/", {"event_type__exact": "assistant.delta"}
+    ).content.decode()
+    assert str(run.pk)[:8] in by_type and str(other.pk)[:8] not in by_type
+    future = client.get(
+        "/admin/runtime/agentevent/", {"created_at_from": "2999-01-01 00:00"}
+    ).content.decode()
+    assert str(run.pk)[:8] not in future and str(other.pk)[:8] not in future

@@ -370,10 +370,12 @@
 
     function addStep(type, data) {
       var payload = data.payload || {};
-      var step = el("details", "b-step");
+      var failed = type === "sub_agent.end" && payload.status === "failed";
+      var step = el("details", failed ? "b-step b-step--error" : "b-step");
       var label = type === "tool.call" ? "Tool call: " + (payload.tool || "") :
         type === "tool.result" ? "Tool result: " + (payload.tool || "") :
         type === "sub_agent.start" ? "Agent " + (payload.sub_agent_key || "") + " starts (" + (payload.invocation_mode || "") + ")" :
+        failed ? "Agent " + (payload.sub_agent_key || "") + " failed: " + (payload.error || "") :
         "Agent " + (payload.sub_agent_key || "") + " finished: " + (payload.status || "");
       step.appendChild(el("summary", "", label));
       step.appendChild(el("pre", "", JSON.stringify(payload, null, 2)));
