@@ -123,8 +123,7 @@ def _peer_embed(model: str, texts: list[str]) -> float:
 
 
 _COLUMNS = (
-    "knowledge_base_id, embedding_model, ordinal, text, page, section, char_start, char_end, "
-    "token_count, embedding"
+    "knowledge_base_id, embedding_model, text, page, section, char_start, char_end, token_count, embedding"
 )
 
 
@@ -155,8 +154,9 @@ def _peer_insert(base) -> tuple[float, float]:
                     cursor.execute(f'DROP INDEX "{name}"')
             started = time.perf_counter()
             cursor.execute(
-                f"INSERT INTO {target} (document_id, {_COLUMNS}) "
-                f"SELECT %s, {_COLUMNS} FROM rag_chunk WHERE knowledge_base_id = %s AND document_id <> %s",
+                f"INSERT INTO {target} (document_id, ordinal, {_COLUMNS}) "
+                f"SELECT %s, row_number() OVER (), {_COLUMNS} FROM rag_chunk "
+                "WHERE knowledge_base_id = %s AND document_id <> %s",
                 [document.pk, base.pk, document.pk],
             )
             figures.append(count / (time.perf_counter() - started))
