@@ -37,6 +37,8 @@ from bench._sse import env_int
 from bench.common import PROJECT_ROOT, PYTHON, dedicated_database, django_env, setup_django, stop_process
 from bench.common import wait_until as _wait_until
 
+TIME_LIMIT = 1200  # seconds for `python -m bench` (6 minutes at load 12)
+
 DOCS = env_int("BENCH_RAG_INGEST_DOCS", 4)
 CHUNKS_PER_DOC = env_int("BENCH_RAG_INGEST_CHUNKS", 400)
 ROUNDS = env_int("BENCH_RAG_INGEST_ROUNDS", 2)
