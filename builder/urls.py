@@ -66,6 +66,7 @@ urlpatterns = [
     *per_kind("channels/widget/preview/", publish.widget_preview, "widget-preview", agent_prefix=False),
     *per_kind("publish/api-keys/", api_keys.api_keys_view, "api-keys"),
     *per_kind("publish/api-keys/budget/", api_keys.api_key_budget_view, "api-budget"),
+    *per_kind("publish/api-keys/caps/", api_keys.api_key_caps_view, "api-caps"),
     *per_kind("publish/api-keys/<uuid:key_id>/limit/", api_keys.api_key_limit_view, "api-key-limit"),
     *per_kind("publish/api-keys/<uuid:key_id>/revoke/", api_keys.api_key_revoke_view, "api-key-revoke"),
     path("agents/<uuid:public_id>/versions/diff/", versions.version_diff_view, name="agent-diff"),

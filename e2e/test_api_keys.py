@@ -136,3 +136,33 @@ def test_bad_values_show_by_their_fields(page, staff):
     page.get_by_role("row").filter(has_text="Mobile app").get_by_role("button", name="Save").click()
     expect(page.get_by_text("“Mobile app” may send 45 requests per minute.")).to_be_visible()
     assert ApiKey.objects.get(name="Mobile app").requests_per_minute == 45
+
+
+def test_a_wrong_cap_per_run_shows_by_its_field_and_saves_nothing(page, staff):
+    from runtime.channels.api_key_models import AgentBudget
+
+    agent = _published_agent(staff)
+    page.goto(f"/agents/{agent.public_id}/publish/api-keys/")
+    page.get_by_label("Most steps per run").fill("60")
+    page.get_by_label("Most tokens per run").fill("20000")
+    page.get_by_role("button", name="Save caps").click()
+    expect(field_error(page, "Most steps per run")).to_contain_text(
+        "Use a whole number of steps from 1 to 50, or leave it blank for no cap of the API keys' own."
+    )
+    expect(page.get_by_label("Most tokens per run")).to_have_value("20000")  # kept, not saved
+    expect(page.get_by_label("Most steps per run")).to_have_attribute("aria-invalid", "true")
+    page.locator("#run-caps").scroll_into_view_if_needed()
+    shot(page, "api-keys-06-bad-cap")
+    assert not AgentBudget.objects.exists()
+    page.get_by_label("Most steps per run").fill("3")
+    page.get_by_role("button", name="Save caps").click()
+    expect(
+        page.get_by_text("Each run through an API key now stops at 3 steps, 20,000 tokens.")
+    ).to_be_visible()
+    expect(page.get_by_label("Most steps per run")).to_have_value("3")
+    budget = AgentBudget.objects.get(agent_key="shop-helper")
+    assert (budget.max_steps_per_run, budget.max_tokens_per_run, budget.max_seconds_per_run) == (
+        3,
+        20_000,
+        None,
+    )

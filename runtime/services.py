@@ -15,6 +15,7 @@ from django.utils import timezone
 from runtime import conf, registry
 from runtime.access import may_edit_agent, may_test_agent
 from runtime.bus import get_bus
+from runtime.channels.api_keys import api_key_caps_apply
 from runtime.engine.queue import get_queue
 from runtime.events import append_events
 from runtime.messages import RESERVE_SQL, numbered_insert
@@ -198,6 +199,9 @@ def run_create(
     owner = user if getattr(user, "is_authenticated", False) else None
     metadata = dict(metadata or {})
     admission: Any = contextlib.nullcontext(None)
+    if channel_caller.startswith("apikey:") and parent_run is None:
+        # every run an API key starts (the run API, /v1, a retry) meets the agent's caps per run
+        api_key_caps_apply(agent_key=requested_key, metadata=metadata)
     if anonymous_session_id and owner is None and parent_run is None and not channel_caller:
         # Anonymous visitors run agents only through a widget channel, within its limits,
         # whichever entry point they came in by (runtime/channels/admission.py).

@@ -1,5 +1,5 @@
 """An agent's (or a multi-agent system's) API keys page: create (the key shown once), list,
-revoke, limits and daily budget. ``kind`` ("agent" or "system") comes from the URL.
+revoke, limits, daily budget and caps per run. ``kind`` ("agent" or "system") comes from the URL.
 
 Owners only (``perms.publish`` from ``builder/access.py``; the runtime's services ask
 ``runtime.access`` again). Every change is a POST with CSRF; a bad value answers 422 with the
@@ -23,6 +23,7 @@ from runtime import conf
 from runtime.agents import ToolCallingAgent
 from runtime.channels import api_keys as keys
 from runtime.channels.budget import spend_today, unpriced_model
+from runtime.channels.caps import run_caps_clean
 
 
 class KeyCreateForm(forms.Form):
@@ -84,6 +85,45 @@ class BudgetForm(forms.Form):
             raise forms.ValidationError(exc.message) from None
 
 
+def _numeric(placeholder: str) -> forms.TextInput:
+    return forms.TextInput(attrs={"class": "b-input", "inputmode": "numeric", "placeholder": placeholder})
+
+
+class RunCapsForm(forms.Form):
+    """Caps on each run an API key starts; the widget's bounds and messages (runtime/channels/caps.py)."""
+
+    max_steps_per_run = forms.CharField(
+        required=False,
+        label="Most steps per run",
+        widget=_numeric("agent's own (10)"),
+        help_text="Model calls (tool-calling steps) one run may take, 1-50. Blank: the agent's own limit.",
+    )
+    max_tokens_per_run = forms.CharField(
+        required=False,
+        label="Most tokens per run",
+        widget=_numeric("no cap"),
+        help_text="Tokens (prompt and reply, all steps) one run may use, 100-1,000,000; the agent stops "
+        "at its next step once over. Blank: no cap.",
+    )
+    max_seconds_per_run = forms.CharField(
+        required=False,
+        label="Most seconds per run",
+        widget=_numeric("server's own"),
+        help_text="A run still going after this is stopped, 5-3,600. Blank: the server's run timeout.",
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        cleaned, errors = run_caps_clean(
+            {name: data.get(name) for name in self.fields}, whose=keys.CAPS_WHOSE
+        )
+        for name, problems in errors.items():
+            for problem in problems:
+                self.add_error(name, problem)
+        self.caps = cleaned
+        return data
+
+
 def _caps(kind: str, obj: Any) -> dict[str, Any]:
     """The caps every run of the published version has already (shown, not set, here)."""
     config = obj.published_version.config if kind == "agent" and obj.published_version_id else {}
@@ -119,6 +159,7 @@ def _render(
     create_form: KeyCreateForm | None = None,
     budget_form: BudgetForm | None = None,
     limit_forms: dict[str, KeyLimitForm] | None = None,
+    caps_form: RunCapsForm | None = None,
     new_token: str = "",
     status: int = 200,
 ) -> HttpResponse:
@@ -151,6 +192,9 @@ def _render(
             }
         ),
         "budget": budget,
+        "caps_form": caps_form
+        or RunCapsForm(initial={name: getattr(budget, name) or "" for name in RunCapsForm.base_fields}),
+        "caps_url": _url(kind, "api-caps", agent),
         "unpriced_model": unpriced_model(agent.slug),
         "spend": spend_today(agent.slug),
         "new_token": new_token,
@@ -213,6 +257,33 @@ def api_key_budget_view(request: HttpRequest, public_id: str, kind: str) -> Http
     parts = [f"${amount:.2f}"] if amount is not None else []
     parts += [f"{tokens:,} tokens"] if tokens is not None else []
     messages.success(request, f"Daily budget set to {' and '.join(parts)}." if parts else "No daily budget.")
+    return go(request, _url(kind, "api-keys", agent))
+
+
+@staff_view
+@require_POST
+def api_key_caps_view(request: HttpRequest, public_id: str, kind: str) -> HttpResponse:
+    """The caps on each run the agent's API keys start: a wrong value is 422 by its field and
+    saves none of them."""
+    agent = _owned(request, kind, public_id)
+    form = RunCapsForm(request.POST)
+    if not form.is_valid():
+        return _render(request, kind, agent, caps_form=form, status=422)
+    try:
+        keys.agent_run_caps_set(agent_key=agent.slug, user=request.user, **form.caps)
+    except keys.ChannelInputError as exc:
+        form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        return _render(request, kind, agent, caps_form=form, status=422)
+    except keys.NotAllowed as exc:
+        raise PermissionDenied(str(exc)) from None
+    units = {"max_steps_per_run": "steps", "max_tokens_per_run": "tokens", "max_seconds_per_run": "seconds"}
+    parts = [f"{value:,} {units[name]}" for name, value in form.caps.items() if value is not None]
+    messages.success(
+        request,
+        f"Each run through an API key now stops at {', '.join(parts)}."
+        if parts
+        else "No caps per run of the API keys' own: the agent's and the server's apply.",
+    )
     return go(request, _url(kind, "api-keys", agent))
 
 

@@ -38,6 +38,7 @@ from django.utils import timezone
 
 from runtime import access, registry
 from runtime.channels.budget import BudgetExceeded, budget_reserve, reservation_attach, settle_finished
+from runtime.channels.caps import caps_apply
 from runtime.channels.identity import ORIGIN_KEY, SAME_ORIGIN_KEY, SESSION_KEY, anonymous_session
 from runtime.channels.models import WidgetChannel
 from runtime.channels.origins import origin_allowed
@@ -45,8 +46,6 @@ from runtime.models import AgentRun
 from runtime.services import RunInputError
 
 logger = logging.getLogger(__name__)
-
-CAPS_KEY = "run_caps"
 
 
 @dataclass
@@ -149,15 +148,6 @@ def _check_limits(*, session: Any, channel: WidgetChannel, now: datetime) -> Non
         )
 
 
-def run_caps(channel: WidgetChannel) -> dict[str, int]:
-    caps = {
-        "steps": channel.max_steps_per_run,
-        "tokens": channel.max_tokens_per_run,
-        "seconds": channel.max_seconds_per_run,
-    }
-    return {name: value for name, value in caps.items() if value}
-
-
 @contextlib.contextmanager
 def visitor_admission(
     *, anonymous_session_id: Any, agent_key: str, metadata: dict[str, Any]
@@ -191,11 +181,7 @@ def visitor_admission(
                 retry_after=exc.retry_after,
             ) from None
         metadata[SESSION_KEY] = str(channel.pk)
-        caps = run_caps(channel)
-        if caps:
-            metadata[CAPS_KEY] = caps
-        else:
-            metadata.pop(CAPS_KEY, None)
+        caps_apply(metadata, channel)
 
         def admitted(run: AgentRun, created: bool) -> None:
             if created:

@@ -64,7 +64,8 @@ class ApiKey(models.Model):
 class AgentBudget(models.Model):
     """The most an agent may spend per UTC day on runs started through public channels: in
     dollars, in tokens, or both (each that is set holds). Tokens count every model's tokens,
-    priced or not, so a budget in tokens also holds for a model whose price nobody knows."""
+    priced or not, so a budget in tokens also holds for a model whose price nobody knows.
+    Also the caps on each run its API keys start (the widget's are on its channel)."""
 
     agent_key = models.CharField(max_length=200, unique=True)
     daily_budget_usd = models.DecimalField(
@@ -73,6 +74,11 @@ class AgentBudget(models.Model):
     daily_budget_tokens = models.PositiveBigIntegerField(
         null=True, blank=True, help_text="Blank: no daily budget in tokens."
     )
+    # Caps on each run an API key starts (blank: the agent's and the server's own caps);
+    # runtime/channels/caps.py, set on the agent's API keys page.
+    max_steps_per_run = models.PositiveIntegerField(null=True, blank=True)
+    max_tokens_per_run = models.PositiveIntegerField(null=True, blank=True)
+    max_seconds_per_run = models.PositiveIntegerField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

@@ -27,12 +27,14 @@ from django.utils import timezone
 
 from runtime import access, registry
 from runtime.channels.api_key_models import KEY_PREFIX, LOOKUP_LENGTH, AgentBudget, ApiKey
+from runtime.channels.caps import RUN_CAPS, caps_apply, run_caps_clean
 
 MAX_NAME = 100
 MAX_RPM = 10_000
 MAX_DAILY_BUDGET = Decimal("1000000")
 MAX_DAILY_TOKENS = 10**12
 _TOKEN_SUFFIXES = {"k": 1_000, "m": 1_000_000}
+CAPS_WHOSE = "the API keys'"  # "... or leave it blank for no cap of the API keys' own."
 UNCHANGED: Any = object()  # agent_budget_set: leave this budget as it is
 TOUCH_EVERY_SECONDS = 60.0
 _LOOKUP_ALPHABET = string.ascii_letters + string.digits
@@ -190,6 +192,28 @@ def agent_budget_set(
         values["daily_budget_tokens"] = clean_daily_budget_tokens(daily_budget_tokens)
     budget, _ = AgentBudget.objects.update_or_create(agent_key=agent_key, defaults=values)
     return budget
+
+
+def agent_run_caps_set(*, agent_key: str, user: Any, **values: Any) -> AgentBudget:
+    """Set the caps on each run the agent's API keys start: ``max_steps_per_run``,
+    ``max_tokens_per_run``, ``max_seconds_per_run`` (blank or None: no cap of the keys' own).
+    The widget's bounds and messages; all are checked before anything is saved."""
+    _check_owner(user, agent_key)
+    unknown = sorted(set(values) - set(RUN_CAPS))
+    if unknown:
+        raise ChannelInputError(unknown[0], "Not a cap per run.")
+    cleaned, errors = run_caps_clean(values, whose=CAPS_WHOSE)
+    if errors:
+        name = next(iter(errors))
+        raise ChannelInputError(name, errors[name][0])
+    budget, _ = AgentBudget.objects.update_or_create(agent_key=agent_key, defaults=cleaned)
+    return budget
+
+
+def api_key_caps_apply(*, agent_key: str, metadata: dict[str, Any]) -> None:
+    """Put the agent's caps for API-key runs in a new run's ``metadata`` (``run_create`` calls
+    this for every top-level run an API key starts), over anything the caller sent."""
+    caps_apply(metadata, AgentBudget.objects.filter(agent_key=agent_key).first())
 
 
 # -- reads -------------------------------------------------------------------------------------

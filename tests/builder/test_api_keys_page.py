@@ -150,6 +150,7 @@ def test_strangers_and_other_staff_see_nothing_and_change_nothing(
             ("get", _url(agent), {}),
             ("post", _url(agent), {"name": "mine", "requests_per_minute": "60"}),
             ("post", _url(agent, "agent-api-budget"), {"daily_budget_usd": "1"}),
+            ("post", _url(agent, "agent-api-caps"), {"max_steps_per_run": "1"}),
             ("post", _url(agent, "agent-api-key-revoke", key.pk), {}),
             (
                 "post",
@@ -206,3 +207,64 @@ def test_a_system_has_its_own_keys_page(owner_client, staff_client, owner, agent
     assert staff_client.get(url).status_code == 404
     assert staff_client.post(url, {"name": "x", "requests_per_minute": "10"}).status_code == 404
     assert ApiKey.objects.count() == 1
+
+
+# -- caps per run for API-key runs -------------------------------------------------------------
+
+CAPS = {"max_steps_per_run": "3", "max_tokens_per_run": "20,000", "max_seconds_per_run": "60"}
+
+
+def test_the_owner_sets_caps_per_run_beside_the_budget(owner_client, agent):
+    page = owner_client.get(_url(agent)).content.decode()
+    assert 'id="run-caps"' in page and "Most steps per run" in page
+    response = owner_client.post(_url(agent, "agent-api-caps"), CAPS, follow=True)
+    assert "Each run through an API key now stops at 3 steps, 20,000 tokens, 60 seconds." in (
+        response.content.decode()
+    )
+    budget = AgentBudget.objects.get(agent_key="helper")
+    caps = (budget.max_steps_per_run, budget.max_tokens_per_run, budget.max_seconds_per_run)
+    assert caps == (3, 20_000, 60) and budget.daily_budget_usd is None  # the budget is left alone
+    assert 'value="20000"' in owner_client.get(_url(agent)).content.decode()
+    # blank: no cap of the keys' own
+    owner_client.post(
+        _url(agent, "agent-api-caps"), {**CAPS, "max_steps_per_run": "", "max_seconds_per_run": ""}
+    )
+    budget.refresh_from_db()
+    caps = (budget.max_steps_per_run, budget.max_tokens_per_run, budget.max_seconds_per_run)
+    assert caps == (None, 20_000, None)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("max_steps_per_run", "51", "Use a whole number of steps from 1 to 50, or leave it blank"),
+        ("max_steps_per_run", "two", "Use a whole number of steps from 1 to 50"),
+        ("max_tokens_per_run", "99", "Use a whole number of tokens from 100 to 1,000,000"),
+        ("max_seconds_per_run", "4", "Use a whole number of seconds from 5 to 3,600"),
+    ],
+)
+def test_a_wrong_cap_is_422_next_to_its_field_and_saves_nothing(owner_client, agent, field, value, message):
+    response = owner_client.post(
+        _url(agent, "agent-api-caps"), {**CAPS, field: value}, headers={"HX-Request": "true"}
+    )
+    body = response.content.decode()
+    assert response.status_code == 422 and body.lstrip().startswith('<div id="api-keys"')
+    assert f'id="id_{field}-error"' in body and message in body
+    assert "no cap of the API keys' own." in " ".join(response.context["caps_form"].errors[field])
+    assert not AgentBudget.objects.exists()  # not even the good values
+
+
+def test_an_editor_who_is_not_an_owner_may_not_set_caps(owner, agent, django_user_model):
+    from django.test import Client
+
+    from builder.services.sharing import share_add
+    from runtime.channels.api_keys import agent_run_caps_set
+
+    editor = django_user_model.objects.create_user("ed", "ed@example.com", "x", is_staff=True)
+    share_add(obj=agent, actor=owner, role="editor", user=editor)
+    client = Client()
+    client.force_login(editor)
+    assert client.post(_url(agent, "agent-api-caps"), CAPS).status_code == 403
+    with pytest.raises(NotAllowed):
+        agent_run_caps_set(agent_key="helper", user=editor, max_steps_per_run=3)
+    assert not AgentBudget.objects.exists()

@@ -14,10 +14,10 @@ from django.contrib.auth import get_user_model
 
 from builder.services import agent_create, agent_publish
 from runtime.channels.api_key_models import AgentDailySpend, SpendReservation
-from runtime.channels.api_keys import agent_budget_set, api_key_create, api_key_revoke
+from runtime.channels.api_keys import agent_budget_set, agent_run_caps_set, api_key_create, api_key_revoke
 from runtime.models import AgentRun
 from tests.api.live import uvicorn_server
-from tests.fakes.llm_servers import FakeOpenAIServer, Text
+from tests.fakes.llm_servers import FakeOpenAIServer, Text, ToolCalls
 from tests.processes import WorkerProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -107,6 +107,21 @@ def test_a_completion_is_a_run_like_any_other(live, owner, published, fake_model
     assert sent[-1] == {"role": "user", "content": "Hi"}
     key.refresh_from_db()
     assert key.last_used_at is not None
+
+
+def test_the_caps_per_run_set_for_api_keys_stop_a_completion(live, owner, published, fake_model):
+    agent_run_caps_set(agent_key="support", user=owner, max_steps_per_run=1)
+    _, token = api_key_create(name="shop", agent_keys=["support"], user=owner)
+    asked = len(fake_model.requests)
+    fake_model.push(ToolCalls([("lookup", {"sku": "s1"})]))  # then the fake's default answer
+    completion = client_for(live, token).chat.completions.create(
+        model="support", messages=[{"role": "user", "content": "find me shoes"}]
+    )
+    assert "I stopped after 1 steps" in completion.choices[0].message.content
+    assert len(fake_model.requests) == asked + 1  # the agent's own limit is 10 steps
+    run = AgentRun.objects.get()
+    assert run.metadata["channel"] == "openai" and run.metadata["run_caps"] == {"steps": 1}
+    assert run.output["final_output"]["stopped"] == "max_iterations"
 
 
 def test_streaming_sends_chunks_then_usage_then_done(live, owner, published, fake_model):
