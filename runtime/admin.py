@@ -235,20 +235,35 @@ class AgentRunAdmin(QuickRowsMixin, RunRowsMixin, ReadOnlyMixin, ModelAdmin):
         return HttpResponseRedirect(reverse("admin:runtime_agentrun_change", args=[target]))
 
 
+class VisibilityFilter(admin.SimpleListFilter):
+    title = "visibility"
+    parameter_name = "visibility"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(level, level) for level in ("user", "debug", "internal")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[AgentEvent]) -> QuerySet[AgentEvent]:
+        return queryset.filter(visibility=self.value()) if self.value() else queryset
+
+
 @admin.register(AgentEvent)
-class AgentEventAdmin(RunRowsMixin, ReadOnlyMixin, ModelAdmin):
+class AgentEventAdmin(QuickRowsMixin, RunRowsMixin, ReadOnlyMixin, ModelAdmin):
     run_path = "run__"
     list_display = ["run", "seq", "event_type", "visibility", "attempt", "created_at"]
-    list_per_page = 50
-    list_filter = ["event_type", "visibility"]
+    list_per_page = 25
+    # Fixed choices and a typed type: Django's field filters ask the table for its distinct
+    # values on every page view, a scan of every event (70 ms at 100,000 events).
+    list_filter = [("event_type", FieldTextFilter), VisibilityFilter]
     search_fields = ["run__id", "event_type"]
     readonly_fields = [f.name for f in AgentEvent._meta.fields]
     show_full_result_count = False
 
 
 @admin.register(AgentConversation)
-class AgentConversationAdmin(VisibleRowsMixin, ModelAdmin):
-    list_display = ["id", "title", "agent_key", "active_agent_key", "user", "updated_at"]
+class AgentConversationAdmin(QuickRowsMixin, VisibleRowsMixin, ModelAdmin):
+    list_display = ["title", "agent_key", "user", "updated_at", "active_agent_key", "id"]
+    list_per_page = 25  # Django's 100 rows took 300 ms at 12,000 conversations
+    show_full_result_count = False
     search_fields = ["id", "title", "agent_key"]
     list_select_related = ["user"]
     readonly_fields = [

@@ -97,3 +97,28 @@ def test_run_answer_joins_the_last_attempts_deltas_in_order(root):
     )
     body = root.get(f"/admin/runtime/agentrun/{run.pk}/change/").content.decode()
     assert "Hello, world" in body and "Stale" not in body
+
+
+def test_event_and_conversation_lists_are_bounded_and_never_scan_for_filter_choices(root):
+    runs = _runs(2)
+    AgentEvent.objects.bulk_create(
+        AgentEvent(run=runs[i % 2], seq=i, event_type="assistant.delta", payload={"delta": "x"})
+        for i in range(60)
+    )
+    AgentConversation.objects.bulk_create(
+        AgentConversation(agent_key="helper", title=f"c{i}") for i in range(60)
+    )
+    for url in ("/admin/runtime/agentevent/", "/admin/runtime/agentconversation/"):
+        root.get(url)
+        with CaptureQueriesContext(connection) as ctx:
+            body = root.get(url).content.decode()
+        # a filter's choices are fixed, not SELECT DISTINCT over every row on each view
+        assert not [q for q in ctx.captured_queries if "DISTINCT" in q["sql"]], url
+        assert len(set(re.findall(rf"{url}[^/]+/change/", body))) == 25, url
+    # the filters still narrow the list
+    events = "/admin/runtime/agentevent/"
+    assert not re.search(
+        r"agentevent/\d+/change/", root.get(events, {"visibility": "debug"}).content.decode()
+    )
+    typed = root.get(events, {"event_type__icontains": "delta"}).content.decode()
+    assert len(set(re.findall(r"agentevent/\d+/change/", typed))) == 25
