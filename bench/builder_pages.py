@@ -27,7 +27,7 @@ import hashlib
 import os
 from datetime import timedelta
 
-from bench.common import dedicated_database, page_p50, setup_django
+from bench.common import cpu_p50, dedicated_database, page_p50, setup_django
 
 AGENTS = 1_000
 SYSTEMS = 100
@@ -408,20 +408,6 @@ def page_queries(client, url: str) -> int:
     with CaptureQueriesContext(connection) as ctx:
         client.get(url)
     return len(ctx.captured_queries)
-
-
-def cpu_p50(client, url: str, *, repeats: int) -> float:
-    """This process's CPU time per request (p50, ms): on a loaded machine wall time mostly
-    measures the wait for a core, CPU time what the page itself costs."""
-    import statistics
-    import time
-
-    times = []
-    for _ in range(repeats):
-        started = time.process_time()
-        client.get(url)
-        times.append((time.process_time() - started) * 1000)
-    return statistics.median(times)
 
 
 def main() -> list[dict]:
