@@ -64,3 +64,31 @@ def test_knowledge_documents_page_two(page, staff):
     expect(page.get_by_text("Page 2 of 2, newest first")).to_be_visible(timeout=LOAD)
     expect(documents.locator("tbody tr")).to_have_count(10)
     shot(page, "pager-knowledge-page-2")
+
+
+def test_admin_conversation_page_shows_its_messages_20_at_a_time(page, staff):
+    from builder.services import agent_create
+    from runtime.models import AgentConversation, AgentMessage, AgentRun
+
+    # the messages inline needs the model's view permission, which builder staff do not have
+    staff.is_superuser = True
+    staff.save(update_fields=["is_superuser"])
+    agent_create(owner=staff, slug="support", name="Support", config={"system_prompt": "x"})
+    conversation = AgentConversation.objects.create(agent_key="support", user=staff, title="Orders")
+    for i in range(20):
+        run = AgentRun.objects.create(
+            conversation=conversation, agent_key="support", user=staff, status="succeeded"
+        )
+        AgentMessage.objects.bulk_create(
+            AgentMessage(
+                conversation=conversation, run=run, seq=2 * i + n, role=role, content=f"{role} says {i}"
+            )
+            for n, role in ((1, "user"), (2, "assistant"))
+        )
+    page.goto(f"/admin/runtime/agentconversation/{conversation.pk}/change/")
+    expect(page.get_by_text("user says 0", exact=True)).to_be_visible(timeout=LOAD)
+    expect(page.get_by_text("assistant says 19", exact=True)).to_have_count(0)
+    shot(page, "pager-admin-conversation-page-1")
+    page.locator(".inline-pagination a", has_text="2").click()  # Unfold's pager: htmx links without href
+    expect(page.get_by_text("assistant says 19", exact=True)).to_be_visible(timeout=LOAD)
+    shot(page, "pager-admin-conversation-page-2")

@@ -79,7 +79,9 @@ class MessageInline(ReadOnlyMixin, TabularInline):
     readonly_fields = fields
     ordering = ["seq"]
     extra = 0
-    per_page = 50
+    # Unfold renders each read-only cell through its field machinery, ~4 ms a message: a page of
+    # 20 keeps a long conversation's page bounded (the builder's owner view reads it whole)
+    per_page = 20
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[AgentMessage]:
         # each row names its run: one join, not a query per message

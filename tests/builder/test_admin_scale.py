@@ -81,7 +81,9 @@ def test_conversation_page_asks_the_same_queries_for_4_or_40_messages(root):
     turns(2, 18)
     assert _queries(root, url) == few
     body = root.get(url).content.decode()
-    assert "assistant 19" in body and "user 0" in body  # the messages, as text
+    assert "user 0" in body and "assistant 9" in body  # the messages, as text, 20 a page
+    assert "user 10" not in body
+    assert "assistant 19" in root.get(url, {"messages-page": 2}).content.decode()
 
 
 def test_run_answer_joins_the_last_attempts_deltas_in_order(root):
