@@ -13,6 +13,7 @@ from accounts.services import anonymous_session_create
 from accounts.throttles import AnonymousSessionMintThrottle
 from runtime.api.errors import exception_handler
 from runtime.api.serializers import ErrorSerializer
+from runtime.channels.identity import ORIGIN_KEY, SAME_ORIGIN_KEY
 
 
 class AnonymousSessionSerializer(serializers.Serializer):
@@ -23,7 +24,11 @@ class AnonymousSessionSerializer(serializers.Serializer):
 
 
 class AnonymousSessionCreateView(APIView):
-    """Mint an anonymous session: a bearer token for a visitor without an account."""
+    """Mint an anonymous session: a bearer token for a visitor without an account.
+
+    It may run an agent only through that agent's web widget channel, from a page on one of the
+    widget's allowed origins, within the widget's limits (docs/publishing.md).
+    """
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
@@ -44,5 +49,13 @@ class AnonymousSessionCreateView(APIView):
         auth=[],
     )
     def post(self, request: Request) -> Response:
-        session = anonymous_session_create()
+        # The page's Origin decides, when the session starts a run, whether the agent's web widget
+        # admits it (runtime/channels/admission.py): recorded here, once, by the server.
+        origin = request.headers.get("Origin", "").strip()[:300]
+        session = anonymous_session_create(
+            metadata={
+                ORIGIN_KEY: origin,
+                SAME_ORIGIN_KEY: bool(origin) and origin == f"{request.scheme}://{request.get_host()}",
+            }
+        )
         return Response(AnonymousSessionSerializer(session).data, status=status.HTTP_201_CREATED)

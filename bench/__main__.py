@@ -11,7 +11,8 @@ A benchmark module is any ``bench/<name>.py`` (not starting with ``_``) that def
 prints its table when run as a script. Order: the engine's benchmarks, then
 ``sse_*``, ``llm_*``, ``builder_*``, then any other, alphabetically within a group.
 Each module runs in its own process with a time limit (``BENCH_MODULE_TIMEOUT``,
-seconds, default 300); bench-report.md is rewritten after every module, so it
+seconds, default 300; a module that needs longer says so with a top-level
+``TIME_LIMIT = <seconds>``, and the larger of the two applies); bench-report.md is rewritten after every module, so it
 holds the figures so far even if a later module fails.
 """
 
@@ -37,6 +38,7 @@ FIRST = ["engine_throughput", "engine_rescue"]
 GROUPS = ["engine_", "sse_", "llm_", "builder_"]
 NOT_BENCHMARKS = {"common", "agents", "procrastinate_app"}
 _RUNNABLE = re.compile(r"^(def main\(|if __name__ == [\"']__main__[\"'])", re.MULTILINE)
+_TIME_LIMIT = re.compile(r"^TIME_LIMIT = (\d+)", re.MULTILINE)
 
 
 def discover() -> list[str]:
@@ -220,7 +222,7 @@ def main(argv: list[str]) -> int:
     results: list[tuple[str, dict]] = []
     for name in names:
         print(f"\n=== {name} ===", flush=True)
-        result = run_module(name, timeout)
+        result = run_module(name, max(timeout, time_limit(name)))
         results.append((name, result))
         print(f"\n{render(result)}\n({result['seconds']:.0f} s)", flush=True)
         write_report(info, results)
@@ -229,6 +231,12 @@ def main(argv: list[str]) -> int:
         f"\nWrote {REPORT.relative_to(PROJECT_ROOT)}" + (f"; FAILED: {', '.join(failed)}" if failed else "")
     )
     return 1 if failed else 0
+
+
+def time_limit(name: str) -> float:
+    """The module's own ``TIME_LIMIT`` (read from its source, so it is not imported here), or 0."""
+    found = _TIME_LIMIT.search((BENCH_DIR / f"{name}.py").read_text())
+    return float(found.group(1)) if found else 0.0
 
 
 if __name__ == "__main__":

@@ -11,15 +11,22 @@ channel, how long each token took to reach it; the first piece carries the time 
 response's first byte (the status line) was written instead.
 HTTP/1.1 keep-alive, so the SDKs reuse connections as they would with a real provider.
 
+``POST /v1/embeddings`` answers at once, a whole batch per request, with a deterministic
+vector per input text (SHAKE-256 of the text, of the requested ``dimensions``), as floats or
+as the SDK's default base64 float32: the knowledge benchmarks' embedding service.
+
     python -m bench._fake_openai     # prints "port <n>" once listening on 127.0.0.1
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
 import json
 import re
+import struct
 import subprocess
 import sys
 import time
@@ -92,6 +99,37 @@ async def _stream(writer: asyncio.StreamWriter, request: dict[str, Any]) -> None
     await writer.drain()
 
 
+def _vector(text: str, dimensions: int) -> list[float]:
+    return [(b - 127.5) / 128 for b in hashlib.shake_256(text.encode()).digest(dimensions)]
+
+
+def embeddings_response(request: dict[str, Any]) -> bytes:
+    """The whole HTTP response to ``POST /v1/embeddings``: one vector per input, in order."""
+    inputs = request.get("input")
+    texts = [inputs] if isinstance(inputs, str) else [str(t) for t in inputs or []]
+    dimensions = int(request.get("dimensions") or 1536)
+    as_base64 = request.get("encoding_format") == "base64"
+    data = []
+    for index, text in enumerate(texts):
+        vector = _vector(text, dimensions)
+        embedding: Any = (
+            base64.b64encode(struct.pack(f"<{dimensions}f", *vector)).decode() if as_base64 else vector
+        )
+        data.append({"object": "embedding", "index": index, "embedding": embedding})
+    tokens = sum(len(t.split()) for t in texts)
+    body = json.dumps(
+        {
+            "object": "list",
+            "data": data,
+            "model": str(request.get("model", "bench")),
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        },
+        separators=(",", ":"),
+    ).encode()
+    head = f"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
+    return head.encode() + body
+
+
 async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     try:
         while True:  # keep-alive: one request after another on this connection
@@ -102,7 +140,12 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
                 if name.strip().lower() == b"content-length":
                     length = int(value.strip())
             body = await reader.readexactly(length)
-            await _stream(writer, json.loads(body) if body else {})
+            request = json.loads(body) if body else {}
+            if head.split(b" ", 2)[1].rstrip(b"/").endswith(b"/embeddings"):
+                writer.write(embeddings_response(request))
+                await writer.drain()
+            else:
+                await _stream(writer, request)
     except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
         pass
     finally:

@@ -7,7 +7,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from builder.access import EDITOR, FULL, NONE, Perms, rank_of_row, visible_to
-from builder.models import Agent, AgentSystem
+from builder.models import Agent, AgentSystem, AuditAction
+from builder.services.sharing import audit_record
 from runtime.access import StoredAgent
 
 if TYPE_CHECKING:
@@ -72,7 +73,4 @@ class BuilderKnowledgeAccess:
         return visible_to(user, queryset, owner_field=owner_field, min_role=min_role)
 
     def deleted(self, user: AbstractBaseUser, base: Any) -> None:
-        from builder.models import AuditAction
-        from builder.services.sharing import audit_record
-
         audit_record(actor=user, action=AuditAction.DELETED, obj=base)

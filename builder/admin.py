@@ -21,12 +21,14 @@ from builder.models import (
     AgentDraftRevision,
     AgentSystem,
     AgentVersion,
+    AuditAction,
     AuditEntry,
     SystemMember,
     ToolDefinition,
 )
 from builder.schema import ConfigError
 from builder.services import agent_publish
+from builder.services.sharing import audit_record
 from builder.services.systems import system_publish
 from runtime.admin_support import ReadOnlyMixin, VisibleRowsMixin, confirmed_action
 
@@ -60,9 +62,6 @@ class OwnedAdmin(VisibleRowsMixin, ModelAdmin):
         super().delete_queryset(request, queryset)
 
     def _audit_delete(self, request: HttpRequest, objs: list[Any]) -> None:
-        from builder.models import AuditAction
-        from builder.services.sharing import audit_record
-
         for obj in objs:
             if type(obj) in KINDS:
                 audit_record(actor=request.user, action=AuditAction.DELETED, obj=obj, detail="from the admin")

@@ -275,11 +275,14 @@ class TryToolForm(forms.Form):
 
 
 class ImportForm(forms.Form):
-    file = forms.FileField(required=False, help_text="A .yaml or .json file exported from this builder.")
+    file = forms.FileField(
+        required=False, label="Exported file", help_text="A .yaml or .json file exported from this builder."
+    )
     text = forms.CharField(
         required=False,
+        label="Or paste the export",
         widget=UnfoldAdminTextareaWidget(attrs={"rows": 8}),
-        help_text="…or paste the file here.",
+        help_text="The file's contents, as text (YAML or JSON).",
     )
 
 
@@ -293,11 +296,6 @@ class SystemForm(forms.Form):
         required=False,
         widget=UnfoldAdminTextareaWidget(attrs={"rows": 3}),
         help_text="agent-key: role, one per line (e.g. billing: answers billing questions).",
-    )
-    knowledge = forms.CharField(
-        required=False,
-        widget=UnfoldAdminTextareaWidget(attrs={"rows": 4}),
-        help_text="Shared facts every member sees; separate snippets with a line containing only ---.",
     )
 
     def __init__(self, *args: Any, agents: list[tuple[str, str]], **kwargs: Any) -> None:

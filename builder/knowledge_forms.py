@@ -5,7 +5,6 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 
-from builder.models import AgentKnowledge
 from rag.embeddings import embedding_model_choices
 from rag.models import KnowledgeBase
 
@@ -35,15 +34,24 @@ class KnowledgeBaseForm(forms.Form):
             self.fields["embedding_model"].initial = settings.RAG_DEFAULT_EMBEDDING_MODEL
 
 
-class AgentKnowledgeForm(forms.Form):
+class KnowledgeAttachForm(forms.Form):
+    """Which knowledge bases an agent or a system uses, and how (the same form for both).
+
+    Ranges are checked by ``builder.services.knowledge`` (one place for the rules), so a wrong
+    value reaches the server and comes back with its message next to the field."""
+
     knowledge_bases = forms.ModelMultipleChoiceField(
         queryset=KnowledgeBase.objects.none(),
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text="Agents answer from these and cite the passages they used.",
+        help_text="Answers come from these, citing the passages used.",
+        error_messages={
+            "invalid_choice": "You cannot see a knowledge base with the id %(value)s; ask its owner to share it "
+            "with you, or untick it."
+        },
     )
     mode = forms.ChoiceField(
-        label="How the agent uses them",
+        label="How they are used",
         choices=[
             ("auto", "Automatic: passages for every user message go into the prompt"),
             ("tool", "Search tool: the model calls search_knowledge when it needs to"),
@@ -52,11 +60,26 @@ class AgentKnowledgeForm(forms.Form):
         initial="auto",
         widget=forms.RadioSelect,
     )
+    top_k = forms.IntegerField(
+        label="Passages per question",
+        initial=4,
+        help_text="How many passages (top-k) are retrieved for each question, 1 to 20.",
+        widget=forms.NumberInput(attrs={"class": "b-input", "step": 1}),
+    )
+    score_threshold = forms.FloatField(
+        label="Minimum similarity",
+        initial=0.0,
+        help_text="0 to 1: passages whose meaning is less similar to the question are left out "
+        "(0 keeps all). Test retrieval on a knowledge base shows each passage's vector score.",
+        widget=forms.NumberInput(attrs={"class": "b-input", "step": "any"}),
+    )
 
-    def __init__(self, *args, bases, agent, **kwargs) -> None:
+    def __init__(self, *args, bases, links, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["knowledge_bases"].queryset = bases
-        links = list(AgentKnowledge.objects.filter(agent=agent).values_list("knowledge_base_id", "mode"))
-        self.fields["knowledge_bases"].initial = [pk for pk, _ in links]
+        self.fields["knowledge_bases"].initial = [link.knowledge_base_id for link in links]
         if links:
-            self.fields["mode"].initial = links[0][1]
+            # one setting for all the bases on the form; stored per attachment
+            self.fields["mode"].initial = links[0].mode
+            self.fields["top_k"].initial = links[0].top_k
+            self.fields["score_threshold"].initial = links[0].score_threshold

@@ -146,7 +146,8 @@ class ToolDefinition(models.Model):
 
 
 class AgentSystem(models.Model):
-    """A multi-agent system: an entry agent, members with roles and shared knowledge."""
+    """A multi-agent system: an entry agent, members with roles, and knowledge bases they share
+    (``SystemKnowledge``)."""
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     slug = models.SlugField(max_length=64, unique=True)
@@ -156,8 +157,6 @@ class AgentSystem(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="builder_systems"
     )
     entry_agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="entry_of_systems")
-    # Short texts injected into every member's system prompt.
-    knowledge = models.JSONField(default=list, blank=True)
     # {agent_key: "version:<uuid>"}: what a published run of this system executes.
     published_pins = models.JSONField(default=dict, blank=True)
     published_at = models.DateTimeField(null=True, blank=True)
@@ -190,22 +189,31 @@ class SystemMember(models.Model):
         return f"{self.agent_id} in {self.system_id}"
 
 
-class AgentKnowledge(models.Model):
+KNOWLEDGE_MODES = [("auto", "Automatic"), ("tool", "Search tool"), ("both", "Both")]
+
+
+class KnowledgeLink(models.Model):
+    """How an agent or a system uses one attached knowledge base (settings per attachment)."""
+
+    top_k = models.PositiveSmallIntegerField(default=4)
+    # auto: passages retrieved for every user message go into the prompt; tool: the model calls
+    # search_knowledge when it wants to; both.
+    mode = models.CharField(max_length=8, choices=KNOWLEDGE_MODES, default="auto")
+    # Passages whose meaning is less similar to the question (cosine, 0..1) are left out; 0 keeps all.
+    score_threshold = models.FloatField(default=0.0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        abstract = True
+
+
+class AgentKnowledge(KnowledgeLink):
     """A knowledge base attached to an agent: its passages are retrieved for every user message."""
 
     agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="knowledge_links")
     knowledge_base = models.ForeignKey(
         "rag.KnowledgeBase", on_delete=models.CASCADE, related_name="agent_links"
     )
-    top_k = models.PositiveSmallIntegerField(default=4)
-    # auto: passages retrieved for every user message go into the prompt; tool: the model calls
-    # search_knowledge when it wants to; both.
-    mode = models.CharField(
-        max_length=8,
-        choices=[("auto", "Automatic"), ("tool", "Search tool"), ("both", "Both")],
-        default="auto",
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["agent", "knowledge_base__name"]
@@ -215,6 +223,27 @@ class AgentKnowledge(models.Model):
 
     def __str__(self) -> str:
         return f"{self.knowledge_base_id} for {self.agent_id}"
+
+
+class SystemKnowledge(KnowledgeLink):
+    """A knowledge base attached to a system: every member retrieves from it when run in the system.
+
+    Like an agent's attachments, these are not versioned: they apply at once to the system's
+    playground (members' drafts) and to its published runs (pinned member versions)."""
+
+    system = models.ForeignKey(AgentSystem, on_delete=models.CASCADE, related_name="knowledge_links")
+    knowledge_base = models.ForeignKey(
+        "rag.KnowledgeBase", on_delete=models.CASCADE, related_name="system_links"
+    )
+
+    class Meta:
+        ordering = ["system", "knowledge_base__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["system", "knowledge_base"], name="system_knowledge_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.knowledge_base_id} for system {self.system_id}"
 
 
 # -- sharing: roles stored as django-guardian object permissions --------------------------------

@@ -38,6 +38,7 @@ from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from builder.services.playground import Turn, playground_turns
+from runtime.api.permissions import anonymous_session_model
 from runtime.channels.api_key_models import ApiKey
 from runtime.channels.models import WidgetFeedback
 from runtime.models import AgentConversation, AgentEvent, AgentMessage, AgentRun
@@ -238,8 +239,6 @@ def _rows(conversations: list[AgentConversation]) -> list[Row]:
 
 def _identified_visitors(session_ids: list[Any]) -> dict[Any, str]:
     """Host-site user ids of identified widget visitors, by session (one query for the page)."""
-    from runtime.api.permissions import anonymous_session_model
-
     model = anonymous_session_model()
     ids = [pk for pk in session_ids if pk]
     if model is None or not ids:
@@ -346,10 +345,12 @@ class Day:
 
     @property
     def cost_label(self) -> str:
-        label = money(self.cost)
-        return (
-            f"{label} + price unknown for {self.unpriced_tokens:,} tokens" if self.unpriced_tokens else label
-        )
+        """ "$0.0150", "$0.0150 + price unknown for 2 tokens", or "price unknown for 2 tokens"
+        when every token was on a model without a price (never "$0.0000" for those)."""
+        if not self.unpriced_tokens:
+            return money(self.cost)
+        unknown = f"price unknown for {self.unpriced_tokens:,} tokens"
+        return f"{money(self.cost)} + {unknown}" if self.cost else unknown
 
 
 def money(value: Any) -> str:
@@ -424,7 +425,11 @@ BAR_WIDTH = 14
 BAR_GAP = 4
 
 
-def chart(title: str, days: list[Day], value: Any, *, unit: str = "", fmt: Any = str) -> Chart:
+def chart(
+    title: str, days: list[Day], value: Any, *, unit: str = "", fmt: Any = str, describe: Any = None
+) -> Chart:
+    """``describe(day)``, when given, is the bar's label and the total is ``describe`` of all days
+    together (the cost chart says "price unknown" where a plain sum would say $0)."""
     values = [value(d) for d in days]
     top = max(values, default=0) or 1
     bars = []
@@ -435,7 +440,7 @@ def chart(title: str, days: list[Day], value: Any, *, unit: str = "", fmt: Any =
                 "x": index * (BAR_WIDTH + BAR_GAP),
                 "y": CHART_HEIGHT - height,
                 "height": height,
-                "label": f"{d.day:%b %d}: {fmt(v)}{unit}",
+                "label": f"{d.day:%b %d}: {describe(d) if describe else fmt(v)}{unit}",
                 "value": v,
             }
         )
@@ -443,9 +448,17 @@ def chart(title: str, days: list[Day], value: Any, *, unit: str = "", fmt: Any =
         title=title,
         unit=unit,
         bars=bars,
-        total=fmt(sum(values)),
+        total=describe(_sum_days(days)) if describe else fmt(sum(values)),
         width=len(days) * (BAR_WIDTH + BAR_GAP),
         height=CHART_HEIGHT,
+    )
+
+
+def _sum_days(days: list[Day]) -> Day:
+    return Day(
+        day=days[-1].day if days else timezone.now().date(),
+        cost=sum((d.cost for d in days), Decimal("0")),
+        unpriced_tokens=sum(d.unpriced_tokens for d in days),
     )
 
 
@@ -454,7 +467,7 @@ def usage_charts(days: list[Day]) -> list[Chart]:
         chart("Runs", days, lambda d: d.runs),
         chart("Visitors", days, lambda d: d.visitors),
         chart("Tokens", days, lambda d: d.tokens, fmt=lambda v: f"{v:,}"),
-        chart("Cost", days, lambda d: d.cost, fmt=money),
+        chart("Cost", days, lambda d: d.cost, describe=lambda d: d.cost_label),
         chart("Errors", days, lambda d: d.errors),
         chart("Thumbs down", days, lambda d: d.thumbs_down),
     ]

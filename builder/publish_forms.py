@@ -55,6 +55,32 @@ class WidgetSettingsForm(forms.Form):
         widget=UnfoldAdminIntegerFieldWidget(attrs={"inputmode": "numeric"}),
         help_text="A visitor who reaches it is told to come back tomorrow.",
     )
+    requests_per_minute_per_visitor = forms.CharField(
+        label="Messages per visitor per minute",
+        widget=UnfoldAdminIntegerFieldWidget(attrs={"inputmode": "numeric"}),
+        help_text="Faster senders are asked to wait a moment (error 429 with Retry-After).",
+    )
+    max_steps_per_run = forms.CharField(
+        required=False,
+        label="Most steps per answer",
+        widget=UnfoldAdminIntegerFieldWidget(
+            attrs={"inputmode": "numeric", "placeholder": "agent's own (10)"}
+        ),
+        help_text="Model calls (tool-calling steps) one answer may take, 1-50. Blank: the agent's own limit.",
+    )
+    max_tokens_per_run = forms.CharField(
+        required=False,
+        label="Most tokens per answer",
+        widget=UnfoldAdminIntegerFieldWidget(attrs={"inputmode": "numeric", "placeholder": "no cap"}),
+        help_text="Tokens (prompt and reply, all steps) one answer may use, 100-1,000,000; the agent stops "
+        "at its next step once over. Blank: no cap.",
+    )
+    max_seconds_per_run = forms.CharField(
+        required=False,
+        label="Most seconds per answer",
+        widget=UnfoldAdminIntegerFieldWidget(attrs={"inputmode": "numeric", "placeholder": "server's own"}),
+        help_text="An answer still running after this is stopped, 5-3,600. Blank: the server's run timeout.",
+    )
 
     @classmethod
     def for_channel(cls, channel: WidgetChannel, data: Any = None) -> WidgetSettingsForm:
@@ -67,6 +93,10 @@ class WidgetSettingsForm(forms.Form):
             "suggested_questions": "\n".join(channel.suggested_questions),
             "show_sources": channel.show_sources,
             "messages_per_visitor_per_day": channel.messages_per_visitor_per_day,
+            "requests_per_minute_per_visitor": channel.requests_per_minute_per_visitor,
+            "max_steps_per_run": channel.max_steps_per_run or "",
+            "max_tokens_per_run": channel.max_tokens_per_run or "",
+            "max_seconds_per_run": channel.max_seconds_per_run or "",
         }
         return cls(data, initial=initial)
 

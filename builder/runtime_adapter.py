@@ -12,8 +12,11 @@ call (no per-process cache, so an edit is never served stale) and returns a
 - ``agent_key`` naming a system runs the system's entry agent. Its pin is
   ``system:<uuid>`` (the member versions pinned at publish) or
   ``system-draft:<uuid>`` (members' current drafts: the system playground).
-  Child runs of a system use the pins of the root run; system knowledge is
-  added to every member's prompt.
+  Child runs of a system use the pins of the root run; every member searches
+  the system's knowledge bases as well as its own (a base both attach is
+  searched once).
+- a run of a member pinned to its system (after a hand-off, the system's next
+  turns go to the member holding the conversation) runs as that system's member.
 - a child run of a draft test uses the sub-agent's current draft.
 
 Run metadata is never consulted: API callers write it. ``agent_version`` is
@@ -26,6 +29,8 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from django.core.exceptions import ValidationError
+
 from builder.models import (
     Agent,
     AgentDraft,
@@ -33,10 +38,18 @@ from builder.models import (
     AgentKnowledge,
     AgentSystem,
     AgentVersion,
+    SystemKnowledge,
     ToolDefinition,
     ToolKind,
 )
 from builder.schema import AgentConfig, parse_config
+from rag.agents import search_knowledge_tool, with_knowledge
+from runtime.agents import ToolCallingAgent
+from runtime.memory import memory_tools
+from runtime.multi_agent import AgentTool, hand_back_tool, register_agent_tools
+from runtime.tools import Tool, ToolError, ToolRegistry
+from runtime.tools.http import HttpToolSpec, HttpToolSpecError, build_http_tool
+from runtime.tools.python import get_python_tool
 
 if TYPE_CHECKING:
     from runtime.interfaces import AgentRuntime
@@ -51,7 +64,8 @@ class Definition:
     agent: Agent
     config: dict[str, Any]
     pin: str
-    knowledge: list[str]
+    # the system this agent runs in (its entry agent or a member), whose knowledge bases it shares
+    system: AgentSystem | None = None
 
 
 def _root(run: AgentRun) -> AgentRun:
@@ -100,13 +114,18 @@ def find_definition(agent_key: str, run: AgentRun | None) -> Definition | None:
         return None
     if run is None:
         config, pin = _default(agent)
-        return Definition(agent, config, pin, [])
+        return Definition(agent, config, pin)
     if run.agent_version:
+        system = _system_of_pin(run.agent_version)
+        if system is not None:
+            # After a hand-off, the system's next runs go to the member holding the conversation,
+            # still pinned to the system: it runs as a member (the system's pins and knowledge).
+            return _system_member(system, run, agent)
         found = _from_pin(agent, run.agent_version)
         if found is None:
             logger.warning("Run %s pins %r, which %s does not have", run.pk, run.agent_version, agent_key)
             return None
-        return Definition(agent, *found, [])
+        return Definition(agent, *found)
     root = _root(run) if run.parent_run_id else run
     root_system = AgentSystem.objects.filter(slug=root.agent_key).first() if root is not run else None
     if root_system is not None:
@@ -115,18 +134,28 @@ def find_definition(agent_key: str, run: AgentRun | None) -> Definition | None:
         config, pin = _draft_pin(agent)
     else:
         config, pin = _default(agent)
-    return Definition(agent, config, pin, [])
+    return Definition(agent, config, pin)
+
+
+def _system_of_pin(pin: str) -> AgentSystem | None:
+    kind, _, ref = pin.partition(":")
+    if kind not in ("system", "system-draft"):
+        return None
+    try:
+        return AgentSystem.objects.filter(public_id=ref).first()
+    except (ValueError, ValidationError):
+        return None
 
 
 def _system_entry(system: AgentSystem, run: AgentRun | None) -> Definition:
     entry = _agents().get(pk=system.entry_agent_id)
     if run is not None and run.agent_version == f"system-draft:{system.public_id}":
         config, _ = _draft_pin(entry)
-        return Definition(entry, config, run.agent_version, system.knowledge)
+        return Definition(entry, config, run.agent_version, system)
     pinned = system.published_pins.get(entry.slug)
     found = _from_pin(entry, pinned) if pinned else None
     config = found[0] if found else _default(entry)[0]
-    return Definition(entry, config, f"system:{system.public_id}", system.knowledge)
+    return Definition(entry, config, f"system:{system.public_id}", system)
 
 
 def _system_member(system: AgentSystem, root: AgentRun, agent: Agent) -> Definition:
@@ -136,17 +165,12 @@ def _system_member(system: AgentSystem, root: AgentRun, agent: Agent) -> Definit
         pinned = system.published_pins.get(agent.slug)
         found = _from_pin(agent, pinned) if pinned else None
         config, pin = found if found else _default(agent)
-    return Definition(agent, config, pin, system.knowledge)
+    return Definition(agent, config, pin, system)
 
 
 def _tools(agent: Agent, config: AgentConfig) -> list[Any]:
-    from runtime.multi_agent import AgentTool, register_agent_tools
-    from runtime.tools import ToolRegistry
-
     tools: list[Any] = []
     if config.http_tools:
-        from runtime.tools.http import HttpToolSpec, HttpToolSpecError, build_http_tool
-
         stored = ToolDefinition.objects.filter(
             owner=agent.owner_id, kind=ToolKind.HTTP, name__in=config.http_tools
         )
@@ -162,8 +186,6 @@ def _tools(agent: Agent, config: AgentConfig) -> list[Any]:
                 logger.warning("Agent %s: HTTP tool %r has an invalid spec: %s", agent.slug, tool.name, exc)
                 tools.append(_broken_tool(tool.name, tool.description, exc))
     if config.python_tools:
-        from runtime.tools.python import get_python_tool
-
         for name in config.python_tools:
             try:
                 tools.append(get_python_tool(name))
@@ -187,19 +209,14 @@ def _tools(agent: Agent, config: AgentConfig) -> list[Any]:
         )
         tools.extend(registry)
     if _is_handoff_target(agent):
-        from runtime.multi_agent import hand_back_tool
-
         tools.append(hand_back_tool())
     if config.memory.enabled:
-        from runtime.memory import memory_tools
-
         tools.extend(memory_tools(scopes=(config.memory.scope,)))
     return tools
 
 
 def _broken_tool(name: str, description: str, problem: Exception) -> Any:
     """A stand-in for a tool whose stored spec no longer validates: calling it explains why."""
-    from runtime.tools import Tool, ToolError
 
     async def handler(**_arguments: Any) -> Any:
         raise ToolError(
@@ -220,19 +237,16 @@ def _is_handoff_target(agent: Agent) -> bool:
 
 
 def build_runtime(agent_key: str, definition: Definition) -> AgentRuntime:
-    from runtime.agents import ToolCallingAgent
-
     config = parse_config(definition.config, self_key=definition.agent.slug)
     tools = _tools(definition.agent, config)
-    auto_ids, tool_ids, top_k = _knowledge(definition.agent)
-    if tool_ids:
-        from rag.agents import search_knowledge_tool
-
-        tools.append(search_knowledge_tool(knowledge_base_ids=tool_ids, top_k=top_k))
+    knowledge = _knowledge(definition.agent, definition.system)
+    if knowledge.tool_ids:
+        tools.append(
+            search_knowledge_tool(
+                knowledge_base_ids=knowledge.tool_ids, top_k=knowledge.top_k, thresholds=knowledge.thresholds
+            )
+        )
     prompt = config.system_prompt
-    if definition.knowledge:
-        facts = "\n\n".join(f"- {snippet}" for snippet in definition.knowledge)
-        prompt = f"{prompt}\n\nShared knowledge for this team of agents:\n{facts}"
     settings = {
         k: v
         for k, v in (("temperature", config.temperature), ("max_tokens", config.max_tokens))
@@ -249,20 +263,47 @@ def build_runtime(agent_key: str, definition: Definition) -> AgentRuntime:
         # what the agent remembered is in its prompt, not only behind the recall tool
         memory_scopes=(config.memory.scope,) if config.memory.enabled else (),
     )
-    if auto_ids:
-        from rag.agents import with_knowledge
-
+    if knowledge.auto_ids:
         # passages retrieved for each user message go into the prompt, and are cited
-        return with_knowledge(runtime, knowledge_base_ids=auto_ids, top_k=top_k)
+        return with_knowledge(
+            runtime,
+            knowledge_base_ids=knowledge.auto_ids,
+            top_k=knowledge.top_k,
+            thresholds=knowledge.thresholds,
+        )
     return runtime
 
 
-def _knowledge(agent: Agent) -> tuple[list[int], list[int], int]:
-    """Attached knowledge bases: (automatic ids, search-tool ids, top_k)."""
-    links = list(AgentKnowledge.objects.filter(agent=agent).values_list("knowledge_base_id", "mode", "top_k"))
-    auto = [pk for pk, mode, _ in links if mode in ("auto", "both")]
-    tool = [pk for pk, mode, _ in links if mode in ("tool", "both")]
-    return auto, tool, max((k for _, _, k in links), default=4)
+@dataclass
+class KnowledgeUse:
+    auto_ids: list[int]
+    tool_ids: list[int]
+    top_k: int
+    # minimum vector similarity per knowledge base (0: keep every passage)
+    thresholds: dict[int, float]
+
+
+def _knowledge(agent: Agent, system: AgentSystem | None) -> KnowledgeUse:
+    """The agent's own knowledge bases and, run in a system, the system's.
+
+    A base attached to both is searched once: in every mode either attachment asks for, with the
+    larger top-k and the lower threshold. One question retrieves the largest top-k of all the
+    attachments, across all their bases."""
+    fields = ("knowledge_base_id", "mode", "top_k", "score_threshold")
+    links = list(AgentKnowledge.objects.filter(agent=agent).values_list(*fields))
+    if system is not None:
+        links += SystemKnowledge.objects.filter(system=system).values_list(*fields)
+    modes: dict[int, set[str]] = {}
+    thresholds: dict[int, float] = {}
+    for pk, mode, _top_k, threshold in links:
+        modes.setdefault(pk, set()).update(("auto", "tool") if mode == "both" else (mode,))
+        thresholds[pk] = min(threshold, thresholds.get(pk, threshold))
+    return KnowledgeUse(
+        auto_ids=sorted(pk for pk, used in modes.items() if "auto" in used),
+        tool_ids=sorted(pk for pk, used in modes.items() if "tool" in used),
+        top_k=max((link[2] for link in links), default=4),
+        thresholds=thresholds,
+    )
 
 
 def agent_key_exists(agent_key: str) -> bool:

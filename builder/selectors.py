@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 
 from builder.access import shared_with, visible_to
 from builder.models import Agent, AgentSystem, AgentVersion, ToolDefinition, ToolKind
 from builder.schema import Known
+from runtime.llm import list_models
+from runtime.tools.python import list_python_tools
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -25,10 +27,6 @@ DEMO_ONLY = {
 def available_models() -> dict[str, Any]:
     """What the configured providers offer (``runtime.llm.list_models``), demo model included."""
     try:
-        from runtime.llm import list_models
-    except ImportError:
-        return DEMO_ONLY
-    try:
         return list_models()
     except Exception:
         logger.exception("Listing models failed; offering the demo model only")
@@ -37,10 +35,6 @@ def available_models() -> dict[str, Any]:
 
 def python_tool_catalog() -> list[dict[str, Any]]:
     """The allow-listed Python tools: name, description, parameter schema."""
-    try:
-        from runtime.tools.python import list_python_tools
-    except ImportError:
-        return []
     catalog = []
     for tool in list_python_tools():
         catalog.append({"name": tool.name, "description": tool.description, "parameters": tool.parameters})
@@ -81,8 +75,6 @@ def agent_list(
     elif status == "draft":
         qs = qs.filter(published_version__isnull=True)
     elif status == "pending":
-        from django.db.models import F
-
         qs = qs.filter(published_version__isnull=False).exclude(
             draft__published_revision=F("draft__revision")
         )

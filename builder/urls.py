@@ -95,6 +95,10 @@ urlpatterns = [
     *per_kind("usage/", owner_view.usage, "usage"),
     path("import/", io.import_view, name="import"),
     path("settings/models/", provider_settings.provider_settings_view, name="provider-settings"),
+    path("settings/models/prices/", provider_settings.model_price_view, name="model-price"),
+    path(
+        "settings/models/prices/remove/", provider_settings.model_price_remove_view, name="model-price-remove"
+    ),
     path("agents/<uuid:public_id>/playground/send/", playground.agent_send, name="agent-playground-send"),
     path("systems/<uuid:public_id>/playground/send/", playground.system_send, name="system-playground-send"),
     path("playground/runs/<uuid:run_id>/", playground.run_turn, name="playground-turn"),
@@ -126,7 +130,7 @@ urlpatterns = [
         knowledge.passage_view,
         name="knowledge-passage",
     ),
-    path("agents/<uuid:public_id>/knowledge/", knowledge.agent_knowledge, name="agent-knowledge"),
+    *per_kind("knowledge/", knowledge.attached_knowledge, "knowledge"),
     path("people/search/", sharing.people_search, name="people-search"),
     path("teams/", teams.teams, name="teams"),
     *per_kind("sharing/", sharing.sharing_panel, "sharing", kinds=SHAREABLE),

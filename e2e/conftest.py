@@ -105,6 +105,8 @@ def live(
         "OPENAI_BASE_URL": fake_openai.openai_base_url,
         "AGENT_HTTP_ALLOWED_HOSTS": api_host,
         "AGENT_LLM_MAX_RETRIES": "0",
+        # a price entered on the settings page prices the very next run in the worker
+        "AGENT_MODEL_PRICES_CACHE_SECONDS": "0",
     }
     with django_db_blocker.unblock():
         settings_dict = dict(connection.settings_dict)
@@ -112,10 +114,35 @@ def live(
     with uvicorn_server(settings_dict, tmp, **env) as server:
         worker = WorkerProcess(**env).start()
         try:
+            with django_db_blocker.unblock():
+                _wait_for_the_worker()
             yield server.base_url
         finally:
             log = worker.stop()
             (tmp / "worker.log").write_text(log)
+
+
+def _wait_for_the_worker() -> None:
+    """One run of the test suite's ``noop`` agent, done, then removed. On a loaded machine the
+    worker takes many seconds to start; without this the first test's first message waited for
+    it within a 5 s expectation ("Thinking…" and nothing)."""
+    from runtime.models import AgentConversation, AgentRun
+    from runtime.services import run_create
+    from tests.processes import wait_until
+
+    run, _ = run_create(
+        agent_key="noop", messages=[{"role": "user", "content": "warm up"}], channel_caller="e2e:warm-up"
+    )
+    try:
+        wait_until(
+            lambda: AgentRun.objects.filter(pk=run.pk, status="succeeded").exists(),
+            "the worker to start",
+            timeout=120,
+            every=0.2,
+        )
+    finally:
+        AgentRun.objects.filter(pk=run.pk).delete()
+        AgentConversation.objects.filter(pk=run.conversation_id).delete()
 
 
 @pytest.fixture(scope="session")

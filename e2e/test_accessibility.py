@@ -1,5 +1,6 @@
-"""axe-core over every builder page, light and dark: no serious or critical violations in what the
-builder renders (``#builder``; Unfold's own frame is checked by Unfold)."""
+"""axe-core over every builder screen (``e2e/screens.py``: the same set the screenshots cover), light
+and dark: no serious or critical violations in what the builder renders (``#builder``; on the admin's
+run pages, the page's content; Unfold's own frame is checked by Unfold)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from e2e.conftest import ARTIFACTS
-from e2e.test_small_screens import _pages
+from e2e.screens import builder_screens, is_admin
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -35,10 +36,14 @@ def test_builder_pages_have_no_serious_axe_violations(page, staff, scheme):
     axe = Axe()
     page.emulate_media(color_scheme=scheme)
     found = {}
-    for name, url in _pages(staff):
+    for name, url, action in builder_screens(staff):
         page.goto(url)
-        expect(page.locator("#builder")).to_be_visible()
-        serious = _serious(axe.run(page, context="#builder"))
+        region = "#content" if is_admin(url) else "#builder"
+        expect(page.locator(region)).to_be_visible()
+        if action:
+            action(page)
+        page.wait_for_load_state("networkidle")
+        serious = _serious(axe.run(page, context=region))
         if serious:
             found[name] = serious
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,9 @@ directory (never committed). Its ``dist/`` files and a host page are served by
 ``api_client_site``, the second origin the live server lists in ``API_CORS_ALLOWED_ORIGINS``.
 The page configures only what the package's README asks for: ``backendUrl`` and ``agentKey``.
 Everything else (the anonymous session at ``/api/accounts/anonymous-session/``, the
-``/api/agent-runtime/`` routes, ``?token=`` on the event stream) is the widget's default.
+``/api/agent-runtime/`` routes, ``?token=`` on the event stream) is the widget's default. On
+the server, the agent's owner has created its web widget and listed the host page's site:
+anonymous sessions run an agent only through its widget, within its limits.
 """
 
 from __future__ import annotations
@@ -92,8 +94,11 @@ def visitor(browser) -> Iterator:
     assert not errors, f"JavaScript errors on the host page: {errors}"
 
 
-def published_agent(staff, slug: str):
+def published_agent(staff, slug: str, site: str | None = None):
+    """A published agent; with ``site``, also its web widget listing that site, which anonymous
+    sessions (the agent-frontend widget's) need to run it (docs/publishing.md)."""
     from builder.services import agent_create, agent_publish
+    from runtime.channels.services import widget_channel_create
 
     agent = agent_create(
         owner=staff,
@@ -102,6 +107,8 @@ def published_agent(staff, slug: str):
         config={"system_prompt": "Help shoppers.", "model": "openai:gpt-4o-mini"},
     )
     agent_publish(agent=agent, user=staff)
+    if site:
+        widget_channel_create(agent_key=slug, user=staff, allowed_origins=[site])
     return agent
 
 
@@ -120,7 +127,7 @@ def test_agent_frontend_mints_chats_streams_and_restores(
     visitor, live, api_client_site, agent_frontend_dist, staff, fake_openai
 ):
     site, root = api_client_site
-    published_agent(staff, "shop-help")
+    published_agent(staff, "shop-help", site)
     path = write_site(root, agent_frontend_dist, live, agentKey="shop-help", title="Acme help")
     page = visitor
     fake_openai.script.clear()
@@ -207,7 +214,7 @@ def test_agent_frontend_attachments_travel_as_its_multipart_form(
     drops them), so the form its AgentClient builds for files is sent here from the host page,
     cross-origin, with the token the widget minted."""
     site, root = api_client_site
-    published_agent(staff, "file-help")
+    published_agent(staff, "file-help", site)
     path = write_site(root, agent_frontend_dist, live, "files.html", agentKey="file-help")
     page = visitor
     fake_openai.script.clear()
@@ -233,14 +240,16 @@ def test_agent_frontend_attachments_travel_as_its_multipart_form(
     from runtime.models import AgentMessage, AgentRun
 
     stored = AgentMessage.objects.get(conversation_id=created["body"]["conversation_id"], role="user")
-    assert "--- Attached file: order.txt ---\nOrder 42: two red mugs." in stored.content
+    assert (
+        '<attached_file name="order.txt" type="txt" size="23">\nOrder 42: two red mugs.\n' in stored.content
+    )
     wait_for_run_to_finish("file-help")
     assert "Order 42: two red mugs." in json.dumps(fake_openai.requests[-1].json)
 
     refused = page.evaluate(
         MULTIPART_FETCH, [live, "file-help", "photo.png", "image/png", list(b"\x89PNG\r\n\x1a\n\xff")]
     )
-    assert refused["status"] == 400 and "photo.png is not a text file" in refused["body"]["error"]
+    assert refused["status"] == 400 and "photo.png: this is a PNG image" in refused["body"]["error"]
     assert AgentRun.objects.filter(agent_key="file-help").count() == 2
 
 
@@ -251,7 +260,7 @@ def test_agent_frontend_after_a_cut_stream_the_answer_is_restored_on_reload(
     Last-Event-ID), so a cut stream leaves the answer unshown; the run carries on in the worker
     and a reload shows the whole answer from the server."""
     site, root = api_client_site
-    published_agent(staff, "cut-help")
+    published_agent(staff, "cut-help", site)
     path = write_site(root, agent_frontend_dist, live, "cut.html", agentKey="cut-help")
     page = visitor
     fake_openai.script.clear()
@@ -292,7 +301,22 @@ def test_agent_frontend_is_refused_for_an_unpublished_agent_and_on_an_unlisted_o
     shot(page, "85-agent-frontend-unpublished-refused")
     assert not AgentRun.objects.exists()
 
+    # published, but its owner made no web widget: closed to visitors without an account
+    published_agent(staff, "no-widget-help")
+    path = write_site(root, agent_frontend_dist, live, "no-widget.html", agentKey="no-widget-help")
+    page.goto(f"{site}{path}")
+    page.locator(".cw-fab").click()
+    widget = page.locator(".cw-widget")
+    widget.locator("textarea.cw-input").fill("Hello?")
+    widget.locator("textarea.cw-input").press("Enter")
+    expect(widget.locator(".cw-error-bar")).to_contain_text("has not added a web widget")
+    shot(page, "85b-agent-frontend-no-widget-refused")
+    assert not AgentRun.objects.exists()
+
     # the same page served from an origin the server does not list: the browser blocks every call
+    from accounts.models import AnonymousSession
+
+    sessions_before = AnonymousSession.objects.count()
     elsewhere = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietFiles, directory=str(root)))
     threading.Thread(target=elsewhere.serve_forever, daemon=True).start()
     try:
@@ -306,11 +330,9 @@ def test_agent_frontend_is_refused_for_an_unpublished_agent_and_on_an_unlisted_o
         shot(page, "86-agent-frontend-unlisted-origin")
     finally:
         elsewhere.shutdown()
-    from accounts.models import AnonymousSession
-
     assert not AgentRun.objects.exists()
     # the mint's JSON content type needs a preflight, which fails: no session was minted there
-    assert AnonymousSession.objects.count() == 1
+    assert AnonymousSession.objects.count() == sessions_before
 
 
 def test_agent_frontend_with_an_api_token_shows_the_models_list_and_runs_the_chosen_model(
@@ -325,7 +347,7 @@ def test_agent_frontend_with_an_api_token_shows_the_models_list_and_runs_the_cho
     from runtime.models import AgentRun
 
     site, root = api_client_site
-    published_agent(staff, "model-help")
+    published_agent(staff, "model-help", site)
     token = Token.objects.create(user=staff).key
     path = write_site(
         root,
@@ -359,7 +381,7 @@ def test_agent_frontend_renders_a_hostile_reply_inert(
     visitor, live, api_client_site, agent_frontend_dist, staff, fake_openai
 ):
     site, root = api_client_site
-    published_agent(staff, "hostile-help")
+    published_agent(staff, "hostile-help", site)
     path = write_site(root, agent_frontend_dist, live, "hostile.html", agentKey="hostile-help")
     page = visitor
     fake_openai.script.clear()
@@ -388,7 +410,7 @@ def test_agent_frontend_shows_why_a_run_failed(
     from tests.fakes.llm_servers import Status
 
     site, root = api_client_site
-    published_agent(staff, "failing-help")
+    published_agent(staff, "failing-help", site)
     path = write_site(root, agent_frontend_dist, live, "failing.html", agentKey="failing-help")
     page = visitor
     fake_openai.script.clear()

@@ -106,9 +106,18 @@ def test_bad_values_show_by_their_fields(page, staff):
     shot(page, "api-keys-04-bad-budget")
     assert not AgentBudget.objects.exists()
     page.get_by_label("Daily budget (US dollars)").fill("2.50")
+    page.get_by_label("Daily budget (tokens)").fill("about 200k")
     page.get_by_role("button", name="Save budget").click()
-    expect(page.get_by_text("Daily budget set to $2.50.")).to_be_visible()
+    expect(field_error(page, "Daily budget (tokens)")).to_contain_text("Write a whole number of tokens")
+    expect(page.get_by_label("Daily budget (US dollars)")).to_have_value("2.50")  # kept, not saved
+    shot(page, "api-keys-05-bad-token-budget")
+    assert not AgentBudget.objects.exists()
+    page.get_by_label("Daily budget (tokens)").fill("200k")
+    page.get_by_role("button", name="Save budget").click()
+    expect(page.get_by_text("Daily budget set to $2.50 and 200,000 tokens.")).to_be_visible()
     expect(page.get_by_label("Daily budget (US dollars)")).to_have_value("2.50")
+    expect(page.get_by_label("Daily budget (tokens)")).to_have_value("200000")
+    expect(page.locator("#spend-today")).to_contain_text("0 tokens of 200,000")
 
     # an existing key's rate: a wrong value shows under its own box, the stored one stays
     from runtime.channels.api_keys import api_key_create

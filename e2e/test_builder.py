@@ -166,7 +166,6 @@ def test_two_agent_system_delegation(page, live, fake_openai, staff):
     page.get_by_label("Find agents to add").fill("billing")
     page.get_by_role("button", name="Add Billing (billing)").click()
     expect(page.get_by_role("checkbox", name="Billing (billing)")).to_be_checked()
-    page.get_by_label("Knowledge").fill("Refunds take 5 days.")
     page.get_by_role("button", name="Save system").click()
     expect(page.locator("#builder").get_by_role("heading", name=re.compile("Help desk"))).to_be_visible()
 
@@ -182,8 +181,6 @@ def test_two_agent_system_delegation(page, live, fake_openai, staff):
     expect(turn.locator(".b-usage")).to_contain_text("succeeded")
     expect(turn.locator(".b-msg--assistant").last).to_contain_text("refunds take 5 days")
     shot(page, "09-system-delegation")
-    # the system prompt the members got carried the shared knowledge
-    assert any("Refunds take 5 days." in str(r.json) for r in fake_openai.requests)
 
     page.get_by_role("button", name="Publish system").click()
     expect(page.get_by_text("pinned 2 member version(s)")).to_be_visible()

@@ -154,10 +154,10 @@ def test_import_error(page, staff):
     from builder.models import Agent
 
     page.goto("/import/")
-    page.get_by_label("Text").fill("kind: agent\nthis is: [not valid")
+    page.get_by_label("Or paste the export").fill("kind: agent\nthis is: [not valid")
     page.get_by_role("button", name="Preview").click()
     expect(page.locator("#import .b-error").first).to_be_visible()
-    expect(page.get_by_label("Text")).to_have_value("kind: agent\nthis is: [not valid")
+    expect(page.get_by_label("Or paste the export")).to_have_value("kind: agent\nthis is: [not valid")
     shot(page, "errors-06-import")
     assert Agent.objects.count() == 0
 
@@ -214,7 +214,7 @@ def test_refused_delete_shows_why(page, staff):
     page.locator(".b-head").get_by_role("link", name="Delete").click()
     dialog = page.get_by_role("dialog")
     expect(dialog).to_be_visible()
-    system_save(owner=staff, slug="desk", name="Desk", entry_agent=agent, members={}, knowledge=[])
+    system_save(owner=staff, slug="desk", name="Desk", entry_agent=agent, members={})
     dialog.get_by_role("button", name="Delete").click()
     expect(dialog.get_by_role("alert")).to_contain_text("system Desk")
     shot(page, "errors-08-delete-refused")

@@ -128,7 +128,7 @@ def test_playground_runs_what_is_on_screen(page, staff):
     assert dialogs == ["beforeunload"]
 
 
-def test_a_missing_sub_agent_is_a_failed_step_the_user_sees(page, staff, fake_openai):
+def test_a_missing_sub_agent_fails_the_run_and_says_what_to_do(page, staff, fake_openai):
     from builder.models import AgentDraft
     from builder.services import agent_create
     from tests.fakes.llm_servers import Text, ToolCalls
@@ -151,10 +151,61 @@ def test_a_missing_sub_agent_is_a_failed_step_the_user_sees(page, staff, fake_op
     page.get_by_label("Message").fill("Ask the ghost")
     page.get_by_role("button", name="Send").click()
     turn = page.locator("#pg-chat .b-turn").last
-    expect(turn.locator(".b-usage")).to_contain_text("1 failed step", timeout=30_000)
-    # visible without "Show steps"
-    expect(turn.get_by_role("alert")).to_contain_text("ghost")
+    # a failed run, not a "succeeded" one with the model apologising
+    expect(turn.locator(".b-usage")).to_contain_text("failed", timeout=30_000)
+    alert = turn.get_by_role("alert")
+    expect(alert).to_have_count(1)
+    expect(alert).to_contain_text("Missing sub-agent")
+    expect(alert).to_contain_text("Remove 'ghost' from the sub-agents of 'front'")
+    expect(turn.locator(".b-msg--assistant")).to_have_count(0)
+    run = AgentRun.objects.get(parent_run__isnull=True)
+    assert run.status == "failed" and run.error["code"] == "sub_agent_missing"
     shot(page, "journey-05-missing-sub-agent")
+
+    # the run's page in the admin says the same, above the raw fields
+    page.goto(f"/admin/runtime/agentrun/{run.pk}/change/")
+    expect(page.get_by_text("Remove 'ghost' from the sub-agents of 'front'").first).to_be_visible()
+    shot(page, "journey-05-missing-sub-agent-run-page")
+
+
+def test_a_sub_agent_that_fails_is_a_failed_step_and_the_agent_answers(page, staff, fake_openai):
+    from builder.services import agent_create
+    from tests.fakes.llm_servers import Status, Text, ToolCalls
+
+    agent_create(
+        owner=staff,
+        slug="crashy",
+        name="Crashy",
+        config={"system_prompt": "Help.", "model": "openai:gpt-4o-mini"},
+    )
+    agent = agent_create(
+        owner=staff,
+        slug="front",
+        name="Front",
+        config={
+            "system_prompt": "Delegate.",
+            "model": "openai:gpt-4o-mini",
+            "sub_agents": [{"agent_key": "crashy", "mode": "delegate", "context": "full"}],
+        },
+    )
+    # the front desk calls crashy, whose model answers 400; the front desk is told and answers
+    fake_openai.push(
+        ToolCalls([("crashy", {"message": "help"})]),
+        Status(400, "model refused"),
+        Text(["The specialist is unavailable, sorry."]),
+    )
+    page.goto(f"/agents/{agent.public_id}/")
+    page.get_by_label("Show steps").check()
+    page.get_by_label("Message").fill("Ask crashy")
+    page.get_by_role("button", name="Send").click()
+    turn = page.locator("#pg-chat .b-turn").last
+    expect(turn.locator(".b-usage")).to_contain_text("succeeded with 1 failed step", timeout=30_000)
+    expect(turn.locator(".b-msg--assistant")).to_contain_text("The specialist is unavailable")
+    # visible without "Show steps" ...
+    expect(turn.get_by_role("alert")).to_contain_text("crashy")
+    # ... and marked failed among the steps
+    expect(turn.locator(".b-step--error summary")).to_contain_text("Agent crashy failed")
+    shot(page, "journey-05-failed-sub-agent-step")
 
 
 def test_opening_message_and_suggested_questions(page, staff):

@@ -138,3 +138,59 @@ def test_change_the_embedding_model_and_watch_every_document_index_again(page, l
     expect(row.get_by_text("Ready")).to_be_visible(timeout=30_000)
     expect(page.get_by_text("Embedding model local")).to_be_visible()
     shot(page, "knowledge-06-reindexed")
+
+
+def test_attach_a_base_to_a_system_a_wrong_value_then_a_right_one_and_a_member_cites_it(page, live, staff):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from builder.services import agent_create
+    from builder.services.systems import system_save
+    from rag.models import Document
+    from rag.services import document_upload, knowledge_base_create
+    from tests.processes import wait_until
+
+    base = knowledge_base_create(owner=staff, name="Desk policies")
+    document = document_upload(
+        knowledge_base=base,
+        upload=SimpleUploadedFile("refunds.txt", b"Refunds are paid within 14 days of receiving the return."),
+        user=staff,
+    )
+    front = agent_create(owner=staff, slug="front-desk", name="Front desk", config={"system_prompt": "Help."})
+    system = system_save(owner=staff, slug="help-desk", name="Help desk", entry_agent=front, members={})
+
+    page.goto(f"/systems/{system.public_id}/")
+    expect(page.locator("#system-knowledge")).to_contain_text("No knowledge base yet", timeout=LOAD)
+    page.locator(".b-head").get_by_role("link", name="Knowledge", exact=True).click()
+    expect(page.locator("#builder").get_by_role("heading", name="Knowledge for Help desk")).to_be_visible(
+        timeout=LOAD
+    )
+    page.get_by_label("Desk policies").check()
+    page.get_by_label("Search tool: the model calls search_knowledge").check()
+    page.get_by_label("Passages per question").fill("0")
+    page.get_by_role("button", name="Save").click()
+    error = page.locator("#id_top_k-error")
+    expect(error).to_have_text("Passages per question must be a whole number from 1 to 20.", timeout=LOAD)
+    # next to its field, and what was chosen is still chosen
+    expect(page.locator(".b-field--error")).to_contain_text("Passages per question")
+    expect(page.get_by_label("Desk policies")).to_be_checked()
+    expect(page.get_by_label("Search tool: the model calls search_knowledge")).to_be_checked()
+    shot(page, "knowledge-07-system-top-k-refused")
+
+    page.get_by_label("Automatic: passages for every user message").check()
+    page.get_by_label("Passages per question").fill("3")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Help desk now uses Desk policies.")).to_be_visible(timeout=LOAD)
+    expect(page.get_by_label("Passages per question")).to_have_value("3")
+    page.get_by_role("link", name="Help desk").click()
+    expect(page.locator("#system-knowledge")).to_contain_text(
+        "1 knowledge base shared by every member.", timeout=LOAD
+    )
+
+    # the live worker indexes the document; ask once it is ready
+    wait_until(lambda: Document.objects.get(pk=document.pk).status == "ready", timeout=30, what="indexing")
+    page.get_by_label("Message").fill("When are refunds paid?")
+    page.get_by_role("button", name="Send").click()
+    turn = page.locator("#pg-chat .b-turn").last
+    expect(turn.locator(".b-usage")).to_contain_text("succeeded", timeout=LOAD)
+    expect(turn.get_by_role("link", name="[1] refunds.txt")).to_be_visible(timeout=LOAD)
+    shot(page, "knowledge-08-system-member-citation")

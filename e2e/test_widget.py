@@ -242,15 +242,27 @@ def test_the_owner_sets_up_the_widget_on_the_publish_page(page, staff, fake_open
     origins = page.get_by_label("Allowed websites (origins)")
     origins.fill("https://shop.example.com/checkout")
     page.get_by_label("Colour").fill("teal")
+    page.get_by_label("Most steps per answer").fill("99")
     page.get_by_role("button", name="Save widget settings").click()
     expect(page.get_by_text("has a path; an origin is only")).to_be_visible()
     expect(page.get_by_text("is not a colour; use a hex value like #2563eb.")).to_be_visible()
+    expect(page.get_by_text("Use a whole number of steps from 1 to 50")).to_be_visible()
     shot(page, "66-publish-page-errors")
 
     origins.fill("https://shop.example.com")
     page.get_by_label("Colour").fill("#0f766e")
+    page.get_by_label("Most steps per answer").fill("4")
+    page.get_by_label("Messages per visitor per minute").fill("6")
+    page.get_by_label("Most seconds per answer").fill("120")
     page.get_by_role("button", name="Save widget settings").click()
     expect(page.get_by_text("Widget settings saved.")).to_be_visible()
+    expect(page.get_by_label("Most steps per answer")).to_have_value("4")
+    shot(page, "66b-publish-page-limits-saved")
+    from runtime.channels.models import WidgetChannel
+
+    saved = WidgetChannel.objects.get(agent_key="set-up")
+    assert (saved.max_steps_per_run, saved.requests_per_minute_per_visitor) == (4, 6)
+    assert (saved.max_seconds_per_run, saved.max_tokens_per_run) == (120, None)
 
     snippet = page.get_by_label("Snippet")
     assert 'data-key="pk_' in snippet.input_value() and "/static/widget/widget.js" in snippet.input_value()
@@ -479,3 +491,34 @@ def test_a_spent_daily_budget_is_a_polite_message_in_the_widget(visitor_page, ho
     from runtime.models import AgentRun
 
     assert not AgentRun.objects.filter(agent_key=agent.slug).exists()
+
+
+def test_a_token_budget_holds_for_a_model_without_a_price_in_the_widget(
+    visitor_page, host_site, staff, fake_openai
+):
+    """No source knows the model's price: the day's budget in tokens lets the first question be
+    answered, counts its real tokens, and then tells the visitor politely that the day is done."""
+    from runtime.channels.api_key_models import AgentBudget, AgentDailySpend
+    from runtime.models import AgentRun
+
+    agent = _published_agent(staff, slug="house-model", model="openai:our-house-model")
+    channel = _channel(staff, agent, [host_site])
+    AgentBudget.objects.create(agent_key=agent.slug, daily_budget_tokens=1500)
+    fake_openai.push(Text(["Opening hours ", "are 9 to 5."], prompt_tokens=1200))
+    page = visitor_page
+    page.goto(f"{host_site}/?key={channel.publishable_key}")
+    expect(page.locator("[data-agent-widget]")).to_have_attribute("data-state", "ready")
+    page.get_by_role("button", name="Open chat").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Message").fill("When are you open?")
+    dialog.get_by_label("Message").press("Enter")
+    expect(dialog.locator(".msg.bot").last).to_have_text("Opening hours are 9 to 5.", timeout=30_000)
+    expect(dialog.get_by_role("button", name="Helpful", exact=True)).to_be_visible()  # the run has ended
+    # 1,202 tokens spent; the next run is estimated at the day's average (1,202): over 1,500
+    dialog.get_by_label("Message").fill("And on Sundays?")
+    dialog.get_by_label("Message").press("Enter")
+    expect(dialog.get_by_role("alert")).to_contain_text("answered all it can for today", timeout=20_000)
+    shot(page, "74-widget-token-budget-spent")
+    assert AgentRun.objects.filter(agent_key=agent.slug).count() == 1
+    spend = AgentDailySpend.objects.get(agent_key=agent.slug)
+    assert spend.spent_tokens == spend.unpriced_tokens > 1200 and spend.spent_usd == 0

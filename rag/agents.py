@@ -25,6 +25,8 @@ from runtime.tools import Tool, ToolError
 
 RETRIEVAL_EVENT = "retrieval"
 MAX_PASSAGE_CHARS = 2000
+# With a score threshold, this many passages are searched and then filtered down to top_k.
+MAX_FILTERED = 40
 
 
 def _last_user_text(messages: list[dict[str, Any]]) -> str:
@@ -66,10 +68,26 @@ def knowledge_prompt(hits: list[Hit], pending: int) -> str:
     return "\n".join(lines)
 
 
-def retrieve(*, knowledge_base_ids: list[int], query: str, top_k: int) -> tuple[list[Hit], int, float]:
-    """Hits, the number of documents still indexing, and the time taken (ms)."""
+def retrieve(
+    *, knowledge_base_ids: list[int], query: str, top_k: int, thresholds: dict[int, float] | None = None
+) -> tuple[list[Hit], int, float]:
+    """Hits, the number of documents still indexing, and the time taken (ms).
+
+    ``thresholds`` (knowledge base pk -> minimum vector similarity) leaves out passages of a base
+    less similar to the query than its threshold; more are searched so the rest can fill top_k."""
     bases = list(KnowledgeBase.objects.filter(pk__in=knowledge_base_ids))
-    result = search(knowledge_bases=bases, query=query, top_k=top_k)
+    floors = {str(b.public_id): (thresholds or {}).get(b.pk, 0.0) for b in bases}
+    filtering = any(floor > 0 for floor in floors.values())
+    result = search(
+        knowledge_bases=bases, query=query, top_k=max(top_k, MAX_FILTERED) if filtering else top_k
+    )
+    if filtering:
+        result.hits = [
+            h
+            for h in result.hits
+            if floors.get(str(h.knowledge_base_id), 0.0) <= 0
+            or (h.vector_score is not None and h.vector_score >= floors[str(h.knowledge_base_id)])
+        ][:top_k]
     pending = (
         Document.objects.filter(knowledge_base__in=bases)
         .exclude(status__in=[DocumentStatus.READY, DocumentStatus.FAILED])
@@ -79,11 +97,13 @@ def retrieve(*, knowledge_base_ids: list[int], query: str, top_k: int) -> tuple[
 
 
 def _retrieve_in_thread(
-    knowledge_base_ids: list[int], query: str, top_k: int
+    knowledge_base_ids: list[int], query: str, top_k: int, thresholds: dict[int, float] | None = None
 ) -> tuple[list[Hit], int, float]:
     close_old_connections()
     try:
-        return retrieve(knowledge_base_ids=knowledge_base_ids, query=query, top_k=top_k)
+        return retrieve(
+            knowledge_base_ids=knowledge_base_ids, query=query, top_k=top_k, thresholds=thresholds
+        )
     finally:
         connection.close()
 
@@ -102,10 +122,18 @@ def _retrieval_payload(query: str, hits: list[Hit], pending: int, elapsed: float
 class KnowledgeAgent(AgentRuntime):
     """An agent that answers with passages retrieved from its knowledge bases."""
 
-    def __init__(self, inner: AgentRuntime, *, knowledge_base_ids: list[int], top_k: int = 4) -> None:
+    def __init__(
+        self,
+        inner: AgentRuntime,
+        *,
+        knowledge_base_ids: list[int],
+        top_k: int = 4,
+        thresholds: dict[int, float] | None = None,
+    ) -> None:
         self.inner = inner
         self.knowledge_base_ids = list(knowledge_base_ids)
         self.top_k = top_k
+        self.thresholds = dict(thresholds or {})
 
     @property
     def key(self) -> str:
@@ -120,7 +148,7 @@ class KnowledgeAgent(AgentRuntime):
             return await self.inner.run(ctx)
         try:
             hits, pending, elapsed = await asyncio.to_thread(
-                _retrieve_in_thread, self.knowledge_base_ids, query, self.top_k
+                _retrieve_in_thread, self.knowledge_base_ids, query, self.top_k, self.thresholds
             )
         except EmbeddingError as exc:
             # the agent still answers; the user sees why it had no passages
@@ -133,13 +161,21 @@ class KnowledgeAgent(AgentRuntime):
         return await agent.run(ctx)
 
 
-def with_knowledge(agent: AgentRuntime, *, knowledge_base_ids: list[int], top_k: int = 4) -> AgentRuntime:
+def with_knowledge(
+    agent: AgentRuntime,
+    *,
+    knowledge_base_ids: list[int],
+    top_k: int = 4,
+    thresholds: dict[int, float] | None = None,
+) -> AgentRuntime:
     if not knowledge_base_ids:
         return agent
-    return KnowledgeAgent(agent, knowledge_base_ids=knowledge_base_ids, top_k=top_k)
+    return KnowledgeAgent(agent, knowledge_base_ids=knowledge_base_ids, top_k=top_k, thresholds=thresholds)
 
 
-def search_knowledge_tool(*, knowledge_base_ids: list[int], top_k: int = 4) -> Tool:
+def search_knowledge_tool(
+    *, knowledge_base_ids: list[int], top_k: int = 4, thresholds: dict[int, float] | None = None
+) -> Tool:
     """``search_knowledge(query)``: the model searches the agent's knowledge bases when it wants to.
 
     Each call emits a ``retrieval`` event, so its passages are cited like automatic ones.
@@ -156,7 +192,7 @@ def search_knowledge_tool(*, knowledge_base_ids: list[int], top_k: int = 4) -> T
             raise ToolError("Give a query to search for.")
         try:
             hits, pending, elapsed = await asyncio.to_thread(
-                _retrieve_in_thread, knowledge_base_ids, query, top_k
+                _retrieve_in_thread, knowledge_base_ids, query, top_k, thresholds
             )
         except EmbeddingError as exc:
             raise ToolError(f"The knowledge base could not be searched: {exc}") from None

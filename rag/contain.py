@@ -22,7 +22,7 @@ from typing import IO, Any
 
 from django.conf import settings
 
-from rag.extract import ExtractionError, Section
+from rag.extract import ExtractionError, Section, extract
 
 # Imported once in the fork server, so each child starts with them loaded (about 10 ms a child
 # instead of a fresh interpreter's few hundred).
@@ -48,18 +48,15 @@ def _child(conn: Any, path: str, kind: str, name: str, limits: dict[str, int]) -
     memory = limits.pop("memory_bytes")
     if memory:
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    from django.conf import settings as child_settings
 
-    if not child_settings.configured:
-        child_settings.configure(**limits)
-    from rag.extract import ExtractionError as ChildExtractionError
-    from rag.extract import extract
+    if not settings.configured:
+        settings.configure(**limits)
 
     # The outcome is sent after the except blocks end: by then the failed parse's frames (and
     # whatever they allocated) are released, so even a MemoryError can still be reported.
     try:
         outcome = ("ok", extract(kind=kind, name=name, open_file=lambda: open(path, "rb")))  # noqa: SIM115
-    except ChildExtractionError as exc:
+    except ExtractionError as exc:
         outcome = ("refused", str(exc))
     except MemoryError:
         outcome = ("memory", "")
@@ -74,10 +71,12 @@ def _child(conn: Any, path: str, kind: str, name: str, limits: dict[str, int]) -
     conn.close()
 
 
-def extract_contained(*, kind: str, name: str, open_file: Callable[[], IO[bytes]]) -> list[Section]:
-    """``rag.extract.extract`` in a child process, within ``RAG_PARSE_TIMEOUT`` seconds and
-    ``RAG_PARSE_MEMORY_MB`` of address space."""
-    timeout = settings.RAG_PARSE_TIMEOUT
+def extract_contained(
+    *, kind: str, name: str, open_file: Callable[[], IO[bytes]], timeout: float | None = None
+) -> list[Section]:
+    """``rag.extract.extract`` in a child process, within ``timeout`` (``RAG_PARSE_TIMEOUT``)
+    seconds and ``RAG_PARSE_MEMORY_MB`` of address space."""
+    timeout = settings.RAG_PARSE_TIMEOUT if timeout is None else timeout
     memory_mb = settings.RAG_PARSE_MEMORY_MB
     limits = {
         "RAG_MAX_PAGES": settings.RAG_MAX_PAGES,
@@ -93,8 +92,12 @@ def extract_contained(*, kind: str, name: str, open_file: Callable[[], IO[bytes]
         context = _mp_context()
         receiver, sender = context.Pipe(duplex=False)
         process = context.Process(target=_child, args=(sender, copy.name, kind, name, limits), daemon=True)
-        process.start()
-        sender.close()
+        try:
+            process.start()
+        finally:  # (a process limit makes start() raise: the pipe is closed either way)
+            sender.close()
+            if process.pid is None:
+                receiver.close()
         try:
             outcome = receiver.recv() if receiver.poll(timeout) else ("timeout", "")
         except EOFError:  # the child died without a word: killed by the memory limit or a signal
@@ -111,7 +114,7 @@ def extract_contained(*, kind: str, name: str, open_file: Callable[[], IO[bytes]
         raise ExtractionError(value)
     if status == "timeout":
         raise ExtractionError(
-            f"{name}: reading the file took longer than {timeout} seconds, so it was stopped "
+            f"{name}: reading the file took longer than {timeout:g} seconds, so it was stopped "
             "(a damaged or unusually complex file?). Split it or save it again from its program."
         )
     if status == "memory" or (status == "died" and process.exitcode == _EXIT_MEMORY):

@@ -96,7 +96,7 @@ def _json(name: str, text: str) -> list[Section]:
 
 
 def _html(text: str) -> list[Section]:
-    from bs4 import BeautifulSoup
+    from bs4 import BeautifulSoup  # heavy: parsers load only for their own file type
 
     soup = BeautifulSoup(text, "html.parser")
     for tag in soup(["script", "style", "noscript", "template", "svg"]):
@@ -120,8 +120,8 @@ def _html(text: str) -> list[Section]:
 
 
 def _pdf(name: str, source: IO[bytes]) -> list[Section]:
-    from pypdf import PdfReader
-    from pypdf.errors import FileNotDecryptedError, PdfReadError
+    from pypdf import PdfReader  # heavy: parsers load only for their own file type
+    from pypdf.errors import FileNotDecryptedError, PdfReadError  # heavy: as above
 
     try:
         reader = PdfReader(source)
@@ -146,7 +146,7 @@ def _pdf(name: str, source: IO[bytes]) -> list[Section]:
 
 
 def _docx(source: IO[bytes]) -> list[Section]:
-    import docx
+    import docx  # heavy: parsers load only for their own file type
 
     document = docx.Document(source)
     sections = [Section("")]
@@ -169,7 +169,7 @@ def _docx(source: IO[bytes]) -> list[Section]:
 
 
 def _xlsx(source: IO[bytes]) -> list[Section]:
-    import openpyxl
+    import openpyxl  # heavy: parsers load only for their own file type
 
     workbook = openpyxl.load_workbook(source, read_only=True, data_only=True)
     max_rows = settings.RAG_MAX_PAGES * 100
@@ -190,7 +190,7 @@ def _xlsx(source: IO[bytes]) -> list[Section]:
 
 
 def _pptx(source: IO[bytes]) -> list[Section]:
-    from pptx import Presentation
+    from pptx import Presentation  # heavy: parsers load only for their own file type
 
     presentation = Presentation(source)
     sections = []

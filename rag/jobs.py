@@ -19,14 +19,14 @@ from rag.embeddings import EmbeddingError
 from rag.extract import ExtractionError
 from rag.ingest import ingest_document, mark_failed, mark_retrying
 from runtime.interfaces import AgentRuntime, RunContext, RunResult
+from runtime.models import AgentRun
+from runtime.registry import register_runtime
 
 INGEST_AGENT_KEY = "rag.ingest"
 logger = logging.getLogger(__name__)
 
 
 def _max_attempts(run_id: str) -> int:
-    from runtime.models import AgentRun
-
     return AgentRun.objects.filter(pk=run_id).values_list("max_attempts", flat=True).first() or 1
 
 
@@ -86,6 +86,4 @@ class IngestJob(AgentRuntime):
 
 
 def register() -> None:
-    from runtime.registry import register_runtime
-
     register_runtime(IngestJob())

@@ -78,7 +78,9 @@ txt AS (
 )
 SELECT c.id, c.ordinal, c.text, c.page, c.section, c.char_start, c.char_end,
        d.public_id, d.name, kb.public_id, kb.name,
-       1 - vec.dist AS vector_score, txt.text_rank AS text_score,
+       -- every hit's similarity, found by text alone too: a score threshold applies to all of them
+       1 - (c.embedding::vector({dims}) <=> %(vector)s::vector({dims})) AS vector_score,
+       txt.text_rank AS text_score,
        COALESCE(1.0 / ({rrf} + vec.rank), 0) + COALESCE(1.0 / ({rrf} + txt.rank), 0) AS score
 FROM vec FULL OUTER JOIN txt ON txt.id = vec.id
 JOIN rag_chunk c ON c.id = COALESCE(vec.id, txt.id)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
@@ -24,6 +25,9 @@ from rag.embeddings.base import EmbeddingError
 from rag.jobs import INGEST_AGENT_KEY
 from rag.models import Document, DocumentStatus, KnowledgeBase
 from rag.sniff import FileRejected, extension, sniff
+from runtime.models import AgentRun
+from runtime.net import BlockedDestination, NetError, safe_request_sync
+from runtime.services import RunAlreadyFinished, run_cancel, run_create
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -169,8 +173,6 @@ def _storage_name(name: str) -> str:
 
 
 def _enqueue(document: Document, user: AbstractBaseUser | None) -> None:
-    from runtime.services import run_create
-
     run, _ = run_create(
         agent_key=INGEST_AGENT_KEY,
         messages=[{"role": "user", "content": f"Index {document.name}"}],
@@ -296,9 +298,6 @@ def _replace(
 
 
 def _cancel_run(document: Document) -> None:
-    from runtime.models import AgentRun
-    from runtime.services import RunAlreadyFinished, run_cancel
-
     run = AgentRun.objects.filter(pk=document.ingest_run_id).first() if document.ingest_run_id else None
     if run is not None and run.status in ("queued", "running"):
         with contextlib.suppress(RunAlreadyFinished):
@@ -368,10 +367,6 @@ def document_from_url(*, knowledge_base: KnowledgeBase, url: str, user: Abstract
     ``RAG_MAX_FILE_BYTES``), so a refusal is answered at once; indexing is the usual job.
     Raises ``KnowledgeInputError`` on the ``url`` field with the reason.
     """
-    from django.core.files.uploadedfile import SimpleUploadedFile
-
-    from runtime.net import BlockedDestination, NetError, safe_request_sync
-
     url = (url or "").strip()
     if not url:
         raise KnowledgeInputError("url", "Give the address of a web page, starting with https://.")

@@ -28,9 +28,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from runtime.interfaces import AgentRuntime, EventType, RunContext, RunResult, Tool, ToolRegistry
+from runtime.interfaces import AgentRuntime, EventType, RunContext, RunResult, Tool, ToolRegistry, run_caps
 from runtime.llm import get_llm_client
 from runtime.llm.base import tool_content
+from runtime.memory import memory_prompt_block
 from runtime.multi_agent.handoff import handoff_result
 
 __all__ = ["ToolCallingAgent"]
@@ -120,8 +121,6 @@ class ToolCallingAgent(AgentRuntime):
         prefix: list[dict[str, Any]] = []
         system_prompt = self.system_prompt
         if self.memory_scopes:
-            from runtime.memory import memory_prompt_block
-
             remembered = await memory_prompt_block(ctx, scopes=self.memory_scopes)
             system_prompt = "\n\n".join(part for part in (system_prompt, remembered) if part)
         if system_prompt:
@@ -133,8 +132,14 @@ class ToolCallingAgent(AgentRuntime):
         added: list[dict[str, Any]] = list(saved.get("messages") or [])
         start = int(saved.get("iteration") or 0)
 
-        for iteration in range(start, self.max_iterations):
+        # A channel's caps on this run (runtime/channels/admission.py) can only tighten the agent's.
+        caps = run_caps(ctx)
+        steps = min(self.max_iterations, caps.get("steps") or self.max_iterations)
+        token_cap = caps.get("tokens") or 0
+        for iteration in range(start, steps):
             ctx.raise_if_cancelled()
+            if token_cap and _tokens_used(ctx) >= token_cap:
+                return await self._stop(ctx, added, _CAP_MESSAGE_TOKENS.format(cap=token_cap), "max_tokens")
             response = await llm.generate(
                 [*prefix, *ctx.input_messages, *added],
                 tools=tool_specs,
@@ -171,13 +176,29 @@ class ToolCallingAgent(AgentRuntime):
                 {**(ctx.state or {}), _CHECKPOINT_KEY: {"messages": list(added), "iteration": iteration + 1}}
             )
 
-        content = self.limit_message()
+        if steps < self.max_iterations:
+            return await self._stop(ctx, added, _STEP_CAP_MESSAGE.format(cap=steps), "max_iterations")
+        return await self._stop(ctx, added, self.limit_message(), "max_iterations")
+
+    async def _stop(self, ctx: RunContext, added: list[dict[str, Any]], content: str, why: str) -> RunResult:
+        """End the turn at a limit with an answer that says so (not a crash)."""
         added.append({"role": "assistant", "content": content})
         await ctx.emit(EventType.ASSISTANT_MESSAGE, {"content": content, "role": "assistant"})
-        return RunResult(
-            final_output={"response": content, "stopped": "max_iterations"},
-            final_messages=added,
-        )
+        return RunResult(final_output={"response": content, "stopped": why}, final_messages=added)
+
+
+_STEP_CAP_MESSAGE = (
+    "I stopped after {cap} steps, the most this chat allows for one question, without reaching an "
+    "answer. Try a more specific question."
+)
+_CAP_MESSAGE_TOKENS = (
+    "I stopped before answering: this question used {cap} tokens, the most this chat allows for "
+    "one question. Try a shorter or more specific question."
+)
+
+
+def _tokens_used(ctx: RunContext) -> int:
+    return int(ctx.usage.get("prompt_tokens", 0)) + int(ctx.usage.get("completion_tokens", 0))
 
 
 def _json_safe(value: Any) -> Any:

@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from runtime import checks, conf, registry  # noqa: F401 - checks registers its system checks on import
+
 
 class RuntimeConfig(AppConfig):
     name = "runtime"
@@ -7,11 +9,9 @@ class RuntimeConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from runtime import checks, conf, registry  # noqa: F401 - checks registers on import
-
         conf.validate()
         conf.validate_settings()
-        from runtime.channels import cors
+        from runtime.channels import cors  # app loading: it imports runtime models
 
         cors.connect()
         registry.autodiscover()

@@ -224,15 +224,25 @@ SETTINGS: dict[str, Setting] = {
     # extra model ids to offer (``litellm:ollama/llama3``) and the operator's prices
     "AGENT_LLM_MODELS": Setting(list, ()),
     "AGENT_MODEL_PRICES": Setting(dict, {}),
+    # prices entered on the settings page are read again after this long (0: on every lookup)
+    "AGENT_MODEL_PRICES_CACHE_SECONDS": Setting(float, 5.0, 0),
     # hosts or CIDRs HTTP tools may reach although they are not global addresses
     "AGENT_HTTP_ALLOWED_HOSTS": Setting(list, ()),
     # Fernet keys for secrets at rest, newest first (empty: derived from SECRET_KEY)
     "AGENT_SECRET_KEYS": Setting(list, ()),
     # channels (runtime/channels/): a widget visitor token's life, how many one address may mint,
-    # and the least a run reserves of its agent's daily budget until its cost is known (dollars)
+    # and the least a run reserves of its agent's daily budget until its cost is known (dollars,
+    # tokens)
     "WIDGET_VISITOR_TOKEN_TTL_SECONDS": Setting(int, 3600, 60),
     "WIDGET_SESSION_MINT_RATE": Setting(str, "30/min"),
     "AGENT_BUDGET_MIN_RESERVE_USD": Setting(str, "0.01"),
+    "AGENT_BUDGET_MIN_RESERVE_TOKENS": Setting(int, 1000, 1),
+    # files attached to a chat message (runtime/attachments.py): how many, how large each, how
+    # much extracted text in all (it becomes part of the message), seconds to read them all
+    "AGENT_ATTACHMENT_MAX_FILES": Setting(int, 5, 1),
+    "AGENT_ATTACHMENT_MAX_BYTES": Setting(int, 10 * 1024 * 1024, 1),
+    "AGENT_ATTACHMENT_MAX_CHARS": Setting(int, 100_000, 1),
+    "AGENT_ATTACHMENT_TIMEOUT": Setting(float, 30.0, 0, positive=True),
     "ANTHROPIC_BASE_URL": Setting(str, ""),
     "LITELLM_API_BASE": Setting(str, ""),
     "LITELLM_API_KEY": Setting(str, ""),

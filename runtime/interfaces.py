@@ -22,6 +22,7 @@ __all__ = [
     "AgentRuntime",
     "EventType",
     "RunCancelled",
+    "RunFailed",
     "RunContext",
     "RunResult",
     "Tool",
@@ -56,6 +57,22 @@ TERMINAL_EVENT_TYPES = frozenset(
 
 class RunCancelled(Exception):
     """Raised inside a run when cancellation was requested (see ``RunContext.raise_if_cancelled``)."""
+
+
+class RunFailed(Exception):
+    """Raised inside a run (by the agent or by one of its tools) to end it as failed at once.
+
+    For problems the model cannot work around, such as a sub-agent that no longer exists:
+    a tool that raises it does not become an error result the model reads, the run fails,
+    is not retried, and ``message`` (with ``code``) is what the user sees.
+    """
+
+    retryable = False
+
+    def __init__(self, message: str, *, code: str = "run_failed") -> None:
+        super().__init__(message)
+        self.user_message = message
+        self.code = code
 
 
 @dataclass
@@ -212,3 +229,18 @@ class RunContext:
     @staticmethod
     def deactivate(token: contextvars.Token) -> None:
         _current.reset(token)
+
+
+def run_caps(ctx: RunContext) -> dict[str, int]:
+    """The caps a channel set on this run (``metadata.run_caps``), positive whole numbers only."""
+    raw = (ctx.metadata or {}).get("run_caps") or {}
+    if not isinstance(raw, dict):
+        return {}
+    return {
+        name: value
+        for name, value in raw.items()
+        if name in {"steps", "tokens", "seconds"}
+        and isinstance(value, int)
+        and not isinstance(value, bool)
+        and value > 0
+    }

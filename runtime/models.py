@@ -16,7 +16,9 @@ from django.db import connections, models, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
+from runtime.engine.queue import get_queue
 from runtime.fields import EncryptedJSONField
+from runtime.messages import append_messages
 
 
 class RunStatus(models.TextChoices):
@@ -145,9 +147,6 @@ class AgentRunManager(models.Manager):
         with transaction.atomic(using=using):
             run = super().create(**kwargs)
             if run.status == RunStatus.QUEUED and run.conversation_id and run.parent_run_id is None:
-                from runtime.engine.queue import get_queue
-                from runtime.messages import append_messages
-
                 raw = run.input.get("messages") if isinstance(run.input, dict) else None
                 messages = [m for m in raw or [] if isinstance(m, dict)]
                 with connections[using].cursor() as cursor:
@@ -319,6 +318,9 @@ class MemoryEntry(models.Model):
     # User scope only: whose agents share it ("owner:<id>" for stored agents, "" for code agents),
     # so what a user told one owner's agent never reaches another owner's agents.
     namespace = models.CharField(max_length=100, blank=True, default="")
+    # User scope of a widget's identified visitor (no account here): "<channel id>:<host site's
+    # user id>", with ``user`` NULL. "" for everyone else.
+    visitor = models.CharField(max_length=300, blank=True, default="")
     key = models.CharField(max_length=200)
     value = models.JSONField()
     agent_key = models.CharField(max_length=200, blank=True)
@@ -331,7 +333,7 @@ class MemoryEntry(models.Model):
         verbose_name_plural = "memory entries"
         constraints = [
             models.UniqueConstraint(
-                fields=["scope", "conversation", "user", "namespace", "system_key", "key"],
+                fields=["scope", "conversation", "user", "visitor", "namespace", "system_key", "key"],
                 name="memory_unique_per_scope",
                 nulls_distinct=False,
             ),
@@ -356,6 +358,42 @@ class ProviderCredential(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ModelPrice(models.Model):
+    """An operator's price for a model, entered on the model settings page (dollars per million
+    tokens). Read by runtime/llm/pricing.py within a few seconds in every process; a price for
+    the same name in ``AGENT_MODEL_PRICES`` (the environment) wins."""
+
+    model = models.CharField(
+        max_length=200, unique=True, help_text="As agents name it, e.g. openai:my-finetune."
+    )
+    input_per_million = models.DecimalField(max_digits=12, decimal_places=4)
+    output_per_million = models.DecimalField(max_digits=12, decimal_places=4)
+    cached_input_per_million = models.DecimalField(
+        max_digits=12,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text="Blank: cached input costs as input.",
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["model"]
+
+    def __str__(self) -> str:
+        return f"price of {self.model}"
+
+    def as_entry(self) -> dict[str, float]:
+        """The entry ``pricing.Price.per_million`` reads."""
+        entry = {"input": float(self.input_per_million), "output": float(self.output_per_million)}
+        if self.cached_input_per_million is not None:
+            entry["cached_input"] = float(self.cached_input_per_million)
+        return entry
 
 
 # Channel tables live in their own package; importing them here makes them the runtime app's.

@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from runtime import access, registry
+from runtime.llm import list_models, parse_model
+from runtime.llm.errors import LLMError
 from runtime.models import AgentMessage
 from runtime.services import RunInputError
 
@@ -31,9 +33,6 @@ def check_agent(*, agent_key: str, agent_version: str, editor: bool) -> None:
 
 def offered_model_id(model: str) -> str | None:
     """``model`` as the id the models endpoint lists it under, or None if the server does not offer it."""
-    from runtime.llm import list_models, parse_model
-    from runtime.llm.errors import LLMError
-
     try:
         provider, name = parse_model(model)
     except LLMError:

@@ -82,6 +82,8 @@ def _record_pin(run: AgentRun | None, pin: str) -> None:
     a retry runs the same definition and the history says which. The runtime writes its own row."""
     if run is None or run.agent_version or not pin:
         return
+    # app loading: the registry is the public entry point that agents' modules and apps modules
+    # import, so it stays importable before the models are ready
     from runtime.models import AgentRun
 
     AgentRun.objects.filter(pk=run.pk, agent_version="").update(agent_version=pin)

@@ -13,11 +13,13 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from runtime import conf, registry
+from runtime.access import may_edit_agent, may_test_agent
 from runtime.bus import get_bus
 from runtime.engine.queue import get_queue
 from runtime.events import append_events
 from runtime.messages import RESERVE_SQL, numbered_insert
 from runtime.models import TERMINAL_STATUSES, AgentConversation, AgentRun, RunStatus
+from runtime.multi_agent import resolve_active_agent
 
 logger = logging.getLogger(__name__)
 
@@ -104,8 +106,7 @@ def conversation_create(
         raise RunInputError(
             "agent_key", f"No agent is registered with the key {agent_key!r}.", code="unknown_agent"
         )
-    from runtime import policy
-    from runtime.access import may_test_agent
+    from runtime import policy  # cycle: runtime.policy imports this module
 
     tester = may_test_agent(agent_key=agent_key, user=user, anonymous_session_id=anonymous_session_id)
     policy.check_agent(agent_key=agent_key, agent_version="", editor=tester)
@@ -145,6 +146,9 @@ def run_create(
     (with no ``conversation``) is the earlier turns a stateless client sends with each request
     (the OpenAI-compatible endpoint): user and assistant text only, stored in the new
     conversation before ``messages`` and given to the agent as part of this run's input.
+
+    A top-level run of an anonymous session is admitted by its agent's web-widget channel, whose
+    limits apply (``runtime.channels.admission``); a refusal is a ``VisitorRefused``.
     """
     caller = channel_caller or caller_for(user=user, anonymous_session_id=anonymous_session_id)
     if idempotency_key:
@@ -163,8 +167,7 @@ def run_create(
         raise RunInputError("messages", f"At most {MAX_MESSAGES} messages per run.")
     if parent_run is None:
         # Who may run what, with which model and which message roles: runtime/access.py, README.
-        from runtime import policy
-        from runtime.access import may_edit_agent, may_test_agent
+        from runtime import policy  # cycle: runtime.policy imports this module
 
         # a channel's caller (an API key, a widget visitor) is never an editor or a tester
         editor = not channel_caller and may_edit_agent(
@@ -188,19 +191,72 @@ def run_create(
             "conversation_id",
             f"This conversation belongs to the agent {conversation.agent_key!r}, not {agent_key!r}.",
         )
+    requested_key = agent_key
     if conversation is not None:
         # After a hand-off, the specialist holding the conversation answers.
-        from runtime.multi_agent import resolve_active_agent
-
         agent_key = resolve_active_agent(conversation, agent_key)
     owner = user if getattr(user, "is_authenticated", False) else None
+    metadata = dict(metadata or {})
+    admission: Any = contextlib.nullcontext(None)
+    if anonymous_session_id and owner is None and parent_run is None and not channel_caller:
+        # Anonymous visitors run agents only through a widget channel, within its limits,
+        # whichever entry point they came in by (runtime/channels/admission.py).
+        from runtime.channels.admission import visitor_admission  # cycle: it imports this module
+
+        admission = visitor_admission(
+            anonymous_session_id=anonymous_session_id, agent_key=requested_key, metadata=metadata
+        )
+    with admission as admitted:
+        run, created = _create_run(
+            agent_key=agent_key,
+            conversation=conversation,
+            parent_run=parent_run,
+            owner=owner,
+            anonymous_session_id=anonymous_session_id,
+            messages=[*earlier, *cleaned],
+            params=params,
+            metadata=metadata,
+            model=model,
+            agent_version=agent_version,
+            caller=caller,
+            idempotency_key=idempotency_key,
+            max_attempts=max_attempts,
+            recheck_idempotency=admitted is not None,
+        )
+        if admitted is not None:
+            admitted(run, created)
+    return run, created
+
+
+def _create_run(
+    *,
+    agent_key: str,
+    conversation: AgentConversation | None,
+    parent_run: AgentRun | None,
+    owner: Any,
+    anonymous_session_id: Any,
+    messages: list[dict[str, Any]],
+    params: dict[str, Any] | None,
+    metadata: dict[str, Any],
+    model: str,
+    agent_version: str,
+    caller: str,
+    idempotency_key: str | None,
+    max_attempts: int | None,
+    recheck_idempotency: bool = False,
+) -> tuple[AgentRun, bool]:
+    if idempotency_key and recheck_idempotency:
+        # again under the visitor's lock: the first check ran before it was taken
+        existing = AgentRun.objects.filter(caller=caller, idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing, False
     new_conversation = conversation is None
     if new_conversation:
         conversation = AgentConversation(
             agent_key=agent_key,
             user=owner,
             anonymous_session_id=anonymous_session_id,
-            title=_title_from([*earlier, *cleaned]),
+            title=_title_from(messages),
         )
     run = AgentRun(
         agent_key=agent_key,
@@ -208,8 +264,8 @@ def run_create(
         parent_run=parent_run,
         user=owner,
         anonymous_session_id=anonymous_session_id,
-        input={"messages": [*earlier, *cleaned], "params": params or {}},
-        metadata=metadata or {},
+        input={"messages": messages, "params": params or {}},
+        metadata=metadata,
         model=model or "",
         agent_version=agent_version or "",
         caller=caller,
@@ -221,7 +277,7 @@ def run_create(
     guard = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
     try:
         with guard:
-            _insert_run(conversation, run, [*earlier, *cleaned], new_conversation=new_conversation)
+            _insert_run(conversation, run, messages, new_conversation=new_conversation)
     except IntegrityError:
         # Two requests raced with the same idempotency key: the other one won.
         if idempotency_key:

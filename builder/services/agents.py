@@ -11,8 +11,10 @@ from django.db.models import Max
 
 from builder.models import Agent, AgentDraft, AgentDraftRevision, AgentSystem, AgentVersion, AuditAction
 from builder.schema import AgentConfig, ConfigError, Known, parse_config, validate_slug
+from builder.selectors import agent_dependants
 from builder.services.sharing import audit_record
 from builder.services.templates import free_key
+from runtime.registry import autodiscover, list_runtimes
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -22,8 +24,6 @@ DEFAULT_CONFIG: dict[str, Any] = AgentConfig().to_dict()
 
 def code_agent_keys() -> set[str]:
     """Keys of agents registered in code: they win in the registry, so a builder agent may not reuse one."""
-    from runtime.registry import autodiscover, list_runtimes
-
     autodiscover()
     return set(list_runtimes())
 
@@ -180,8 +180,6 @@ def agent_duplicate(*, agent: Agent, user: AbstractBaseUser, slug: str, name: st
 def agent_delete(*, agent: Agent, user: AbstractBaseUser | None = None) -> None:
     """Refused while anything uses the agent: a system (published ones pin its version) or an
     agent that calls it would otherwise fail at run time, silently for whoever is chatting."""
-    from builder.selectors import agent_dependants
-
     dependants = agent_dependants(agent=agent)
     if dependants:
         raise ConfigError(

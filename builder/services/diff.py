@@ -71,7 +71,7 @@ def _merge(runs: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 def _shown(value: Any) -> str:
     if value in (None, "", [], {}):
-        return "—"
+        return "(not set)"
     if isinstance(value, dict) and set(value) <= {"enabled", "scope"}:
         return f"on, {value.get('scope', 'conversation')} scope" if value.get("enabled") else "off"
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)

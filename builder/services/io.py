@@ -17,6 +17,9 @@ from django.db import transaction
 from builder.access import perms_for
 from builder.models import Agent, AgentSystem
 from builder.schema import CONFIG_FORMAT, ConfigError, Known, parse_config, validate_slug
+from builder.services.agents import agent_create, agent_update_draft
+from builder.services.knowledge import system_knowledge_from_text
+from builder.services.systems import system_save
 from runtime.jsonsafe import text_problem
 
 if TYPE_CHECKING:
@@ -112,7 +115,6 @@ def export_system(*, system: AgentSystem) -> str:
             "description": system.description,
             "entry_agent": system.entry_agent.slug,
             "members": [{"agent": m.agent.slug, "role": m.role} for m in members],
-            "knowledge": system.knowledge,
         },
     }
     return _dump(data)
@@ -237,6 +239,9 @@ def _plan_system(user: AbstractBaseUser, raw: Any, agent_slugs: set[Any]) -> Pla
     for member in raw.get("members") or []:
         if not isinstance(member, dict) or member.get("agent") not in agent_slugs:
             raise ConfigError({"file": f"system member {member!r} must name one of the file's agents."})
+    knowledge = raw.get("knowledge") or []
+    if not isinstance(knowledge, list) or not all(isinstance(k, str) for k in knowledge):
+        raise ConfigError({"file": "system.knowledge, if present, must be a list of texts."})
     existing = AgentSystem.objects.filter(slug=raw["slug"]).first()
     if existing and not perms_for(user, existing).edit:
         raise ConfigError(
@@ -245,13 +250,15 @@ def _plan_system(user: AbstractBaseUser, raw: Any, agent_slugs: set[Any]) -> Pla
                 "rename it in the file, or ask its owner for the editor role."
             }
         )
-    return PlanItem("update" if existing else "create", "system", raw["slug"], str(raw["name"]))
+    item = PlanItem("update" if existing else "create", "system", raw["slug"], str(raw["name"]))
+    if any(k.strip() for k in knowledge):
+        # files exported before knowledge bases replaced the system's text box
+        item.changes.append(f"shared knowledge (becomes a new knowledge base named {raw['name']})")
+    return item
 
 
 @transaction.atomic
 def import_apply(*, user: AbstractBaseUser, text: str, known: Known) -> list[PlanItem]:
-    from builder.services.agents import agent_create, agent_update_draft
-
     plan = import_plan(user=user, text=text, known=known)
     by_slug = {a["slug"]: a for a in plan.data["agents"]}
     # Create every agent first with a neutral config so sub-agent references between them resolve.
@@ -279,10 +286,8 @@ def import_apply(*, user: AbstractBaseUser, text: str, known: Known) -> list[Pla
             icon=raw.get("icon") or agent.icon,
         )
     if plan.data["kind"] == "system":
-        from builder.services.systems import system_save
-
         raw = plan.data["system"]
-        system_save(
+        system = system_save(
             owner=user,
             system=AgentSystem.objects.filter(slug=raw["slug"]).first(),
             slug=raw["slug"],
@@ -290,6 +295,7 @@ def import_apply(*, user: AbstractBaseUser, text: str, known: Known) -> list[Pla
             description=raw.get("description", ""),
             entry_agent=Agent.objects.get(slug=raw["entry_agent"]),
             members={m["agent"]: m.get("role", "") for m in raw.get("members") or []},
-            knowledge=[str(k) for k in raw.get("knowledge") or []],
         )
+
+        system_knowledge_from_text(system=system, user=user, snippets=raw.get("knowledge") or [])
     return plan.items

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -9,6 +10,14 @@ from django.db import transaction
 
 from builder.models import Agent, AgentSystem
 from builder.schema import ConfigError
+from runtime.attachments import (
+    AttachedFile,
+    Attachment,
+    AttachmentRefused,
+    read_attachments,
+    split_attachments,
+    with_attachments,
+)
 from runtime.models import AgentConversation, AgentEvent, AgentMessage, AgentRun
 from runtime.services import RunInputError, caller_for, conversation_create, run_create
 
@@ -35,11 +44,6 @@ def playground_pin(
     return version.pin
 
 
-def _last_user_seq(conversation: AgentConversation) -> int | None:
-    return conversation.messages.filter(role="user").order_by("-seq").values_list("seq", flat=True).first()
-
-
-@transaction.atomic
 def playground_send(
     *,
     user: AbstractBaseUser,
@@ -50,10 +54,16 @@ def playground_send(
     conversation: AgentConversation | None = None,
     replace_last: bool = False,
     idempotency_key: str | None = None,
+    files: Sequence[Any] = (),
 ) -> AgentRun:
     """Start one playground turn. ``replace_last`` drops the last user message and what followed
-    (retry or edit of the last message) before sending ``text``. A send repeated with the same
-    ``idempotency_key`` (a double click, a retried request) returns the run the first one started."""
+    (retry or edit of the last message) before sending ``text``; the files attached to the
+    dropped message go with the new one unless ``files`` are sent. A send repeated with the same
+    ``idempotency_key`` (a double click, a retried request) returns the run the first one started.
+
+    Attached ``files`` are read first (``runtime.attachments``: type sniffed, text extracted in a
+    contained child process, caps checked), outside any transaction; a file that cannot be used
+    raises ``ConfigError`` on ``files`` and nothing is written."""
     if idempotency_key:
         existing = AgentRun.objects.filter(
             caller=caller_for(user=user), idempotency_key=idempotency_key
@@ -61,24 +71,60 @@ def playground_send(
         if existing is not None:
             return existing
     text = (text or "").strip()
-    if not text:
+    if not text and not files and not replace_last:
         raise ConfigError({"message": "Type a message first."})
     if len(text) > MAX_MESSAGE:
         raise ConfigError({"message": f"Keep the message under {MAX_MESSAGE} characters."})
-    key = system.slug if system is not None else agent.slug  # type: ignore[union-attr]
     pin = playground_pin(agent=agent, system=system, target=target)
     try:
+        attachments = read_attachments(files)
+    except AttachmentRefused as exc:
+        raise ConfigError({"files": " ".join(exc.messages)}) from None
+    return _playground_start(
+        user=user,
+        text=text,
+        key=system.slug if system is not None else agent.slug,  # type: ignore[union-attr]
+        pin=pin,
+        target=target,
+        conversation=conversation,
+        replace_last=replace_last,
+        idempotency_key=idempotency_key,
+        attachments=attachments,
+    )
+
+
+@transaction.atomic
+def _playground_start(
+    *,
+    user: AbstractBaseUser,
+    text: str,
+    key: str,
+    pin: str,
+    target: str,
+    conversation: AgentConversation | None,
+    replace_last: bool,
+    idempotency_key: str | None,
+    attachments: list[Attachment],
+) -> AgentRun:
+    blocks: list[Attachment] | str = attachments
+    try:
         if conversation is None:
+            title = text or ", ".join(a.name for a in attachments)
             conversation = conversation_create(
-                agent_key=key, user=user, title=text[:80], metadata={"playground": True, "target": target}
+                agent_key=key, user=user, title=title[:80], metadata={"playground": True, "target": target}
             )
         elif replace_last:
-            last = _last_user_seq(conversation)
+            last = conversation.messages.filter(role="user").order_by("-seq").first()
             if last is not None:
-                AgentMessage.objects.filter(conversation=conversation, seq__gte=last).delete()
+                if not attachments:
+                    blocks = split_attachments(last.content).blocks
+                AgentMessage.objects.filter(conversation=conversation, seq__gte=last.seq).delete()
+        content = with_attachments(text, blocks)
+        if not content:
+            raise ConfigError({"message": "Type a message first."})
         run, _ = run_create(
             agent_key=key,
-            messages=[{"role": "user", "content": text}],
+            messages=[{"role": "user", "content": content}],
             user=user,
             conversation=conversation,
             agent_version=pin,
@@ -104,6 +150,8 @@ class Turn:
     # the owner's view only (builder/owner_view.py): tool calls, retrievals, errors, and feedback
     steps: list[dict[str, Any]] = field(default_factory=list)
     feedback: int = 0
+    # files attached to the user's message (their text is in the message the model read)
+    attachments: list[AttachedFile] = field(default_factory=list)
 
 
 def _citations(run_ids: list[Any]) -> dict[Any, tuple[list[dict[str, Any]], int]]:
@@ -159,10 +207,12 @@ def playground_turns(*, conversation: AgentConversation) -> list[Turn]:
             if m.role == "assistant" and isinstance(m.content, str) and m.content
         ]
         cited, indexing = citations.get(run.pk, ([], 0))
+        said = split_attachments(user_text)
         turns.append(
             Turn(
                 run=run,
-                user_text=str(user_text),
+                user_text=said.text,
+                attachments=said.files,
                 replies=replies,
                 citations=cited,
                 indexing=indexing,
@@ -179,9 +229,11 @@ def turn_for_run(*, run: AgentRun) -> Turn:
         {"content": m.content, "agent_key": m.agent_key} for m in rows if m.role == "assistant" and m.content
     ]
     cited, indexing = _citations([run.pk]).get(run.pk, ([], 0))
+    said = split_attachments(user_text)
     return Turn(
         run=run,
-        user_text=str(user_text),
+        user_text=said.text,
+        attachments=said.files,
         replies=replies,
         citations=cited,
         indexing=indexing,

@@ -9,13 +9,11 @@ from django.utils import timezone
 
 from builder.models import Agent, AgentSystem, AuditAction, SystemMember
 from builder.schema import ConfigError, validate_slug
-from builder.services.agents import code_agent_keys
+from builder.services.agents import agent_publish, code_agent_keys
 from builder.services.sharing import audit_record
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
-
-MAX_SNIPPET = 4000
 
 
 @transaction.atomic
@@ -26,7 +24,6 @@ def system_save(
     name: str,
     entry_agent: Agent,
     members: dict[str, str],
-    knowledge: list[str],
     description: str = "",
     system: AgentSystem | None = None,
 ) -> AgentSystem:
@@ -44,9 +41,6 @@ def system_save(
             errors["slug"] = f"The key {slug!r} is already taken; choose another."
     if not name.strip():
         errors["name"] = "Give the system a name."
-    too_long = [i for i, k in enumerate(knowledge, 1) if len(k) > MAX_SNIPPET]
-    if too_long:
-        errors["knowledge"] = f"Snippet {too_long[0]} is longer than {MAX_SNIPPET} characters; split it."
     agents = {a.slug: a for a in Agent.objects.filter(slug__in=set(members) | {entry_agent.slug})}
     unknown = sorted(set(members) - set(agents))
     if unknown:
@@ -56,7 +50,6 @@ def system_save(
     if system is None:
         system = AgentSystem(owner=owner, slug=slug)
     system.name, system.description, system.entry_agent = name.strip(), description, entry_agent
-    system.knowledge = [k.strip() for k in knowledge if k.strip()]
     try:
         with transaction.atomic():
             system.save()
@@ -76,8 +69,6 @@ def system_publish(*, system: AgentSystem, user: AbstractBaseUser) -> dict[str, 
     The playground tests members' drafts, so a member with unpublished changes is
     published first; the pins then name exactly what was tested.
     """
-    from builder.services.agents import agent_publish
-
     pins: dict[str, str] = {}
     for member in system.members.select_related("agent__draft", "agent__published_version"):
         agent = member.agent

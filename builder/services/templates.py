@@ -16,6 +16,7 @@ from django.db import transaction
 
 from builder.models import Agent, AgentSystem, ToolDefinition
 from builder.schema import ConfigError, Known
+from builder.selectors import known_for
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -34,7 +35,7 @@ def key_from_name(name: str) -> str:
 
 
 def _taken(prefix: str) -> set[str]:
-    from builder.services.agents import code_agent_keys
+    from builder.services.agents import code_agent_keys  # cycle: builder.services.agents imports this module
 
     taken = set(Agent.objects.filter(slug__startswith=prefix).values_list("slug", flat=True))
     taken |= set(AgentSystem.objects.filter(slug__startswith=prefix).values_list("slug", flat=True))
@@ -166,7 +167,7 @@ TEMPLATES_BY_ID = {t.id: t for t in TEMPLATES}
 
 def _http_tool(owner: AbstractBaseUser, definition: dict[str, Any]) -> str:
     """The user's tool of that name: reused when it exists, created otherwise."""
-    from builder.services.tools import _runtime_check, tool_save
+    from builder.services.tools import _runtime_check, tool_save  # cycle: via builder.services
 
     name = definition["name"]
     if not ToolDefinition.objects.filter(owner=owner, name=name).exists():
@@ -184,7 +185,7 @@ def _http_tool(owner: AbstractBaseUser, definition: dict[str, Any]) -> str:
 @transaction.atomic
 def agent_from_template(*, owner: AbstractBaseUser, template_id: str, known: Known | None = None) -> Agent:
     """Create the template's agent (and its tool or specialists); returns the agent to open."""
-    from builder.services.agents import agent_create
+    from builder.services.agents import agent_create  # cycle: builder.services.agents imports this module
 
     template = TEMPLATES_BY_ID.get(template_id)
     if template is None:
@@ -211,8 +212,6 @@ def agent_from_template(*, owner: AbstractBaseUser, template_id: str, known: Kno
     config["sub_agents"] = sub_agents
     # ``known`` was read before the tool and the specialists existed: check against the fresh list
     if known is not None and (template.http_tool or sub_agents):
-        from builder.selectors import known_for
-
         known = known_for(owner)
     return agent_create(
         owner=owner,

@@ -49,6 +49,16 @@ def tool_name(method: str, path: str) -> str:
     return name if re.match(r"^[a-z][a-z0-9_]*$", name) else "http_tool"
 
 
+def _query_type(value: str) -> str:
+    """A guess from the example value, for the person to check: ``5`` a whole number, ``true`` yes/no.
+    A number with a leading zero (a postcode, an id) stays text, or the zero would be lost."""
+    if value.lower() in ("true", "false"):
+        return "boolean"
+    if re.fullmatch(r"-?(0|[1-9][0-9]{0,15})", value):
+        return "integer"
+    return "string"
+
+
 def _json_type(value: Any) -> str:
     if isinstance(value, bool):
         return "boolean"
@@ -160,7 +170,7 @@ def draft_from_curl(command: str) -> dict[str, Any]:
         rows.append(
             {
                 "name": name,
-                "type": "string",
+                "type": _query_type(value),
                 "description": f"e.g. {value}" if value else "",
                 "required": False,
                 "location": "query",

@@ -12,9 +12,12 @@ from django.db import IntegrityError, transaction
 
 from builder.models import AuditAction, ToolDefinition, ToolKind
 from builder.schema import TOOL_NAME_RE, ConfigError
+from builder.selectors import tool_dependants
 from builder.services.sharing import audit_record
 from builder.tool_params import locations_for_schema, spec_from_rows
 from runtime import jsonsafe
+from runtime.tools import ToolError
+from runtime.tools.http import HttpToolSpec, HttpToolSpecError, build_http_tool, validate_http_spec
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -124,8 +127,6 @@ _RUNTIME_FIELD = {
 
 def _runtime_check(data: dict[str, Any]) -> None:
     """The runtime's HTTP tool kind has the last word (placeholders, hosts, reserved headers)."""
-    from runtime.tools.http import validate_http_spec
-
     errors: dict[str, str] = {}
     for where, message in validate_http_spec(data):
         field = _RUNTIME_FIELD.get(where, where.split(".")[0])
@@ -176,8 +177,6 @@ def tool_save(
 @transaction.atomic
 def tool_delete(*, tool: ToolDefinition, user: AbstractBaseUser | None = None) -> None:
     """Refused while an agent uses the tool (its runs would lose it without a word)."""
-    from builder.selectors import tool_dependants
-
     dependants = tool_dependants(tool=tool)
     if dependants:
         raise ConfigError(
@@ -191,8 +190,6 @@ def tool_delete(*, tool: ToolDefinition, user: AbstractBaseUser | None = None) -
 
 def runtime_tool(tool: ToolDefinition) -> Any:
     """The runtime ``Tool`` for a stored HTTP tool."""
-    from runtime.tools.http import HttpToolSpec, build_http_tool
-
     spec = HttpToolSpec.from_dict({**tool.spec, "name": tool.name, "description": tool.description})
     return build_http_tool(spec, tool.secrets or {})
 
@@ -213,8 +210,6 @@ def tool_try(*, tool: ToolDefinition, arguments_text: str) -> dict[str, Any]:
         raise ConfigError(
             {"arguments": f"Arguments do not match the parameters schema: {exc.message}."}
         ) from None
-    from runtime.tools import ToolError
-    from runtime.tools.http import HttpToolSpecError
 
     try:
         result = asyncio.run(runtime_tool(tool).call(arguments))

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django import template
 
+from builder.access import role_label
 from builder.markdown import render_markdown
 
 register = template.Library()
@@ -15,6 +16,4 @@ def markdown_filter(text: object) -> str:
 @register.simple_tag
 def role_of(user: object, obj: object) -> str:
     """The user's role on a row of a list page (read from the row's ``access_rank``)."""
-    from builder.access import role_label
-
     return role_label(user, obj)  # type: ignore[arg-type]

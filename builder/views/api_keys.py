@@ -19,8 +19,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from builder.access import get_agent_for_user, get_system_for_user
 from builder.views.common import go, page, staff_view
+from runtime import conf
+from runtime.agents import ToolCallingAgent
 from runtime.channels import api_keys as keys
-from runtime.channels.budget import spend_today
+from runtime.channels.budget import spend_today, unpriced_model
 
 
 class KeyCreateForm(forms.Form):
@@ -53,11 +55,20 @@ class BudgetForm(forms.Form):
     daily_budget_usd = forms.CharField(
         label="Daily budget (US dollars)",
         required=False,
-        help_text="The most runs through API keys may cost per day (UTC). Blank: no budget. "
-        "Once it is used up, requests get error 429 until midnight UTC.",
+        help_text="The most runs through API keys and the web widget may cost per day (UTC). Blank: "
+        "no budget in dollars. Once it is used up, programs get error 429 and visitors a polite "
+        "message until midnight UTC.",
         widget=forms.TextInput(
             attrs={"class": "b-input", "inputmode": "decimal", "placeholder": "e.g. 5.00"}
         ),
+    )
+    daily_budget_tokens = forms.CharField(
+        label="Daily budget (tokens)",
+        required=False,
+        help_text="The most tokens (sent and received, any model) those runs may use per day, "
+        "e.g. 200000 or 200k. Blank: no budget in tokens. Needed for a model without a known price, "
+        "whose cost a budget in dollars cannot count.",
+        widget=forms.TextInput(attrs={"class": "b-input", "placeholder": "e.g. 200k"}),
     )
 
     def clean_daily_budget_usd(self) -> Any:
@@ -66,12 +77,15 @@ class BudgetForm(forms.Form):
         except keys.ChannelInputError as exc:
             raise forms.ValidationError(exc.message) from None
 
+    def clean_daily_budget_tokens(self) -> Any:
+        try:
+            return keys.clean_daily_budget_tokens(self.cleaned_data["daily_budget_tokens"])
+        except keys.ChannelInputError as exc:
+            raise forms.ValidationError(exc.message) from None
+
 
 def _caps(kind: str, obj: Any) -> dict[str, Any]:
     """The caps every run of the published version has already (shown, not set, here)."""
-    from runtime import conf
-    from runtime.agents import ToolCallingAgent
-
     config = obj.published_version.config if kind == "agent" and obj.published_version_id else {}
     return {
         "steps": ToolCallingAgent.max_iterations,
@@ -108,7 +122,7 @@ def _render(
     new_token: str = "",
     status: int = 200,
 ) -> HttpResponse:
-    budget = keys.budget_for(agent.slug)
+    budget = keys.budgets_for(agent.slug)
     agent_keys = list(keys.keys_for_agent(agent.slug))
     limit_forms = limit_forms or {}
     rows = [
@@ -128,8 +142,16 @@ def _render(
         "rows": rows,
         "create_form": create_form or KeyCreateForm(),
         "budget_form": budget_form
-        or BudgetForm(initial={"daily_budget_usd": budget if budget is not None else ""}),
+        or BudgetForm(
+            initial={
+                "daily_budget_usd": budget.daily_budget_usd if budget.daily_budget_usd is not None else "",
+                "daily_budget_tokens": budget.daily_budget_tokens
+                if budget.daily_budget_tokens is not None
+                else "",
+            }
+        ),
         "budget": budget,
+        "unpriced_model": unpriced_model(agent.slug),
         "spend": spend_today(agent.slug),
         "new_token": new_token,
         "kind": kind,
@@ -180,14 +202,17 @@ def api_key_budget_view(request: HttpRequest, public_id: str, kind: str) -> Http
         return _render(request, kind, agent, budget_form=form, status=422)
     try:
         keys.agent_budget_set(
-            agent_key=agent.slug, user=request.user, daily_budget_usd=form.cleaned_data["daily_budget_usd"]
+            agent_key=agent.slug,
+            user=request.user,
+            daily_budget_usd=form.cleaned_data["daily_budget_usd"],
+            daily_budget_tokens=form.cleaned_data["daily_budget_tokens"],
         )
     except keys.NotAllowed as exc:
         raise PermissionDenied(str(exc)) from None
-    amount = form.cleaned_data["daily_budget_usd"]
-    messages.success(
-        request, f"Daily budget set to ${amount:.2f}." if amount is not None else "No daily budget."
-    )
+    amount, tokens = form.cleaned_data["daily_budget_usd"], form.cleaned_data["daily_budget_tokens"]
+    parts = [f"${amount:.2f}"] if amount is not None else []
+    parts += [f"{tokens:,} tokens"] if tokens is not None else []
+    messages.success(request, f"Daily budget set to {' and '.join(parts)}." if parts else "No daily budget.")
     return go(request, _url(kind, "api-keys", agent))
 
 

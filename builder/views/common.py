@@ -16,6 +16,7 @@ from django.utils.cache import patch_vary_headers
 from django_htmx.http import HttpResponseClientRedirect
 
 from builder.schema import ConfigError
+from builder.services.teams import may_manage_teams
 
 
 def staff_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -44,8 +45,6 @@ def page(
     context.setdefault("section", template.split("/")[-1].split("_")[0].rstrip("s") + "s")
     context.setdefault("builder_sections", SECTIONS)
     if not (partial and is_partial(request)):
-        from builder.services.teams import may_manage_teams
-
         context.setdefault("can_manage_teams", may_manage_teams(request.user))
     if partial and is_partial(request):
         response = TemplateResponse(request, f"{template}#{partial}", context, status=status)

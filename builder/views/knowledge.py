@@ -12,15 +12,17 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from builder.access import (
     attach_roles,
-    get_agent_for_user,
     get_document_for_user,
     get_knowledge_base_for_user,
+    get_shareable_for_user,
     refusal,
     shared_with,
     visible_to,
 )
-from builder.knowledge_forms import AgentKnowledgeForm, KnowledgeBaseForm
-from builder.services.knowledge import agent_knowledge_set, knowledge_base_remove
+from builder.forms import apply_errors
+from builder.knowledge_forms import KnowledgeAttachForm, KnowledgeBaseForm
+from builder.schema import ConfigError
+from builder.services.knowledge import knowledge_attach, knowledge_base_remove, knowledge_links
 from builder.views.common import go, page, refused, staff_view
 from rag.models import TERMINAL_STATUSES, DocumentStatus, KnowledgeBase
 from rag.search import search
@@ -41,7 +43,7 @@ DOCUMENTS_PER_PAGE = 50
 
 
 def _ctx(**extra) -> dict:
-    return {"section": "knowledge", **extra}
+    return {"section": "knowledge"} | extra
 
 
 @staff_view
@@ -233,23 +235,39 @@ def passage_view(request: HttpRequest, public_id: str, document_id: str, ordinal
 
 @staff_view
 @require_http_methods(["GET", "POST"])
-def agent_knowledge(request: HttpRequest, public_id: str) -> HttpResponse:
-    agent, perms = get_agent_for_user(request.user, public_id)
+def attached_knowledge(request: HttpRequest, public_id: str, kind: str) -> HttpResponse:
+    """The knowledge bases an agent or a system (``kind``) uses. Editors of it choose among the
+    bases they can see; bases attached by someone else that they cannot see stay attached."""
+    target, perms = get_shareable_for_user(request.user, kind, public_id)
+    if request.method == "POST" and not perms.edit:
+        return refused(request, refusal(perms, target, "edit"))
     bases = visible_to(request.user, KnowledgeBase.objects.all())
-    form = AgentKnowledgeForm(request.POST or None, bases=bases, agent=agent)
-    if request.method == "POST":
-        if not perms.edit:
-            return refused(request, refusal(perms, agent, "edit"))
-        if form.is_valid():
-            chosen = agent_knowledge_set(
-                agent=agent,
-                knowledge_bases=form.cleaned_data["knowledge_bases"],
-                mode=form.cleaned_data["mode"],
-            )
-            names = ", ".join(b.name for b in chosen) or "no knowledge base"
-            messages.success(request, f"{agent.name} now uses {names}.")
-            return go(request, reverse("builder:agent-knowledge", args=[agent.public_id]))
-    context = _ctx(
-        agent=agent, perms=perms, form=form, has_bases=bases.exists(), title=f"Knowledge for {agent.name}"
+    links = knowledge_links(target)
+    seen = set(bases.values_list("pk", flat=True))
+    form = KnowledgeAttachForm(
+        request.POST or None, bases=bases, links=[link for link in links if link.knowledge_base_id in seen]
     )
-    return page(request, "builder/agent_knowledge.html", context, status=422 if form.errors else 200)
+    url = reverse(f"builder:{kind}-knowledge", args=[target.public_id])
+    if request.method == "POST" and form.is_valid():
+        try:
+            chosen = knowledge_attach(target=target, user=request.user, **form.cleaned_data)
+        except ConfigError as exc:
+            apply_errors(form, exc)
+        else:
+            names = ", ".join(b.name for b in chosen) or "no knowledge base"
+            messages.success(request, f"{target.name} now uses {names}.")
+            return go(request, url)
+    context = _ctx(
+        section=f"{kind}s",  # the tab of the agent or system it belongs to
+        target=target,
+        kind=kind,
+        kind_label=kind,
+        edit_url=reverse(f"builder:{kind}-edit", args=[target.public_id]),
+        action=url,
+        perms=perms,
+        form=form,
+        has_bases=bases.exists(),
+        hidden_count=sum(1 for link in links if link.knowledge_base_id not in seen),
+        title=f"Knowledge for {target.name}",
+    )
+    return page(request, "builder/attached_knowledge.html", context, status=422 if form.errors else 200)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
@@ -12,6 +13,7 @@ from builder.access import get_agent_for_user, get_system_for_user
 from builder.schema import ConfigError
 from builder.services.playground import playground_send, playground_turns, turn_for_run
 from builder.views.common import staff_view
+from runtime.attachments import limits as attachment_limits
 from runtime.models import AgentConversation, AgentRun
 from runtime.services import RunAlreadyFinished, run_cancel
 
@@ -48,6 +50,7 @@ def _send(request: HttpRequest, *, agent: Any = None, system: Any = None) -> Htt
             conversation=_conversation(request, key, request.POST.get("conversation_id")),
             replace_last=request.POST.get("replace_last") == "1",
             idempotency_key=request.POST.get("idempotency_key", "")[:200] or None,
+            files=request.FILES.getlist("files"),
         )
     except ConfigError as exc:
         field, message = next(iter(exc.errors.items()))
@@ -91,8 +94,6 @@ def run_cancel_view(request: HttpRequest, run_id: str) -> HttpResponse:
 @require_GET
 def run_turn(request: HttpRequest, run_id: str) -> HttpResponse:
     """One finished (or running) turn as HTML; the client swaps it in when the stream ends."""
-    from django.template.response import TemplateResponse
-
     run = _own_run(request, run_id)
     response = TemplateResponse(request, "builder/_turn.html", {"turn": turn_for_run(run=run)})
     response["X-Run-Status"] = run.status
@@ -132,6 +133,7 @@ def playground_context(
         "conversation": current,
         "turns": playground_turns(conversation=current) if current else [],
         "base_url": request.path,
+        "attachment_limits": attachment_limits(),
         # opening message and suggestions of what answers first (the entry agent of a system)
         "intro": (agent or system.entry_agent).draft.config,
     }

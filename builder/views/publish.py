@@ -25,6 +25,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from builder.access import Perms, get_agent_for_user, get_system_for_user, refusal
 from builder.publish_forms import WidgetSettingsForm
 from builder.views.common import page, refused, staff_view
+from runtime.channels.api_keys import budgets_for
+from runtime.channels.budget import spend_today
 from runtime.channels.models import WidgetChannel
 from runtime.channels.services import (
     MAX_QUESTION_CHARS,
@@ -135,6 +137,9 @@ def _context(request: HttpRequest, target: Target, form: WidgetSettingsForm | No
         "channel": channel,
         "form": form,
         "snippet": snippet(request, channel) if channel else "",
+        # the daily budget is the agent's, shared by the widget and the API keys (set on the keys page)
+        "budget": budgets_for(target.key) if target.perms.publish else None,
+        "spend": spend_today(target.key) if target.perms.publish else None,
         "title": f"{target.name}: publish",
         "section": f"{target.kind}s",
     }

@@ -48,7 +48,6 @@ def _initial(system: AgentSystem) -> dict[str, Any]:
         "entry_agent": system.entry_agent.slug,
         "members": [m.agent.slug for m in members],
         "roles": "\n".join(f"{m.agent.slug}: {m.role}" for m in members if m.role),
-        "knowledge": "\n---\n".join(system.knowledge),
     }
 
 
@@ -61,9 +60,6 @@ def _save(request: HttpRequest, form: SystemForm, system: AgentSystem | None) ->
     )
     roles = _parse_roles(data["roles"])
     members = {key: roles.get(key, "") for key in data["members"]}
-    knowledge = (
-        [chunk.strip() for chunk in data["knowledge"].split("\n---\n")] if data["knowledge"].strip() else []
-    )
     try:
         return system_save(
             owner=system.owner if system else request.user,
@@ -73,7 +69,6 @@ def _save(request: HttpRequest, form: SystemForm, system: AgentSystem | None) ->
             description=data["description"],
             entry_agent=entry,
             members=members,
-            knowledge=knowledge,
         )
     except ConfigError as exc:
         apply_errors(form, exc)

@@ -88,6 +88,7 @@ TEMPLATES = [
 def _database() -> dict:
     url = env_str("DATABASE_URL")
     if not url:
+        # optional: the embedded PostgreSQL (an extra), only when DATABASE_URL is unset
         from config.embedded_pg import database_url
 
         url = database_url()
@@ -238,8 +239,9 @@ ANONYMOUS_SESSION_MINT_RATE = env_str("ANONYMOUS_SESSION_MINT_RATE", "20/min")
 WIDGET_VISITOR_TOKEN_TTL_SECONDS = env_int("WIDGET_VISITOR_TOKEN_TTL_SECONDS", 3600)
 WIDGET_SESSION_MINT_RATE = env_str("WIDGET_SESSION_MINT_RATE", "30/min")
 # The least a run started through an API key reserves of its agent's daily budget until its real
-# cost is known (runtime/channels/budget.py); dollars.
+# cost is known (runtime/channels/budget.py); dollars, and tokens for a budget in tokens.
 AGENT_BUDGET_MIN_RESERVE_USD = env_str("AGENT_BUDGET_MIN_RESERVE_USD", "0.01")
+AGENT_BUDGET_MIN_RESERVE_TOKENS = env_int("AGENT_BUDGET_MIN_RESERVE_TOKENS", 1000)
 if REDIS_URL:
     # Rate limits (and any other cache use) are shared by every process through Redis.
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
@@ -262,7 +264,6 @@ DJANGO_AGENT_RUNTIME = {
     "ANONYMOUS_SESSION_MODEL": "accounts.AnonymousSession",
     "DEBUG_MODE": env_bool("AGENT_DEBUG_MODE", False),
 }
-AGENT_HTTP_TOOL_TIMEOUT = env_float("AGENT_HTTP_TOOL_TIMEOUT", 10.0)
 
 # LLM providers (runtime/llm/): a provider switches on when its key is set. OPENAI_BASE_URL
 # points the openai provider at any OpenAI-compatible server (Ollama, vLLM); such a server
@@ -277,6 +278,8 @@ AGENT_LLM_MODELS = env_list("AGENT_LLM_MODELS", [])  # extra model ids to offer,
 # Prices for models the bundled maps do not know, or at another rate (a local vLLM server at 0,
 # a negotiated rate): JSON, dollars per million tokens. See runtime/llm/pricing.py.
 AGENT_MODEL_PRICES = env_model_prices("AGENT_MODEL_PRICES")
+# Prices entered on the model settings page reach every process within this many seconds.
+AGENT_MODEL_PRICES_CACHE_SECONDS = env_float("AGENT_MODEL_PRICES_CACHE_SECONDS", 5.0)
 AGENT_LLM_TIMEOUT = env_float("AGENT_LLM_TIMEOUT", 60.0)  # longest wait for any read from a provider
 AGENT_LLM_MAX_RETRIES = env_int("AGENT_LLM_MAX_RETRIES", 3)  # 429/5xx/timeouts, before any text streamed
 AGENT_LLM_RETRY_BASE_DELAY = env_float("AGENT_LLM_RETRY_BASE_DELAY", 0.5)
@@ -289,6 +292,13 @@ AGENT_HTTP_ALLOWED_HOSTS = env_list("AGENT_HTTP_ALLOWED_HOSTS", [])
 AGENT_SECRET_KEYS = env_list("AGENT_SECRET_KEYS", [])
 # How deep agents may call agents (A -> B -> C is depth 2); deeper calls get an error result.
 AGENT_MAX_DEPTH = env_int("AGENT_MAX_DEPTH", 5)
+# Files attached to a chat message (playground, run API): how many per message, the size of each,
+# the extracted text of all of them (it joins the message; a message holds 200,000 characters),
+# and the seconds to read them all. Read through rag's contained parsers (docs/knowledge.md).
+AGENT_ATTACHMENT_MAX_FILES = env_int("AGENT_ATTACHMENT_MAX_FILES", 5)
+AGENT_ATTACHMENT_MAX_BYTES = env_int("AGENT_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024)
+AGENT_ATTACHMENT_MAX_CHARS = env_int("AGENT_ATTACHMENT_MAX_CHARS", 100_000)
+AGENT_ATTACHMENT_TIMEOUT = env_float("AGENT_ATTACHMENT_TIMEOUT", 30.0)
 
 # Knowledge (rag/): embedding models a knowledge base may choose (key -> backend, dimensions),
 # the default for new bases, and the limits an upload must pass. Each model listed here at
@@ -353,6 +363,7 @@ UNFOLD = {
             "href": lambda request: static("builder/logo.svg"),
         }
     ],
+    "STYLES": [lambda request: static("builder/admin.css")],
     "SIDEBAR": {
         "show_search": True,
         "show_all_applications": True,
@@ -372,7 +383,7 @@ UNFOLD = {
                     {"title": "Multi-agent systems", "icon": "hub", "link": "/systems/"},
                     {"title": "Import", "icon": "upload_file", "link": "/import/"},
                     {
-                        "title": "Model keys",
+                        "title": "Model keys and prices",
                         "icon": "key",
                         "link": "/settings/models/",
                         "permission": "builder.navigation.can_manage_providers",

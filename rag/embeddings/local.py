@@ -14,7 +14,7 @@ from rag.embeddings.base import Embedder, EmbeddingError, normalise
 class StaticModelEmbedder(Embedder):
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         try:
-            from static_model import get_embeddings
+            from static_model import get_embeddings  # optional: answered with a clear error when absent
         except ImportError:
             raise EmbeddingError(
                 "The offline embedding model is not installed (pip install tokenlearn-static-model).",

@@ -26,6 +26,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import django
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.base import BaseHandler
@@ -85,6 +86,8 @@ class ApiASGIHandler(ASGIHandler):
             response = final
         direct = getattr(response, "sse_direct", None)
         if direct is not None:
+            # app loading: config/asgi.py imports this module before django.setup(), and this one
+            # reaches runtime.models
             from runtime.streaming.direct import DIRECT_SEND, can_write_directly
 
             if can_write_directly(send):
@@ -105,7 +108,5 @@ class ApiASGIHandler(ASGIHandler):
 
 def get_api_asgi_application() -> ApiASGIHandler:
     """Like ``django.core.asgi.get_asgi_application``, with the API fast path."""
-    import django
-
     django.setup(set_prefix=False)
     return ApiASGIHandler()

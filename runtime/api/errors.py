@@ -16,9 +16,12 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.db import DataError
 from django.http import Http404, JsonResponse
+from django.views.defaults import page_not_found
+from django.views.defaults import server_error as page_server_error
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from runtime.services import RunAlreadyFinished, RunInputError
 from runtime.streaming.stream import database_unavailable
 
 logger = logging.getLogger("runtime.api")
@@ -93,10 +96,12 @@ def _validation_response(exc: exceptions.ValidationError) -> Response:
 
 def _runtime_error_response(exc: Exception) -> Response | None:
     """Errors raised by the runtime's services, if ``exc`` is one of them."""
-    try:
-        from runtime.services import RunAlreadyFinished, RunInputError
-    except ImportError:  # the services module is optional for schema generation
-        return None
+    if isinstance(exc, RunInputError) and getattr(exc, "status", None):
+        # a visitor refused by the agent's widget channel (runtime/channels/admission.py)
+        response = Response(error_body(exc.code, exc.message), status=exc.status)
+        if getattr(exc, "retry_after", None):
+            response["Retry-After"] = str(exc.retry_after)
+        return response
     if isinstance(exc, RunInputError):
         field = str(getattr(exc, "field", "") or "non_field_errors")
         message = str(getattr(exc, "message", "") or exc)
@@ -178,7 +183,6 @@ def not_found(request: Any, exception: Exception | None = None):
     """``handler404``: JSON under /api/, Django's page elsewhere."""
     if _is_api(request):
         return error_response(404, "not_found", "There is no API endpoint at this address; see /api/docs/.")
-    from django.views.defaults import page_not_found
 
     return page_not_found(request, exception)
 
@@ -189,6 +193,5 @@ def server_error(request: Any):
         return error_response(
             500, "server_error", "Something went wrong on our side; the error has been logged."
         )
-    from django.views.defaults import server_error as page_server_error
 
     return page_server_error(request)

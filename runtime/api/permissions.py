@@ -22,7 +22,8 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 
 from runtime import conf
-from runtime.api.credentials import credentials
+from runtime.api.credentials import CachedTokenAuthentication, credentials
+from runtime.channels.api_key_models import ApiKey
 
 ANONYMOUS_TOKEN_HEADER = "HTTP_X_ANONYMOUS_TOKEN"  # noqa: S105 - a header name, not a secret
 ANONYMOUS_TOKEN_QUERY = "anonymous_token"  # noqa: S105 - a parameter name
@@ -100,7 +101,6 @@ class AnonymousSessionQueryAuthentication(AnonymousSessionAuthentication):
             return self.authenticate_token(token)
         except exceptions.AuthenticationFailed:
             pass
-        from runtime.api.credentials import CachedTokenAuthentication
 
         try:
             return CachedTokenAuthentication().authenticate_credentials(token)
@@ -117,8 +117,6 @@ def is_anonymous_session(auth: Any) -> bool:
 
 
 def is_api_key(auth: Any) -> bool:
-    from runtime.channels.api_key_models import ApiKey
-
     return isinstance(auth, ApiKey)
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import drf_spectacular.openapi  # noqa: F401 - imports the contrib extensions
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.plumbing import OpenApiGeneratorExtension
 
 _STREAM_PARAMETERS: list[dict[str, Any]] = [
     {"name": "run_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}},
@@ -139,9 +141,6 @@ def load_extension_targets() -> None:
     at once race (one sees ``None`` where it expects the dotted path and answers 500: seen when
     a fresh server's first requests arrive together).
     """
-    import drf_spectacular.openapi  # noqa: F401 - imports the contrib extensions
-    from drf_spectacular.plumbing import OpenApiGeneratorExtension
-
     pending = list(OpenApiGeneratorExtension.__subclasses__())
     while pending:
         extension = pending.pop()

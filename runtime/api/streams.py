@@ -21,7 +21,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
 from django.db import connection
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from rest_framework import exceptions
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.request import Request
@@ -30,6 +30,8 @@ from rest_framework.settings import api_settings
 from runtime.api.credentials import CachedTokenAuthentication
 from runtime.api.errors import database_unavailable, database_unavailable_response, error_response
 from runtime.api.permissions import AnonymousSessionQueryAuthentication, Caller
+from runtime.events import visible_levels
+from runtime.streaming.listener import current_listener
 from runtime.streaming.stream import Cursor, Page, live_frames, poll_frames, read_page
 
 logger = logging.getLogger("runtime.api")
@@ -75,8 +77,6 @@ def parse_stream_params(request: HttpRequest) -> StreamParams:
     A browser's EventSource reconnects to the same URL (with its ``from_seq``)
     and adds ``Last-Event-ID``, so the header must take precedence.
     """
-    from runtime.events import visible_levels
-
     last_event_id = request.headers.get("Last-Event-ID")
     from_seq = request.GET.get("from_seq")
     if last_event_id not in (None, ""):
@@ -237,10 +237,6 @@ def _staff_caller(request: HttpRequest) -> Any:
 
 async def stream_stats(request: HttpRequest) -> HttpResponse:
     """Staff only: this process's listener (open streams, bus connection, deliveries)."""
-    from django.http import JsonResponse
-
-    from runtime.streaming.listener import current_listener
-
     try:
         user = await sync_to_async(_staff_caller, thread_sensitive=False)(request)
     except exceptions.AuthenticationFailed as exc:

@@ -35,9 +35,14 @@ from runtime.api.parsers import SafeJSONParser
 from runtime.api.permissions import AnonymousSessionAuthentication, Caller, IsAuthenticatedOrAnonymousSession
 from runtime.api.services import conversation_delete, conversation_rename
 from runtime.api.streams import async_event_stream, sync_event_stream
-from runtime.api.uploads import run_request_data
-from runtime.channels.auth import ApiKeyAuthentication, ApiKeyRateThrottle
+from runtime.api.uploads import attach_files, run_request_data
+from runtime.channels.auth import ApiKeyAuthentication, ApiKeyRateThrottle, BudgetRefused
+from runtime.channels.budget import BudgetExceeded, reserve_for_run
+from runtime.channels.identity import SESSION_KEY
+from runtime.llm import list_models
 from runtime.models import AgentConversation, AgentRun, RunStatus
+from runtime.policy import unknown_agent
+from runtime.services import conversation_create, run_cancel, run_create, run_retry
 
 __all__ = [
     "BaseAgentConversationViewSet",
@@ -94,8 +99,6 @@ class ApiView:
     def start_run(self, caller: Caller, agent_key: str, create_run: Any) -> tuple[AgentRun, bool]:
         """``create_run()``, and for an API key: only its agents, within the agent's daily budget.
         A web widget's visitor token starts runs only through the widget (its limits apply there)."""
-        from runtime.channels.services import SESSION_KEY
-
         session = getattr(self.request, "auth", None)
         if caller.anonymous_session_id is not None and (getattr(session, "metadata", None) or {}).get(
             SESSION_KEY
@@ -106,9 +109,6 @@ class ApiView:
             )
         if caller.api_key is None:
             return create_run()
-        from runtime.channels.auth import BudgetRefused
-        from runtime.channels.budget import BudgetExceeded, reserve_for_run
-        from runtime.policy import unknown_agent
 
         if agent_key not in caller.api_key.agent_keys:
             raise unknown_agent(agent_key)  # like an unknown key: a key's scope does not leak
@@ -177,15 +177,17 @@ class BaseAgentRunViewSet(ApiView, viewsets.GenericViewSet):
         summary="Start a run",
         description=(
             "Stores the messages in the conversation (created when `conversation_id` is absent) and queues "
-            "the run. Repeating an `idempotency_key` returns the run it first created, with status 200."
+            "the run. Repeating an `idempotency_key` returns the run it first created, with status 200. "
+            "Files: send the same keys as a `multipart/form-data` form (`messages`, `metadata` and "
+            "`params` as JSON text) with one `files` part per file; each file's text is added to the "
+            "last user message. A file that cannot be used is a 400 naming `files`, the file and the "
+            "reason, and nothing is created."
         ),
         request=s.RunCreateSerializer,
         responses={201: s.RunSerializer, 200: s.RunSerializer, **ERRORS},
     )
     def create(self, request: Request, format: str | None = None) -> Response:
-        from runtime.services import run_create
-
-        incoming = s.RunCreateSerializer(data=run_request_data(request.data, request.FILES))
+        incoming = s.RunCreateSerializer(data=run_request_data(request.data))
         incoming.is_valid(raise_exception=True)
         data = incoming.validated_data
         caller = self.get_caller()
@@ -195,6 +197,8 @@ class BaseAgentRunViewSet(ApiView, viewsets.GenericViewSet):
             conversation = selectors.conversation_for_caller(
                 caller=caller, conversation_id=data["conversation_id"]
             )
+        # read only once the request is otherwise good: parsing a document is the costly part
+        messages = attach_files(data["messages"], request.FILES)
         metadata = data.get("metadata") or {}
         if caller.api_key is not None:
             metadata = {**metadata, "channel": "api", "api_key_id": str(caller.api_key.pk)}
@@ -203,7 +207,7 @@ class BaseAgentRunViewSet(ApiView, viewsets.GenericViewSet):
             data["agent_key"],
             lambda: run_create(
                 agent_key=data["agent_key"],
-                messages=data["messages"],
+                messages=messages,
                 user=caller.user,
                 anonymous_session_id=caller.anonymous_session_id,
                 conversation=conversation,
@@ -226,8 +230,6 @@ class BaseAgentRunViewSet(ApiView, viewsets.GenericViewSet):
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str, format: str | None = None) -> Response:
-        from runtime.services import run_cancel
-
         run = run_cancel(run=self.get_object())
         return Response(self.get_serializer(run).data)
 
@@ -238,8 +240,6 @@ class BaseAgentRunViewSet(ApiView, viewsets.GenericViewSet):
     )
     @action(detail=True, methods=["post"])
     def retry(self, request: Request, pk: str, format: str | None = None) -> Response:
-        from runtime.services import run_retry
-
         run = self.get_object()
         new_run, _ = self.start_run(self.get_caller(), run.agent_key, lambda: (run_retry(run=run), True))
         return Response(self.get_serializer(new_run).data, status=status.HTTP_201_CREATED)
@@ -304,8 +304,6 @@ class BaseAgentConversationViewSet(
         return conversation
 
     def create(self, request: Request, format: str | None = None) -> Response:
-        from runtime.services import conversation_create
-
         incoming = s.ConversationCreateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         caller = self.get_caller()
@@ -353,7 +351,5 @@ class ModelListView(ApiView, APIView):
 
     @extend_schema(summary="Available models", responses={200: s.ModelListSerializer, 401: ERRORS[401]})
     def get(self, request: Request, format: str | None = None) -> Response:
-        from runtime.llm import list_models
-
         data: dict[str, Any] = list_models()
         return Response(s.ModelListSerializer(data).data)

@@ -59,7 +59,7 @@ class RedisBus:
     name = "redis"
 
     def __init__(self, url: str) -> None:
-        import redis
+        import redis  # optional: the redis extra
 
         self._client = redis.Redis.from_url(url)
 

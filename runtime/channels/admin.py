@@ -89,10 +89,19 @@ class ApiKeyAdmin(VisibleRowsMixin, ReadOnlyMixin, ModelAdmin):
 
 @admin.register(AgentDailySpend)
 class AgentDailySpendAdmin(VisibleRowsMixin, ReadOnlyMixin, ModelAdmin):
-    list_display = ["agent_key", "day", "spent_usd", "reserved_usd", "settled_runs"]
+    list_display = [
+        "agent_key",
+        "day",
+        "spent_usd",
+        "reserved_usd",
+        "spent_tokens",
+        "reserved_tokens",
+        "unpriced_tokens",
+        "settled_runs",
+    ]
     list_filter = ["day"]
     search_fields = ["agent_key"]
-    readonly_fields = ["agent_key", "day", "spent_usd", "reserved_usd", "settled_runs"]
+    readonly_fields = list_display
 
     def visible_filter(self, user: Any) -> Q | None:
         return Q(agent_key__in=access.editable_agent_keys(user))

@@ -62,11 +62,16 @@ class ApiKey(models.Model):
 
 
 class AgentBudget(models.Model):
-    """The most an agent may spend per UTC day on runs started through public channels."""
+    """The most an agent may spend per UTC day on runs started through public channels: in
+    dollars, in tokens, or both (each that is set holds). Tokens count every model's tokens,
+    priced or not, so a budget in tokens also holds for a model whose price nobody knows."""
 
     agent_key = models.CharField(max_length=200, unique=True)
     daily_budget_usd = models.DecimalField(
         max_digits=12, decimal_places=2, null=True, blank=True, help_text="Blank: no daily budget."
+    )
+    daily_budget_tokens = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Blank: no daily budget in tokens."
     )
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -75,9 +80,11 @@ class AgentBudget(models.Model):
 
 
 class AgentDailySpend(models.Model):
-    """One agent's channel spend on one UTC day: settled cost plus what in-flight runs reserved.
+    """One agent's channel spend on one UTC day: settled cost and tokens plus what in-flight
+    runs reserved.
 
     A run may start only if ``spent_usd + reserved_usd + its reservation`` stays within the
+    money budget and ``spent_tokens + reserved_tokens + its reservation`` within the token
     budget; the check and the reservation are one conditional UPDATE (``budget.budget_reserve``).
     """
 
@@ -85,6 +92,10 @@ class AgentDailySpend(models.Model):
     day = models.DateField()
     spent_usd = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal("0"))
     reserved_usd = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal("0"))
+    spent_tokens = models.PositiveBigIntegerField(default=0)
+    reserved_tokens = models.PositiveBigIntegerField(default=0)
+    # of spent_tokens, those on models without a known price: spent_usd leaves them out
+    unpriced_tokens = models.PositiveBigIntegerField(default=0)
     settled_runs = models.PositiveIntegerField(default=0)
 
     class Meta:
@@ -92,6 +103,14 @@ class AgentDailySpend(models.Model):
 
     def __str__(self) -> str:
         return f"{self.agent_key} on {self.day}"
+
+    @property
+    def spent_label(self) -> str:
+        """ "$0.0150", "$0.0150 + price unknown for 2,000 tokens" or "price unknown for 2,000 tokens"."""
+        if not self.unpriced_tokens:
+            return f"${self.spent_usd:.4f}"
+        unknown = f"price unknown for {self.unpriced_tokens:,} tokens"
+        return f"${self.spent_usd:.4f} + {unknown}" if self.spent_usd else unknown
 
 
 class SpendReservation(models.Model):
@@ -103,6 +122,7 @@ class SpendReservation(models.Model):
     agent_key = models.CharField(max_length=200)
     day = models.DateField()
     amount_usd = models.DecimalField(max_digits=12, decimal_places=6)
+    amount_tokens = models.PositiveBigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     settled_at = models.DateTimeField(null=True, blank=True)
 

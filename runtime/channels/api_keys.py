@@ -31,6 +31,9 @@ from runtime.channels.api_key_models import KEY_PREFIX, LOOKUP_LENGTH, AgentBudg
 MAX_NAME = 100
 MAX_RPM = 10_000
 MAX_DAILY_BUDGET = Decimal("1000000")
+MAX_DAILY_TOKENS = 10**12
+_TOKEN_SUFFIXES = {"k": 1_000, "m": 1_000_000}
+UNCHANGED: Any = object()  # agent_budget_set: leave this budget as it is
 TOUCH_EVERY_SECONDS = 60.0
 _LOOKUP_ALPHABET = string.ascii_letters + string.digits
 _touched: dict[Any, float] = {}  # key id -> time.monotonic() of this process's last write
@@ -106,6 +109,30 @@ def clean_daily_budget(value: Any) -> Decimal | None:
     return amount
 
 
+def clean_daily_budget_tokens(value: Any) -> int | None:
+    """A whole number of tokens: ``200000``, ``200,000``, ``200k`` or ``1.5M``; blank: no budget."""
+    text = str(value if value is not None else "").strip().lower().replace(",", "").replace("_", "")
+    text = "".join(text.split()).removesuffix("tokens")
+    if not text:
+        return None
+    factor = _TOKEN_SUFFIXES.get(text[-1], 1)
+    try:
+        amount = Decimal(text[:-1] if factor > 1 else text) * factor
+    except InvalidOperation:
+        amount = None
+    if amount is None or not amount.is_finite() or amount != amount.to_integral_value():
+        raise ChannelInputError(
+            "daily_budget_tokens",
+            "Write a whole number of tokens, e.g. 200000 or 200k, or leave it blank for no budget in tokens.",
+        )
+    if not 0 <= amount <= MAX_DAILY_TOKENS:
+        raise ChannelInputError(
+            "daily_budget_tokens",
+            f"Write a number of tokens from 0 to {MAX_DAILY_TOKENS:,}, or leave it blank for no budget in tokens.",
+        )
+    return int(amount)
+
+
 @transaction.atomic
 def api_key_create(
     *, name: str, agent_keys: list[str], user: Any, requests_per_minute: Any = 60
@@ -150,12 +177,18 @@ def api_key_set_limit(*, key: ApiKey, user: Any, requests_per_minute: Any) -> Ap
     return key
 
 
-def agent_budget_set(*, agent_key: str, user: Any, daily_budget_usd: Any) -> AgentBudget:
+def agent_budget_set(
+    *, agent_key: str, user: Any, daily_budget_usd: Any = UNCHANGED, daily_budget_tokens: Any = UNCHANGED
+) -> AgentBudget:
+    """Set the agent's daily budget in dollars and/or tokens (blank or None: none); both are
+    checked before anything is saved. A budget not passed is left as it is."""
     _check_owner(user, agent_key)
-    amount = clean_daily_budget(daily_budget_usd)
-    budget, _ = AgentBudget.objects.update_or_create(
-        agent_key=agent_key, defaults={"daily_budget_usd": amount}
-    )
+    values: dict[str, Any] = {}
+    if daily_budget_usd is not UNCHANGED:
+        values["daily_budget_usd"] = clean_daily_budget(daily_budget_usd)
+    if daily_budget_tokens is not UNCHANGED:
+        values["daily_budget_tokens"] = clean_daily_budget_tokens(daily_budget_tokens)
+    budget, _ = AgentBudget.objects.update_or_create(agent_key=agent_key, defaults=values)
     return budget
 
 
@@ -173,8 +206,9 @@ def key_for_agent(agent_key: str, key_id: Any) -> ApiKey | None:
         return None
 
 
-def budget_for(agent_key: str) -> Decimal | None:
-    return AgentBudget.objects.filter(agent_key=agent_key).values_list("daily_budget_usd", flat=True).first()
+def budgets_for(agent_key: str) -> AgentBudget:
+    """The agent's budgets (an unsaved row with neither set when it has none)."""
+    return AgentBudget.objects.filter(agent_key=agent_key).first() or AgentBudget(agent_key=agent_key)
 
 
 def key_for_token(token: str) -> ApiKey | None:

@@ -15,9 +15,12 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from django.apps import apps
 from django.urls import reverse
 
 from runtime.api.permissions import ANONYMOUS_TOKEN_HEADER, ANONYMOUS_TOKEN_QUERY, anonymous_session_model
+from runtime.channels.services import ChannelError
+from runtime.channels.visitors import channel_for_session, origin_ok
 
 
 @functools.cache
@@ -34,9 +37,6 @@ def visitor_token(request: Any) -> str:
 
 
 def origin_allowed_for_token(request: Any, origin: str) -> bool:
-    from runtime.channels.services import ChannelError
-    from runtime.channels.visitors import channel_for_session, origin_ok
-
     token = visitor_token(request)
     model = anonymous_session_model()
     if not token or "\x00" in token or model is None:
@@ -66,9 +66,7 @@ def widget_cors(sender: Any, request: Any, **kwargs: Any) -> bool:
 
 
 def connect() -> None:
-    from django.apps import apps
-
     if apps.is_installed("corsheaders"):
-        from corsheaders.signals import check_request_enabled
+        from corsheaders.signals import check_request_enabled  # optional: only when the app is installed
 
         check_request_enabled.connect(widget_cors, dispatch_uid="runtime.channels.widget_cors")

@@ -49,6 +49,11 @@ class WidgetChannel(models.Model):
     suggested_questions = models.JSONField(default=list, blank=True)
     show_sources = models.BooleanField(default=True)
     messages_per_visitor_per_day = models.PositiveIntegerField(default=50)
+    requests_per_minute_per_visitor = models.PositiveIntegerField(default=10)
+    # Caps on each run a visitor starts (blank: the agent's and the server's own caps).
+    max_steps_per_run = models.PositiveIntegerField(null=True, blank=True)
+    max_tokens_per_run = models.PositiveIntegerField(null=True, blank=True)
+    max_seconds_per_run = models.PositiveIntegerField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -49,6 +49,9 @@ from runtime.channels.budget import reserve_for_run, settle_run
 from runtime.channels.follow import RunEvent, run_events
 from runtime.channels.openai_errors import OpenAIError, exception_handler, from_exception, model_not_found
 from runtime.channels.openai_messages import split_messages
+from runtime.models import AgentRun
+from runtime.services import RunAlreadyFinished, RunInputError, run_cancel, run_create
+from runtime.streaming.listener import current_listener
 
 logger = logging.getLogger("runtime.channels")
 
@@ -134,8 +137,6 @@ class Started:
 
 def _start(request: HttpRequest) -> Started:
     """Authenticate, check limits and input, reserve budget, create the run. Raises on refusal."""
-    from runtime.services import RunInputError, run_create
-
     drf_request = Request(request, authenticators=[ApiKeyAuthentication()], parsers=[SafeJSONParser()])
     key = api_key_of(drf_request)  # evaluating .auth authenticates (and raises on a bad key)
     if key is None:
@@ -189,8 +190,6 @@ def _start(request: HttpRequest) -> Started:
 
 def _finish(run_id: str) -> dict[str, Any]:
     """Settle the run's budget reservation and read its usage and outcome."""
-    from runtime.models import AgentRun
-
     settle_run(run_id=run_id)
     row = (
         AgentRun.objects.filter(pk=run_id)
@@ -211,9 +210,6 @@ def _finish(run_id: str) -> dict[str, Any]:
 
 def _cancel_abandoned(run_id: str) -> None:
     """The client went away before the answer ended: stop the run, as OpenAI stops generating."""
-    from runtime.models import AgentRun
-    from runtime.services import RunAlreadyFinished, run_cancel
-
     close_old_connections()
     try:
         run = AgentRun.objects.filter(pk=run_id).first()
@@ -423,8 +419,6 @@ def _on_own_loop(func: Any) -> Any:
     database connections) is closed when the call ends, with the loop."""
 
     async def call(*args: Any) -> Any:
-        from runtime.streaming.listener import current_listener
-
         try:
             return await func(*args)
         finally:
@@ -437,7 +431,6 @@ def _on_own_loop(func: Any) -> Any:
 
 async def _stream_on_own_loop(started: Started):
     # WSGI: Django reads an async body on a loop of its own (buffered); close its listener after.
-    from runtime.streaming.listener import current_listener
 
     try:
         async for frame in _stream(started):

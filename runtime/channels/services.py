@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from runtime import access, registry
 from runtime.api.permissions import anonymous_session_model
+from runtime.channels.identity import SESSION_KEY
 from runtime.channels.models import (
     WidgetChannel,
     WidgetPosition,
@@ -28,7 +29,6 @@ MAX_GREETING_CHARS = 500
 MAX_TITLE_CHARS = 80
 MAX_DAILY_MESSAGES = 10_000
 COLOUR_RE = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
-SESSION_KEY = "widget_channel"  # in the anonymous session's metadata
 
 
 @dataclass
@@ -56,7 +56,18 @@ EDITABLE = (
     "suggested_questions",
     "show_sources",
     "messages_per_visitor_per_day",
+    "requests_per_minute_per_visitor",
+    "max_steps_per_run",
+    "max_tokens_per_run",
+    "max_seconds_per_run",
 )
+MAX_PER_MINUTE = 600
+# Caps per run: (lowest, highest, what to write). Blank means the agent's and server's own caps.
+RUN_CAPS = {
+    "max_steps_per_run": (1, 50, "a whole number of steps from 1 to 50"),
+    "max_tokens_per_run": (100, 1_000_000, "a whole number of tokens from 100 to 1,000,000"),
+    "max_seconds_per_run": (5, 3600, "a whole number of seconds from 5 to 3,600"),
+}
 
 
 def widget_settings_clean(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
@@ -134,10 +145,38 @@ def widget_settings_clean(data: dict[str, Any]) -> tuple[dict[str, Any], dict[st
             errors["messages_per_visitor_per_day"] = [f"Use a whole number from 1 to {MAX_DAILY_MESSAGES}."]
         else:
             cleaned["messages_per_visitor_per_day"] = number
+    if "requests_per_minute_per_visitor" in data:
+        number = _whole(data["requests_per_minute_per_visitor"])
+        if number is None or not 1 <= number <= MAX_PER_MINUTE:
+            errors["requests_per_minute_per_visitor"] = [f"Use a whole number from 1 to {MAX_PER_MINUTE}."]
+        else:
+            cleaned["requests_per_minute_per_visitor"] = number
+    for name, (low, high, what) in RUN_CAPS.items():
+        if name not in data:
+            continue
+        value = data[name]
+        if value is None or (isinstance(value, str) and not value.strip()):
+            cleaned[name] = None  # no cap of the channel's own
+            continue
+        number = _whole(value)
+        if number is None or not low <= number <= high:
+            errors[name] = [f"Use {what}, or leave it blank for no cap of this widget's own."]
+        else:
+            cleaned[name] = number
     unknown = set(data) - set(EDITABLE)
     for name in sorted(unknown):
         errors[name] = ["Not a widget setting."]
     return cleaned, errors
+
+
+def _whole(value: Any) -> int | None:
+    """A whole number from a form or JSON value, or None (``True`` is not a number here)."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return int(str(value).strip().replace(",", "")) if not isinstance(value, int) else value
+    except ValueError:
+        return None
 
 
 def _require_owner(*, agent_key: str, user: Any) -> None:

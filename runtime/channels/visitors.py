@@ -12,7 +12,7 @@ while it is still good, and a visitor whose token expired starts afresh as a new
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
@@ -20,7 +20,8 @@ from django.utils import timezone
 
 from runtime import access, conf, registry
 from runtime.api.permissions import anonymous_session_model
-from runtime.channels.budget import BudgetExceeded, budget_reserve, reservation_attach, settle_finished
+from runtime.channels.admission import VisitorRefused
+from runtime.channels.identity import ORIGIN_KEY, VISITOR_KEY
 from runtime.channels.models import WidgetChannel, WidgetFeedback
 from runtime.channels.origins import origin_allowed
 from runtime.channels.services import SESSION_KEY, ChannelError
@@ -30,7 +31,6 @@ from runtime.services import RunInputError, run_create
 logger = logging.getLogger(__name__)
 
 MAX_WIDGET_MESSAGE_CHARS = 4000
-VISITOR_KEY = "visitor"  # an identified visitor's user id on the host site, in the session's metadata
 MAX_IDENTITY_SECONDS = 24 * 3600  # how far ahead an identity token's exp may be
 
 
@@ -57,7 +57,7 @@ def origin_ok(channel: WidgetChannel, origin: str, own_origin: str = "") -> bool
 def identified_visitor(channel: WidgetChannel, user_token: Any) -> str:
     """The host site's user id in ``user_token`` (an HS256 JWT signed with the channel's identity
     secret, with ``sub`` and an ``exp`` at most a day ahead); raises ChannelError otherwise."""
-    import jwt
+    import jwt  # heavy: PyJWT with cryptography (~40 modules, ~0.3 s); identified visitors only
 
     def refuse(why: str) -> ChannelError:
         return ChannelError(
@@ -124,7 +124,7 @@ def visitor_session_mint(
     if user_token is not None:
         return _identified_session(model, channel, identified_visitor(channel, user_token), origin), channel
     session = model._default_manager.create(
-        metadata={SESSION_KEY: str(channel.pk), "origin": origin},
+        metadata={SESSION_KEY: str(channel.pk), ORIGIN_KEY: origin},
         expires_at=timezone.now() + token_ttl(),
     )
     return session, channel
@@ -143,7 +143,7 @@ def _identified_session(model: Any, channel: WidgetChannel, subject: str, origin
         )
         if session is None:
             return model._default_manager.create(
-                metadata={SESSION_KEY: str(channel.pk), "origin": origin, VISITOR_KEY: subject},
+                metadata={SESSION_KEY: str(channel.pk), ORIGIN_KEY: origin, VISITOR_KEY: subject},
                 expires_at=timezone.now() + token_ttl(),
             )
         session.expires_at = timezone.now() + token_ttl()
@@ -176,10 +176,6 @@ def visitor_session_refresh(*, session: Any) -> Any:
     return session
 
 
-def _day_start(now: datetime) -> datetime:
-    return now.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
 def widget_message_send(
     *,
     session: Any,
@@ -190,8 +186,9 @@ def widget_message_send(
 ) -> AgentRun:
     """Start a run of the channel's agent (published version) with the visitor's message.
 
-    Serialised per visitor (the session row is locked) so the daily limit holds under
-    concurrent sends. Nothing is written on a refusal.
+    The limits (messages per minute and per day, the agent's budget) are checked by
+    ``run_create`` for every anonymous visitor, whatever the entry point
+    (``runtime.channels.admission``). Nothing is written on a refusal.
     """
     _usable_channel(channel)
     if not isinstance(text, str) or not text.strip():
@@ -205,62 +202,24 @@ def widget_message_send(
         )
     if conversation is not None and conversation.agent_key != channel.agent_key:
         raise ChannelError(404, "not_found", "No such conversation.")
-    model = type(session)
-    now = timezone.now()
-    settle_finished(agent_key=channel.agent_key)  # runs that ended give back their reservations
-    with transaction.atomic():
-        model._default_manager.select_for_update().filter(pk=session.pk).first()
-        if idempotency_key:
-            existing = AgentRun.objects.filter(
-                caller=f"anon:{session.pk}", idempotency_key=idempotency_key
-            ).first()
-            if existing is not None:
-                return existing
-        sent_today = AgentRun.objects.filter(
+    try:
+        run, _ = run_create(
+            agent_key=channel.agent_key,
+            messages=[{"role": "user", "content": text.strip()}],
             anonymous_session_id=session.pk,
-            created_at__gte=_day_start(now),
-            **{f"metadata__{SESSION_KEY}": str(channel.pk)},
-        ).count()
-        if sent_today >= channel.messages_per_visitor_per_day:
-            tomorrow = _day_start(now) + timedelta(days=1)
+            conversation=conversation,
+            metadata={"channel": "widget"},
+            idempotency_key=idempotency_key or None,
+        )
+    except VisitorRefused as exc:
+        raise ChannelError(exc.status, exc.code, exc.message, retry_after=exc.retry_after) from None
+    except RunInputError as exc:
+        # the policy refused (e.g. unpublished between the check and now): same answer as above
+        if exc.code == "unknown_agent":
             raise ChannelError(
-                429,
-                "daily_limit",
-                f"You have sent {channel.messages_per_visitor_per_day} messages today, the most this chat "
-                "allows; come back tomorrow.",
-                retry_after=max(1, int((tomorrow - now).total_seconds())),
-            )
-        try:
-            # the agent's daily budget, shared with its API keys, reserved in this transaction
-            reservation = budget_reserve(agent_key=channel.agent_key)
-        except BudgetExceeded as exc:
-            logger.warning("Widget message refused: %s (agent %s)", exc, channel.agent_key)
-            raise ChannelError(
-                429,
-                "budget_exhausted",
-                "This assistant has answered all it can for today. Please come back tomorrow.",
-                retry_after=exc.retry_after,
+                403, "agent_unpublished", "This assistant is not published right now."
             ) from None
-        try:
-            run, created = run_create(
-                agent_key=channel.agent_key,
-                messages=[{"role": "user", "content": text.strip()}],
-                anonymous_session_id=session.pk,
-                conversation=conversation,
-                metadata={"channel": "widget", SESSION_KEY: str(channel.pk)},
-                idempotency_key=idempotency_key or None,
-            )
-            if created:
-                reservation_attach(reservation=reservation, run=run)
-            elif reservation is not None:
-                transaction.set_rollback(True)  # nothing new runs: give the reservation back
-        except RunInputError as exc:
-            # the policy refused (e.g. unpublished between the check and now): same answer as above
-            if exc.code == "unknown_agent":
-                raise ChannelError(
-                    403, "agent_unpublished", "This assistant is not published right now."
-                ) from None
-            raise ChannelError(400, "invalid", exc.message, fields={exc.field: [exc.message]}) from None
+        raise ChannelError(400, "invalid", exc.message, fields={exc.field: [exc.message]}) from None
     return run
 
 

@@ -3,6 +3,9 @@
 The child gets its own run row (leased to the parent's worker), its own events
 (tagged with ``parent_run_id`` and ``sub_agent_run_id``) and its own outcome;
 ``runtime.multi_agent`` calls ``invoke_child`` for agent tools.
+
+A child that fails is a failed step: the caller's model reads the error and may recover.
+A child whose agent does not exist raises ``SubAgentMissing``, which fails the whole run.
 """
 
 from __future__ import annotations
@@ -12,13 +15,15 @@ import logging
 import uuid
 from typing import Any
 
+from django.utils import timezone
+
 from runtime import registry
 from runtime.engine import outcomes
 from runtime.engine.environment import RunEnvironment
 from runtime.engine.event_writer import EventWriter
 from runtime.engine.runner import usage_of, user_error
 from runtime.events import LeaseLost
-from runtime.interfaces import EventType, RunCancelled, RunContext, RunResult
+from runtime.interfaces import EventType, RunCancelled, RunContext, RunFailed, RunResult
 from runtime.models import AgentRun
 
 logger = logging.getLogger("runtime.runner")
@@ -26,6 +31,24 @@ logger = logging.getLogger("runtime.runner")
 
 class ChildRunFailed(Exception):
     """A sub-agent's run did not succeed; the message is safe to show to the model and the user."""
+
+
+class SubAgentMissing(ChildRunFailed, RunFailed):
+    """The sub-agent a run calls no longer exists (deleted, unregistered, its pinned version gone).
+
+    Not a failed step the model works around: the agent is broken until someone changes it,
+    so the whole run fails (up to the root run) with a message naming the agent and the fix.
+    (Still a ``ChildRunFailed``, for code that calls ``invoke_child`` itself and catches that.)
+    """
+
+    def __init__(self, agent_key: str, caller_key: str) -> None:
+        super().__init__(
+            f"The agent {caller_key!r} calls the sub-agent {agent_key!r}, which no longer exists, "
+            f"so the run stopped. Remove {agent_key!r} from the sub-agents of {caller_key!r} "
+            "(or create an agent with that key again) and try again.",
+            code="sub_agent_missing",
+        )
+        self.agent_key = agent_key
 
 
 def _create_child(
@@ -36,8 +59,6 @@ def _create_child(
     metadata: dict,
     child_run_id: str | None,
 ) -> AgentRun:
-    from django.utils import timezone
-
     parent = AgentRun.objects.get(pk=parent_run_id)
     now = timezone.now()
     return AgentRun.objects.create(
@@ -92,7 +113,7 @@ async def invoke_child(
         await env.db(
             _end_child, child_run, "failed", None, {"code": "unknown_agent", "message": str(exc)}, [], {}
         )
-        raise ChildRunFailed(str(exc)) from None
+        raise SubAgentMissing(agent_key, parent_ctx.agent_key) from None
     writer = EventWriter(
         env,
         str(child_run.id),
@@ -133,6 +154,8 @@ async def invoke_child(
         error = user_error(exc)
         logger.error("child run %s (%s) raised", child_run.id, agent_key, exc_info=exc)
         await env.db(_end_child, child_run, "failed", None, error, writer.take_pending(), usage_of(ctx))
+        if isinstance(exc, SubAgentMissing):
+            raise  # a sub-agent further down is gone: the root run fails with its message
         raise ChildRunFailed(f"The agent {agent_key!r} failed: {error['message']}") from exc
     finally:
         ctx.deactivate(token)

@@ -29,7 +29,7 @@ from runtime.engine import leases
 from runtime.engine.environment import RunEnvironment
 from runtime.engine.event_writer import EventWriter
 from runtime.events import LeaseLost
-from runtime.interfaces import AgentRuntime, RunCancelled, RunContext, RunResult
+from runtime.interfaces import AgentRuntime, RunCancelled, RunContext, RunResult, run_caps
 from runtime.models import AgentCheckpoint, AgentRun
 
 logger = logging.getLogger("runtime.runner")
@@ -197,6 +197,8 @@ async def _execute(claim: leases.Claim, env: RunEnvironment, control: _Control) 
             ctx.deactivate(token)
 
     timeout = conf.get("RUN_TIMEOUT_SECONDS")
+    # a channel's cap on this run's time can only shorten the server's (runtime/channels/admission.py)
+    timeout = min(timeout, run_caps(ctx).get("seconds") or timeout)
     control.main_task = main_task = asyncio.create_task(call())
     if run.cancel_requested_at or reason.get("why") == "cancel":
         reason.pop("why", None)

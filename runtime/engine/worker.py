@@ -23,6 +23,7 @@ import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import psycopg
 from django.db import connection, connections
 
 from runtime import conf
@@ -168,8 +169,6 @@ class Worker:
             return None
 
     async def _listen(self) -> None:
-        import psycopg
-
         params = connection.get_connection_params()
         params.pop("cursor_factory", None)
         params.pop("context", None)

@@ -177,8 +177,6 @@ def tool_content(content: Any) -> str:
 
 # model selection ----------------------------------------------------------------------------
 def _runtime_setting(key: str) -> Any:
-    from runtime import conf
-
     return conf.get(key)
 
 
@@ -281,7 +279,7 @@ class LLMClient(ABC):
         else:
             provider, model_name = parse_model(ctx.model if ctx is not None and ctx.model else None)
         if provider != self.provider:
-            from runtime.llm import get_llm_client
+            from runtime.llm import get_llm_client  # cycle: runtime.llm imports this module
 
             return await get_llm_client(provider=provider, model=model_name).generate(
                 messages, tools=tools, stream=stream, temperature=temperature, max_tokens=max_tokens
@@ -403,9 +401,10 @@ class LLMClient(ABC):
             model=assembler.model or model,
             provider=self.provider,
             finish_reason=assembler.finish_reason,
-            # the name the caller chose is priced (an operator prices what they configured),
-            # the one the provider answered with only when that is unknown
-            cost_usd=_cost(model, assembler.model, usage),
+            # the name the caller chose is priced (an operator prices what they configured, with
+            # or without the provider prefix agents use), the one the provider answered with only
+            # when that is unknown
+            cost_usd=_cost(f"{self.provider}:{model}", assembler.model, usage),
         )
 
     async def _record_usage(self, response: LLMResponse) -> None:

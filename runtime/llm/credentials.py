@@ -30,7 +30,7 @@ _reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="credentials")
 
 
 def _load(own_thread: bool = False) -> dict[str, str]:
-    from runtime.models import ProviderCredential
+    from runtime.models import ProviderCredential  # app loading: keeps runtime.llm importable before setup
 
     try:
         if own_thread:  # the helper thread's connection lives on between reads
@@ -72,7 +72,7 @@ def from_environment(name: str) -> bool:
 @transaction.atomic
 def credentials_save(*, values: dict[str, str | None]) -> None:
     """Store (a string) or delete (None) each named value; names outside :data:`NAMES` are refused."""
-    from runtime.models import ProviderCredential
+    from runtime.models import ProviderCredential  # app loading: keeps runtime.llm importable before setup
 
     for name, value in values.items():
         if name not in NAMES:

@@ -3,8 +3,9 @@
 Where a price comes from, first match wins:
 
 1. the operator's prices: ``AGENT_MODEL_PRICES`` (settings or environment, JSON, dollars per
-   million tokens), then any source registered with :func:`register_price_source` (the builder
-   registers the prices entered on its settings page);
+   million tokens), then the prices entered on the model settings page (``ModelPrice`` rows,
+   runtime/llm/model_prices.py, seen by every process within a few seconds), then any source
+   registered with :func:`register_price_source`;
 2. :data:`OVERRIDES`, our own short table for models the maps below lack or get wrong;
 3. LiteLLM's cost map, read from the JSON file inside the installed ``litellm`` package
    (its bundled copy: nothing is downloaded and ``litellm`` itself is not imported);
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime import conf
+from runtime.llm import model_prices
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +119,7 @@ _sources: list[PriceSource] = []
 
 
 def register_price_source(source: PriceSource) -> None:
-    """Add operator prices kept elsewhere (e.g. the builder's settings page): a callable
+    """Add operator prices kept elsewhere (a project's own table or service): a callable
     returning ``{model: {"input": ..., "output": ...}}`` in dollars per million tokens.
     It is called on every lookup, so it should be cheap (cached by its owner)."""
     if source not in _sources:
@@ -164,13 +166,13 @@ def _maps() -> tuple[dict[str, Price], ...]:
 
 def _operator_prices() -> dict[str, Price]:
     prices: dict[str, Price] = {}
-    tables = [conf.setting("AGENT_MODEL_PRICES")]
+    tables = [conf.setting("AGENT_MODEL_PRICES"), model_prices.stored()]
     for source in _sources:
         try:
             tables.append(source() or {})
         except Exception:  # a broken source must not stop runs; the other prices still hold
             logger.exception("a model price source failed")
-    for table in reversed(tables):  # the environment wins, so it is applied last
+    for table in reversed(tables):  # the environment wins, then the settings page: applied last
         for name, entry in table.items():
             try:
                 prices[str(name).lower()] = Price.per_million(entry, "operator")

@@ -18,6 +18,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from runtime.access import memory_namespace
+from runtime.channels.identity import identified_visitor_key
 from runtime.models import AgentConversation, MemoryEntry, MemoryScope
 
 if TYPE_CHECKING:
@@ -49,15 +51,19 @@ class MemoryOwner:
     system_key: str | None = None
     # user scope: whose agents share it (``runtime.access.memory_namespace``; "" for code agents)
     namespace: str = ""
+    # user scope of a web widget's identified visitor (no account): "<channel id>:<their user id>"
+    visitor: str = ""
 
     def __post_init__(self) -> None:
         if self.scope not in SCOPES:
             raise MemoryInputError(
                 "scope", f"Unknown memory scope {self.scope!r}; use one of {', '.join(SCOPES)}."
             )
-        needed = {"conversation": self.conversation_id, "user": self.user_id, "system": self.system_key}[
-            self.scope
-        ]
+        needed = {
+            "conversation": self.conversation_id,
+            "user": self.user_id or self.visitor or None,
+            "system": self.system_key,
+        }[self.scope]
         if needed in (None, ""):
             what = {"conversation": "a conversation", "user": "a signed-in user", "system": "a system key"}
             raise MemoryInputError(
@@ -71,6 +77,7 @@ class MemoryOwner:
             scope=self.scope,
             conversation_id=self.conversation_id if self.scope == "conversation" else None,
             user_id=self.user_id if self.scope == "user" else None,
+            visitor=self.visitor if self.scope == "user" else "",
             namespace=self.namespace if self.scope == "user" else "",
             system_key=self.system_key if self.scope == "system" else None,
         )
@@ -80,6 +87,7 @@ class MemoryOwner:
             "scope": self.scope,
             "conversation_id": self.conversation_id if self.scope == "conversation" else None,
             "user_id": self.user_id if self.scope == "user" else None,
+            "visitor": self.visitor if self.scope == "user" else "",
             "namespace": self.namespace if self.scope == "user" else "",
             "system_key": self.system_key if self.scope == "system" else None,
         }
@@ -210,10 +218,13 @@ def owner_for_context(ctx: RunContext, scope: str, *, system_key: str | None = N
         return MemoryOwner(scope=scope, conversation_id=ctx.conversation_id)
     if scope == "user":
         # One owner's agents never see what a user told another owner's agents.
-        from runtime.access import memory_namespace
-
-        namespace = memory_namespace(ctx.agent_key) if ctx.user_id else ""
-        return MemoryOwner(scope=scope, user_id=ctx.user_id, namespace=namespace)
+        if ctx.user_id:
+            return MemoryOwner(scope=scope, user_id=ctx.user_id, namespace=memory_namespace(ctx.agent_key))
+        # A web widget's identified visitor (the host site signed their id) has user memory across
+        # devices, keyed by the widget and that id; an anonymous visitor has none.
+        visitor = identified_visitor_key(ctx.anonymous_session_id)
+        namespace = memory_namespace(ctx.agent_key) if visitor else ""
+        return MemoryOwner(scope=scope, visitor=visitor, namespace=namespace)
     if scope == "system":
         return MemoryOwner(scope=scope, system_key=system_key or _system_key_for(ctx))
     return MemoryOwner(scope=scope)  # raises the unknown-scope error

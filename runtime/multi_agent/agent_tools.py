@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from runtime import conf
-from runtime.interfaces import EventType, RunCancelled, current_context
+from runtime import conf, llm
+from runtime.engine.children import invoke_child
+from runtime.interfaces import EventType, RunCancelled, RunFailed, current_context
 from runtime.memory import run_db
 from runtime.multi_agent.handoff import conversation_hand_back, conversation_handoff, set_handoff_result
 from runtime.tools import Tool, ToolRegistry
@@ -99,12 +100,10 @@ def _transcript(dialogue: list[dict[str, Any]]) -> str:
 
 async def summarise_conversation(history: list[dict[str, Any]], *, model: str | None = None) -> str:
     """A short briefing written by the model (not streamed, so the user never sees it)."""
-    from runtime.llm import get_llm_client
-
     dialogue = _dialogue(history)
     if not dialogue:
         return ""
-    client = get_llm_client(model or None)
+    client = llm.get_llm_client(model or None)
     response = await client.generate(
         [{"role": "system", "content": SUMMARY_PROMPT}, {"role": "user", "content": _transcript(dialogue)}],
         model=model or None,
@@ -230,8 +229,6 @@ def _agent_tool_handler(
         metadata = {"invoked_as_tool": agent_tool.name, **common}
         try:
             if invoke is None:
-                from runtime.engine.children import invoke_child
-
                 result = await invoke_child(
                     parent_ctx,
                     agent_key=key,
@@ -248,7 +245,7 @@ def _agent_tool_handler(
         except Exception as exc:
             # ChildRunFailed carries a user-safe message naming the agent; anything
             # else shows only its type (no internals reach the model or the user)
-            if type(exc).__name__ == "ChildRunFailed":
+            if type(exc).__name__ == "ChildRunFailed" or isinstance(exc, RunFailed):
                 shown = str(exc)
             else:
                 logger.exception("sub-agent %s raised", key)
@@ -261,6 +258,8 @@ def _agent_tool_handler(
                     from_agent_key=key,
                 )
             await parent_ctx.emit(EventType.SUB_AGENT_END, {**common, "status": "failed", "error": shown})
+            if isinstance(exc, RunFailed):
+                raise  # the sub-agent is gone: the run fails, the model is not asked to cope
             return {"error": shown}
 
         answer = _answer_of(result)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from runtime.interfaces import current_context
 from runtime.memory import run_db
 from runtime.models import AgentConversation
+from runtime.registry import agent_exists
 from runtime.tools import Tool, ToolRegistry
 
 if TYPE_CHECKING:
@@ -40,8 +41,6 @@ def resolve_active_agent(conversation: AgentConversation | None, requested_key: 
     A message addressed explicitly to some other agent goes where it was sent.
     A holder that no longer exists gives the conversation back.
     """
-    from runtime.registry import agent_exists
-
     if conversation is None or not conversation.active_agent_key:
         return requested_key
     active = conversation.active_agent_key

@@ -36,9 +36,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
+from django.db import connections
+
 from runtime import conf
 from runtime.bus import EVENTS_CHANNEL as PG_CHANNEL
 from runtime.bus import REDIS_EVENTS_CHANNEL as REDIS_CHANNEL
+from runtime.models import AgentEvent
 from runtime.streaming.frames import EVENT_COLUMNS, StreamEvent, event_from_row
 from runtime.streaming.subscription import KEEPALIVE, RESYNC, ListenerStats, Subscription
 
@@ -224,7 +228,7 @@ class EventListener:
     async def _notifications(self, first: bool):
         """Yield notification payloads; sets ready once subscribed."""
         if self.backend == "redis":
-            import redis.asyncio as aioredis
+            import redis.asyncio as aioredis  # optional: the redis extra
 
             client = aioredis.from_url(self.redis_url)
             pubsub = client.pubsub()
@@ -240,8 +244,6 @@ class EventListener:
                     await pubsub.aclose()
                     await client.aclose()
         else:
-            import psycopg
-
             conn = await psycopg.AsyncConnection.connect(**self.conninfo, autocommit=True)
             try:
                 await conn.execute(f"LISTEN {PG_CHANNEL}")
@@ -338,11 +340,7 @@ class EventListener:
 
     async def _read(self, ranges: dict[str, tuple[int, int]]) -> dict[str, list[StreamEvent]]:
         """Events with ``after < seq <= upto`` of each run (at most ``read_limit`` each), in order."""
-        from runtime.models import AgentEvent
-
         if self._reader is None or self._reader.closed:
-            import psycopg
-
             self._reader = await psycopg.AsyncConnection.connect(**self.conninfo, autocommit=True)
         self.stats.reads += 1
         table = AgentEvent._meta.db_table
@@ -377,8 +375,6 @@ _listener: EventListener | None = None
 
 
 def _conninfo() -> dict[str, Any]:
-    from django.db import connections
-
     params = connections["default"].get_connection_params()
     # Django's own cursor class and adapters are for its sync connections only
     for key in ("cursor_factory", "context"):

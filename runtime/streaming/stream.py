@@ -28,7 +28,10 @@ from django.http import Http404
 
 from runtime import conf, selectors
 from runtime.models import TERMINAL_STATUSES
+from runtime.streaming.direct import DIRECT_SEND, make_writer
 from runtime.streaming.frames import KEEPALIVE_FRAME, RETRY_FRAME, StreamEvent, event_from_row, should_send
+from runtime.streaming.listener import get_listener
+from runtime.streaming.subscription import KEEPALIVE, RESYNC, WAKE
 
 logger = logging.getLogger("runtime.api")
 
@@ -138,10 +141,6 @@ async def live_frames(
     ``send`` when the listener may write frames itself while this stream waits
     (:mod:`runtime.streaming.direct`).
     """
-    from runtime.streaming.direct import DIRECT_SEND, make_writer
-    from runtime.streaming.listener import get_listener
-    from runtime.streaming.subscription import KEEPALIVE, RESYNC, WAKE
-
     listener = get_listener()
     # the backlog's last event: what the listener need not deliver again
     read_up_to = first_page.events[-1].seq if first_page.events else cursor.after

@@ -2,7 +2,8 @@
 
 Arguments a model sends are validated against the tool's JSON Schema before
 the handler runs; invalid arguments or a handler that raises become an error
-result the model can read (``{"error": ...}``), never a crashed run.
+result the model can read (``{"error": ...}``), never a crashed run. The one exception
+is ``RunFailed`` (a sub-agent that no longer exists): it ends the run as failed.
 
 Tool calls are at-least-once (a run may be retried, a frozen worker may wake up after its
 lease was rescued), so inside a run each call has a stable idempotency key,
@@ -227,7 +228,8 @@ class ToolRegistry:
         except jsonschema.ValidationError as exc:
             where = ".".join(str(p) for p in exc.absolute_path) or "arguments"
             return {"error": f"Invalid arguments for {name}: {where}: {exc.message}."}
-        from runtime.interfaces import current_context
+        # cycle: runtime.interfaces imports runtime.tools
+        from runtime.interfaces import RunFailed, current_context
 
         ctx = current_context()
         key = None
@@ -237,6 +239,8 @@ class ToolRegistry:
         token = _idempotency_key.set(key)
         try:
             return await tool.call(arguments)
+        except RunFailed:
+            raise  # the run cannot go on (a sub-agent that is gone): not the model's to fix
         except ToolError as exc:
             return {"error": str(exc)}
         except Exception as exc:

@@ -73,7 +73,8 @@ def _ensure_builtins() -> None:
     global _builtins_loaded
     if not _builtins_loaded:
         _builtins_loaded = True
-        from runtime.tools import builtin  # noqa: F401  (registers on import)
+        # cycle: builtin imports this module to register its tools (on first use, by design)
+        from runtime.tools import builtin  # noqa: F401
 
 
 def get_python_tool(name: str) -> Tool:

@@ -10,8 +10,11 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from accounts.models import AnonymousSession
+from runtime.channels.models import WidgetChannel
 
 API = "/api/agents"
+# The page the anonymous personas' sessions were minted from (the Origin the mint recorded).
+VISITOR_SITE = "https://visitors.example.com"
 
 
 def say(text: str) -> list[dict]:
@@ -41,19 +44,34 @@ def stranger_token(stranger) -> str:
     return Token.objects.create(user=stranger).key
 
 
+def visitor_session(origin: str = VISITOR_SITE, **fields) -> AnonymousSession:
+    """An anonymous session as ``/api/accounts/anonymous-session/`` mints it from a page on ``origin``."""
+    return AnonymousSession.objects.create(metadata={"origin": origin, "same_origin": False}, **fields)
+
+
+def open_to_visitors(*agent_keys: str, origins=(VISITOR_SITE,), **settings) -> list[WidgetChannel]:
+    """Give each agent the web widget channel anonymous sessions need to run it, allowing ``origins``."""
+    return [
+        WidgetChannel.objects.update_or_create(
+            agent_key=key, defaults={"allowed_origins": list(origins), **settings}
+        )[0]
+        for key in agent_keys
+    ]
+
+
 @pytest.fixture
 def anon_session(db) -> AnonymousSession:
-    return AnonymousSession.objects.create()
+    return visitor_session()
 
 
 @pytest.fixture
 def other_anon_session(db) -> AnonymousSession:
-    return AnonymousSession.objects.create()
+    return visitor_session()
 
 
 @pytest.fixture
 def expired_session(db) -> AnonymousSession:
-    return AnonymousSession.objects.create(expires_at=timezone.now() - timedelta(minutes=1))
+    return visitor_session(expires_at=timezone.now() - timedelta(minutes=1))
 
 
 @pytest.fixture

@@ -20,6 +20,8 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from builder.services import agent_create, agent_publish
+from runtime.channels.models import WidgetChannel
+from runtime.channels.services import widget_channel_create
 from runtime.events import append_events
 from runtime.models import AgentConversation, AgentMessage, AgentRun
 from tests.api.live import parse_sse
@@ -47,6 +49,8 @@ def visitor() -> APIClient:
 def published(owner):
     agent = agent_create(owner=owner, slug="shop-help", name="Shop help", config={"system_prompt": "Help."})
     agent_publish(agent=agent, user=owner)
+    # anonymous sessions run an agent through its web widget, from the widget's allowed sites
+    widget_channel_create(agent_key="shop-help", user=owner, allowed_origins=[SITE])
     return agent
 
 
@@ -119,15 +123,21 @@ def test_a_multipart_run_with_a_text_file_gives_the_model_the_file(visitor, publ
     assert created.status_code == 201, created.json()
     stored = AgentMessage.objects.get(conversation_id=created.json()["conversation_id"], role="user")
     assert stored.content.startswith("Summarise this")
-    assert "--- Attached file: notes.txt ---\nOrder 42 ships Monday." in stored.content
-    assert AgentRun.objects.get().metadata == {"journey_type": "general"}
+    assert '<attached_file name="notes.txt" type="txt" size="22">\nOrder 42 ships Monday.\n' in stored.content
+    run = AgentRun.objects.get()
+    # the widget's metadata, and the web widget channel the run counted against (set by the server)
+    assert run.metadata == {"journey_type": "general", "widget_channel": str(WidgetChannel.objects.get().pk)}
 
 
 @pytest.mark.parametrize(
     ("form", "field", "says"),
     [
-        ({"files": [upload("photo.png", b"\x89PNG\r\n\x1a\n\xff\xfe")]}, "files", "not a text file"),
-        ({"files": [upload("big.txt", b"x" * (100 * 1024 + 1))]}, "files", "at most"),
+        ({"files": [upload("photo.png", b"\x89PNG\r\n\x1a\n\xff\xfe")]}, "files", "photo.png: this is a PNG"),
+        (
+            {"files": [upload("big.txt", b"x" * (10 * 1024 * 1024 + 1))]},
+            "files",
+            "big.txt: the file is 10.0 MB; attach files of at most 10 MB.",
+        ),
         ({"files": [upload(f"{n}.txt", b"x") for n in range(6)]}, "files", "at most 5 files"),
         ({"messages": "[not json"}, "messages", "as JSON text"),
         ({"metadata": "{oops"}, "metadata", "as JSON text"),
@@ -172,6 +182,7 @@ def test_the_stream_opens_with_the_token_in_the_url_and_names_each_event(visitor
 
 
 def test_the_conversation_list_and_the_newest_message_page_come_first(visitor, published):
+    WidgetChannel.objects.update(requests_per_minute_per_visitor=20)  # 12 messages in a moment
     conversation_id = None
     for n in range(12):
         created = visitor.post(f"{AF}/runs/", widget_body(f"message {n}", conversation_id), format="json")

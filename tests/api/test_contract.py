@@ -9,9 +9,15 @@ import pytest
 
 from runtime.models import AgentConversation, AgentRun
 from runtime.services import run_cancel, run_create
-from tests.api.conftest import API, say
+from tests.api.conftest import API, open_to_visitors, say
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def echo_has_a_widget(db):
+    """Anonymous sessions run an agent only through its web widget channel (docs/publishing.md)."""
+    open_to_visitors("echo")
 
 
 def error_of(response) -> dict:

@@ -6,17 +6,17 @@ import pytest
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from accounts.models import AnonymousSession
 from runtime.models import AgentRun, RunStatus
 from runtime.services import run_create
-from tests.api.conftest import API, say
+from tests.api.conftest import API, open_to_visitors, say, visitor_session
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("allowed_site")]
 SITE = "https://shop.example.com"
 
 
 @pytest.fixture
-def allowed_site():
+def allowed_site(db):
+    open_to_visitors("echo", origins=[SITE])  # anonymous sessions run agents through their widget
     with override_settings(CORS_ALLOWED_ORIGINS=[SITE]):
         yield
 
@@ -47,7 +47,7 @@ def test_a_widget_on_an_allowed_site_may_start_a_run_with_its_anonymous_token():
 
 
 def test_the_event_stream_answers_an_allowed_site():
-    session = AnonymousSession.objects.create()
+    session = visitor_session(SITE)
     run, _ = run_create(agent_key="echo", messages=say("x"), anonymous_session_id=session.pk)
     AgentRun.objects.filter(pk=run.pk).update(status=RunStatus.SUCCEEDED)
     response = APIClient().get(

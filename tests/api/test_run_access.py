@@ -17,7 +17,7 @@ from runtime.interfaces import AgentRuntime, RunContext, RunResult
 from runtime.models import AgentConversation, AgentMessage, AgentRun
 from runtime.registry import register_runtime, unregister_runtime
 from runtime.services import RunInputError, run_create
-from tests.api.conftest import API, say
+from tests.api.conftest import API, open_to_visitors, say
 from tests.builder.conftest import make_agent
 
 pytestmark = pytest.mark.django_db
@@ -32,6 +32,7 @@ def drafty(owner):
 def public_agent(owner):
     agent = make_agent(owner, slug="public-bot", name="Public")
     agent_publish(agent=agent, user=owner)
+    open_to_visitors("public-bot")  # anonymous sessions run it through its web widget
     return agent
 
 
@@ -83,9 +84,8 @@ def test_a_published_agent_runs_for_everyone(callers, public_agent, who):
 
 
 def test_a_system_runs_for_others_only_once_published(callers, owner, public_agent):
-    system = system_save(
-        owner=owner, slug="team", name="Team", entry_agent=public_agent, members={}, knowledge=[]
-    )
+    system = system_save(owner=owner, slug="team", name="Team", entry_agent=public_agent, members={})
+    open_to_visitors("team")
     assert error(start(callers["anon"], "team"))["code"] == "unknown_agent"
     assert start(callers["owner"], "team").status_code == 201
     system_publish(system=system, user=owner)
@@ -113,8 +113,11 @@ def test_a_draft_pin_of_a_published_agent_needs_an_editor(other_staff, owner, pu
 
 
 def test_code_agents_run_for_anyone_as_the_seed_readme_shows(callers):
-    assert start(callers["anon"], "echo").status_code == 201
     assert start(callers["other_staff"], "echo").status_code == 201
+    # visitors without an account: through the agent's web widget (docs/publishing.md)
+    assert start(callers["anon"], "echo").json()["error"]["code"] == "no_widget_channel"
+    open_to_visitors("echo")
+    assert start(callers["anon"], "echo").status_code == 201
 
 
 # --- item 3: the model --------------------------------------------------------------------
@@ -146,8 +149,9 @@ class OpenModelAgent(AgentRuntime):
 
 
 @pytest.fixture
-def open_model_agent():
+def open_model_agent(db):
     register_runtime(OpenModelAgent())
+    open_to_visitors("open-model")
     yield
     unregister_runtime("open-model")
 

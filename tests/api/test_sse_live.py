@@ -15,7 +15,7 @@ from django.db import connection, transaction
 from runtime.events import append_events
 from runtime.models import AgentEvent, AgentRun
 from runtime.services import run_create
-from tests.api.conftest import API, say
+from tests.api.conftest import API, open_to_visitors, say
 from tests.api.live import parse_sse, read_stream, uvicorn_server
 from tests.processes import wait_until
 
@@ -177,6 +177,7 @@ def server_connections() -> list[tuple]:
 def test_idle_streams_hold_no_db_connection_get_events_and_free_their_slot(
     server, owner, owner_token, anon_session, route
 ):
+    open_to_visitors("echo")  # anonymous sessions run an agent through its web widget
     run, _ = run_create(agent_key="echo", messages=say("fan out"), anonymous_session_id=anon_session.pk)
     # an upper-case id names the same run (the bus uses the canonical form)
     url = f"{server.base_url}{API}/runs/{str(run.pk).upper()}/{route}?anonymous_token={anon_session.token}"
@@ -260,6 +261,7 @@ def test_redis_bus_delivers_live_events(owner, owner_token, settings, tmp_path):
 
 def test_persistent_connections_stay_bounded_by_threads_not_streams(reusing_server, anon_session):
     """With the web process's default DATABASE_CONN_MAX_AGE, 30 open streams still do not hold 30 connections."""
+    open_to_visitors("echo")
     run, _ = run_create(agent_key="echo", messages=say("many"), anonymous_session_id=anon_session.pk)
     url = f"{reusing_server.base_url}{API}/runs/{run.pk}/events/stream/?anonymous_token={anon_session.token}"
     with ExitStack() as stack:

@@ -10,7 +10,7 @@ from django.db import connection
 
 from runtime.events import append_events
 from runtime.services import run_create
-from tests.api.conftest import API, say
+from tests.api.conftest import API, open_to_visitors, say
 from tests.api.live import parse_sse, uvicorn_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -56,6 +56,7 @@ def test_an_api_token_in_the_url_opens_the_stream(server, owner, owner_token, st
 
 @pytest.mark.parametrize("route", ROUTES)
 def test_an_anonymous_session_token_in_token_opens_the_stream(server, anon_session, route):
+    open_to_visitors("echo")  # anonymous sessions run an agent through its web widget
     run = finished_run(anonymous_session_id=anon_session.pk)
     url = f"{server.base_url}{API}/runs/{run.pk}/{route}"
     assert events(f"{url}?token={anon_session.token}") == (200, ["assistant.message", "run.succeeded"])

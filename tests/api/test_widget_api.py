@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -571,3 +572,34 @@ def test_the_agents_daily_budget_holds_for_widget_visitors_too(channel, settings
     assert refused["code"] == "budget_exhausted" and "come back tomorrow" in refused["message"]
     assert int(sent[2]["Retry-After"]) > 0
     assert AgentRun.objects.count() == 2 and SpendReservation.objects.count() == 2
+
+
+def test_a_token_budget_holds_for_widget_visitors_on_a_model_without_a_price(owner, settings):
+    """An agent on a model nobody priced, with a daily budget in tokens: visitors chat until the
+    tokens are reserved, then get the same polite refusal (never the owner's technical reason)."""
+    from runtime.channels.api_key_models import AgentBudget, AgentDailySpend
+
+    settings.AGENT_BUDGET_MIN_RESERVE_TOKENS = 1000
+    agent = agent_create(
+        owner=owner,
+        slug="local",
+        name="Local",
+        config={"system_prompt": "Help.", "model": "openai:my-vllm-model"},
+    )
+    agent_publish(agent=agent, user=owner)
+    channel = widget_channel_create(agent_key="local", user=owner, allowed_origins=[SITE])
+    AgentBudget.objects.create(agent_key="local", daily_budget_usd=Decimal("1.00"))
+    client = visitor(mint(channel).json()["token"])
+    money_only = client.post(f"{W}/messages/", {"message": "hello"}, format="json")
+    assert money_only.status_code == 429 and "come back tomorrow" in money_only.json()["error"]["message"]
+    assert "price" not in money_only.json()["error"]["message"]  # the why is the owner's, not the visitor's
+    AgentBudget.objects.filter(agent_key="local").update(daily_budget_tokens=2000)
+    sent = [client.post(f"{W}/messages/", {"message": f"question {n}"}, format="json") for n in range(3)]
+    assert [r.status_code for r in sent] == [201, 201, 429]
+    refused = sent[2].json()["error"]
+    assert refused["code"] == "budget_exhausted" and refused["message"] == (
+        "This assistant has answered all it can for today. Please come back tomorrow."
+    )
+    assert int(sent[2]["Retry-After"]) > 0
+    assert AgentRun.objects.filter(agent_key="local").count() == 2
+    assert AgentDailySpend.objects.get(agent_key="local").reserved_tokens == 2000

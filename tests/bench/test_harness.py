@@ -93,6 +93,22 @@ def test_a_failing_module_is_reported_not_fatal(bench_dir):
     assert harness.render(result) == "FAILED: RuntimeError: no server on 127.0.0.1:9"
 
 
+def test_a_slow_module_gets_the_time_it_asks_for(bench_dir, monkeypatch):
+    bench_dir("rag_slow", "TIME_LIMIT = 2400  # seconds\ndef main():\n    return []\n")
+    bench_dir("sse_quick", "def main():\n    return []\n")
+    limits = {}
+
+    def run_module(name, timeout):
+        limits[name] = timeout
+        return {"kind": "rows", "rows": [], "seconds": 0.0}
+
+    monkeypatch.setattr(harness, "run_module", run_module)
+    monkeypatch.setattr(harness, "write_report", lambda info, results: None)
+    monkeypatch.setenv("BENCH_MODULE_TIMEOUT", "300")
+    harness.main(["rag_slow", "sse_quick"])
+    assert limits == {"rag_slow": 2400.0, "sse_quick": 300.0}
+
+
 def test_unknown_module_names_are_refused_with_the_list(bench_dir, capsys):
     bench_dir("engine_fake", "def main():\n    return []\n")
     assert harness.main(["engine_nope"]) == 2

@@ -28,7 +28,7 @@ def data(owner, agent, http_tool):
     run = playground_send(user=owner, agent=agent, text="Hi")
     AgentEvent.objects.create(run=run, seq=1, event_type="assistant.delta", payload={"delta": "Hel"})
     AgentRun.objects.filter(pk=run.pk).update(next_seq=2)  # as the worker's event writer would
-    system = system_save(owner=owner, slug="team", name="Team", entry_agent=agent, members={}, knowledge=[])
+    system = system_save(owner=owner, slug="team", name="Team", entry_agent=agent, members={})
     MemoryEntry.objects.create(
         scope="system", system_key="team", key="hours", value="9-5", agent_key="helper"
     )
@@ -140,3 +140,25 @@ def test_first_visit_copy_and_the_products_icon(client, admin_client_):
     staff_client, _ = admin_client_
     for path in ("/", "/admin/runtime/agentrun/"):
         assert "builder/logo.svg" in staff_client.get(path).content.decode()
+
+
+def test_events_list_by_agent_and_time_and_filter_by_agent_type_and_time(admin_client_, data):
+    client, _ = admin_client_
+    run = data["run"]
+    other = AgentRun.objects.create(agent_key="someone-else", status="succeeded")
+    AgentEvent.objects.create(run=other, seq=1, event_type="run.succeeded", payload={})
+    page = client.get("/admin/runtime/agentevent/").content.decode()
+    # the agent's key heads each row, not the run's UUID
+    assert run.agent_key in page and "someone-else" in page
+    by_agent = client.get(
+        "/admin/runtime/agentevent/", {"run__agent_key__icontains": "someone"}
+    ).content.decode()
+    assert "someone-else" in by_agent and str(run.pk)[:8] not in by_agent
+    # the type is typed (part of it is enough): a list of every type would scan every event
+    by_type = client.get("/admin/runtime/agentevent/", {"event_type__icontains": "delta"}).content.decode()
+    assert str(run.pk)[:8] in by_type and str(other.pk)[:8] not in by_type
+    future = client.get(
+        "/admin/runtime/agentevent/", {"created_at_from_0": "2999-01-01", "created_at_from_1": "00:00"}
+    )
+    assert future.status_code == 200
+    assert str(run.pk)[:8] not in future.content.decode() and str(other.pk)[:8] not in future.content.decode()

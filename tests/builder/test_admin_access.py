@@ -52,7 +52,7 @@ def data(owner, agent, http_tool):
         run=run, seq=1, event_type="assistant.delta", payload={"delta": "owner-only answer"}
     )
     AgentRun.objects.filter(pk=run.pk).update(next_seq=2)  # as the worker's event writer would
-    system = system_save(owner=owner, slug="team", name="Team", entry_agent=agent, members={}, knowledge=[])
+    system = system_save(owner=owner, slug="team", name="Team", entry_agent=agent, members={})
     memory = MemoryEntry.objects.create(
         scope="system", system_key="team", key="vip-list", value="x", agent_key="helper"
     )

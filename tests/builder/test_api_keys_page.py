@@ -69,6 +69,54 @@ def test_budget_is_set_and_checked(owner_client, agent):
     assert AgentBudget.objects.get(agent_key="helper").daily_budget_usd is None
 
 
+@pytest.mark.parametrize(
+    ("tokens", "message"),
+    [
+        ("lots", "Write a whole number of tokens"),
+        ("1.5", "Write a whole number of tokens"),
+        ("-10", "from 0 to"),
+        ("2000000000000", "from 0 to"),
+    ],
+)
+def test_a_bad_token_budget_is_422_next_to_its_field_and_saves_nothing(owner_client, agent, tokens, message):
+    response = owner_client.post(
+        _url(agent, "agent-api-budget"),
+        {"daily_budget_usd": "5", "daily_budget_tokens": tokens},
+        headers={"HX-Request": "true"},
+    )
+    body = response.content.decode()
+    assert response.status_code == 422 and 'id="id_daily_budget_tokens-error"' in body and message in body
+    assert not AgentBudget.objects.exists()  # the good dollar amount is not saved half-way either
+
+
+def test_a_token_budget_is_set_beside_the_dollar_one(owner_client, agent):
+    response = owner_client.post(
+        _url(agent, "agent-api-budget"), {"daily_budget_usd": "2", "daily_budget_tokens": "200k"}, follow=True
+    )
+    assert "Daily budget set to $2.00 and 200,000 tokens." in response.content.decode()
+    budget = AgentBudget.objects.get(agent_key="helper")
+    assert (budget.daily_budget_usd, budget.daily_budget_tokens) == (Decimal("2.00"), 200_000)
+    page = owner_client.get(_url(agent)).content.decode()
+    assert 'value="200000"' in page and "0 tokens of 200,000" in page
+    owner_client.post(
+        _url(agent, "agent-api-budget"), {"daily_budget_usd": "", "daily_budget_tokens": "1,500,000"}
+    )
+    budget.refresh_from_db()
+    assert (budget.daily_budget_usd, budget.daily_budget_tokens) == (None, 1_500_000)
+
+
+def test_the_page_warns_when_the_agents_model_has_no_price(owner_client, owner):
+    from builder.services import agent_publish
+    from tests.builder.conftest import make_agent
+
+    agent = make_agent(owner, slug="local-llm", model="openai:my-finetune-2031")
+    agent_publish(agent=agent, user=owner)
+    owner_client.post(_url(agent, "agent-api-budget"), {"daily_budget_usd": "5"})
+    page = owner_client.get(_url(agent)).content.decode()
+    assert "openai:my-finetune-2031</code> has no known price" in page
+    assert "With a budget in dollars only, every request is refused." in page
+
+
 def test_revoke_confirms_then_revokes(owner_client, owner, agent):
     key, token = api_key_create(name="Old", agent_keys=["helper"], user=owner)
     dialog = owner_client.get(_url(agent, "agent-api-key-revoke", key.pk), headers={"HX-Request": "true"})
@@ -146,7 +194,7 @@ def test_a_system_has_its_own_keys_page(owner_client, staff_client, owner, agent
 
     agent_publish(agent=agent, user=owner)
     system = system_save(
-        owner=owner, slug="team", name="Team", entry_agent=agent, members={agent.slug: "lead"}, knowledge=[]
+        owner=owner, slug="team", name="Team", entry_agent=agent, members={agent.slug: "lead"}
     )
     url = reverse("builder:system-api-keys", args=[system.public_id])
     assert "not published yet" in owner_client.get(url).content.decode()

@@ -77,6 +77,7 @@ ROUTES: dict[str, dict[str, str]] = {
     "system-publish": {"POST": OWN},
     "system-delete": {"GET": OWN, "POST": OWN},
     "system-export": {"GET": VIEW},
+    "system-knowledge": {"GET": VIEW, "POST": EDIT},
     "system-memory": {"GET": EDIT, "POST": EDIT},
     "system-memory-entry": {"POST": EDIT},
     "system-playground-send": {"POST": VIEW},
@@ -85,6 +86,8 @@ ROUTES: dict[str, dict[str, str]] = {
     "system-sharing-invite": {"POST": OWN},
     "import": {"GET": STAFF, "POST": STAFF},
     "provider-settings": {"GET": SPECIAL, "POST": SPECIAL},
+    "model-price": {"POST": SPECIAL},
+    "model-price-remove": {"POST": SPECIAL},
     "playground-turn": {"GET": RUN},
     "playground-cancel": {"POST": RUN},
     "knowledge-list": {"GET": STAFF},
@@ -189,9 +192,7 @@ def world(owner):
     users["team_member"].groups.add(team)
     agent = make_agent(owner)
     agent_publish(agent=agent, user=owner)
-    system = system_save(
-        owner=owner, slug="team-sys", name="Team", entry_agent=agent, members={}, knowledge=[]
-    )
+    system = system_save(owner=owner, slug="team-sys", name="Team", entry_agent=agent, members={})
     from builder.models import ToolDefinition
 
     tool = ToolDefinition.objects.create(

@@ -18,9 +18,7 @@ pytestmark = pytest.mark.django_db
 def test_member_of_a_published_system_is_not_deleted(owner):
     entry = make_agent(owner, slug="front")
     member = make_agent(owner, slug="billing", name="Billing")
-    system = system_save(
-        owner=owner, slug="desk", name="Desk", entry_agent=entry, members={"billing": ""}, knowledge=[]
-    )
+    system = system_save(owner=owner, slug="desk", name="Desk", entry_agent=entry, members={"billing": ""})
     system_publish(system=system, user=owner)
     with pytest.raises(ConfigError) as exc:
         agent_delete(agent=member)

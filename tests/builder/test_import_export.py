@@ -108,14 +108,35 @@ def test_system_round_trip(owner_client, owner):
         name="Desk",
         entry_agent=entry,
         members={"billing": "money"},
-        knowledge=["Open 9-5."],
     )
     text = owner_client.get(f"/systems/{system.public_id}/export/").content.decode()
     renamed = text.replace("router", "router2").replace("billing", "billing2").replace("desk", "desk2")
     owner_client.post("/import/", {"text": renamed, "confirm": "1"})
     copy = AgentSystem.objects.get(slug="desk2")
     assert copy.entry_agent.slug == "router2"
-    assert copy.knowledge == ["Open 9-5."]
     assert {m.agent.slug: m.role for m in copy.members.all()} == {"router2": "entry", "billing2": "money"}
     assert copy.entry_agent.draft.config["sub_agents"][0]["agent_key"] == "billing2"
     assert billing.slug == "billing"
+
+
+def test_old_system_file_with_knowledge_text_imports_it_as_a_knowledge_base(owner_client, owner):
+    """Files exported before knowledge bases replaced the system's text box still import: the text
+    becomes a knowledge base attached to the system, queued for indexing like a pasted text."""
+    from rag.models import Document
+    from tests.rag.conftest import ingest
+
+    entry = make_agent(owner, slug="router", name="Router")
+    system = system_save(owner=owner, slug="desk", name="Desk", entry_agent=entry, members={})
+    data = yaml.safe_load(owner_client.get(f"/systems/{system.public_id}/export/").content.decode())
+    assert "knowledge" not in data["system"]
+    data["system"]["knowledge"] = ["We open at 9.", "No refunds after 30 days."]
+    text = yaml.safe_dump(data).replace("router", "router2").replace("desk", "desk2")
+    preview = owner_client.post("/import/", {"text": text}, headers={"HX-Request": "true"})
+    assert b"becomes a new knowledge base named Desk" in preview.content
+    owner_client.post("/import/", {"text": text, "confirm": "1"})
+    copy = AgentSystem.objects.get(slug="desk2")
+    (link,) = copy.knowledge_links.select_related("knowledge_base")
+    assert (link.knowledge_base.name, link.knowledge_base.owner, link.mode) == ("Desk", owner, "auto")
+    document = ingest(Document.objects.get(knowledge_base=link.knowledge_base))
+    assert document.status == "ready"
+    assert document.file.read().decode() == "We open at 9.\n---\nNo refunds after 30 days."

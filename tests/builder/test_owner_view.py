@@ -269,7 +269,7 @@ def test_usage_page_shows_charts_and_a_table(owner_client, owner, live, channel)
 
 
 def test_a_system_has_the_same_pages(owner_client, owner, live):
-    system = system_save(owner=owner, slug="desk", name="Desk", entry_agent=live, members={}, knowledge=[])
+    system = system_save(owner=owner, slug="desk", name="Desk", entry_agent=live, members={})
     system_publish(system=system, user=owner)
     playground_send(user=owner, system=system, text="System question")
     response = owner_client.get(reverse("builder:system-conversations", args=[system.public_id]))
@@ -326,3 +326,15 @@ def test_what_a_visitor_typed_is_inert_in_the_list_and_the_transcript(owner_clie
     for body in (listed, detail):
         assert "<script>alert(1)" not in body and "<img src=x" not in body and "javascript:alert" not in body
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in detail and "<strong>ok</strong>" in detail
+
+
+def test_a_day_on_a_model_without_a_price_reads_price_unknown_never_zero_dollars(owner_client, live, channel):
+    _, run = widget_chat(channel, "Hello")
+    answer(run, "Hi", prompt_tokens=900, completion_tokens=300, unpriced_tokens=1200)
+    body = owner_client.get(reverse("builder:agent-usage", args=[live.public_id])).content.decode()
+    today = timezone.now().date()
+    row = body[body.index(f'datetime="{today:%Y-%m-%d}"') :].split("</tr>")[0]
+    assert "<td>price unknown for 1,200 tokens</td>" in row  # the table's day
+    assert f"<title>{today:%b %d}: price unknown for 1,200 tokens</title>" in body  # the cost chart's bar
+    assert "1200 tokens, price unknown for 1,200 tokens," in body  # the 30 days' total
+    assert "$0.0000 + price unknown" not in body

@@ -59,12 +59,18 @@ def test_settings_errors_are_shown_by_each_field_and_nothing_is_saved(owner_clie
         "greeting": "",
         "suggested_questions": "",
         "messages_per_visitor_per_day": "0",
+        "requests_per_minute_per_visitor": "many",
+        "max_steps_per_run": "0",
+        "max_tokens_per_run": "12",
+        "max_seconds_per_run": "2.5",
     }
     response = owner_client.post(url("widget-settings", published), data, headers={"HX-Request": "true"})
     assert response.status_code == 422
     html = response.content.decode()
     assert 'id="widget-settings"' in html and "<html" not in html  # the form alone, for htmx
     assert "has a path" in html and "use a hex value like #2563eb" in html and "from 1 to 10000" in html
+    assert "from 1 to 600" in html and "steps from 1 to 50" in html
+    assert "tokens from 100 to 1,000,000" in html and "seconds from 5 to 3,600" in html
     channel = WidgetChannel.objects.get()
     assert (
         channel.allowed_origins == [] and channel.colour == "#2563eb" and channel.position == "bottom-right"
@@ -74,12 +80,18 @@ def test_settings_errors_are_shown_by_each_field_and_nothing_is_saved(owner_clie
         allowed_origins="https://shop.example.com\nhttp://localhost:8000",
         colour="#0a0",
         messages_per_visitor_per_day="20",
+        requests_per_minute_per_visitor="6",
+        max_steps_per_run="3",
+        max_tokens_per_run="20,000",
+        max_seconds_per_run="",
     )
     saved = owner_client.post(url("widget-settings", published), data, headers={"HX-Request": "true"})
     assert saved.status_code == 200 and b"Widget settings saved" in saved.content
     channel.refresh_from_db()
     assert channel.allowed_origins == ["https://shop.example.com", "http://localhost:8000"]
     assert channel.colour == "#00aa00" and channel.messages_per_visitor_per_day == 20
+    assert (channel.requests_per_minute_per_visitor, channel.max_steps_per_run) == (6, 3)
+    assert (channel.max_tokens_per_run, channel.max_seconds_per_run) == (20_000, None)  # blank: no cap
     assert channel.show_sources is False  # an unticked box
 
 
@@ -127,6 +139,7 @@ def test_nobody_else_sees_or_changes_the_widget(request, owner_client, published
                 "colour": "#000000",
                 "position": "bottom-left",
                 "messages_per_visitor_per_day": "1",
+                "requests_per_minute_per_visitor": "1",
             },
         ),
         ("widget-enabled", {"enabled": "0"}),
@@ -181,9 +194,7 @@ def test_a_published_system_gets_a_widget_that_runs_the_system(owner_client, sta
     from builder.services.systems import system_publish, system_save
     from runtime.models import AgentRun
 
-    system = system_save(
-        owner=owner, slug="desk", name="Help desk", entry_agent=published, members={}, knowledge=[]
-    )
+    system = system_save(owner=owner, slug="desk", name="Help desk", entry_agent=published, members={})
     page_url = reverse("builder:system-publish-page", args=[system.public_id])
     assert b"Publish this system first" in owner_client.get(page_url).content
     editor = owner_client.get(reverse("builder:system-edit", args=[system.public_id])).content.decode()
@@ -201,7 +212,7 @@ def test_a_published_system_gets_a_widget_that_runs_the_system(owner_client, sta
     saved = owner_client.post(
         settings,
         {"allowed_origins": "https://desk.example.com", "title": "Desk", "colour": "#123456", "position": "bottom-left",
-         "messages_per_visitor_per_day": "5"},
+         "messages_per_visitor_per_day": "5", "requests_per_minute_per_visitor": "10"},
     )  # fmt: skip
     assert saved.status_code == 200
     page = owner_client.get(page_url).content.decode()
@@ -239,3 +250,19 @@ def test_an_editor_changes_the_draft_but_not_what_the_public_reaches(published, 
     assert response.status_code == 403 and "only owners may" in response.content.decode()
     assert not WidgetChannel.objects.exists()
     widget_channel_create(agent_key=published.slug, user=owner)  # the owner may
+
+
+def test_the_publish_page_shows_the_daily_budget_to_owners_only(owner_client, owner, published, other_staff):
+    from django.test import Client
+
+    from builder.services.sharing import share_add
+    from runtime.channels.api_keys import agent_budget_set
+
+    assert "No daily budget." in owner_client.get(url("agent-publish-page", published)).content.decode()
+    agent_budget_set(agent_key="shop-help", user=owner, daily_budget_usd="3", daily_budget_tokens="250k")
+    page = owner_client.get(url("agent-publish-page", published)).content.decode()
+    assert "Budget: $3.00 and 250,000 tokens a day." in page and "Set the daily budget" in page
+    share_add(obj=published, actor=owner, role="viewer", user=other_staff)
+    viewer = Client()
+    viewer.force_login(other_staff)
+    assert "Daily budget" not in viewer.get(url("agent-publish-page", published)).content.decode()

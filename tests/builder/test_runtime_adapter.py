@@ -88,7 +88,7 @@ def test_tools_subagents_and_memory_become_runtime_tools(owner, agent, http_tool
     assert "hand_back" in get_runtime("billing").tools.names
 
 
-def test_system_runs_use_pins_and_inject_knowledge(owner):
+def test_system_runs_use_pins(owner):
     router = make_agent(owner, slug="router", prompt="Route v1.")
     billing = make_agent(owner, slug="billing", prompt="Billing v1.")
     agent_update_draft(
@@ -100,7 +100,6 @@ def test_system_runs_use_pins_and_inject_knowledge(owner):
         name="Desk",
         entry_agent=router,
         members={"billing": "money"},
-        knowledge=["We open at 9."],
     )
     pins = system_publish(system=system, user=owner)
     assert set(pins) == {"router", "billing"}
@@ -108,7 +107,7 @@ def test_system_runs_use_pins_and_inject_knowledge(owner):
     agent_update_draft(agent=billing, user=owner, config={"system_prompt": "Billing v2."})
     root = AgentRun.objects.create(agent_key="desk", available_at=timezone.now())
     entry = resolve("desk", root)
-    assert entry.system_prompt.startswith("Route v1.") and "We open at 9." in entry.system_prompt
+    assert entry.system_prompt.startswith("Route v1.")
     child = _child(root, "billing")
     assert resolve("billing", child).system_prompt.startswith("Billing v1.")
     # ...while the system playground tests the members' drafts
@@ -131,7 +130,7 @@ def test_asking_whether_a_key_exists_builds_no_agent(owner, agent, http_tool, dj
     from runtime.registry import agent_exists
 
     _router_with_everything(owner, agent)
-    system_save(owner=owner, slug="desk", name="Desk", entry_agent=agent, members={}, knowledge=[])
+    system_save(owner=owner, slug="desk", name="Desk", entry_agent=agent, members={})
     for key, expected in [("helper", True), ("desk", True), ("nobody-has-this-key", False)]:
         with django_assert_num_queries(1):
             assert agent_exists(key) is expected

@@ -154,7 +154,7 @@ def test_second_owner_publishes_and_shares(owner, colleague, ana, agent):
 
 def test_a_role_on_a_system_reaches_its_members_while_they_are_members(owner, colleague, ana, agent):
     other = make_agent(owner, slug="other", name="Other")
-    system = system_save(owner=owner, slug="team", name="Team", entry_agent=agent, members={}, knowledge=[])
+    system = system_save(owner=owner, slug="team", name="Team", entry_agent=agent, members={})
     share_add(obj=system, actor=owner, role="editor", user=colleague)
     assert perms_for(colleague, Agent.objects.get(pk=agent.pk)).role == "editor"
     assert perms_for(colleague, other).view is False
@@ -165,9 +165,7 @@ def test_a_role_on_a_system_reaches_its_members_while_they_are_members(owner, co
     assert perms_for(colleague, Agent.objects.get(pk=agent.pk)).role == "editor"
     share_remove(obj=agent, actor=owner, user=colleague)
     # the agent leaves the system: the role goes with it
-    system_save(
-        owner=owner, system=system, slug="team", name="Team", entry_agent=other, members={}, knowledge=[]
-    )
+    system_save(owner=owner, system=system, slug="team", name="Team", entry_agent=other, members={})
     assert perms_for(colleague, Agent.objects.get(pk=agent.pk)).view is False
     assert ana.get(f"/agents/{agent.public_id}/").status_code == 404
 
@@ -328,9 +326,7 @@ def test_agent_list_query_count_is_constant_however_things_are_shared(owner, col
         elif i % 3 == 1:
             share_add(obj=agent, actor=owner, role="viewer", user=colleague)
         else:
-            system_save(
-                owner=owner, slug=f"sys-{i}", name=f"S{i}", entry_agent=agent, members={}, knowledge=[]
-            )
+            system_save(owner=owner, slug=f"sys-{i}", name=f"S{i}", entry_agent=agent, members={})
             share_add(obj=agent.entry_of_systems.get(), actor=owner, role="viewer", user=colleague)
     assert _agent_list_queries(ana) == first
     page = ana.get("/?shared=1").content.decode()
@@ -380,10 +376,8 @@ def test_list_pages_and_single_objects_compute_the_same_role(owner, agent):
     other = make_agent(people["system_owner"], slug="their-agent", name="Theirs")
     share_add(obj=agent, actor=owner, role="viewer", user=people["direct"])
     share_add(obj=agent, actor=owner, role="editor", group=team)
-    system = system_save(
-        owner=people["system_owner"], slug="sys-a", name="A", entry_agent=other, members={}, knowledge=[]
-    )
-    system_save(owner=owner, slug="sys-b", name="B", entry_agent=agent, members={}, knowledge=[])
+    system = system_save(owner=people["system_owner"], slug="sys-a", name="A", entry_agent=other, members={})
+    system_save(owner=owner, slug="sys-b", name="B", entry_agent=agent, members={})
     share_add(obj=agent.entry_of_systems.get(), actor=owner, role="owner", user=people["via_system"])
     share_add(obj=system, actor=people["system_owner"], role="viewer", user=people["direct"])
     for user in [owner, *people.values()]:

@@ -19,18 +19,16 @@ def _system_data(**overrides):
         "entry_agent": "helper",
         "members": ["billing"],
         "roles": "billing: money",
-        "knowledge": "Open 9-5.\n---\nNo refunds after 30 days.",
     }
     data.update(overrides)
     return data
 
 
-def test_create_system_with_members_roles_and_knowledge(owner_client, owner, agent):
+def test_create_system_with_members_and_roles(owner_client, owner, agent):
     make_agent(owner, slug="billing", name="Billing")
     response = owner_client.post("/systems/new/", _system_data())
     assert response.status_code == 302
     system = AgentSystem.objects.get()
-    assert system.knowledge == ["Open 9-5.", "No refunds after 30 days."]
     assert {m.agent.slug: m.role for m in system.members.all()} == {"helper": "entry", "billing": "money"}
 
 
@@ -51,7 +49,7 @@ def test_system_bad_input(owner_client, owner, agent, overrides, field, message)
 
 
 def test_publish_pins_tested_member_versions(owner_client, owner, agent):
-    system = system_save(owner=owner, slug="desk", name="Desk", entry_agent=agent, members={}, knowledge=[])
+    system = system_save(owner=owner, slug="desk", name="Desk", entry_agent=agent, members={})
     owner_client.post(f"/systems/{system.public_id}/publish/")
     system.refresh_from_db()
     agent.refresh_from_db()
@@ -59,7 +57,7 @@ def test_publish_pins_tested_member_versions(owner_client, owner, agent):
 
 
 def test_other_staff_cannot_see_systems(staff_client, owner, agent):
-    system = system_save(owner=owner, slug="desk", name="Desk", entry_agent=agent, members={}, knowledge=[])
+    system = system_save(owner=owner, slug="desk", name="Desk", entry_agent=agent, members={})
     assert staff_client.post(f"/systems/{system.public_id}/publish/").status_code == 404
     assert (
         staff_client.post(f"/systems/{system.public_id}/playground/send/", {"message": "x"}).status_code
@@ -125,6 +123,6 @@ def test_memory_of_another_agent_is_not_reachable(owner_client, staff_client, ag
 
 
 def test_system_memory(owner_client, owner, agent, memories):
-    system = system_save(owner=owner, slug="desk", name="Desk", entry_agent=agent, members={}, knowledge=[])
+    system = system_save(owner=owner, slug="desk", name="Desk", entry_agent=agent, members={})
     body = owner_client.get(f"/systems/{system.public_id}/memory/").content.decode()
     assert "hours" in body

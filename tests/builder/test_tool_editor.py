@@ -157,6 +157,19 @@ def test_a_bad_curl_command_says_what_to_fix(owner_client, command, message):
     assert command.split()[0] in body.split('id="id_curl"')[1]  # what was typed is kept
 
 
+def test_curl_query_values_give_their_type_a_postcode_stays_text():
+    draft = draft_from_curl(
+        "curl 'https://api.example.com/search?q=shoes&limit=5&in_stock=true&zip=02134&page=-1'"
+    )
+    assert [(r["name"], r["type"]) for r in draft["rows"]] == [
+        ("q", "string"),
+        ("limit", "integer"),
+        ("in_stock", "boolean"),
+        ("zip", "string"),
+        ("page", "integer"),
+    ]
+
+
 def test_curl_query_and_typed_body_fields():
     draft = draft_from_curl(
         'curl --json \'{"n": 1.5, "ok": true, "tags": ["a"]}\' https://api.example.com/score'

@@ -35,7 +35,7 @@ def test_settings_are_before_and_after_and_tools_added_or_removed():
     assert changes["prompt"] is None
     assert {r["label"]: (r["before"], r["after"]) for r in changes["values"]} == {
         "Model": ("demo", "openai:gpt-4o"),
-        "Temperature": ("—", "0.3"),
+        "Temperature": ("(not set)", "0.3"),
         "Shared memory": ("off", "on, user scope"),
     }
     assert changes["lists"] == [{"label": "HTTP tools", "added": ["c"], "removed": ["a"]}]

@@ -25,7 +25,6 @@ def world(owner, agent, http_tool):
         name="Team",
         entry_agent=agent,
         members={agent.slug: "lead"},
-        knowledge=["Fact."],
     )
     return {"agent": agent, "tool": http_tool, "system": system}
 
@@ -128,9 +127,7 @@ def test_list_query_count_does_not_grow_with_rows(owner_client, owner, url):
             ToolDefinition.objects.create(
                 owner=owner, name=f"tool_{i}", description="d", spec={"method": "GET"}
             )
-            system_save(
-                owner=owner, slug=f"sys-{i}", name=f"S{i}", entry_agent=agent, members={}, knowledge=[]
-            )
+            system_save(owner=owner, slug=f"sys-{i}", name=f"S{i}", entry_agent=agent, members={})
 
     add(2, 0)
     few = _queries(owner_client, url)

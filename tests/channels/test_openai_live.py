@@ -40,6 +40,7 @@ def live(django_db_setup, django_db_blocker, tmp_path_factory, fake_model) -> It
         # a revoked key is refused on its next request, not after the few-second credential cache
         "AGENT_API_AUTH_CACHE_SECONDS": "0",
         "AGENT_BUDGET_MIN_RESERVE_USD": "0.02",
+        "AGENT_BUDGET_MIN_RESERVE_TOKENS": "1000",
     }
     with django_db_blocker.unblock():
         settings_dict = dict(connection.settings_dict)
@@ -279,6 +280,38 @@ def test_the_daily_budget_holds_under_concurrent_requests_and_settles(live, owne
     assert AgentDailySpend.objects.get(agent_key="support").spent_usd < Decimal("0.05")
 
 
+def test_a_token_budget_holds_under_concurrent_requests_for_a_model_without_a_price(live, owner, fake_model):
+    """A model no price source knows (a local server's own name): a budget in dollars alone would
+    be refused; a budget in tokens admits it, holds under concurrency and counts its real tokens."""
+    agent = agent_create(
+        owner=owner,
+        slug="local",
+        name="Local",
+        config={"system_prompt": "You answer questions.", "model": "openai:my-vllm-model"},
+    )
+    agent_publish(agent=agent, user=owner)
+    _, token = api_key_create(name="shop", agent_keys=["local"], user=owner, requests_per_minute=100)
+    agent_budget_set(agent_key="local", user=owner, daily_budget_usd="5")
+    refused = _post(live, token, "local")
+    assert refused.status_code == 429 and "has no known price" in refused.json()["error"]["message"]
+    # each run reserves 1,000 tokens until it ends; 2,500 admits two runs in flight, never three
+    agent_budget_set(agent_key="local", user=owner, daily_budget_usd="", daily_budget_tokens="2500")
+    fake_model.push(*[Text(["slow", " answer"], prompt_tokens=300, delay=1.0) for _ in range(2)])
+    with ThreadPoolExecutor(6) as pool:
+        responses = list(pool.map(lambda _: _post(live, token, "local"), range(6)))
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200, 200, 429, 429, 429, 429]
+    over = next(r for r in responses if r.status_code == 429)
+    assert over.json()["error"]["code"] == "daily_budget_exceeded"
+    assert "2,500 tokens" in over.json()["error"]["message"] and int(over.headers["Retry-After"]) > 0
+    runs = AgentRun.objects.filter(agent_key="local")
+    assert runs.count() == 2 and all(r.cost_label == "price unknown" and r.unpriced_tokens for r in runs)
+    spend = AgentDailySpend.objects.get(agent_key="local")
+    assert spend.reserved_tokens == 0 and spend.settled_runs == 2 and spend.spent_usd == 0
+    assert spend.spent_tokens == sum(r.total_tokens for r in runs) == spend.unpriced_tokens > 600
+    assert spend.spent_label == f"price unknown for {spend.spent_tokens:,} tokens"  # on the keys page
+
+
 def test_a_key_on_the_run_api_is_a_non_editor_caller(live, owner, published, draft_only):
     from tests.api.live import parse_sse, read_stream
 
@@ -378,7 +411,6 @@ def test_a_published_system_answers_like_an_agent(live, owner, published, fake_m
         name="Team",
         entry_agent=published,
         members={"support": "lead"},
-        knowledge=[],
     )
     _, token = api_key_create(name="team app", agent_keys=["team"], user=owner)
     client = client_for(live, token)

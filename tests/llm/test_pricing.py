@@ -183,3 +183,34 @@ def test_unknown_price_is_said_in_the_usage_event_and_counted_as_unpriced_tokens
     assert usage["cost_usd"] is None and usage["cost_note"].startswith("Price unknown")
     assert response.cost_known is False
     assert ctx.cost_usd == 0.0 and ctx.unpriced_tokens == 32
+
+
+@pytest.mark.parametrize("name", ["openai:my-finetune-7", "my-finetune-7"])
+def test_an_operator_price_named_as_agents_name_the_model_prices_the_call(openai_server, settings, name):
+    """Agents name models with their provider (``openai:my-finetune-7``); the operator may write
+    either form. (The provider calls the model by its bare name, which alone matched nothing.)"""
+    settings.AGENT_MODEL_PRICES = {name: {"input": 2, "output": 8}}
+    openai_server.push(Text(["ok"], prompt_tokens=1000))
+    response, ctx, _ = generate("openai:my-finetune-7")
+    assert response.cost_usd == pytest.approx((1000 * 2 + 1 * 8) / M) and ctx.unpriced_tokens == 0
+
+
+@pytest.mark.django_db(transaction=True)  # the provider reads stored prices on its helper thread
+def test_a_price_stored_on_the_settings_page_prices_the_call(openai_server, django_user_model):
+    from runtime.llm import model_prices
+
+    admin = django_user_model.objects.create_superuser("root", "root@example.com", "x")
+    model_prices.model_price_save(
+        model="openai:my-finetune-8",
+        input_per_million="2",
+        output_per_million="8",
+        cached_input_per_million="0.5",
+        user=admin,
+    )
+    openai_server.push(Text(["ok"], prompt_tokens=1000, cached_tokens=600))
+    try:
+        response, _, sink = generate("openai:my-finetune-8")
+    finally:
+        model_prices.forget()
+    assert response.cost_usd == pytest.approx((400 * 2 + 600 * 0.5 + 1 * 8) / M)
+    assert "cost_note" not in sink.of_type("usage")[0]

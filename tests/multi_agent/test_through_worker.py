@@ -146,3 +146,106 @@ def test_cancelling_the_parent_cancels_the_running_child(owner):
         assert AgentEvent.objects.filter(run=child, event_type="run.cancelled").exists()
     finally:
         unregister_runtime("delegate-to-wait")
+
+
+# -- a sub-agent that is gone fails the run; one that fails is a step the model reads --------
+
+
+def _caller(key: str, sub_agent_key: str, mode: str = "delegate"):
+    """A data-defined agent on the demo model that calls ``sub_agent_key`` when asked by name."""
+    from runtime.agents import ToolCallingAgent
+
+    tools = register_agent_tools(
+        ToolRegistry(),
+        [AgentTool(agent_key=sub_agent_key, invocation_mode=mode, context_mode=ContextMode.MESSAGE_ONLY)],
+    )
+    return ToolCallingAgent.from_config(key=key, system_prompt="Route.", tools=tools, model="demo")
+
+
+@pytest.fixture
+def agents():
+    keys = []
+
+    def add(runtime):
+        keys.append(runtime.key)
+        return register_runtime(runtime)
+
+    yield add
+    for key in keys:
+        unregister_runtime(key)
+
+
+@pytest.mark.parametrize("mode", ["delegate", "handoff"])
+def test_a_missing_sub_agent_fails_the_run_with_a_message_naming_it(owner, agents, mode):
+    agents(_caller("front-desk", "ghost", mode))
+    run, _ = run_create(agent_key="front-desk", messages=say("ghost please help"), user=owner)
+    work()
+    run.refresh_from_db()
+    # not a "succeeded" run with an apology from the model: the run failed, once, and says why
+    assert run.status == "failed"
+    assert run.attempt == 1
+    assert run.error["code"] == "sub_agent_missing"
+    assert "'ghost'" in run.error["message"] and "no longer exists" in run.error["message"]
+    assert "Remove 'ghost' from the sub-agents of 'front-desk'" in run.error["message"]
+    assert payloads(run, "run.failed")[0]["error"] == run.error
+    # the step is there too, failed, and the model was never asked to answer around it
+    end = payloads(run, "sub_agent.end")
+    assert [e["status"] for e in end] == ["failed"] and end[0]["sub_agent_key"] == "ghost"
+    assert payloads(run, "tool.result") == [] and payloads(run, "assistant.message") == []
+    child = AgentRun.objects.get(parent_run=run)
+    assert child.agent_key == "ghost" and child.status == "failed"
+    assert child.error["code"] == "unknown_agent"
+    if mode == "handoff":
+        # the conversation is not left with an agent that does not exist
+        assert AgentConversation.objects.get(pk=run.conversation_id).active_agent_key == ""
+
+
+def test_a_sub_agent_missing_further_down_fails_the_root_run(owner, agents):
+    agents(_caller("front-desk", "middle"))
+    agents(_caller("middle", "ghost"))
+    # the demo model passes the message on: "middle ghost x" -> middle gets "ghost x"
+    run, _ = run_create(agent_key="front-desk", messages=say("middle ghost x"), user=owner)
+    work()
+    run.refresh_from_db()
+    assert run.status == "failed" and run.error["code"] == "sub_agent_missing"
+    assert "'ghost'" in run.error["message"] and "'middle'" in run.error["message"]
+    middle = AgentRun.objects.get(parent_run=run)
+    assert middle.status == "failed" and middle.error["code"] == "sub_agent_missing"
+    assert AgentRun.objects.get(parent_run=middle).status == "failed"
+
+
+def test_a_sub_agent_that_fails_is_a_failed_step_the_model_is_told_about(owner, agents):
+    agents(_caller("front-desk", "crash"))
+    run, _ = run_create(agent_key="front-desk", messages=say("crash now"), user=owner)
+    work()
+    run.refresh_from_db()
+    # the agent exists and failed at run time: the model reads the error and answers
+    assert run.status == "succeeded", run.error
+    end = payloads(run, "sub_agent.end")
+    assert [e["status"] for e in end] == ["failed"]
+    result = payloads(run, "tool.result")[0]["result"]
+    assert "The agent 'crash' failed" in result["error"] and "hunter2" not in result["error"]
+    assert payloads(run, "assistant.message")
+    assert AgentRun.objects.get(parent_run=run).status == "failed"
+
+
+class CallsGhostDirectly(AgentRuntime):
+    """A code agent that runs a sub-agent with ``invoke_child`` itself, without an agent tool."""
+
+    key = "calls-ghost"
+
+    async def run(self, ctx: RunContext) -> RunResult:
+        from runtime.engine.children import invoke_child
+
+        await invoke_child(ctx, agent_key="ghost", input_messages=say("hi"))
+        return RunResult(final_output={"response": "unreachable"})
+
+
+def test_invoke_child_of_a_missing_agent_fails_the_run_once(owner, agents):
+    agents(CallsGhostDirectly())
+    run, _ = run_create(agent_key="calls-ghost", messages=say("go"), user=owner)
+    work()
+    run.refresh_from_db()
+    # not retried: retrying cannot bring the agent back
+    assert run.status == "failed" and run.attempt == 1
+    assert run.error["code"] == "sub_agent_missing" and "'ghost'" in run.error["message"]

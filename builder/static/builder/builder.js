@@ -159,7 +159,33 @@
   });
   window.builderUnsaved = dirtyForms;
 
-  document.addEventListener("DOMContentLoaded", function () { openDialogs(document); });
+  // On a phone a list table is shown one card per row (builder.css, .b-table--stacked): each cell
+  // is labelled with its column's header. Compact and diff tables stay tables. The roles keep the
+  // table a table for screen readers once CSS changes its display.
+  var STACKED = "table.b-table:not(.b-table--compact):not(.b-diff-table)";
+  function stackTables(root) {
+    if (!root || !root.querySelectorAll) return;
+    var tables = Array.prototype.slice.call(root.querySelectorAll(STACKED));
+    if (root.matches && root.matches(STACKED)) tables.push(root);
+    if (root.closest && root.closest(STACKED) && root.matches("tr, tbody")) tables.push(root.closest(STACKED));
+    tables.forEach(function (table) {
+      var headers = Array.prototype.map.call(table.querySelectorAll("thead th"), function (th) {
+        return th.querySelector(".b-sr") ? "" : th.textContent.trim();
+      });
+      table.setAttribute("role", "table");
+      table.querySelectorAll("tr").forEach(function (tr) { tr.setAttribute("role", "row"); });
+      table.querySelectorAll("thead th").forEach(function (th) { th.setAttribute("role", "columnheader"); });
+      table.querySelectorAll("tbody tr").forEach(function (tr) {
+        Array.prototype.forEach.call(tr.children, function (cell, i) {
+          cell.setAttribute("role", cell.tagName === "TH" ? "rowheader" : "cell");
+          if (headers[i] && cell.tagName === "TD" && !cell.hasAttribute("colspan")) cell.setAttribute("data-label", headers[i]);
+        });
+      });
+      table.classList.add("b-table--stacked");
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { openDialogs(document); stackTables(document); });
   // htmx:load fires on the new content itself (afterSwap fires on the replaced, detached target)
-  document.addEventListener("htmx:load", function (event) { openDialogs(event.target); });
+  document.addEventListener("htmx:load", function (event) { openDialogs(event.target); stackTables(event.target); });
 })();

@@ -3,6 +3,8 @@
 // sanitised markdown. EventSource reconnects by itself after a network drop and resumes with
 // Last-Event-ID; after an answer that is not 200 (a 503 while the database restarts) it gives up,
 // so the pane opens a new one itself, with backoff, from the last event it saw (?from_seq=).
+// Files attached with the button or dropped on the message box go with the next message (chips
+// with a remove button); the server reads them and answers a 422 naming the file if one cannot be used.
 (function () {
   "use strict";
   var TERMINAL = ["run.succeeded", "run.failed", "run.cancelled", "run.timed_out"];
@@ -20,18 +22,24 @@
     var retryButton = document.getElementById("pg-retry");
     var editButton = document.getElementById("pg-edit");
     var debug = document.getElementById("pg-debug");
+    var attachButton = document.getElementById("pg-attach");
+    var chips = document.getElementById("pg-files");
+    var maxFiles = parseInt(pane.dataset.maxFiles, 10) || 5;
+    var maxBytes = parseInt(pane.dataset.maxBytes, 10) || 10485760;
     var csrf = form.querySelector("input[name=csrfmiddlewaretoken]").value;
-    var state = { source: null, run: null, lastText: lastUserText(), replaceLast: false, finishing: false };
+    var state = { source: null, run: null, lastText: lastUserText(), replaceLast: false, finishing: false, files: [] };
 
+    // the text of the last message sent, or null when nothing was sent yet ("" for files alone)
     function lastUserText() {
       var users = chat.querySelectorAll(".b-msg--user");
-      return users.length ? users[users.length - 1].textContent : "";
+      return users.length ? users[users.length - 1].textContent : null;
     }
     function setBusy(busy) {
       sendButton.disabled = busy;
+      attachButton.disabled = busy;
       stopButton.hidden = !busy;
-      retryButton.disabled = busy || !state.lastText;
-      editButton.disabled = busy || !state.lastText;
+      retryButton.disabled = busy || state.lastText === null;
+      editButton.disabled = busy || state.lastText === null;
       pane.setAttribute("aria-busy", busy ? "true" : "false");
     }
     function el(tag, cls, text) {
@@ -41,6 +49,48 @@
       return node;
     }
     function scroll() { chat.scrollTop = chat.scrollHeight; }
+    // as the server writes sizes: 12.3 MB, 10 MB (a round limit), 48 KB, 900 bytes
+    function fileSize(bytes) {
+      if (bytes >= 1048576) return (bytes % 1048576 ? (bytes / 1048576).toFixed(1) : bytes / 1048576) + " MB";
+      if (bytes >= 1024) return Math.round(bytes / 1024) + " KB";
+      return bytes + " bytes";
+    }
+    // the files of a message as chips; in the composer each has a remove button
+    function fileChips(list, files, removable) {
+      list.textContent = "";
+      files.forEach(function (file, index) {
+        var chip = el("li", "b-chip");
+        chip.appendChild(el("span", "b-chip__name", file.name));
+        chip.appendChild(el("span", "b-muted", fileSize(file.size)));
+        if (removable) {
+          var remove = el("button", "", "×");
+          remove.type = "button";
+          remove.setAttribute("aria-label", "Remove " + file.name);
+          remove.addEventListener("click", function () {
+            state.files.splice(index, 1);
+            renderFiles();
+            (chips.querySelector("button") || input).focus();
+          });
+          chip.appendChild(remove);
+        }
+        list.appendChild(chip);
+      });
+      list.hidden = !files.length;
+    }
+    function renderFiles() { fileChips(chips, state.files, true); }
+    // Checked here for a quick answer; the server checks again (and reads each file).
+    function addFiles(list) {
+      var refused = [];
+      Array.prototype.forEach.call(list, function (file) {
+        if (!file.size) refused.push(file.name + ": the file is empty.");
+        else if (file.size > maxBytes) refused.push(file.name + ": the file is " + fileSize(file.size) + "; attach files of at most " + fileSize(maxBytes) + ".");
+        else if (state.files.length >= maxFiles) refused.push(file.name + ": attach at most " + maxFiles + " files to one message.");
+        else state.files.push(file);
+      });
+      renderFiles();
+      if (refused.length) showError(refused.join(" "));
+      else if (status.classList.contains("b-error")) { status.textContent = ""; status.classList.remove("b-error"); }
+    }
     // Why a message was not sent: shown under the chat, what was typed stays in the box.
     function showError(message) {
       status.textContent = message;
@@ -49,6 +99,40 @@
 
     debug.addEventListener("change", function () { pane.classList.toggle("b-debug", debug.checked); });
     setBusy(false);
+
+    // The file picker's input is made on each click and never put in the page: the admin theme's
+    // script decorates every file input in the document with its own upload widget.
+    attachButton.addEventListener("click", function () {
+      var picker = document.createElement("input");
+      picker.type = "file";
+      picker.multiple = true;
+      picker.accept = attachButton.dataset.accept || "";
+      picker.addEventListener("change", function () {
+        addFiles(picker.files);
+        input.focus();
+      });
+      picker.click();
+    });
+    // dropping files on the message box (or anywhere on the composer) attaches them
+    function dragsFiles(event) {
+      return event.dataTransfer && Array.prototype.indexOf.call(event.dataTransfer.types || [], "Files") >= 0;
+    }
+    form.addEventListener("dragover", function (event) {
+      if (!dragsFiles(event)) return;
+      event.preventDefault();
+      form.classList.add("b-composer--drop");
+    });
+    form.addEventListener("dragleave", function (event) {
+      if (!form.contains(event.relatedTarget)) form.classList.remove("b-composer--drop");
+    });
+    form.addEventListener("drop", function (event) {
+      form.classList.remove("b-composer--drop");
+      if (!dragsFiles(event)) return;
+      event.preventDefault();
+      if (state.run || state.sending) return;
+      addFiles(event.dataTransfer.files);
+      input.focus();
+    });
 
     input.addEventListener("keydown", function (event) {
       if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); form.requestSubmit(); }
@@ -61,16 +145,17 @@
       form.requestSubmit();
     });
 
+    // retry and edit send no files: the server keeps those of the message they replace
     retryButton.addEventListener("click", function () {
-      if (!state.lastText) return;
+      if (state.lastText === null) return;
       removeLastTurn();
-      send(state.lastText, true);
+      send(state.lastText, true, []);
     });
     editButton.addEventListener("click", function () {
-      input.value = state.lastText;
+      input.value = state.lastText || "";
       state.replaceLast = true;
       input.focus();
-      status.textContent = "Editing your last message: sending replaces it.";
+      status.textContent = "Editing your last message: sending replaces it (its attached files are kept).";
     });
 
     function removeLastTurn() {
@@ -81,10 +166,11 @@
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       var text = input.value.trim();
-      if (!text || state.run || state.sending) return;
+      var files = state.files.slice();
+      if ((!text && !files.length && !state.replaceLast) || state.run || state.sending) return;
       saveEditsFirst(function () {
         if (state.replaceLast) removeLastTurn();
-        send(text, state.replaceLast);
+        send(text, state.replaceLast, files);
       });
     });
 
@@ -126,7 +212,7 @@
       return String(Date.now()) + "-" + Math.random().toString(16).slice(2);
     }
 
-    function send(text, replaceLast) {
+    function send(text, replaceLast, files) {
       // Enter pressed twice, or a double click, before the first answer: one run, not two
       if (state.sending) return;
       state.sending = true;
@@ -142,10 +228,11 @@
       body.append("target", document.getElementById("pg-target").value);
       body.append("conversation_id", pane.dataset.conversationId || "");
       if (replaceLast) body.append("replace_last", "1");
+      files.forEach(function (file) { body.append("files", file, file.name); });
       state.replaceLast = false;
       setBusy(true);
       status.classList.remove("b-error");
-      status.textContent = "Sending…";
+      status.textContent = files.length ? "Sending and reading " + files.length + " file" + (files.length > 1 ? "s" : "") + "…" : "Sending…";
       fetch(pane.dataset.sendUrl, { method: "POST", body: body, headers: { "X-CSRFToken": csrf }, credentials: "same-origin" })
         .then(function (response) {
           // a 422 answers in JSON with the reason; a 500 or a proxy's 502 page is HTML
@@ -157,20 +244,28 @@
         })
         .then(function (result) {
           state.sending = false;
+          // refused: what was typed and the attached files stay, with the reason next to them
           if (!result.ok) { showError(result.data.message || "Could not send."); setBusy(false); return; }
           status.classList.remove("b-error");
           input.value = "";
+          if (files.length) { state.files = []; renderFiles(); }
           state.lastText = text;
           pane.dataset.conversationId = result.data.conversation_id;
-          startTurn(text, result.data);
+          startTurn(text, result.data, files);
         })
         .catch(function () { state.sending = false; showError(window.builderNotice.network); setBusy(false); });
     }
 
-    function startTurn(text, run) {
+    function startTurn(text, run, files) {
       var turn = el("div", "b-turn");
       turn.dataset.runId = run.run_id;
       turn.appendChild(el("div", "b-msg b-msg--user", text));
+      if (files.length) {
+        var sent = el("ul", "b-attachments b-attachments--sent");
+        sent.setAttribute("aria-label", "Attached files");
+        fileChips(sent, files, false);
+        turn.appendChild(sent);
+      }
       var reply = el("div", "b-msg b-msg--assistant");
       turn.appendChild(reply);
       chat.appendChild(turn);
@@ -275,10 +370,12 @@
 
     function addStep(type, data) {
       var payload = data.payload || {};
-      var step = el("details", "b-step");
+      var failed = type === "sub_agent.end" && payload.status === "failed";
+      var step = el("details", failed ? "b-step b-step--error" : "b-step");
       var label = type === "tool.call" ? "Tool call: " + (payload.tool || "") :
         type === "tool.result" ? "Tool result: " + (payload.tool || "") :
         type === "sub_agent.start" ? "Agent " + (payload.sub_agent_key || "") + " starts (" + (payload.invocation_mode || "") + ")" :
+        failed ? "Agent " + (payload.sub_agent_key || "") + " failed: " + (payload.error || "") :
         "Agent " + (payload.sub_agent_key || "") + " finished: " + (payload.status || "");
       step.appendChild(el("summary", "", label));
       step.appendChild(el("pre", "", JSON.stringify(payload, null, 2)));
@@ -311,8 +408,9 @@
           var holder = document.createElement("div");
           holder.innerHTML = html;
           var fresh = holder.firstElementChild;
-          // keep the steps, in order, between the question and the answer
+          // keep the steps, in order, between the question (and its files) and the answer
           var anchor = fresh.children[1] || null;
+          if (anchor && anchor.classList.contains("b-attachments")) anchor = anchor.nextElementSibling;
           run.turn.querySelectorAll(".b-step").forEach(function (step) { fresh.insertBefore(step, anchor); });
           run.turn.replaceWith(fresh);
         })

@@ -10,16 +10,15 @@ from functools import cache
 
 from runtime import conf
 from runtime.engine.queue.base import RunQueue
+from runtime.engine.queue.postgres import PostgresQueue
 
 
 @cache
 def _queue_for(backend: str, url: str | None) -> RunQueue:
     if backend == "redis_streams":
-        from runtime.engine.queue.redis_streams import RedisStreamsQueue
+        from runtime.engine.queue.redis_streams import RedisStreamsQueue  # optional: the redis extra
 
         return RedisStreamsQueue(url or "")
-    from runtime.engine.queue.postgres import PostgresQueue
-
     return PostgresQueue()
 
 

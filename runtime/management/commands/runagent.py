@@ -6,14 +6,15 @@ import multiprocessing
 import os
 import signal
 
+import django
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import autoreload
 
 
 def _child(options: dict) -> None:
-    import django
-
     django.setup()
+    # app loading: a spawned child imports this module before django.setup() (the worker imports models)
     from runtime.engine.worker import run_worker
 
     run_worker(**options)
@@ -52,8 +53,6 @@ class Command(BaseCommand):
         processes = opts["processes"]
         reload = settings.DEBUG and processes == 1 and not opts["noreload"] and not opts["once"]
         if reload:
-            from django.utils import autoreload
-
             self.stdout.write("Auto-reload is on (DEBUG); use --noreload to turn it off.")
             autoreload.run_with_reloader(self._single, options)
         elif processes == 1:
@@ -62,7 +61,7 @@ class Command(BaseCommand):
             self._multi(processes, options)
 
     def _single(self, options: dict) -> None:
-        from runtime.engine.worker import run_worker
+        from runtime.engine.worker import run_worker  # app loading: see _child
 
         run_worker(**options)
 
