@@ -88,7 +88,7 @@ def _setup(world: World) -> None:
 
     from builder.models import ToolDefinition
     from builder.services import agent_create, agent_publish, agent_update_draft
-    from builder.services.knowledge import agent_knowledge_set
+    from builder.services.knowledge import knowledge_attach
     from builder.services.sharing import share_add
     from builder.services.systems import system_save
     from rag.services import knowledge_base_create
@@ -113,7 +113,6 @@ def _setup(world: World) -> None:
         name="Help desk",
         entry_agent=agent,
         members={"support": "answers first", "returns": "handles returns"},
-        knowledge=[],
     )
     world.tool = ToolDefinition.objects.create(
         owner=admin,
@@ -130,7 +129,7 @@ def _setup(world: World) -> None:
         },
     )
     world.base = knowledge_base_create(owner=admin, name="Help centre")
-    agent_knowledge_set(agent=agent, knowledge_bases=[world.base])
+    knowledge_attach(target=agent, user=admin, knowledge_bases=[world.base])
     widget_channel_create(agent_key="support", user=admin, allowed_origins=["https://shop.example.com"])
     api_key_create(name="shop backend", agent_keys=["support"], user=admin)
     # collaborators: 10 people and 2 teams share the agent
