@@ -16,7 +16,7 @@ import statistics
 import time
 import uuid
 
-from bench.common import dedicated_database, page_p50, setup_django
+from bench.common import cpu_p50, dedicated_database, page_p50, setup_django
 
 AGENTS = 10_000
 TEAMS = 10
@@ -165,11 +165,13 @@ def main() -> list[dict]:
         load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
         for name, who, client, url in plan:
             p50, queries = _measure(client, url)
+            cpu = cpu_p50(client, url, repeats=REPEATS)
             rows.append(
                 {
                     "page": name,
                     "who": who,
                     "p50 server ms": f"{p50:.1f}",
+                    "p50 CPU ms": f"{cpu:.1f}",
                     "queries (few shares)": small[(name, who)],
                     "queries (full)": queries,
                     "target (<=50 ms, fixed queries)": "met"
@@ -188,6 +190,7 @@ def main() -> list[dict]:
                 "who": f"colleague via a team: {via_team:.2f} ms; owner: {own:.2f} ms; "
                 f"owner-only rule (one owner_id lookup): {yardstick:.2f} ms",
                 "p50 server ms": f"+{via_team - yardstick:.2f} over owner-only",
+                "p50 CPU ms": "",
                 "queries (few shares)": "",
                 "queries (full)": "",
                 "target (<=50 ms, fixed queries)": f"colleague sees {seen} of {AGENTS} agents",

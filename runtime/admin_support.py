@@ -10,16 +10,21 @@ Changelist actions are POSTs already; their querysets come from the same filtere
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
+from functools import cache, wraps
 from typing import Any
 
+from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model, Q
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+from unfold.admin import ModelAdmin, checkbox
 from unfold.decorators import action
+from unfold.utils import display_for_label
 
 
 class ReadOnlyMixin:
@@ -66,6 +71,39 @@ class VisibleRowsMixin:
         if isinstance(obj, str):
             return self.get_object(request, unquote(obj))  # type: ignore[attr-defined]
         return obj
+
+
+# -- cheap cells ------------------------------------------------------------------------------
+# Unfold renders a row's selection checkbox and each status badge through Django templates, one
+# render per cell: on a changelist of 25 runs that was a fifth of the page's server time. Their
+# markup depends only on the primary key (the checkbox) or on the value (a badge), so each is
+# rendered once through Unfold's own templates and reused: the HTML stays Unfold's.
+
+_PK_SLOT = "__row_pk__"
+
+
+@cache
+def _checkbox_html() -> str:
+    return str(checkbox.render(helpers.ACTION_CHECKBOX_NAME, _PK_SLOT))
+
+
+@cache
+def _label_html(value: str, label_type: str | None) -> SafeString:
+    return display_for_label(value, "-", {value: label_type} if label_type is not None else True)
+
+
+def label_html(value: str, labels: dict[str, str]) -> SafeString:
+    """Unfold's badge for ``value`` (its colour from ``labels``), rendered once per value."""
+    return _label_html(value, labels.get(value))
+
+
+class QuickRowsMixin:
+    """A changelist whose selection checkboxes cost a string replace each, not a template render."""
+
+    def action_checkbox(self, obj: Any) -> SafeString:
+        return mark_safe(_checkbox_html().replace(_PK_SLOT, escape(str(obj.pk))))  # noqa: S308 - pk escaped
+
+    action_checkbox.short_description = ModelAdmin.action_checkbox.short_description  # type: ignore[attr-defined]
 
 
 def confirmed_action(

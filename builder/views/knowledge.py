@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
@@ -23,7 +24,7 @@ from builder.knowledge_forms import KnowledgeAttachForm, KnowledgeBaseForm
 from builder.schema import ConfigError
 from builder.services.knowledge import knowledge_attach, knowledge_base_remove, knowledge_links
 from builder.views.common import go, page, refused, staff_view
-from rag.models import Document, DocumentStatus, KnowledgeBase
+from rag.models import TERMINAL_STATUSES, DocumentStatus, KnowledgeBase
 from rag.search import search
 from rag.services import (
     INDEX_SETTINGS,
@@ -38,6 +39,7 @@ from rag.services import (
 )
 
 MAX_QUESTION = 2000
+DOCUMENTS_PER_PAGE = 50
 
 
 def _ctx(**extra) -> dict:
@@ -96,17 +98,16 @@ def knowledge_settings(request: HttpRequest, public_id: str) -> HttpResponse:
     return page(request, "builder/knowledge_form.html", context, status=422 if form.errors else 200)
 
 
-def _documents(base: KnowledgeBase) -> list[Document]:
-    return list(base.documents.all())
-
-
 def _detail_context(request: HttpRequest, base: KnowledgeBase, perms, **extra) -> dict:
-    documents = _documents(base)
+    # a page of documents, newest first: a base of 500 documents took 130 ms to render whole
+    page_obj = Paginator(base.documents.all(), DOCUMENTS_PER_PAGE).get_page(request.GET.get("page"))
     return _ctx(
         base=base,
         perms=perms,
-        documents=documents,
-        indexing=any(not d.is_terminal for d in documents),
+        documents=page_obj.object_list,
+        page_obj=page_obj,
+        # the list refreshes itself while any document, on any page, is being indexed
+        indexing=base.documents.exclude(status__in=TERMINAL_STATUSES).exists(),
         title=base.name,
         sharing_url=reverse("builder:knowledge-sharing", args=[base.public_id]),
         **extra,

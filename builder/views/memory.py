@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlencode
 
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
@@ -22,6 +24,8 @@ from builder.services.memory import (
 )
 from builder.views.common import page, refused, staff_view
 from runtime.models import MemoryScope
+
+ENTRIES_PER_PAGE = 50
 
 
 def _owner(request: HttpRequest, kind: str, public_id: str) -> tuple[Any, Any, Any]:
@@ -49,7 +53,11 @@ def _render(
     search = request.GET.get("q", "").strip()[:200]
     scope = request.GET.get("scope", "")
     scope = scope if scope in MemoryScope.values else ""
-    entries = list(memory_search(queryset, search=search, scope=scope)[:200])
+    # a page of 50 entries, each an edit form: 200 at once took 65 ms of CPU to render
+    page_obj = Paginator(memory_search(queryset, search=search, scope=scope), ENTRIES_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    entries = list(page_obj.object_list)
     for entry in entries:
         entry.value_text = (
             entry.value if isinstance(entry.value, str) else json.dumps(entry.value, ensure_ascii=False)
@@ -61,6 +69,10 @@ def _render(
         "owner_obj": obj,
         "perms": perms,
         "entries": entries,
+        "page_obj": page_obj,
+        # a save or delete answers with the same search and page it was made from
+        "query": urlencode({"q": search, "scope": scope, "page": page_obj.number}),
+        "filter_query": urlencode({"q": search, "scope": scope}),
         "add_form": add_form or MemoryAddForm(),
         "saved": saved,
         "q": search,

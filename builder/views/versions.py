@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.http import require_POST
 
@@ -15,15 +16,22 @@ from builder.services import agent_restore_version
 from builder.services.diff import agent_changes
 from builder.views.common import go, page, refused, staff_view
 
+VERSIONS_PER_PAGE = 50
+
 
 @staff_view
 def version_list(request: HttpRequest, public_id: str) -> HttpResponse:
     agent, perms = get_agent_for_user(request.user, public_id)
-    versions = list(selectors.agent_versions(agent=agent))
+    # a page of 50 versions; the compare pickers offer every number (one small column)
+    page_obj = Paginator(selectors.agent_versions(agent=agent), VERSIONS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
     context = {
         "agent": agent,
         "perms": perms,
-        "versions": versions,
+        "versions": list(page_obj.object_list),
+        "page_obj": page_obj,
+        "numbers": list(agent.versions.order_by("-number").values_list("number", flat=True)),
         "publish_form": PublishForm(),
         "title": f"{agent.name}: versions",
     }

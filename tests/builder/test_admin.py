@@ -91,8 +91,17 @@ def test_runs_filter_by_agent_status_and_time(admin_client_, data):
     assert str(run.pk)[:8] in by_agent and str(other.pk)[:8] not in by_agent
     by_status = client.get("/admin/runtime/agentrun/", {"status__exact": "succeeded"}).content.decode()
     assert str(other.pk)[:8] in by_status and str(run.pk)[:8] not in by_status
-    future = client.get("/admin/runtime/agentrun/", {"created_at_from": "2999-01-01 00:00"}).content.decode()
-    assert str(run.pk)[:8] not in future and str(other.pk)[:8] not in future
+    # Unfold's range filter takes a date and a time (a bare "created_at_from" is an unknown
+    # parameter: the admin redirects with ?e=1, an empty page that proves nothing)
+    future = client.get(
+        "/admin/runtime/agentrun/", {"created_at_from_0": "2999-01-01", "created_at_from_1": "00:00"}
+    )
+    assert future.status_code == 200
+    assert str(run.pk)[:8] not in future.content.decode() and str(other.pk)[:8] not in future.content.decode()
+    past = client.get(
+        "/admin/runtime/agentrun/", {"created_at_from_0": "2000-01-01", "created_at_from_1": "00:00"}
+    )
+    assert str(run.pk)[:8] in past.content.decode() and str(other.pk)[:8] in past.content.decode()
 
 
 def test_cancel_and_retry_actions_call_the_services(admin_client_, data):
@@ -145,11 +154,11 @@ def test_events_list_by_agent_and_time_and_filter_by_agent_type_and_time(admin_c
         "/admin/runtime/agentevent/", {"run__agent_key__icontains": "someone"}
     ).content.decode()
     assert "someone-else" in by_agent and str(run.pk)[:8] not in by_agent
-    by_type = client.get(
-        "/admin/runtime/agentevent/", {"event_type__exact": "assistant.delta"}
-    ).content.decode()
+    # the type is typed (part of it is enough): a list of every type would scan every event
+    by_type = client.get("/admin/runtime/agentevent/", {"event_type__icontains": "delta"}).content.decode()
     assert str(run.pk)[:8] in by_type and str(other.pk)[:8] not in by_type
     future = client.get(
-        "/admin/runtime/agentevent/", {"created_at_from": "2999-01-01 00:00"}
-    ).content.decode()
-    assert str(run.pk)[:8] not in future and str(other.pk)[:8] not in future
+        "/admin/runtime/agentevent/", {"created_at_from_0": "2999-01-01", "created_at_from_1": "00:00"}
+    )
+    assert future.status_code == 200
+    assert str(run.pk)[:8] not in future.content.decode() and str(other.pk)[:8] not in future.content.decode()

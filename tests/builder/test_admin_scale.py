@@ -1,0 +1,126 @@
+"""The admin's run and conversation pages stay cheap as rows grow (bench/builder_pages.py measures
+them at 10,000 runs): fixed query counts, bounded rows, and cells rendered once, not per row."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from runtime.models import AgentConversation, AgentEvent, AgentMessage, AgentRun
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def root():
+    user = get_user_model().objects.create_superuser("root", "root@example.com", "pw-root-123")
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _runs(count: int, *, status: str = "succeeded") -> list[AgentRun]:
+    users = [get_user_model().objects.create_user(f"u{AgentRun.objects.count()}-{i}") for i in range(3)]
+    return AgentRun.objects.bulk_create(
+        AgentRun(agent_key=f"agent-{i}", status=status, user=users[i % 3]) for i in range(count)
+    )
+
+
+def _queries(client: Client, url: str) -> int:
+    client.get(url)  # warm: session, content types
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(url).status_code == 200
+    return len(ctx.captured_queries)
+
+
+def test_run_list_rows_keep_their_own_checkbox_and_status_badge(root):
+    failed = _runs(1, status="failed")[0]
+    ok = _runs(1)[0]
+    body = root.get("/admin/runtime/agentrun/").content.decode()
+    # each row selects its own run (the checkbox markup is rendered once and reused)
+    for run in (failed, ok):
+        assert re.search(
+            rf'<input type="checkbox" name="_selected_action" value="{run.pk}"[^>]*action-select', body
+        )
+    assert body.count('name="_selected_action"') == 2
+    # the badges keep Unfold's colours per status
+    assert re.search(r"bg-red-100[^>]*>\s*failed\s*<", body)
+    assert re.search(r"bg-green-100[^>]*>\s*succeeded\s*<", body)
+
+
+def test_run_list_query_count_and_rows_do_not_grow_with_runs(root):
+    _runs(3)
+    few = _queries(root, "/admin/runtime/agentrun/")
+    _runs(60)
+    body = root.get("/admin/runtime/agentrun/").content.decode()
+    assert _queries(root, "/admin/runtime/agentrun/") == few
+    assert body.count('name="_selected_action"') == 20  # a page of 20 runs
+
+
+def test_conversation_page_asks_the_same_queries_for_4_or_40_messages(root):
+    conversation = AgentConversation.objects.create(agent_key="helper", title="Order")
+
+    def turns(start: int, count: int) -> None:
+        for i in range(start, start + count):
+            run = AgentRun.objects.create(conversation=conversation, agent_key="helper", status="succeeded")
+            AgentMessage.objects.bulk_create(
+                AgentMessage(
+                    conversation=conversation, run=run, seq=2 * i + n, role=role, content=f"{role} {i}"
+                )
+                for n, role in ((1, "user"), (2, "assistant"))
+            )
+
+    url = f"/admin/runtime/agentconversation/{conversation.pk}/change/"
+    turns(0, 2)
+    few = _queries(root, url)
+    turns(2, 18)
+    assert _queries(root, url) == few
+    body = root.get(url).content.decode()
+    assert "user 0" in body and "assistant 9" in body  # the messages, as text, 20 a page
+    assert "user 10" not in body
+    assert "assistant 19" in root.get(url, {"messages-page": 2}).content.decode()
+
+
+def test_run_answer_joins_the_last_attempts_deltas_in_order(root):
+    run = _runs(1)[0]
+    AgentRun.objects.filter(pk=run.pk).update(attempt=2)
+    AgentEvent.objects.bulk_create(
+        [
+            AgentEvent(run=run, seq=5, event_type="assistant.delta", attempt=2, payload={"delta": "world"}),
+            AgentEvent(run=run, seq=1, event_type="assistant.delta", attempt=1, payload={"delta": "Stale "}),
+            AgentEvent(run=run, seq=3, event_type="assistant.delta", attempt=2, payload={"delta": "Hello"}),
+            AgentEvent(run=run, seq=4, event_type="assistant.delta", attempt=2, payload={"content": ", "}),
+        ]
+    )
+    body = root.get(f"/admin/runtime/agentrun/{run.pk}/change/").content.decode()
+    assert "Hello, world" in body and "Stale" not in body
+
+
+def test_event_and_conversation_lists_are_bounded_and_never_scan_for_filter_choices(root):
+    runs = _runs(2)
+    AgentEvent.objects.bulk_create(
+        AgentEvent(run=runs[i % 2], seq=i, event_type="assistant.delta", payload={"delta": "x"})
+        for i in range(60)
+    )
+    AgentConversation.objects.bulk_create(
+        AgentConversation(agent_key="helper", title=f"c{i}") for i in range(60)
+    )
+    for url in ("/admin/runtime/agentevent/", "/admin/runtime/agentconversation/"):
+        root.get(url)
+        with CaptureQueriesContext(connection) as ctx:
+            body = root.get(url).content.decode()
+        # a filter's choices are fixed, not SELECT DISTINCT over every row on each view
+        assert not [q for q in ctx.captured_queries if "DISTINCT" in q["sql"]], url
+        assert len(set(re.findall(rf"{url}[^/]+/change/", body))) == 25, url
+    # the filters still narrow the list
+    events = "/admin/runtime/agentevent/"
+    assert not re.search(
+        r"agentevent/\d+/change/", root.get(events, {"visibility": "debug"}).content.decode()
+    )
+    typed = root.get(events, {"event_type__icontains": "delta"}).content.decode()
+    assert len(set(re.findall(r"agentevent/\d+/change/", typed))) == 25
