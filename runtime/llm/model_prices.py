@@ -13,28 +13,21 @@ and the user's ``runtime.manage_providers`` permission before it touches a row.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 
 from runtime import conf
+from runtime.llm.stored_table import StoredTable
 
 logger = logging.getLogger(__name__)
 
 MAX_PRICE = Decimal("100000")  # dollars per million tokens; far above any model sold today
 MAX_NAME = 200
 PERMISSION = "runtime.manage_providers"
-
-_lock = threading.Lock()
-_cache: dict[str, Any] = {"at": float("-inf"), "values": {}}
-_reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-prices")
 
 
 @dataclass
@@ -52,38 +45,16 @@ class NotAllowed(PermissionError):
     """The user may not set model prices."""
 
 
-def _load(own_thread: bool = False) -> dict[str, dict[str, float]]:
-    try:
-        from runtime.models import ModelPrice  # app loading: keeps runtime.llm importable before setup
+def _load() -> dict[str, dict[str, float]]:
+    from runtime.models import ModelPrice  # app loading: keeps runtime.llm importable before setup
 
-        return {row.model: row.as_entry() for row in ModelPrice.objects.all()}
-    except Exception:  # no table yet, the database away, no database or no apps here: other prices only
-        logger.debug("stored model prices cannot be read", exc_info=True)
-        return {}
-    finally:
-        if own_thread:  # a read per cache period at most: the helper thread keeps no idle connection
-            connection.close()
+    return {row.model: row.as_entry() for row in ModelPrice.objects.all()}
 
 
-def stored() -> dict[str, dict[str, float]]:
-    """``{model: {"input": ..., "output": ..., "cached_input": ...}}``, dollars per million tokens."""
-    with _lock:
-        if time.monotonic() - _cache["at"] < conf.setting("AGENT_MODEL_PRICES_CACHE_SECONDS"):
-            return dict(_cache["values"])
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        values = _load()
-    else:
-        values = _reader.submit(_load, True).result(timeout=10)
-    with _lock:
-        _cache.update(at=time.monotonic(), values=values)
-    return dict(values)
-
-
-def forget() -> None:
-    with _lock:
-        _cache["at"] = float("-inf")
+_table = StoredTable("model-prices", _load, lambda: conf.setting("AGENT_MODEL_PRICES_CACHE_SECONDS"))
+#: ``{model: {"input": ..., "output": ..., "cached_input": ...}}``, dollars per million tokens
+stored = _table.get
+forget = _table.forget
 
 
 def from_environment(model: str) -> bool:
