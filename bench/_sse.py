@@ -233,3 +233,31 @@ def run_loop(coro):
     except ImportError:
         return asyncio.run(coro)
     return asyncio.run(coro, loop_factory=uvloop.new_event_loop)
+
+
+def idle_streams(url: str, paths: list[str], headers: dict[str, str], *, n: int, warm: int) -> dict:
+    """Open ``warm`` streams, then ``n`` more against one uvicorn; memory per connection and DB
+    connections held, from the web process's RSS and ``pg_stat_activity`` before and after."""
+    with uvicorn(url) as server:
+
+        async def scenario() -> dict:
+            first = await open_many(server.port, paths[:warm], headers)
+            await asyncio.sleep(1.0)  # let the warm-up settle before the baseline reading
+            before = server.rss()
+            held_warm = db_connections(url)
+            started = time.perf_counter()
+            clients = await open_many(server.port, paths[warm : warm + n], headers)
+            opened = time.perf_counter() - started
+            await asyncio.sleep(1.0)
+            after = server.rss()
+            held = db_connections(url)
+            for client in first + clients:
+                client.close()
+            return {
+                "per_conn_kb": (after - before) / n / 1024,
+                "db_conns": f"{held_warm} / {held}",
+                "open_s": opened,
+                "rss_mb": after / 1e6,
+            }
+
+        return run_loop(scenario())

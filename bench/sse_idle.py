@@ -17,42 +17,14 @@ sends keep-alives (``bench/_sse_urls.py``).
 
 from __future__ import annotations
 
-import asyncio
 import os
-import time
 
-from bench._sse import db_connections, env_int, make_user_token, open_many, run_loop, uvicorn
+from bench._sse import env_int, idle_streams, make_user_token
 from bench.common import dedicated_database, setup_django
 
 N = env_int("BENCH_SSE_IDLE_N", 1000)
 WARM = 20
 TARGET_KB = 64
-
-
-def _measure(url: str, paths: list[str], headers: dict[str, str]) -> dict:
-    with uvicorn(url) as server:
-
-        async def scenario() -> dict:
-            warm = await open_many(server.port, paths[:WARM], headers)
-            await asyncio.sleep(1.0)  # let the warm-up settle before the baseline reading
-            before = server.rss()
-            held_warm = db_connections(url)
-            started = time.perf_counter()
-            clients = await open_many(server.port, paths[WARM : WARM + N], headers)
-            opened = time.perf_counter() - started
-            await asyncio.sleep(1.0)
-            after = server.rss()
-            held = db_connections(url)
-            for client in warm + clients:
-                client.close()
-            return {
-                "per_conn_kb": (after - before) / N / 1024,
-                "db_conns": f"{held_warm} / {held}",
-                "open_s": opened,
-                "rss_mb": after / 1e6,
-            }
-
-        return run_loop(scenario())
 
 
 def main() -> list[dict]:
@@ -69,8 +41,10 @@ def main() -> list[dict]:
         from django.db import connection
 
         connection.close()  # so the count below is the server's connections only
-        ours = _measure(url, [f"/api/agents/runs/{run.pk}/events/stream/" for run in runs], headers)
-        plain = _measure(url, ["/bench/plain-stream/"] * (N + WARM), {})
+        ours = idle_streams(
+            url, [f"/api/agents/runs/{run.pk}/events/stream/" for run in runs], headers, n=N, warm=WARM
+        )
+        plain = idle_streams(url, ["/bench/plain-stream/"] * (N + WARM), {}, n=N, warm=WARM)
     rows = []
     for name, figures in (("runtime async_event_stream", ours), ("plain async StreamingHttpResponse", plain)):
         rows.append(

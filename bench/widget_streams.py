@@ -19,43 +19,15 @@ of queued run with a user's API token (what ``sse_idle`` measures), and a plain 
 
 from __future__ import annotations
 
-import asyncio
 import os
-import time
 
-from bench._sse import db_connections, env_int, make_user_token, open_many, run_loop, uvicorn
+from bench._sse import env_int, idle_streams, make_user_token
 from bench.common import dedicated_database, setup_django
 
 N = env_int("BENCH_WIDGET_STREAMS_N", 1000)
 WARM = 20
 ORIGIN = "http://127.0.0.1"
 AGENT = "bench-noop"
-
-
-def _measure(url: str, paths: list[str], headers: dict[str, str]) -> dict:
-    with uvicorn(url) as server:
-
-        async def scenario() -> dict:
-            warm = await open_many(server.port, paths[:WARM], headers)
-            await asyncio.sleep(1.0)  # let the warm-up settle before the baseline reading
-            before = server.rss()
-            held_warm = db_connections(url)
-            started = time.perf_counter()
-            clients = await open_many(server.port, paths[WARM : WARM + N], headers)
-            opened = time.perf_counter() - started
-            await asyncio.sleep(1.0)
-            after = server.rss()
-            held = db_connections(url)
-            for client in warm + clients:
-                client.close()
-            return {
-                "per_conn_kb": (after - before) / N / 1024,
-                "db_conns": f"{held_warm} / {held}",
-                "open_s": opened,
-                "rss_mb": after / 1e6,
-            }
-
-        return run_loop(scenario())
 
 
 def _visitors(count: int) -> list[tuple[str, str]]:
@@ -111,17 +83,21 @@ def main() -> list[dict]:
             for _ in range(N + WARM)
         ]
         connection.close()  # so the counts below are the server's connections only
-        widget = _measure(
+        widget = idle_streams(
             url,
             [f"/api/widget/runs/{run}/stream/?anonymous_token={tok}" for tok, run in visitors],
             {"Origin": ORIGIN},
+            n=N,
+            warm=WARM,
         )
-        runtime = _measure(
+        runtime = idle_streams(
             url,
             [f"/api/agents/runs/{run.pk}/events/stream/" for run in runs],
             {"Authorization": f"Token {token}"},
+            n=N,
+            warm=WARM,
         )
-        plain = _measure(url, ["/bench/plain-stream/"] * (N + WARM), {})
+        plain = idle_streams(url, ["/bench/plain-stream/"] * (N + WARM), {}, n=N, warm=WARM)
         config = _db_config(url)
     rows = []
     for name, figures in (
