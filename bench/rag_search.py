@@ -105,6 +105,7 @@ def _recall(base, rng: random.Random) -> float:
     from django.db import connection, transaction
 
     from rag.embeddings import get_embedder
+    from rag.search import EF_SEARCH
 
     embedder = get_embedder(base.embedding_model)
     sql = (
@@ -116,6 +117,7 @@ def _recall(base, rng: random.Random) -> float:
         vector = "[" + ",".join(map(str, embedder.embed([_sentence(rng)])[0])) + "]"
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+            cursor.execute(f"SET LOCAL hnsw.ef_search = {EF_SEARCH}")  # as the product's search does
             cursor.execute(sql, [base.pk, vector])
             approx = {row[0] for row in cursor.fetchall()}
             cursor.execute("SET LOCAL enable_indexscan = off")

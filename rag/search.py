@@ -14,7 +14,8 @@ the statistics ``ANALYZE`` keeps for the ``search`` column, ``pg_stats.most_comm
 left out of the text half, unless every word is that common, when the rarest one is kept. The
 vector half still reads the whole question. Small bases are searched with every word.
 ``hnsw.iterative_scan`` lets the index keep scanning when the knowledge-base filter drops
-rows, so a filter never empties the result.
+rows, so a filter never empties the result; ``hnsw.ef_search`` is ``EF_SEARCH`` (pgvector's
+default of 40 gave recall@10 0.91 in a base that shares its index with as many other chunks).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ RRF_K = 60
 # Full-text ranking reads every matching row; a question made of common words matches most of a
 # large base, so at most this many matches are ranked (the vector half still searches them all).
 TEXT_SCAN = 500
+# candidates the HNSW index reads per search (pgvector's hnsw.ef_search); more raises recall and time
+EF_SEARCH = 100
 # Above this many chunks in the searched bases, words in more than this share of all chunks
 # are left out of the text half (see the module docstring).
 COMMON_WORDS_FROM = 10_000
@@ -174,6 +177,7 @@ def search(
                 try:
                     with transaction.atomic():
                         cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+                        cursor.execute(f"SET LOCAL hnsw.ef_search = {EF_SEARCH}")
                 except DatabaseError:
                     pass  # pgvector before 0.8: no iterative scan, the filter may return fewer rows
                 cursor.execute(sql, params)
