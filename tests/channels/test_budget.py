@@ -47,8 +47,9 @@ def test_no_budget_reserves_nothing():
 
 
 @override_settings(AGENT_BUDGET_MIN_RESERVE_USD="0.02")
-def test_two_transactions_cannot_both_take_the_last_cents():
-    AgentBudget.objects.create(agent_key="echo", daily_budget_usd=Decimal("0.03"))
+def _race_for_the_last_of_the_budget() -> tuple[object, object]:
+    """Two transactions reserve from agent "echo"'s day; the second waits while the first holds
+    the day's row. Returns what each got (a reservation or the ``BudgetExceeded``)."""
     holding = threading.Event()
     release = threading.Event()
     outcome: list[object] = []
@@ -81,7 +82,13 @@ def test_two_transactions_cannot_both_take_the_last_cents():
     release.set()
     thread.join(10)
     waiter.join(10)
-    assert outcome[0] is not None and isinstance(second[0], BudgetExceeded)
+    return outcome[0], second[0]
+
+
+def test_two_transactions_cannot_both_take_the_last_cents():
+    AgentBudget.objects.create(agent_key="echo", daily_budget_usd=Decimal("0.03"))
+    first, second = _race_for_the_last_of_the_budget()
+    assert first is not None and isinstance(second, BudgetExceeded)
 
 
 def test_a_money_budget_refuses_an_agent_whose_model_has_no_price(django_user_model):
@@ -140,39 +147,9 @@ def test_a_token_reservation_is_the_days_average_run_when_that_is_larger():
 @override_settings(AGENT_BUDGET_MIN_RESERVE_TOKENS=1000)
 def test_two_transactions_cannot_both_take_the_last_tokens():
     AgentBudget.objects.create(agent_key="echo", daily_budget_tokens=1500)
-    holding, release = threading.Event(), threading.Event()
-    outcome: list[object] = []
-
-    def first() -> None:
-        with transaction.atomic():
-            outcome.append(budget_reserve(agent_key="echo"))
-            holding.set()
-            release.wait(10)
-        connection.close()
-
-    thread = threading.Thread(target=first)
-    thread.start()
-    assert holding.wait(10)
-    second: list[object] = []
-
-    def contender() -> None:
-        try:
-            with transaction.atomic():
-                second.append(budget_reserve(agent_key="echo"))
-        except BudgetExceeded as exc:
-            second.append(exc)
-        finally:
-            connection.close()
-
-    waiter = threading.Thread(target=contender)
-    waiter.start()
-    waiter.join(0.5)
-    assert waiter.is_alive()  # queued on the day's row while the first holds it
-    release.set()
-    thread.join(10)
-    waiter.join(10)
-    assert outcome[0].tokens == 1000 and isinstance(second[0], BudgetExceeded)
-    assert second[0].unit == "tokens"
+    first, second = _race_for_the_last_of_the_budget()
+    assert first.tokens == 1000 and isinstance(second, BudgetExceeded)
+    assert second.unit == "tokens"
 
 
 @pytest.fixture
