@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.fakes.llm_servers import FakeAnthropicServer, FakeOpenAIServer
+from tests.llm.run_caps import capped_agents  # noqa: F401 - the per-run caps tests' agents
 
 
 @pytest.fixture(scope="module")

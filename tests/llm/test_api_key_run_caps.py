@@ -9,54 +9,18 @@ agent's own. The OpenAI-compatible endpoint's runs: tests/channels/test_openai_l
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import pytest
 from rest_framework.test import APIClient
 
-from runtime import registry
-from runtime.agents import ToolCallingAgent
 from runtime.channels.api_keys import agent_run_caps_set, api_key_create
-from runtime.engine.worker import Worker
-from runtime.interfaces import AgentRuntime, RunContext, RunResult, Tool, ToolRegistry
 from runtime.models import AgentRun
 from runtime.services import run_retry
 from tests.fakes.llm_servers import Text, ToolCalls
+from tests.llm.run_caps import work
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def work() -> None:
-    asyncio.run(Worker(once=True, poll_interval=0.05).run())
-
-
-def lookup(sku: str) -> str:
-    """Look a product up."""
-    return f"{sku}: in stock"
-
-
-class Sleeper(AgentRuntime):
-    key = "sleeper"
-
-    async def run(self, ctx: RunContext) -> RunResult:
-        await asyncio.sleep(30)
-        return RunResult(final_output={"response": "too late"})
-
-
-@pytest.fixture
-def agents():
-    looper = ToolCallingAgent.from_config(
-        key="looper",
-        system_prompt="Look things up.",
-        model="openai:gpt-4o-mini",
-        tools=ToolRegistry([Tool.from_function(lookup)]),
-    )
-    for agent in (looper, Sleeper()):
-        registry.register_runtime(agent)
-    yield
-    for key in ("looper", "sleeper"):
-        registry.unregister_runtime(key)
 
 
 def key_run(agent_key: str, owner, **caps) -> AgentRun:
@@ -83,7 +47,7 @@ def key_run(agent_key: str, owner, **caps) -> AgentRun:
     return AgentRun.objects.get(pk=response.json()["id"])
 
 
-def test_most_steps_per_run_stops_the_tool_loop(agents, openai_server, owner):
+def test_most_steps_per_run_stops_the_tool_loop(capped_agents, openai_server, owner):
     openai_server.push(*[ToolCalls([("lookup", {"sku": f"s{n}"})]) for n in range(5)])
     run = key_run("looper", owner, max_steps_per_run=2)
     assert run.status == "succeeded", run.error
@@ -93,7 +57,7 @@ def test_most_steps_per_run_stops_the_tool_loop(agents, openai_server, owner):
     assert "after 2 steps" in run.output["final_output"]["response"]
 
 
-def test_most_tokens_per_run_stops_before_the_next_step(agents, openai_server, owner):
+def test_most_tokens_per_run_stops_before_the_next_step(capped_agents, openai_server, owner):
     openai_server.push(ToolCalls([("lookup", {"sku": "s1"})], prompt_tokens=150), Text(["never asked"]))
     run = key_run("looper", owner, max_tokens_per_run=100)
     assert run.status == "succeeded", run.error
@@ -102,7 +66,7 @@ def test_most_tokens_per_run_stops_before_the_next_step(agents, openai_server, o
     assert "100 tokens" in run.output["final_output"]["response"]
 
 
-def test_most_seconds_per_run_times_the_run_out(agents, owner):
+def test_most_seconds_per_run_times_the_run_out(capped_agents, owner):
     started = time.monotonic()
     run = key_run("sleeper", owner, max_seconds_per_run=5)
     assert run.status == "timed_out"
@@ -110,7 +74,7 @@ def test_most_seconds_per_run_times_the_run_out(agents, owner):
     assert time.monotonic() - started < 25
 
 
-def test_a_retry_of_a_key_run_meets_the_caps_set_since(agents, openai_server, owner):
+def test_a_retry_of_a_key_run_meets_the_caps_set_since(capped_agents, openai_server, owner):
     openai_server.push(*[ToolCalls([("lookup", {"sku": f"s{n}"})]) for n in range(3)], Text(["Found them."]))
     first = key_run("looper", owner)
     assert first.status == "succeeded" and "run_caps" not in first.metadata  # the client's were dropped
@@ -123,7 +87,7 @@ def test_a_retry_of_a_key_run_meets_the_caps_set_since(agents, openai_server, ow
     assert retried.output["final_output"]["stopped"] == "max_iterations"
 
 
-def test_without_caps_the_agent_keeps_its_own_limits(agents, openai_server, owner):
+def test_without_caps_the_agent_keeps_its_own_limits(capped_agents, openai_server, owner):
     openai_server.push(*[ToolCalls([("lookup", {"sku": f"s{n}"})]) for n in range(3)], Text(["Found them."]))
     run = key_run("looper", owner)
     assert run.status == "succeeded" and run.output["final_output"] == {"response": "Found them."}

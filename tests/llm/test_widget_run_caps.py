@@ -7,55 +7,19 @@ ever tighten the agent's own.
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import pytest
 
 from accounts.models import AnonymousSession
-from runtime import registry
-from runtime.agents import ToolCallingAgent
 from runtime.channels.models import WidgetChannel
-from runtime.engine.worker import Worker
-from runtime.interfaces import AgentRuntime, RunContext, RunResult, Tool, ToolRegistry
 from runtime.models import AgentRun
 from runtime.services import run_create
 from tests.fakes.llm_servers import Text, ToolCalls
+from tests.llm.run_caps import work
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SITE = "https://shop.example.com"
-
-
-def work() -> None:
-    asyncio.run(Worker(once=True, poll_interval=0.05).run())
-
-
-def lookup(sku: str) -> str:
-    """Look a product up."""
-    return f"{sku}: in stock"
-
-
-class Sleeper(AgentRuntime):
-    key = "sleeper"
-
-    async def run(self, ctx: RunContext) -> RunResult:
-        await asyncio.sleep(30)
-        return RunResult(final_output={"response": "too late"})
-
-
-@pytest.fixture
-def agents():
-    looper = ToolCallingAgent.from_config(
-        key="looper",
-        system_prompt="Look things up.",
-        model="openai:gpt-4o-mini",
-        tools=ToolRegistry([Tool.from_function(lookup)]),
-    )
-    for agent in (looper, Sleeper()):
-        registry.register_runtime(agent)
-    yield
-    for key in ("looper", "sleeper"):
-        registry.unregister_runtime(key)
 
 
 def visitor_run(agent_key: str, **caps) -> AgentRun:
@@ -71,7 +35,7 @@ def visitor_run(agent_key: str, **caps) -> AgentRun:
     return run
 
 
-def test_most_steps_per_answer_stops_the_tool_loop(agents, openai_server):
+def test_most_steps_per_answer_stops_the_tool_loop(capped_agents, openai_server):
     openai_server.push(*[ToolCalls([("lookup", {"sku": f"s{n}"})]) for n in range(5)])
     run = visitor_run("looper", max_steps_per_run=2)
     assert run.status == "succeeded", run.error
@@ -80,7 +44,7 @@ def test_most_steps_per_answer_stops_the_tool_loop(agents, openai_server):
     assert "after 2 steps" in run.output["final_output"]["response"]
 
 
-def test_most_tokens_per_answer_stops_before_the_next_step(agents, openai_server):
+def test_most_tokens_per_answer_stops_before_the_next_step(capped_agents, openai_server):
     openai_server.push(ToolCalls([("lookup", {"sku": "s1"})], prompt_tokens=150), Text(["never asked"]))
     run = visitor_run("looper", max_tokens_per_run=100)
     assert run.status == "succeeded", run.error
@@ -90,7 +54,7 @@ def test_most_tokens_per_answer_stops_before_the_next_step(agents, openai_server
     assert run.prompt_tokens >= 150
 
 
-def test_most_seconds_per_answer_times_the_run_out(agents):
+def test_most_seconds_per_answer_times_the_run_out(capped_agents):
     started = time.monotonic()
     run = visitor_run("sleeper", max_seconds_per_run=1)  # the form's floor is 5 s; the runner takes any
     assert run.status == "timed_out"
@@ -98,7 +62,7 @@ def test_most_seconds_per_answer_times_the_run_out(agents):
     assert time.monotonic() - started < 20
 
 
-def test_without_caps_the_agent_keeps_its_own_limits(agents, openai_server):
+def test_without_caps_the_agent_keeps_its_own_limits(capped_agents, openai_server):
     openai_server.push(*[ToolCalls([("lookup", {"sku": f"s{n}"})]) for n in range(3)], Text(["Found them."]))
     run = visitor_run("looper")
     assert run.status == "succeeded" and run.output["final_output"] == {"response": "Found them."}
