@@ -29,6 +29,17 @@
     var csrf = form.querySelector("input[name=csrfmiddlewaretoken]").value;
     var state = { source: null, run: null, lastText: lastUserText(), replaceLast: false, finishing: false, files: [] };
 
+    // The editor's "Playground" jump (small screens) lands on the message box itself, ready to
+    // type: jumping to the pane's top left the box below the fold when the pane was tall.
+    document.querySelectorAll('a.b-jump[href="#playground"]').forEach(function (link) {
+      link.addEventListener("click", function (event) {
+        event.preventDefault();
+        history.replaceState(null, "", "#playground");
+        input.scrollIntoView({ block: "center" });
+        input.focus({ preventScroll: true });
+      });
+    });
+
     // the text of the last message sent, or null when nothing was sent yet ("" for files alone)
     function lastUserText() {
       var users = chat.querySelectorAll(".b-msg--user");
