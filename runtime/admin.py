@@ -325,9 +325,9 @@ class AgentCheckpointAdmin(RunRowsMixin, ReadOnlyMixin, ModelAdmin):
 
 @admin.register(MemoryEntry)
 class MemoryEntryAdmin(VisibleRowsMixin, ModelAdmin):
-    list_display = ["key", "scope_badge", "agent_key", "system_key", "user", "updated_at", "expires_at"]
+    list_display = ["key", "scope_badge", "agent_key", "system_key", "whose", "updated_at", "expires_at"]
     list_filter = ["scope"]
-    search_fields = ["key", "agent_key", "system_key"]
+    search_fields = ["key", "agent_key", "system_key", "visitor"]
     list_select_related = ["user"]
     readonly_fields = ["id", "created_at", "updated_at"]
     raw_id_fields = ["conversation", "user"]
@@ -341,6 +341,13 @@ class MemoryEntryAdmin(VisibleRowsMixin, ModelAdmin):
     @display(description="Scope", label=True)
     def scope_badge(self, entry: MemoryEntry) -> str:
         return entry.scope
+
+    @display(description="User or visitor", ordering="user")
+    def whose(self, entry: MemoryEntry) -> str:
+        # user memory belongs to an account or to a widget's identified visitor ("<widget>:<their id>")
+        if entry.user_id:
+            return str(entry.user)
+        return f"visitor {entry.visitor}" if entry.visitor else "-"
 
 
 # -- channels ---------------------------------------------------------------------------------

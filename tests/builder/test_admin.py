@@ -162,3 +162,15 @@ def test_events_list_by_agent_and_time_and_filter_by_agent_type_and_time(admin_c
     )
     assert future.status_code == 200
     assert str(run.pk)[:8] not in future.content.decode() and str(other.pk)[:8] not in future.content.decode()
+
+
+def test_memory_list_names_whose_user_memory_it_is(admin_client_, owner):
+    MemoryEntry.objects.create(scope="user", user=owner, key="tone", value="brief", agent_key="helper")
+    MemoryEntry.objects.create(scope="user", visitor="w7:alice", key="plan", value="pro", agent_key="helper")
+    client, _ = admin_client_
+    body = client.get("/admin/runtime/memoryentry/").content.decode()
+    assert "User or visitor" in body
+    assert owner.username in body
+    assert "visitor w7:alice" in body  # a widget's identified visitor, not a blank cell
+    found = client.get("/admin/runtime/memoryentry/", {"q": "w7:alice"}).content.decode()
+    assert "plan" in found and "tone" not in found
