@@ -28,6 +28,7 @@ from bench._sse import env_int
 from bench.common import dedicated_database, setup_django
 from bench.common import wait_until as _wait_until
 from bench.rag_ingest import Workers
+from tests.rag.files import pdf_bytes as tests_pdf_bytes
 
 PAGES = 100
 LINES = 45
@@ -39,37 +40,12 @@ def pdf_bytes(rng: random.Random, pages: int = PAGES) -> bytes:
     """A PDF of ``pages`` pages, each ``LINES`` lines of 10-12 words (one text object per page)."""
     from bench.rag_search import _words
 
-    objects: list[bytes] = []
-    kids = []
-    for index in range(pages):
-        page_id, content_id = 4 + 2 * index, 5 + 2 * index
-        kids.append(f"{page_id} 0 R")
+    text = []
+    for _ in range(pages):
         lines = [" ".join(_words(rng, rng.randint(10, 12))) for _ in range(LINES)]
         lines[-1] += "."
-        body = " T* ".join(f"({line})'" if i else f"({line}) Tj" for i, line in enumerate(lines))
-        stream = f"BT /F1 9 Tf 11 TL 40 760 Td {body} ET".encode()
-        objects.append(
-            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {content_id} 0 R "
-            f"/Resources << /Font << /F1 3 0 R >> >> >>".encode()
-        )
-        objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
-    head = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {pages} >>".encode(),
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = io.BytesIO()
-    out.write(b"%PDF-1.4\n")
-    offsets = []
-    for number, obj in enumerate([*head, *objects], 1):
-        offsets.append(out.tell())
-        out.write(f"{number} 0 obj\n".encode() + obj + b"\nendobj\n")
-    xref = out.tell()
-    out.write(f"xref\n0 {len(offsets) + 1}\n0000000000 65535 f \n".encode())
-    for offset in offsets:
-        out.write(f"{offset:010d} 00000 n \n".encode())
-    out.write(f"trailer\n<< /Size {len(offsets) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode())
-    return out.getvalue()
+        text.append(lines)
+    return tests_pdf_bytes(text)
 
 
 def _to_ready(owner, *, model: str, data: bytes, tag: str) -> tuple[float, int, int]:

@@ -13,17 +13,21 @@ def upload(name: str, content: bytes | str) -> SimpleUploadedFile:
     return SimpleUploadedFile(name, data)
 
 
-def pdf_bytes(pages: list[str]) -> bytes:
-    """A minimal PDF with one text line per page, written by hand (Helvetica, uncompressed)."""
+def pdf_bytes(pages: list[str] | list[list[str]]) -> bytes:
+    """A minimal PDF written by hand (Helvetica, uncompressed): a page is one line (a str) or a
+    list of lines (set in 9 pt; the knowledge benchmarks write 100 pages of 45 lines)."""
     objects: list[bytes] = []
     kids = []
     count = len(pages)
     # 1: catalog, 2: pages, 3: font, then per page: page object and content stream
-    for index, text in enumerate(pages):
+    for index, page in enumerate(pages):
         page_id, content_id = 4 + 2 * index, 5 + 2 * index
         kids.append(f"{page_id} 0 R")
-        safe = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-        stream = f"BT /F1 12 Tf 72 720 Td ({safe}) Tj ET".encode()
+        lines = [page] if isinstance(page, str) else page
+        safe = [line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") for line in lines]
+        body = " T* ".join(f"({line})'" if i else f"({line}) Tj" for i, line in enumerate(safe))
+        layout = "/F1 12 Tf 72 720 Td" if isinstance(page, str) else "/F1 9 Tf 11 TL 40 760 Td"
+        stream = f"BT {layout} {body} ET".encode()
         objects.append(
             f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {content_id} 0 R "
             f"/Resources << /Font << /F1 3 0 R >> >> >>".encode()
