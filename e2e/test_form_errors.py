@@ -87,6 +87,18 @@ def test_publish_error_shows_next_to_the_note(page, staff):
     assert agent.versions.count() == 1
 
 
+def test_publish_waits_for_a_sub_agent_that_was_never_published(page, staff):
+    _agent(staff, slug="billing")
+    router = _agent(staff, slug="router", sub_agents=[{"agent_key": "billing", "mode": "delegate"}])
+    page.goto(f"/agents/{router.public_id}/")
+    page.get_by_label("Note").fill("first release")
+    page.get_by_role("button", name=re.compile("Publish version")).click()
+    expect(page.get_by_role("alert")).to_contain_text("Publish its sub-agent Billing first")
+    expect(page.get_by_label("Note")).to_have_value("first release")
+    shot(page, "errors-publish-sub-agent")
+    assert router.versions.count() == 0
+
+
 def test_tool_and_try_it_errors(page, staff, weather_api):
     from builder.models import ToolDefinition
 

@@ -128,7 +128,9 @@ def agent_publish(*, agent: Agent, user: AbstractBaseUser | None, note: str = ""
     if len(note) > 500:
         raise ConfigError({"note": "Keep the note to 500 characters or fewer."})
     # A stored draft may refer to a model that has since gone; publishing still checks the shape.
-    config = parse_config(draft.config, self_key=agent.slug).to_dict()
+    parsed = parse_config(draft.config, self_key=agent.slug)
+    _refuse_unpublished_sub_agents(agent, [link.agent_key for link in parsed.sub_agents])
+    config = parsed.to_dict()
     number = (agent.versions.aggregate(n=Max("number"))["n"] or 0) + 1
     version = AgentVersion.objects.create(
         agent=agent,
@@ -146,6 +148,26 @@ def agent_publish(*, agent: Agent, user: AbstractBaseUser | None, note: str = ""
     agent.save(update_fields=["published_version", "updated_at"])
     audit_record(actor=user, action=AuditAction.PUBLISHED, obj=agent, detail=f"version {number}")
     return version
+
+
+def _refuse_unpublished_sub_agents(agent: Agent, keys: list[str]) -> None:
+    # Live, a sub-agent answers with its published version; one never published would answer
+    # with whatever its draft holds that minute, so the parent waits for it.
+    waiting = list(
+        Agent.objects.filter(slug__in=keys, published_version__isnull=True)
+        .exclude(pk=agent.pk)
+        .order_by("name")
+        .values_list("name", flat=True)
+    )
+    if waiting:
+        names = ", ".join(waiting)
+        raise ConfigError(
+            {
+                "sub_agents": f"Publish its sub-agent{'s' if len(waiting) > 1 else ''} {names} first: "
+                "live, a sub-agent answers with its published version, and "
+                f"{'these have' if len(waiting) > 1 else 'it has'} none yet."
+            }
+        )
 
 
 @transaction.atomic

@@ -70,8 +70,10 @@ def system_publish(*, system: AgentSystem, user: AbstractBaseUser) -> dict[str, 
     published first; the pins then name exactly what was tested.
     """
     pins: dict[str, str] = {}
-    for member in system.members.select_related("agent__draft", "agent__published_version"):
-        agent = member.agent
+    members = [m.agent for m in system.members.select_related("agent__draft", "agent__published_version")]
+    # a member that delegates to another member is published after it (sub-agents go live first)
+    members.sort(key=lambda agent: _delegates_to_members(agent, members))
+    for agent in members:
         if agent.published_version is None or agent.draft.has_unpublished_changes:
             version = agent_publish(agent=agent, user=user, note=f"Published with system {system.name}")
         else:
@@ -83,6 +85,24 @@ def system_publish(*, system: AgentSystem, user: AbstractBaseUser) -> dict[str, 
     system.save(update_fields=["published_pins", "published_at", "published_by", "updated_at"])
     audit_record(actor=user, action=AuditAction.PUBLISHED, obj=system, detail=f"{len(pins)} member(s) pinned")
     return pins
+
+
+def _delegates_to_members(agent: Agent, members: list[Agent]) -> int:
+    """How deep ``agent``'s chain of sub-agents runs inside ``members`` (0: it calls none of them)."""
+    by_slug = {member.slug: member for member in members}
+    depth, frontier, seen = 0, [agent], {agent.slug}
+    while frontier:
+        nxt = []
+        for current in frontier:
+            for link in current.draft.config.get("sub_agents") or []:
+                key = link if isinstance(link, str) else link.get("agent_key")  # stored drafts have both
+                if key in by_slug and key not in seen:
+                    seen.add(key)
+                    nxt.append(by_slug[key])
+        if nxt:
+            depth += 1
+        frontier = nxt
+    return depth
 
 
 @transaction.atomic

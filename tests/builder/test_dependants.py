@@ -43,6 +43,7 @@ def test_agent_called_by_another_agent_is_not_deleted(owner):
         agent_delete(agent=callee)
     assert "agent Caller" in exc.value.errors["agent"]
     # the published version still calls it even when the draft no longer does
+    agent_publish(agent=callee, user=owner)
     agent_publish(agent=caller, user=owner)
     agent_update_draft(agent=caller, user=owner, config={"system_prompt": "alone"})
     with pytest.raises(ConfigError):

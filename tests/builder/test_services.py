@@ -13,6 +13,7 @@ from builder.services import (
     agent_update_draft,
     version_diff,
 )
+from builder.services.systems import system_publish, system_save
 from tests.builder.conftest import make_agent
 
 pytestmark = pytest.mark.django_db
@@ -137,3 +138,31 @@ def test_key_of_a_code_agent_is_refused(owner):
         assert "already taken" in exc.value.errors["slug"]
     finally:
         unregister_runtime("code-bot")
+
+
+def test_publish_waits_for_sub_agents_that_were_never_published(owner):
+    billing = make_agent(owner, slug="billing", name="Billing")
+    faq = make_agent(owner, slug="faq", name="FAQ")
+    router = make_agent(owner, slug="router", sub_agents=["billing", "faq"])
+    with pytest.raises(ConfigError) as exc:
+        agent_publish(agent=router, user=owner)
+    assert exc.value.errors["sub_agents"].startswith("Publish its sub-agents Billing, FAQ first")
+    assert router.versions.count() == 0
+    agent_publish(agent=billing, user=owner)
+    agent_publish(agent=faq, user=owner)
+    assert agent_publish(agent=router, user=owner).number == 1
+
+
+def test_system_publish_puts_delegated_members_live_first(owner):
+    # the entry delegates to a member that delegates to another: published deepest first
+    specialist = make_agent(owner, slug="specialist")
+    triage = make_agent(owner, slug="triage", sub_agents=["specialist"])
+    entry = make_agent(owner, slug="entry", sub_agents=["triage"])
+    system = system_save(
+        owner=owner, slug="desk", name="Desk", entry_agent=entry, members={"triage": "t", "specialist": "s"}
+    )
+    pins = system_publish(system=system, user=owner)
+    assert set(pins) == {"entry", "triage", "specialist"}
+    for agent in (specialist, triage, entry):
+        agent.refresh_from_db()
+        assert pins[agent.slug] == agent.published_version.pin
