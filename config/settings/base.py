@@ -194,6 +194,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # named for what they are, not after the field ("ModeEnum")
+    "ENUM_NAME_OVERRIDES": {"KnowledgeModeEnum": "builder.models.KNOWLEDGE_MODES"},
 }
 # Content-Security-Policy (django-csp) on every response. No page has an inline <script> or an
 # inline event handler, so no script is allowed inline or by nonce. 'unsafe-eval' stays because
