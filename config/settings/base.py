@@ -227,9 +227,10 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 AGENT_SSE_KEEPALIVE_SECONDS = env_float("AGENT_SSE_KEEPALIVE_SECONDS", 15.0)
 # Pages on other sites that may call the API from the browser (a widget, your own frontend), as
 # origins: https://shop.example.com. Only the runtime's API and anonymous-session routes answer
-# them, with token headers (never cookies): the builder and the admin stay same-origin.
+# them, with token headers (never cookies): the builder and the admin stay same-origin, and so
+# do the builder's own routes under /api/agents/<id>/knowledge/ (like /api/knowledge/).
 CORS_ALLOWED_ORIGINS = env_list("API_CORS_ALLOWED_ORIGINS", [])
-CORS_URLS_REGEX = r"^/api/(agents|agent-runtime|accounts)/"
+CORS_URLS_REGEX = r"^/api/(agents/(?![0-9a-f-]+/knowledge/)|agent-runtime/|accounts/)"
 CORS_ALLOW_CREDENTIALS = False
 CORS_ALLOW_HEADERS = (*cors_default_headers, "x-anonymous-token", "last-event-id")
 # How long a web process takes an API token or anonymous session that just authenticated as
