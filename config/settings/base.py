@@ -187,7 +187,10 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Agent runtime API",
-    "DESCRIPTION": "Runs, conversations, models and live event streams.",
+    "DESCRIPTION": (
+        "Runs, conversations, models and live event streams; knowledge bases, their documents and "
+        "search, and the knowledge bases of agents and systems."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # The docs page's assets are served from our static files, not a CDN.
