@@ -6,6 +6,8 @@ from runtime.api.schema import API_SCHEMA_SETTINGS
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # the knowledge bases of agents and systems (/api/agents/<uuid>/knowledge/, /api/systems/...)
+    path("api/", include("builder.api_urls")),
     path("api/agents/", include("runtime.api.urls")),
     path("api/agent-runtime/", include("runtime.api.frontend_urls")),  # agent-frontend's default paths
     path("api/accounts/", include("accounts.urls")),

@@ -6,7 +6,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 
 from builder.access import visible_to
 from builder.models import Agent, AgentKnowledge, AgentSystem, AuditAction, SystemKnowledge
@@ -25,16 +26,39 @@ def _links(target: Agent | AgentSystem) -> Any:
     return AgentKnowledge, {"agent": target}
 
 
-def _check_settings(*, mode: str, top_k: int, score_threshold: float) -> None:
+def knowledge_settings_check(*, mode: str, top_k: int, score_threshold: float) -> None:
+    """How an attachment is used: the one place its rules live (the builder's form and the REST
+    API both reach them through the services below). Raises ``ConfigError`` naming each field."""
     errors: dict[str, str] = {}
     if mode not in MODES:
         errors["mode"] = f"Unknown mode {mode!r}; use one of {', '.join(MODES)}."
-    if not isinstance(top_k, int) or not 1 <= top_k <= MAX_TOP_K:
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= MAX_TOP_K:
         errors["top_k"] = f"Passages per question must be a whole number from 1 to {MAX_TOP_K}."
-    if not isinstance(score_threshold, int | float) or not 0 <= score_threshold <= 1:
+    if (
+        isinstance(score_threshold, bool)
+        or not isinstance(score_threshold, int | float)
+        or not 0 <= score_threshold <= 1
+    ):
         errors["score_threshold"] = "The minimum similarity must be between 0 (keep every passage) and 1."
     if errors:
         raise ConfigError(errors)
+
+
+def _refuse_hidden(bases: Iterable[KnowledgeBase], seen: set[Any], *, field: str) -> None:
+    """Using a knowledge base needs at least the viewer role on it."""
+    hidden = [base.name for base in bases if base.pk not in seen]
+    if hidden:
+        raise ConfigError(
+            {field: f"You cannot see the knowledge base {hidden[0]!r}; ask its owner to share it."}
+        )
+
+
+def _seen(user: Any, bases: Iterable[KnowledgeBase] | None = None) -> set[Any]:
+    """Primary keys of the knowledge bases ``user`` may see (of ``bases``, when given)."""
+    rows = KnowledgeBase.objects.all()
+    if bases is not None:
+        rows = rows.filter(pk__in=[base.pk for base in bases])
+    return set(visible_to(user, rows).values_list("pk", flat=True))
 
 
 @transaction.atomic
@@ -48,21 +72,16 @@ def knowledge_attach(
     score_threshold: float = 0.0,
 ) -> list[KnowledgeBase]:
     """Attach exactly ``knowledge_bases`` (of those ``user`` may see) to an agent or a system, each
-    used in ``mode`` with ``top_k`` passages at least ``score_threshold`` similar.
+    used in ``mode`` with ``top_k`` passages at least ``score_threshold`` similar (the builder's
+    form: one setting for every base ticked on it).
 
     ``user`` must be able to see every base attached: a base they cannot see is refused, and
     bases already attached that they cannot see stay attached, untouched (they were not on the
     form). The caller checked that ``user`` may edit ``target``."""
-    _check_settings(mode=mode, top_k=top_k, score_threshold=score_threshold)
+    knowledge_settings_check(mode=mode, top_k=top_k, score_threshold=score_threshold)
     wanted = {base.pk: base for base in knowledge_bases}
-    seen = set(visible_to(user, KnowledgeBase.objects.all()).values_list("pk", flat=True))
-    hidden = [base.name for pk, base in wanted.items() if pk not in seen]
-    if hidden:
-        raise ConfigError(
-            {
-                "knowledge_bases": f"You cannot see the knowledge base {hidden[0]!r}; ask its owner to share it."
-            }
-        )
+    seen = _seen(user)
+    _refuse_hidden(wanted.values(), seen, field="knowledge_bases")
     model, owner = _links(target)
     links = model.objects.filter(**owner)
     links.filter(knowledge_base_id__in=seen).exclude(knowledge_base_id__in=wanted).delete()
@@ -75,9 +94,91 @@ def knowledge_attach(
     return list(wanted.values())
 
 
+# One attachment at a time (the REST API): the same rules as ``knowledge_attach``. The caller
+# checked that ``user`` may edit the attachment's agent or system.
+
+
+def _already(knowledge_base: KnowledgeBase, target: Agent | AgentSystem) -> ConfigError:
+    return ConfigError(
+        {
+            "knowledge_base": f"{knowledge_base.name!r} is already attached to {target.name!r}; "
+            "change how it is used instead of attaching it again."
+        }
+    )
+
+
+@transaction.atomic
+def knowledge_link_add(
+    *,
+    target: Agent | AgentSystem,
+    user: Any,
+    knowledge_base: KnowledgeBase,
+    mode: str = "auto",
+    top_k: int = 4,
+    score_threshold: float = 0.0,
+) -> AgentKnowledge | SystemKnowledge:
+    """Attach one more knowledge base to an agent or a system; the others stay as they are.
+    A base already attached is refused (``knowledge_base``): change it instead."""
+    knowledge_settings_check(mode=mode, top_k=top_k, score_threshold=score_threshold)
+    _refuse_hidden([knowledge_base], _seen(user, [knowledge_base]), field="knowledge_base")
+    model, owner = _links(target)
+    if model.objects.filter(**owner, knowledge_base=knowledge_base).exists():
+        raise _already(knowledge_base, target)
+    try:
+        with transaction.atomic():  # a savepoint: two requests attaching the same base at once
+            return model.objects.create(
+                knowledge_base=knowledge_base,
+                **owner,
+                mode=mode,
+                top_k=top_k,
+                score_threshold=float(score_threshold),
+            )
+    except IntegrityError:
+        raise _already(knowledge_base, target) from None
+
+
+@transaction.atomic
+def knowledge_link_update(
+    *,
+    link: AgentKnowledge | SystemKnowledge,
+    user: Any,
+    mode: str | None = None,
+    top_k: int | None = None,
+    score_threshold: float | None = None,
+) -> AgentKnowledge | SystemKnowledge:
+    """Change how one attachment is used; a setting left as None keeps its value."""
+    settings = {
+        "mode": link.mode if mode is None else mode,
+        "top_k": link.top_k if top_k is None else top_k,
+        "score_threshold": link.score_threshold if score_threshold is None else score_threshold,
+    }
+    knowledge_settings_check(**settings)
+    _refuse_hidden([link.knowledge_base], _seen(user, [link.knowledge_base]), field="knowledge_base")
+    settings["score_threshold"] = float(settings["score_threshold"])
+    for name, value in settings.items():
+        setattr(link, name, value)
+    link.save(update_fields=list(settings))
+    return link
+
+
+@transaction.atomic
+def knowledge_link_remove(*, link: AgentKnowledge | SystemKnowledge, user: Any) -> None:
+    """Detach one knowledge base (the base and its documents stay)."""
+    _refuse_hidden([link.knowledge_base], _seen(user, [link.knowledge_base]), field="knowledge_base")
+    link.delete()
+
+
 def knowledge_links(target: Agent | AgentSystem) -> list[Any]:
     model, owner = _links(target)
     return list(model.objects.filter(**owner).select_related("knowledge_base"))
+
+
+def visible_knowledge_links(target: Agent | AgentSystem, user: Any) -> QuerySet:
+    """The attachments of ``target`` whose base ``user`` may see (the others are not theirs to
+    read or change), by base name."""
+    model, owner = _links(target)
+    bases = visible_to(user, KnowledgeBase.objects.all())
+    return model.objects.filter(**owner, knowledge_base__in=bases).select_related("knowledge_base")
 
 
 SHARED_TEXT_NAME = "Shared knowledge.txt"

@@ -187,13 +187,18 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Agent runtime API",
-    "DESCRIPTION": "Runs, conversations, models and live event streams.",
+    "DESCRIPTION": (
+        "Runs, conversations, models and live event streams; knowledge bases, their documents and "
+        "search, and the knowledge bases of agents and systems."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # The docs page's assets are served from our static files, not a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # named for what they are, not after the field ("ModeEnum")
+    "ENUM_NAME_OVERRIDES": {"KnowledgeModeEnum": "builder.models.KNOWLEDGE_MODES"},
 }
 # Content-Security-Policy (django-csp) on every response. No page has an inline <script> or an
 # inline event handler, so no script is allowed inline or by nonce. 'unsafe-eval' stays because
@@ -225,9 +230,10 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 AGENT_SSE_KEEPALIVE_SECONDS = env_float("AGENT_SSE_KEEPALIVE_SECONDS", 15.0)
 # Pages on other sites that may call the API from the browser (a widget, your own frontend), as
 # origins: https://shop.example.com. Only the runtime's API and anonymous-session routes answer
-# them, with token headers (never cookies): the builder and the admin stay same-origin.
+# them, with token headers (never cookies): the builder and the admin stay same-origin, and so
+# do the builder's own routes under /api/agents/<id>/knowledge/ (like /api/knowledge/).
 CORS_ALLOWED_ORIGINS = env_list("API_CORS_ALLOWED_ORIGINS", [])
-CORS_URLS_REGEX = r"^/api/(agents|agent-runtime|accounts)/"
+CORS_URLS_REGEX = r"^/api/(agents/(?![0-9a-f-]+/knowledge/)|agent-runtime/|accounts/)"
 CORS_ALLOW_CREDENTIALS = False
 CORS_ALLOW_HEADERS = (*cors_default_headers, "x-anonymous-token", "last-event-id")
 # How long a web process takes an API token or anonymous session that just authenticated as

@@ -68,6 +68,10 @@ def test_other_sites_and_other_pages_get_no_cors_headers(owner):
     assert "Access-Control-Allow-Origin" not in builder
     admin = client.get("/admin/", HTTP_ORIGIN=SITE)
     assert "Access-Control-Allow-Origin" not in admin
+    # managing an agent (its knowledge bases) is the builder's, same-origin like /api/knowledge/
+    for path in ("/api/agents/00000000-0000-0000-0000-000000000001/knowledge/", "/api/knowledge/bases/"):
+        managing = client.options(path, HTTP_ORIGIN=SITE, HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST")
+        assert "Access-Control-Allow-Origin" not in managing, path
 
 
 @override_settings(CORS_ALLOWED_ORIGINS=[])

@@ -7,7 +7,8 @@ reason), "404" (not seen at all). A route added to ``builder/urls.py`` with no r
 ``test_every_route_has_a_row``.
 
 ``API_ROUTES`` does the same for the knowledge REST API (``/api/knowledge/``), whose roles come
-from the same place through ``rag.access``.
+from the same place through ``rag.access``, and ``BUILDER_API_ROUTES`` for the builder's REST
+routes (``builder/api_urls.py``: the knowledge bases of agents and systems).
 
 Personas, and their role on every shared object (agent, system, tool, knowledge base):
 anonymous, non_staff (signed in, not staff), owner (creator), editor (direct share), viewer
@@ -31,6 +32,7 @@ from builder.services.memory import memory_add
 from builder.services.playground import playground_send
 from builder.services.sharing import share_add
 from builder.services.systems import system_publish, system_save
+from rag.models import KnowledgeBase
 from rag.services import document_upload, knowledge_base_create
 from runtime.channels.api_keys import api_key_create
 from runtime.channels.services import widget_channel_create
@@ -328,12 +330,12 @@ API_ROUTES: dict[str, dict[str, str]] = {
 }
 
 
-def api_routes() -> dict[str, URLPattern]:
+def api_routes(wanted: str = "knowledge-api") -> dict[str, URLPattern]:
     def walk(patterns, namespace=""):
         for p in patterns:
             if isinstance(p, URLResolver):
                 yield from walk(p.url_patterns, p.namespace or namespace)
-            elif namespace == "knowledge-api":
+            elif namespace == wanted:
                 yield p
 
     return {p.name: p for p in walk(get_resolver().url_patterns)}
@@ -383,3 +385,58 @@ def test_knowledge_api_route_as_every_persona(world, name, method):
         got[persona] = api_outcome(response)
         want[persona] = api_expected(API_ROUTES[name][method], persona)
     assert got == want, f"{method} {url}"
+
+
+# -- the builder's REST routes: the knowledge bases of agents and systems ---------------------------
+
+BUILDER_API_ROUTES: dict[str, dict[str, str]] = {
+    "agent-knowledge": {"GET": VIEW, "POST": EDIT},
+    "agent-knowledge-base": {"GET": VIEW, "PATCH": EDIT, "DELETE": EDIT},
+    "system-knowledge": {"GET": VIEW, "POST": EDIT},
+    "system-knowledge-base": {"GET": VIEW, "PATCH": EDIT, "DELETE": EDIT},
+}
+
+
+def test_every_builder_api_route_has_a_row():
+    assert set(api_routes("builder-api")) == set(BUILDER_API_ROUTES)
+
+
+BUILDER_API_CASES = [
+    (name, method) for name, methods in sorted(BUILDER_API_ROUTES.items()) for method in methods
+]
+
+
+@pytest.mark.parametrize(("name", "method"), BUILDER_API_CASES)
+def test_builder_api_route_as_every_persona(world, name, method):
+    """The agent or system has the world's base attached (every persona with a role on it sees
+    it); a POST attaches a second base shared the same way, so an allowed request succeeds."""
+    from builder.models import Agent, AgentKnowledge, AgentSystem, SystemKnowledge
+
+    kwargs, users = world["kwargs"], world["users"]
+    kind = name.split("-")[0]
+    target = (Agent if kind == "agent" else AgentSystem).objects.get(**kwargs[kind])
+    base = KnowledgeBase.objects.get(**kwargs["knowledge"])
+    link = AgentKnowledge if kind == "agent" else SystemKnowledge
+    link.objects.create(knowledge_base=base, **{kind: target})
+    second = knowledge_base_create(owner=users["owner"], name="Policies")
+    for persona in ("editor", "viewer"):
+        share_add(obj=second, actor=users["owner"], role="viewer", user=users[persona])
+    share_add(obj=second, actor=users["owner"], role="viewer", group=Group.objects.get(name="Support"))
+    args = [target.public_id] if name.endswith("knowledge") else [target.public_id, base.public_id]
+    url = reverse(f"builder-api:{name}", args=args)
+    body = {"POST": {"knowledge_base": str(second.public_id)}, "PATCH": {"top_k": 6}}.get(method, {})
+    got, want, statuses = {}, {}, {}
+    for persona in PERSONAS:
+        client = Client()
+        if persona != "anonymous":
+            client.force_login(users[persona])
+        with transaction.atomic():
+            call = getattr(client, method.lower())
+            response = call(url, body, content_type="application/json") if method != "GET" else call(url)
+            transaction.set_rollback(True)
+        got[persona] = api_outcome(response)
+        want[persona] = api_expected(BUILDER_API_ROUTES[name][method], persona)
+        statuses[persona] = response.status_code
+    assert got == want, f"{method} {url}"
+    # "ok" here means done, not a 400 about the input
+    assert all(statuses[p] < 300 for p, outcome in got.items() if outcome == "ok"), statuses
