@@ -170,6 +170,17 @@ def _model_literal(key: str) -> str:
     return f"'{key}'"
 
 
+def _clean(query: str) -> str:
+    return (query or "").replace("\x00", "").strip()
+
+
+def embed_question(*, models: set[str], query: str) -> dict[str, list[float]]:
+    """The question's vector for each embedding model, for ``search(vectors=...)``: a caller
+    embeds with a remote model outside a thread that others wait for, then searches there."""
+    query = _clean(query)
+    return {model: get_embedder(model).embed([query])[0] for model in models} if query else {}
+
+
 def search(
     *,
     knowledge_bases: list[KnowledgeBase],
@@ -177,9 +188,11 @@ def search(
     top_k: int = 5,
     min_score: float = 0.0,
     candidates: int = 40,
+    vectors: dict[str, list[float]] | None = None,
 ) -> SearchResult:
+    """``vectors``: the question already embedded (``embed_question``), by embedding model."""
     started = time.perf_counter()
-    query = (query or "").replace("\x00", "").strip()
+    query = _clean(query)
     by_model: dict[str, list[int]] = {}
     for base in knowledge_bases:
         by_model.setdefault(base.embedding_model, []).append(base.pk)
@@ -187,7 +200,7 @@ def search(
     if query and by_model:
         for model, base_ids in by_model.items():
             embedder = get_embedder(model)
-            vector = embedder.embed([query])[0]
+            vector = vectors[model] if vectors and model in vectors else embedder.embed([query])[0]
             sql = _SQL.format(
                 dims=int(embedder.dimensions),
                 model=_model_literal(model),
