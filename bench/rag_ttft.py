@@ -49,7 +49,7 @@ PLAIN, KNOWING = "bench-plain", "bench-knowing"
 def _agents(owner) -> None:
     from bench.rag_search import _fill
     from builder.services import agent_create, agent_publish
-    from builder.services.knowledge import agent_knowledge_set
+    from builder.services.knowledge import knowledge_attach
     from rag.services import knowledge_base_create
 
     base = knowledge_base_create(owner=owner, name="Handbook", embedding_model="local")
@@ -58,7 +58,7 @@ def _agents(owner) -> None:
     for slug in (PLAIN, KNOWING):
         agent = agent_create(owner=owner, slug=slug, name=slug, config=config)
         if slug == KNOWING:
-            agent_knowledge_set(agent=agent, knowledge_bases=[base], mode="auto")
+            knowledge_attach(target=agent, user=owner, knowledge_bases=[base], mode="auto")
         agent_publish(agent=agent, user=owner)
 
 

@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import time
 from typing import Any
 
 from django.db import close_old_connections, connection
 
-from rag.embeddings import EmbeddingError
+from rag.embeddings import EmbeddingError, get_embedder
 from rag.models import Document, DocumentStatus, KnowledgeBase
-from rag.search import Hit, search
+from rag.search import Hit, embed_question, search
 from runtime.interfaces import AgentRuntime, RunContext, RunResult, current_context
+from runtime.memory import run_db
 from runtime.tools import Tool, ToolError
 
 RETRIEVAL_EVENT = "retrieval"
@@ -69,17 +71,36 @@ def knowledge_prompt(hits: list[Hit], pending: int) -> str:
 
 
 def retrieve(
-    *, knowledge_base_ids: list[int], query: str, top_k: int, thresholds: dict[int, float] | None = None
+    *,
+    knowledge_base_ids: list[int],
+    query: str,
+    top_k: int,
+    thresholds: dict[int, float] | None = None,
+    vectors: dict[str, list[float]] | None = None,
 ) -> tuple[list[Hit], int, float]:
     """Hits, the number of documents still indexing, and the time taken (ms).
 
     ``thresholds`` (knowledge base pk -> minimum vector similarity) leaves out passages of a base
-    less similar to the query than its threshold; more are searched so the rest can fill top_k."""
+    less similar to the query than its threshold; more are searched so the rest can fill top_k.
+    ``vectors``: the question already embedded (``embed_question``)."""
     bases = list(KnowledgeBase.objects.filter(pk__in=knowledge_base_ids))
+    return _retrieve_from(bases, query, top_k, thresholds, vectors)
+
+
+def _retrieve_from(
+    bases: list[KnowledgeBase],
+    query: str,
+    top_k: int,
+    thresholds: dict[int, float] | None,
+    vectors: dict[str, list[float]] | None = None,
+) -> tuple[list[Hit], int, float]:
     floors = {str(b.public_id): (thresholds or {}).get(b.pk, 0.0) for b in bases}
     filtering = any(floor > 0 for floor in floors.values())
     result = search(
-        knowledge_bases=bases, query=query, top_k=max(top_k, MAX_FILTERED) if filtering else top_k
+        knowledge_bases=bases,
+        query=query,
+        top_k=max(top_k, MAX_FILTERED) if filtering else top_k,
+        vectors=vectors,
     )
     if filtering:
         result.hits = [
@@ -96,8 +117,19 @@ def retrieve(
     return result.hits, pending, result.elapsed_ms
 
 
-def _retrieve_in_thread(
-    knowledge_base_ids: list[int], query: str, top_k: int, thresholds: dict[int, float] | None = None
+def _retrieve_or_models(
+    knowledge_base_ids: list[int], query: str, top_k: int, thresholds: dict[int, float] | None
+) -> tuple[list[Hit], int, float] | set[str]:
+    """``retrieve`` when every base's model embeds in process; else the models to embed with."""
+    bases = list(KnowledgeBase.objects.filter(pk__in=knowledge_base_ids))
+    models = {base.embedding_model for base in bases}
+    if all(get_embedder(model).in_process for model in models):
+        return _retrieve_from(bases, query, top_k, thresholds)
+    return models
+
+
+def _retrieve_with_own_connection(
+    knowledge_base_ids: list[int], query: str, top_k: int, thresholds: dict[int, float] | None
 ) -> tuple[list[Hit], int, float]:
     close_old_connections()
     try:
@@ -105,7 +137,44 @@ def _retrieve_in_thread(
             knowledge_base_ids=knowledge_base_ids, query=query, top_k=top_k, thresholds=thresholds
         )
     finally:
-        connection.close()
+        connection.close()  # a throw-away thread: nothing else would ever close it
+
+
+async def _retrieve(
+    ctx: RunContext | None,
+    knowledge_base_ids: list[int],
+    query: str,
+    top_k: int,
+    thresholds: dict[int, float] | None = None,
+) -> tuple[list[Hit], int, float]:
+    """``retrieve`` off the event loop.
+
+    In a worker, on the worker's database threads (``run_db``): their connections stay open
+    from run to run (a broken one is closed after the error; the worker closes them all when
+    it stops), so a retrieval neither connects (about 10 ms) nor plans with a new backend's cold
+    catalog caches (30-40 ms at load 8). A question for a model that calls an API is embedded
+    outside those threads, which heartbeats and event writes wait for. Elsewhere (a run context
+    without a worker) in a thread of its own whose connection is closed afterwards."""
+    if getattr(ctx, "_env", None) is None:
+        return await asyncio.to_thread(
+            _retrieve_with_own_connection, knowledge_base_ids, query, top_k, thresholds
+        )
+    found = await run_db(ctx, _retrieve_or_models, knowledge_base_ids, query, top_k, thresholds)
+    if not isinstance(found, set):
+        return found
+    started = time.perf_counter()
+    vectors = await asyncio.to_thread(embed_question, models=found, query=query)
+    embedding_ms = (time.perf_counter() - started) * 1000
+    hits, pending, elapsed = await run_db(
+        ctx,
+        retrieve,
+        knowledge_base_ids=knowledge_base_ids,
+        query=query,
+        top_k=top_k,
+        thresholds=thresholds,
+        vectors=vectors,
+    )
+    return hits, pending, round(elapsed + embedding_ms, 1)
 
 
 def _retrieval_payload(query: str, hits: list[Hit], pending: int, elapsed: float) -> dict[str, Any]:
@@ -147,8 +216,8 @@ class KnowledgeAgent(AgentRuntime):
         if not query:
             return await self.inner.run(ctx)
         try:
-            hits, pending, elapsed = await asyncio.to_thread(
-                _retrieve_in_thread, self.knowledge_base_ids, query, self.top_k, self.thresholds
+            hits, pending, elapsed = await _retrieve(
+                ctx, self.knowledge_base_ids, query, self.top_k, self.thresholds
             )
         except EmbeddingError as exc:
             # the agent still answers; the user sees why it had no passages
@@ -190,13 +259,11 @@ def search_knowledge_tool(
         query = (query or "").strip()
         if not query:
             raise ToolError("Give a query to search for.")
+        ctx = current_context()
         try:
-            hits, pending, elapsed = await asyncio.to_thread(
-                _retrieve_in_thread, knowledge_base_ids, query, top_k, thresholds
-            )
+            hits, pending, elapsed = await _retrieve(ctx, knowledge_base_ids, query, top_k, thresholds)
         except EmbeddingError as exc:
             raise ToolError(f"The knowledge base could not be searched: {exc}") from None
-        ctx = current_context()
         if ctx is not None:
             await ctx.emit(RETRIEVAL_EVENT, _retrieval_payload(query, hits, pending, elapsed))
         return {

@@ -16,6 +16,9 @@ vector half still reads the whole question. Small bases are searched with every 
 ``hnsw.iterative_scan`` lets the index keep scanning when the knowledge-base filter drops
 rows, so a filter never empties the result; ``hnsw.ef_search`` is ``EF_SEARCH`` (pgvector's
 default of 40 gave recall@10 0.91 in a base that shares its index with as many other chunks).
+Both settings and the statement go to the server as one query string (one round trip, one
+transaction); the fused ranking is cut to ``top_k`` before the chunks' rows, documents and
+bases are read, so only the rows returned are fetched.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from django.db import DatabaseError, connection, transaction
+from django.db import connection
 
 from rag.embeddings import get_embedder
 from rag.models import TEXT_SEARCH_CONFIG, KnowledgeBase
@@ -38,6 +41,19 @@ EF_SEARCH = 100
 # are left out of the text half (see the module docstring).
 COMMON_WORDS_FROM = 10_000
 COMMON_WORD_SHARE = 0.05
+# pgvector releases with HNSW but without hnsw.iterative_scan (added in 0.8.0)
+_BEFORE_ITERATIVE_SCAN = (
+    "0.5.0",
+    "0.5.1",
+    "0.6.0",
+    "0.6.1",
+    "0.6.2",
+    "0.7.0",
+    "0.7.1",
+    "0.7.2",
+    "0.7.3",
+    "0.7.4",
+)
 
 _SQL = r"""
 WITH vec AS (
@@ -49,7 +65,7 @@ WITH vec AS (
         LIMIT %(candidates)s
     ) nearest
 ),
-stats AS (
+stats AS MATERIALIZED (  -- read once, not once per word of the question
     SELECT most_common_elems::text::text[] AS words, most_common_elem_freqs AS shares
     FROM pg_stats
     WHERE schemaname = current_schema() AND tablename = 'rag_chunk' AND attname = 'search'
@@ -78,19 +94,26 @@ txt AS (
         ORDER BY text_rank DESC
         LIMIT %(candidates)s
     ) best
+),
+fused AS (
+    -- ranked and cut to top_k before the chunks' rows are read: only those are fetched
+    SELECT COALESCE(vec.id, txt.id) AS id, txt.text_rank,
+           COALESCE(1.0 / ({rrf} + vec.rank), 0) + COALESCE(1.0 / ({rrf} + txt.rank), 0) AS score
+    FROM vec FULL OUTER JOIN txt ON txt.id = vec.id
+    ORDER BY score DESC, id
+    LIMIT %(top_k)s
 )
 SELECT c.id, c.ordinal, c.text, c.page, c.section, c.char_start, c.char_end,
        d.public_id, d.name, kb.public_id, kb.name,
        -- every hit's similarity, found by text alone too: a score threshold applies to all of them
        1 - (c.embedding::vector({dims}) <=> %(vector)s::vector({dims})) AS vector_score,
-       txt.text_rank AS text_score,
-       COALESCE(1.0 / ({rrf} + vec.rank), 0) + COALESCE(1.0 / ({rrf} + txt.rank), 0) AS score
-FROM vec FULL OUTER JOIN txt ON txt.id = vec.id
-JOIN rag_chunk c ON c.id = COALESCE(vec.id, txt.id)
+       fused.text_rank AS text_score,
+       fused.score
+FROM fused
+JOIN rag_chunk c ON c.id = fused.id
 JOIN rag_document d ON d.id = c.document_id
 JOIN rag_knowledgebase kb ON kb.id = c.knowledge_base_id
-ORDER BY score DESC, c.id
-LIMIT %(top_k)s
+ORDER BY fused.score DESC, c.id
 """
 
 
@@ -132,11 +155,30 @@ class SearchResult:
     elapsed_ms: float = 0.0
 
 
+# Django's psycopg cursors bind parameters client-side, so several statements can go in one
+# execute. pgvector before 0.8 has no iterative scan: there the filter may return fewer rows.
+_SETTINGS = """SELECT set_config('hnsw.ef_search', %(ef_search)s, true);
+SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true) FROM pg_extension
+WHERE extname = 'vector' AND extversion <> ALL(%(before_iterative_scan)s);
+"""
+
+
 def _model_literal(key: str) -> str:
     # The partial HNSW index's predicate must appear as a literal for the planner to use it.
     if not key.replace("-", "").replace("_", "").isalnum():
         raise ValueError(f"Unusable embedding model key {key!r}.")
     return f"'{key}'"
+
+
+def _clean(query: str) -> str:
+    return (query or "").replace("\x00", "").strip()
+
+
+def embed_question(*, models: set[str], query: str) -> dict[str, list[float]]:
+    """The question's vector for each embedding model, for ``search(vectors=...)``: a caller
+    embeds with a remote model outside a thread that others wait for, then searches there."""
+    query = _clean(query)
+    return {model: get_embedder(model).embed([query])[0] for model in models} if query else {}
 
 
 def search(
@@ -146,9 +188,11 @@ def search(
     top_k: int = 5,
     min_score: float = 0.0,
     candidates: int = 40,
+    vectors: dict[str, list[float]] | None = None,
 ) -> SearchResult:
+    """``vectors``: the question already embedded (``embed_question``), by embedding model."""
     started = time.perf_counter()
-    query = (query or "").replace("\x00", "").strip()
+    query = _clean(query)
     by_model: dict[str, list[int]] = {}
     for base in knowledge_bases:
         by_model.setdefault(base.embedding_model, []).append(base.pk)
@@ -156,7 +200,7 @@ def search(
     if query and by_model:
         for model, base_ids in by_model.items():
             embedder = get_embedder(model)
-            vector = embedder.embed([query])[0]
+            vector = vectors[model] if vectors and model in vectors else embedder.embed([query])[0]
             sql = _SQL.format(
                 dims=int(embedder.dimensions),
                 model=_model_literal(model),
@@ -172,15 +216,16 @@ def search(
                 "text_scan": TEXT_SCAN,
                 "common_from": COMMON_WORDS_FROM,
                 "common_share": COMMON_WORD_SHARE,
+                "ef_search": str(EF_SEARCH),
+                "before_iterative_scan": list(_BEFORE_ITERATIVE_SCAN),
             }
-            with transaction.atomic(), connection.cursor() as cursor:
-                try:
-                    with transaction.atomic():
-                        cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-                        cursor.execute(f"SET LOCAL hnsw.ef_search = {EF_SEARCH}")
-                except DatabaseError:
-                    pass  # pgvector before 0.8: no iterative scan, the filter may return fewer rows
-                cursor.execute(sql, params)
+            with connection.cursor() as cursor:
+                # One round trip (each costs milliseconds on a busy server): the settings and the
+                # search go as one query string, which PostgreSQL runs as one transaction, so the
+                # local settings last for the search only (or to the end of a caller's transaction).
+                cursor.execute(_SETTINGS + sql, params)
+                while cursor.nextset():  # past the settings' results to the search's
+                    pass
                 hits.extend(Hit(*row) for row in cursor.fetchall())
         hits.sort(key=lambda h: -h.score)
         hits = [h for h in hits if h.score >= min_score][:top_k]

@@ -15,7 +15,13 @@ class EmbeddingError(Exception):
 
 class Embedder(abc.ABC):
     """One verb: ``embed(texts)`` gives one unit-length vector of ``dimensions`` floats per text.
-    Each backend (local, hashing, OpenAI, LiteLLM) implements it."""
+    Each backend (local, hashing, OpenAI, LiteLLM) implements it.
+
+    ``in_process``: embeds in this process without waiting on a network, so it may run on a
+    thread that others wait for (a worker's database threads); a backend that calls an API
+    leaves it False."""
+
+    in_process = False
 
     def __init__(self, *, key: str, dimensions: int, model: str = "") -> None:
         self.key = key

@@ -22,6 +22,8 @@ def _bucket(token: str, dimensions: int) -> tuple[int, float]:
 
 
 class HashEmbedder(Embedder):
+    in_process = True
+
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         vectors = []
         for text in texts:

@@ -12,6 +12,8 @@ from rag.embeddings.base import Embedder, EmbeddingError, normalise
 
 
 class StaticModelEmbedder(Embedder):
+    in_process = True
+
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         try:
             from static_model import get_embeddings  # optional: answered with a clear error when absent
