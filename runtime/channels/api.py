@@ -2,8 +2,10 @@
 
 ``POST session/`` trades a publishable key for a visitor token (an anonymous session, sent
 back as ``X-Anonymous-Token``, or ``?anonymous_token=`` on the event stream); every other route
-needs that token, and answers only the visitor's own conversations and runs. Refusals are
-``{"error": {"code", "message", "fields"}}`` with the status the code implies, never a 500.
+needs that token, and answers only the visitor's own conversations and runs. ``POST messages/``
+also takes a multipart form with ``files`` parts when the widget's owner allows files
+(``runtime.channels.files``). Refusals are ``{"error": {"code", "message", "fields"}}`` with the
+status the code implies, never a 500.
 """
 
 from __future__ import annotations

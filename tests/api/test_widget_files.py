@@ -130,13 +130,13 @@ def test_files_alone_may_be_sent_and_a_path_in_a_name_is_dropped(channel):
 def test_the_session_tells_the_widget_what_it_may_attach(channel, owner, settings):
     settings.AGENT_ATTACHMENT_MAX_FILES = 5
     settings.AGENT_ATTACHMENT_MAX_BYTES = 10 * 1024 * 1024
-    mint = lambda: (
-        APIClient()
-        .post(  # noqa: E731
+
+    def mint():
+        minted = APIClient().post(
             f"{W}/session/", {"key": channel.publishable_key}, format="json", HTTP_ORIGIN=SITE
         )
-        .json()["config"]["attachments"]
-    )
+        return minted.json()["config"]["attachments"]
+
     assert mint() == {"max_files": 5, "max_bytes": 10 * 1024 * 1024, "max_size": "10 MB"}
     widget_channel_update(channel=channel, user=owner, attachment_max_files=2, attachment_max_mb="1.5")
     assert mint() == {"max_files": 2, "max_bytes": 1572864, "max_size": "1.5 MB"}
