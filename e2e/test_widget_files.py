@@ -173,6 +173,18 @@ def test_on_a_phone_the_composer_fits_with_files(browser, host_site, staff):  # 
         expect(dialog.locator(".msg.bot").last).to_contain_text("Quarterly revenue rose", timeout=60_000)
         expect(dialog.get_by_role("list", name="Attached files")).to_contain_text("notes.md")
         shot(page, "81-widget-files-phone-answered")
+
+        # the attach button, a chip waiting to be sent, a refusal and the sent files' list: axe-clean
+        from axe_playwright_python.sync_playwright import Axe
+
+        from e2e.test_accessibility import _serious
+
+        dialog.get_by_label("Message").evaluate(DROP, ["empty.md", []])
+        expect(dialog.get_by_role("alert")).to_have_text("empty.md: the file is empty.")
+        dialog.get_by_label("Message").evaluate(DROP, ["later.md", list(b"Later.")])
+        expect(chips.get_by_role("listitem")).to_have_count(1)
+        serious = _serious(Axe().run(page, context="[data-agent-widget]"))
+        assert not serious, serious
     finally:
         context.close()
 
@@ -188,3 +200,41 @@ def test_without_the_owners_consent_there_is_no_attach_button(visitor_page, host
     # a dropped file is not taken either
     page.get_by_label("Message").evaluate(DROP, ["rules.md", list(b"No pets.")])
     expect(page.get_by_role("list", name="Files to send")).to_have_count(0)
+
+
+def test_the_owner_allows_files_on_the_publish_page_within_the_servers_caps(page, staff):
+    agent = _published_agent(staff, slug="files-setup", model="demo")
+    _channel(staff, agent, ["https://shop.example.com"])
+    page.goto(f"/agents/{agent.public_id}/channels/")
+    allow = page.get_by_label("Visitors may attach files")
+    expect(allow).not_to_be_checked()  # off by default, and the help says why
+    expect(page.get_by_text("Off by default: anyone who opens your site could send files")).to_be_visible()
+    frame = page.frame_locator("#widget-preview")
+    expect(frame.get_by_role("button", name="Send")).to_be_visible()
+    expect(frame.get_by_role("button", name="Attach files")).to_have_count(0)
+
+    allow.check()
+    page.get_by_label("Most files per message").fill("9")
+    page.get_by_label("Largest file (MB)").fill("a lot")
+    page.get_by_role("button", name="Save widget settings").click()
+    expect(page.get_by_text("Use a whole number from 1 to 5 (the server's limit)")).to_be_visible()
+    expect(page.get_by_text("Use a size in MB from 0.01 to 10 (the server's limit)")).to_be_visible()
+    page.get_by_label("Most files per message").scroll_into_view_if_needed()
+    shot(page, "82-publish-page-files-errors")
+    from runtime.channels.models import WidgetChannel
+
+    assert WidgetChannel.objects.get(agent_key="files-setup").attachments_enabled is False
+
+    page.get_by_label("Most files per message").fill("2")
+    page.get_by_label("Largest file (MB)").fill("0.5")
+    page.get_by_role("button", name="Save widget settings").click()
+    expect(page.get_by_text("Widget settings saved.")).to_be_visible()
+    saved = WidgetChannel.objects.get(agent_key="files-setup")
+    assert (saved.attachments_enabled, saved.attachment_max_files, str(saved.attachment_max_mb)) == (
+        True,
+        2,
+        "0.50",
+    )
+    # the preview reloads with the new settings: its chat now has the attach button
+    expect(frame.get_by_role("button", name="Attach files")).to_be_visible()
+    shot(page, "83-publish-page-files-allowed")

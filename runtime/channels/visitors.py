@@ -29,7 +29,7 @@ from runtime.channels.models import WidgetChannel, WidgetFeedback
 from runtime.channels.origins import origin_allowed
 from runtime.channels.services import SESSION_KEY, ChannelError
 from runtime.models import AgentConversation, AgentRun
-from runtime.services import RunInputError, run_create
+from runtime.services import RunInputError, caller_for, run_create
 
 logger = logging.getLogger(__name__)
 
@@ -210,8 +210,16 @@ def widget_message_send(
         )
     if conversation is not None and conversation.agent_key != channel.agent_key:
         raise ChannelError(404, "not_found", "No such conversation.")
+    # A message sent again (same idempotency key: a retry after a lost answer) gets its run back
+    # from run_create, as without files; its files are not read (or counted) a second time.
+    repeated = (
+        bool(idempotency_key)
+        and AgentRun.objects.filter(
+            caller=caller_for(anonymous_session_id=session.pk), idempotency_key=idempotency_key
+        ).exists()
+    )
     # read before anything is written: a file that cannot be used leaves nothing behind
-    attachments = widget_files_read(session=session, channel=channel, files=files)
+    attachments = [] if repeated else widget_files_read(session=session, channel=channel, files=files)
     try:
         run, _ = run_create(
             agent_key=channel.agent_key,

@@ -236,6 +236,17 @@ def test_a_spent_budget_refuses_files_unread_and_reserves_nothing(channel, reads
     assert AgentDailySpend.objects.get(agent_key="support").reserved_usd == Decimal("0.01")
 
 
+def test_a_message_sent_again_gets_its_run_back_without_reading_its_files_again(channel, owner, reads):
+    widget_channel_update(channel=channel, user=owner, messages_per_visitor_per_day=1)
+    client = visitor(channel)
+    first = send(client, "once", files.upload("a.txt", "one"), idempotency_key="k-1")
+    # the answer was lost; the widget sends the same message again: same run, not a 429
+    again = send(client, "once", files.upload("a.txt", "one"), idempotency_key="k-1")
+    assert first.status_code == 201 and again.status_code == 201, again.content
+    assert again.json()["run_id"] == first.json()["run_id"]
+    assert reads == ["a.txt"] and AgentRun.objects.count() == 1
+
+
 def test_a_body_larger_than_the_widget_takes_is_a_413_before_it_is_read(channel, owner, reads):
     widget_channel_update(channel=channel, user=owner, attachment_max_files=1, attachment_max_mb="0.01")
     refused = send(visitor(channel), "big", files.upload("big.txt", b"x" * 400 * 1024))

@@ -175,9 +175,9 @@
   var closeBtn = INLINE ? null : head.appendChild(el("button", { type: "button", "aria-label": "Close chat" }, "\u00d7"));
   var log = panel.appendChild(el("div", { class: "log", role: "log", "aria-live": "polite", "aria-relevant": "additions", tabindex: "0", "aria-label": "Conversation" }));
   var status = panel.appendChild(el("div", { class: "status", role: "status" }));
-  // files to send, and why one was refused: next to the message box
+  // files to send, and why one was refused (in the page only while there is a reason): by the message box
   var chips = panel.appendChild(el("ul", { class: "chips", "aria-label": "Files to send", hidden: "" }));
-  var ferr = panel.appendChild(el("p", { class: "ferr", role: "alert", hidden: "" }));
+  var ferr = el("p", { class: "ferr", role: "alert" });
   var form = panel.appendChild(el("form"));
   form.appendChild(el("label", { class: "sr", for: uid + "m" }, "Message"));
   var attach = form.appendChild(el("button", { type: "button", class: "att", "aria-label": "Attach files", title: "Attach files", hidden: "" }));
@@ -368,7 +368,7 @@
   }
   function fileError(text) {
     ferr.textContent = text || "";
-    ferr.hidden = !text;
+    if (text) panel.insertBefore(ferr, form); else ferr.remove();
   }
   function showFiles() {
     chips.textContent = "";
