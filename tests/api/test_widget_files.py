@@ -11,6 +11,7 @@ import asyncio
 from decimal import Decimal
 
 import pytest
+from django.core.cache import cache
 from django.core.files.storage import default_storage
 from rest_framework.test import APIClient
 
@@ -27,6 +28,15 @@ pytestmark = pytest.mark.django_db
 SITE = "https://shop.example.com"
 W = "/api/widget"
 LEASE = ["The lease starts on 1 March 2027.", "The deposit is 2,400 euros, paid by transfer."]
+
+
+@pytest.fixture(autouse=True)
+def _mint_allowance():
+    """Each test mints several visitor tokens from one address (30 a minute by default, counted
+    in the cache): start with a fresh count, and leave none for the tests that follow."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture
