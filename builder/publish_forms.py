@@ -14,6 +14,7 @@ from unfold.widgets import (
     UnfoldBooleanWidget,
 )
 
+from runtime.attachments import limits as attachment_limits
 from runtime.channels.models import WidgetChannel, WidgetPosition
 from runtime.channels.services import widget_settings_clean
 
@@ -82,6 +83,38 @@ class WidgetSettingsForm(forms.Form):
         help_text="An answer still running after this is stopped, 5-3,600. Blank: the server's run timeout.",
     )
 
+    attachments_enabled = forms.BooleanField(
+        required=False,
+        widget=UnfoldBooleanWidget,
+        label="Visitors may attach files",
+        help_text=(
+            "Off by default: anyone who opens your site could send files, and reading each one takes "
+            "the server's time. When on, the chat shows an attach button; a file's text (PDF, Word, "
+            "Excel, PowerPoint, HTML, CSV, JSON, Markdown or plain text) goes to the agent with the "
+            "message, and it is not kept as a file."
+        ),
+    )
+    attachment_max_files = forms.CharField(
+        required=False,
+        label="Most files per message",
+        widget=UnfoldAdminIntegerFieldWidget(attrs={"inputmode": "numeric"}),
+    )
+    attachment_max_mb = forms.CharField(
+        required=False,
+        label="Largest file (MB)",
+        widget=UnfoldAdminTextInputWidget(attrs={"inputmode": "decimal"}),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # the server's caps, which these may only tighten
+        server = attachment_limits()
+        files, size = self.fields["attachment_max_files"], self.fields["attachment_max_mb"]
+        files.widget.attrs["placeholder"] = f"server's own ({server['max_files']})"
+        files.help_text = f"1 to {server['max_files']}. Blank: the server's limit ({server['max_files']})."
+        size.widget.attrs["placeholder"] = f"server's own ({server['max_size']})"
+        size.help_text = f"Up to {server['max_size']}, e.g. 2 or 0.5. Blank: the server's limit."
+
     @classmethod
     def for_channel(cls, channel: WidgetChannel, data: Any = None) -> WidgetSettingsForm:
         initial = {
@@ -97,6 +130,11 @@ class WidgetSettingsForm(forms.Form):
             "max_steps_per_run": channel.max_steps_per_run or "",
             "max_tokens_per_run": channel.max_tokens_per_run or "",
             "max_seconds_per_run": channel.max_seconds_per_run or "",
+            "attachments_enabled": channel.attachments_enabled,
+            "attachment_max_files": channel.attachment_max_files or "",
+            "attachment_max_mb": f"{channel.attachment_max_mb.normalize():f}"
+            if channel.attachment_max_mb
+            else "",
         }
         return cls(data, initial=initial)
 

@@ -147,25 +147,33 @@ def _opener(upload: Any) -> Callable[[], Any]:
     return reopen
 
 
-def limits() -> dict[str, Any]:
-    """The caps, for callers that check early (the playground's attach button)."""
+def limits(*, max_files: int | None = None, max_bytes: int | None = None) -> dict[str, Any]:
+    """The caps, for callers that check early (the playground's attach button). A channel may
+    pass its own ``max_files`` and ``max_bytes``: they can only tighten the server's."""
+    files = conf.setting("AGENT_ATTACHMENT_MAX_FILES")
+    size = conf.setting("AGENT_ATTACHMENT_MAX_BYTES")
+    files = min(files, max_files) if max_files else files
+    size = min(size, max_bytes) if max_bytes else size
     return {
-        "max_files": conf.setting("AGENT_ATTACHMENT_MAX_FILES"),
-        "max_bytes": conf.setting("AGENT_ATTACHMENT_MAX_BYTES"),
-        "max_size": _size(conf.setting("AGENT_ATTACHMENT_MAX_BYTES")),
+        "max_files": files,
+        "max_bytes": size,
+        "max_size": _size(size),
         "max_chars": conf.setting("AGENT_ATTACHMENT_MAX_CHARS"),
         "timeout": conf.setting("AGENT_ATTACHMENT_TIMEOUT"),
     }
 
 
-def read_attachments(uploads: Sequence[Any]) -> list[Attachment]:
+def read_attachments(
+    uploads: Sequence[Any], *, max_files: int | None = None, max_bytes: int | None = None
+) -> list[Attachment]:
     """Check and read the uploaded files (Django ``UploadedFile`` objects) of one message.
 
     Cheap checks (count, empty, size) come first, for every file; then each file is read. Every
-    file that cannot be used is reported, each message naming the file and the reason."""
+    file that cannot be used is reported, each message naming the file and the reason.
+    ``max_files`` and ``max_bytes`` (a channel's own caps) only tighten the server's."""
     if not uploads:
         return []
-    caps = limits()
+    caps = limits(max_files=max_files, max_bytes=max_bytes)
     if len(uploads) > caps["max_files"]:
         raise AttachmentRefused(
             [f"Attach at most {caps['max_files']} files to one message ({len(uploads)} were sent)."]

@@ -190,3 +190,12 @@ def visitor_admission(
                 transaction.set_rollback(True)  # nothing new runs: give the reservation back
 
         yield admitted
+
+
+def visitor_admission_check(*, anonymous_session_id: Any, agent_key: str) -> None:
+    """Would a run be admitted now? The same checks as :func:`visitor_admission` (channel, origin,
+    limits, budget), and nothing kept: for a caller with costly work to do before the run (the
+    widget reads attached files first), so a visitor who would be refused is refused before it.
+    ``run_create`` admits the run itself again afterwards."""
+    with visitor_admission(anonymous_session_id=anonymous_session_id, agent_key=agent_key, metadata={}):
+        transaction.set_rollback(True)  # its transaction (the lock, the budget reservation) rolls back

@@ -2,8 +2,10 @@
 
 ``POST session/`` trades a publishable key for a visitor token (an anonymous session, sent
 back as ``X-Anonymous-Token``, or ``?anonymous_token=`` on the event stream); every other route
-needs that token, and answers only the visitor's own conversations and runs. Refusals are
-``{"error": {"code", "message", "fields"}}`` with the status the code implies, never a 500.
+needs that token, and answers only the visitor's own conversations and runs. ``POST messages/``
+also takes a multipart form with ``files`` parts when the widget's owner allows files
+(``runtime.channels.files``). Refusals are ``{"error": {"code", "message", "fields"}}`` with the
+status the code implies, never a 500.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -27,7 +30,10 @@ from runtime.api.parsers import SafeJSONParser
 from runtime.api.permissions import AnonymousSessionAuthentication, Caller, session_for_token
 from runtime.api.serializers import ErrorSerializer
 from runtime.api.streams import async_event_stream
+from runtime.api.uploads import run_request_data
+from runtime.attachments import split_attachments
 from runtime.channels.cors import own_origin, visitor_token
+from runtime.channels.files import attachment_limits, widget_body_check
 from runtime.channels.models import WidgetChannel, WidgetFeedback
 from runtime.channels.services import ChannelError
 from runtime.channels.visitors import (
@@ -62,7 +68,16 @@ def widget_config(channel: WidgetChannel) -> dict[str, Any]:
         "greeting": channel.greeting,
         "suggested_questions": channel.suggested_questions,
         "show_sources": channel.show_sources,
+        # what a visitor may attach to a message, or None (no attach button)
+        "attachments": _attachments_config(channel),
     }
+
+
+def _attachments_config(channel: WidgetChannel) -> dict[str, Any] | None:
+    limits = attachment_limits(channel)
+    if limits is None:
+        return None
+    return {key: limits[key] for key in ("max_files", "max_bytes", "max_size")}
 
 
 def session_body(session: Any, channel: WidgetChannel) -> dict[str, Any]:
@@ -85,6 +100,12 @@ def session_body(session: Any, channel: WidgetChannel) -> dict[str, Any]:
     }
 
 
+class AttachmentsConfigSerializer(serializers.Serializer):
+    max_files = serializers.IntegerField(help_text="Files per message.")
+    max_bytes = serializers.IntegerField(help_text="Bytes per file.")
+    max_size = serializers.CharField(help_text="The same, for people: 10 MB.")
+
+
 class WidgetConfigSerializer(serializers.Serializer):
     title = serializers.CharField()
     colour = serializers.CharField()
@@ -92,6 +113,9 @@ class WidgetConfigSerializer(serializers.Serializer):
     greeting = serializers.CharField()
     suggested_questions = serializers.ListField(child=serializers.CharField())
     show_sources = serializers.BooleanField()
+    attachments = AttachmentsConfigSerializer(
+        allow_null=True, help_text="What a visitor may attach to a message; null: attachments are off."
+    )
 
 
 class VisitorSessionSerializer(serializers.Serializer):
@@ -111,9 +135,15 @@ class SentSerializer(serializers.Serializer):
     conversation_id = serializers.UUIDField()
 
 
+class AttachedFileSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    size = serializers.IntegerField()
+
+
 class WidgetMessageOutSerializer(serializers.Serializer):
     role = serializers.CharField()
-    content = serializers.CharField()
+    content = serializers.CharField(help_text="What was typed (a user message's files are under files).")
+    files = AttachedFileSerializer(many=True, help_text="The files attached to a user message.")
     run_id = serializers.UUIDField(allow_null=True)
     rating = serializers.CharField(allow_null=True)
     citations = serializers.ListField(child=serializers.DictField())
@@ -229,18 +259,47 @@ class MessageSerializer(serializers.Serializer):
     idempotency_key = serializers.CharField(required=False, allow_blank=True, max_length=200)
 
 
+class MessageFormSerializer(MessageSerializer):
+    files = serializers.ListField(
+        child=serializers.FileField(),
+        required=False,
+        help_text="One part per file, when the widget's owner allows attachments (see config.attachments).",
+    )
+
+
 class WidgetMessageView(WidgetView):
     """Send the visitor's message: a run of the channel's agent (published version) starts."""
 
+    parser_classes = [SafeJSONParser, MultiPartParser]
+
     @extend_schema(
         summary="Send a message from the widget",
-        request=MessageSerializer,
+        description=(
+            "JSON, or a `multipart/form-data` form with the same keys and one `files` part per "
+            "attached file, when the widget's owner allows attachments (`config.attachments` in the "
+            "session says how many and how large). Each file's text follows the message. A file that "
+            "cannot be used is a 400 (`invalid_files`) whose `fields.files` names each file and the "
+            "reason; attachments switched off is a 403 (`attachments_disabled`); a body larger than "
+            "the widget takes is a 413. Nothing is created then."
+        ),
+        request={"application/json": MessageSerializer, "multipart/form-data": MessageFormSerializer},
         responses={201: SentSerializer, **ERRORS},
     )
     def post(self, request: Request) -> Response:
         session, channel = self.visitor(request)
-        incoming = MessageSerializer(data=request.data)
+        # before the body is read: a public page must not be able to make us spool a large upload
+        widget_body_check(
+            channel,
+            content_type=request.META.get("CONTENT_TYPE", ""),
+            content_length=request.META.get("CONTENT_LENGTH"),
+        )
+        incoming = MessageSerializer(data=run_request_data(request.data))
         incoming.is_valid(raise_exception=True)
+        strays = sorted(name for name in request.FILES if name != "files")
+        if strays:
+            raise exceptions.ValidationError(
+                {name: ["Send each file as a part named files."] for name in strays}
+            )
         data = incoming.validated_data
         conversation = None
         if data.get("conversation_id"):
@@ -251,6 +310,7 @@ class WidgetMessageView(WidgetView):
             session=session,
             channel=channel,
             text=data["message"],
+            files=request.FILES.getlist("files"),
             conversation=conversation,
             idempotency_key=data.get("idempotency_key") or None,
         )
@@ -271,6 +331,19 @@ def _citations(run_ids: list[Any]) -> dict[str, list[dict[str, Any]]]:
             if isinstance(c, dict)
         ]
     return found
+
+
+def _message_out(message: dict[str, Any], ratings: dict, citations: dict) -> dict[str, Any]:
+    # a user message's files: their names for the widget, their text stays with the model
+    said = split_attachments(message["content"]) if message["role"] == "user" else None
+    return {
+        "role": message["role"],
+        "content": said.text if said else message["content"],
+        "files": [{"name": f.name, "size": f.size} for f in said.files] if said else [],
+        "run_id": str(message["run_id"]) if message["run_id"] else None,
+        "rating": {1: "up", -1: "down"}.get(ratings.get(message["run_id"])),
+        "citations": citations.get(str(message["run_id"]), []),
+    }
 
 
 class WidgetConversationView(WidgetView):
@@ -306,13 +379,7 @@ class WidgetConversationView(WidgetView):
             {
                 "id": str(conversation.pk),
                 "messages": [
-                    {
-                        "role": m["role"],
-                        "content": m["content"] if isinstance(m["content"], str) else "",
-                        "run_id": str(m["run_id"]) if m["run_id"] else None,
-                        "rating": {1: "up", -1: "down"}.get(ratings.get(m["run_id"])),
-                        "citations": citations.get(str(m["run_id"]), []),
-                    }
+                    _message_out(m, ratings, citations)
                     for m in messages
                     if isinstance(m["content"], str) and m["content"]
                 ],

@@ -54,6 +54,12 @@ class WidgetChannel(models.Model):
     max_steps_per_run = models.PositiveIntegerField(null=True, blank=True)
     max_tokens_per_run = models.PositiveIntegerField(null=True, blank=True)
     max_seconds_per_run = models.PositiveIntegerField(null=True, blank=True)
+    # Files visitors may attach to a message (off by default: a public page's visitors are
+    # strangers). The caps only tighten the server's AGENT_ATTACHMENT_MAX_FILES / _MAX_BYTES;
+    # blank: the server's own.
+    attachments_enabled = models.BooleanField(default=False)
+    attachment_max_files = models.PositiveIntegerField(null=True, blank=True)
+    attachment_max_mb = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

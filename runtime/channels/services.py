@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from runtime import access, registry
+from runtime import access, conf, registry
 from runtime.api.permissions import anonymous_session_model
 from runtime.channels.caps import run_caps_clean
 from runtime.channels.caps import whole_number as _whole
@@ -62,8 +63,12 @@ EDITABLE = (
     "max_steps_per_run",
     "max_tokens_per_run",
     "max_seconds_per_run",
+    "attachments_enabled",
+    "attachment_max_files",
+    "attachment_max_mb",
 )
 MAX_PER_MINUTE = 600
+MB = 1024 * 1024
 
 
 def widget_settings_clean(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
@@ -150,9 +155,58 @@ def widget_settings_clean(data: dict[str, Any]) -> tuple[dict[str, Any], dict[st
     caps, cap_errors = run_caps_clean(data, whose="this widget's")
     cleaned.update(caps)
     errors.update(cap_errors)
+    files, file_errors = attachment_settings_clean(data)
+    cleaned.update(files)
+    errors.update(file_errors)
     unknown = set(data) - set(EDITABLE)
     for name in sorted(unknown):
         errors[name] = ["Not a widget setting."]
+    return cleaned, errors
+
+
+def _server_mb() -> Decimal:
+    # rounded down: a cap saved at the server's limit never exceeds it
+    return (Decimal(conf.setting("AGENT_ATTACHMENT_MAX_BYTES")) / MB).quantize(
+        Decimal("0.01"), rounding=ROUND_DOWN
+    )
+
+
+def attachment_settings_clean(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """The attachment settings in ``data`` (only the keys present), cleaned, and errors per field.
+    Blank (or None) caps mean the server's own."""
+    cleaned: dict[str, Any] = {}
+    errors: dict[str, list[str]] = {}
+    if "attachments_enabled" in data:
+        cleaned["attachments_enabled"] = bool(data["attachments_enabled"])
+    if "attachment_max_files" in data:
+        value = data["attachment_max_files"]
+        most = conf.setting("AGENT_ATTACHMENT_MAX_FILES")
+        if value is None or (isinstance(value, str) and not value.strip()):
+            cleaned["attachment_max_files"] = None
+        elif (number := _whole(value)) is None or not 1 <= number <= most:
+            errors["attachment_max_files"] = [
+                f"Use a whole number from 1 to {most} (the server's limit), or leave it blank for "
+                "the server's limit."
+            ]
+        else:
+            cleaned["attachment_max_files"] = number
+    if "attachment_max_mb" in data:
+        value = data["attachment_max_mb"]
+        most = _server_mb()
+        if value is None or (isinstance(value, str) and not value.strip()):
+            cleaned["attachment_max_mb"] = None
+        else:
+            try:
+                size = Decimal(str(value).strip())
+            except InvalidOperation:
+                size = Decimal(-1)
+            if isinstance(value, bool) or not size.is_finite() or not Decimal("0.01") <= size <= most:
+                errors["attachment_max_mb"] = [
+                    f"Use a size in MB from 0.01 to {most.normalize():f} (the server's limit), or "
+                    "leave it blank for the server's limit."
+                ]
+            else:
+                cleaned["attachment_max_mb"] = size.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
     return cleaned, errors
 
 

@@ -12,6 +12,7 @@ while it is still good, and a visitor whose token expired starts afresh as a new
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -20,13 +21,15 @@ from django.utils import timezone
 
 from runtime import access, conf, registry
 from runtime.api.permissions import anonymous_session_model
+from runtime.attachments import with_attachments
 from runtime.channels.admission import VisitorRefused
+from runtime.channels.files import widget_files_read
 from runtime.channels.identity import ORIGIN_KEY, VISITOR_KEY
 from runtime.channels.models import WidgetChannel, WidgetFeedback
 from runtime.channels.origins import origin_allowed
 from runtime.channels.services import SESSION_KEY, ChannelError
 from runtime.models import AgentConversation, AgentRun
-from runtime.services import RunInputError, run_create
+from runtime.services import RunInputError, caller_for, run_create
 
 logger = logging.getLogger(__name__)
 
@@ -181,6 +184,7 @@ def widget_message_send(
     session: Any,
     channel: WidgetChannel,
     text: Any,
+    files: Sequence[Any] = (),
     conversation: AgentConversation | None = None,
     idempotency_key: str | None = None,
 ) -> AgentRun:
@@ -188,11 +192,15 @@ def widget_message_send(
 
     The limits (messages per minute and per day, the agent's budget) are checked by
     ``run_create`` for every anonymous visitor, whatever the entry point
-    (``runtime.channels.admission``). Nothing is written on a refusal.
+    (``runtime.channels.admission``). Attached ``files`` (uploaded files) are checked against
+    the same rules and read first (``runtime.channels.files``); their text follows what the
+    visitor typed, which may then be empty. Nothing is written on a refusal.
     """
     _usable_channel(channel)
-    if not isinstance(text, str) or not text.strip():
-        raise ChannelError(400, "invalid", "Type a message first.", fields={"message": ["Required."]})
+    if not isinstance(text, str) or not (text.strip() or files):
+        raise ChannelError(
+            400, "invalid", "Type a message first.", fields={"message": ["Type a message or attach a file."]}
+        )
     if len(text) > MAX_WIDGET_MESSAGE_CHARS:
         raise ChannelError(
             400,
@@ -202,10 +210,20 @@ def widget_message_send(
         )
     if conversation is not None and conversation.agent_key != channel.agent_key:
         raise ChannelError(404, "not_found", "No such conversation.")
+    # A message sent again (same idempotency key: a retry after a lost answer) gets its run back
+    # from run_create, as without files; its files are not read (or counted) a second time.
+    repeated = (
+        bool(idempotency_key)
+        and AgentRun.objects.filter(
+            caller=caller_for(anonymous_session_id=session.pk), idempotency_key=idempotency_key
+        ).exists()
+    )
+    # read before anything is written: a file that cannot be used leaves nothing behind
+    attachments = [] if repeated else widget_files_read(session=session, channel=channel, files=files)
     try:
         run, _ = run_create(
             agent_key=channel.agent_key,
-            messages=[{"role": "user", "content": text.strip()}],
+            messages=[{"role": "user", "content": with_attachments(text, attachments)}],
             anonymous_session_id=session.pk,
             conversation=conversation,
             metadata={"channel": "widget"},

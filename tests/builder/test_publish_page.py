@@ -95,6 +95,44 @@ def test_settings_errors_are_shown_by_each_field_and_nothing_is_saved(owner_clie
     assert channel.show_sources is False  # an unticked box
 
 
+def test_files_from_visitors_are_off_until_the_owner_allows_them_within_the_servers_caps(
+    owner_client, published, settings
+):
+    settings.AGENT_ATTACHMENT_MAX_FILES = 5
+    settings.AGENT_ATTACHMENT_MAX_BYTES = 10 * 1024 * 1024
+    owner_client.post(url("widget-create", published))
+    channel = WidgetChannel.objects.get()
+    page = owner_client.get(url("agent-publish-page", published)).content.decode()
+    assert channel.attachments_enabled is False and "Visitors may attach files" in page
+    assert "Off by default" in page and "server&#x27;s own (10 MB)" in page
+    data = {
+        "allowed_origins": "https://shop.example.com",
+        "title": "Help",
+        "colour": "#2563eb",
+        "position": "bottom-right",
+        "messages_per_visitor_per_day": "50",
+        "requests_per_minute_per_visitor": "10",
+        "attachments_enabled": "on",
+        "attachment_max_files": "9",
+        "attachment_max_mb": "50",
+    }
+    refused = owner_client.post(url("widget-settings", published), data, headers={"HX-Request": "true"})
+    assert refused.status_code == 422
+    html = refused.content.decode()
+    assert 'id="id_attachment_max_files-error"' in html and "from 1 to 5 (the server" in html
+    assert 'id="id_attachment_max_mb-error"' in html and "from 0.01 to 10 (the server" in html
+    channel.refresh_from_db()
+    assert channel.attachments_enabled is False  # nothing saved
+
+    data.update(attachment_max_files="2", attachment_max_mb="0.5")
+    saved = owner_client.post(url("widget-settings", published), data, headers={"HX-Request": "true"})
+    assert saved.status_code == 200 and b"Widget settings saved" in saved.content
+    channel.refresh_from_db()
+    assert (channel.attachments_enabled, channel.attachment_max_files) == (True, 2)
+    assert str(channel.attachment_max_mb) == "0.50"
+    assert 'value="0.5"' in saved.content.decode()  # shown as typed
+
+
 def test_turn_off_on_and_rotate(owner_client, published):
     owner_client.post(url("widget-create", published))
     channel = WidgetChannel.objects.get()

@@ -3,6 +3,8 @@
  * Options (attributes of that tag): data-mode="inline" + data-target="#css-selector" renders the chat
  * inside that element instead of a launcher bubble; data-theme="light" | "dark" (default: the
  * visitor's system setting); data-open="true" opens the launcher's panel at once.
+ * Files: when the owner allows them (config.attachments), an attach button and dropping on the message
+ * box add files (chips with a remove button); they go with the next message as a multipart form.
  *
  * Safety: model text is never given to innerHTML. Markdown is parsed here into DOM nodes built with
  * createElement/createTextNode; links keep only http(s) and mailto targets. Styles live in a Shadow
@@ -52,7 +54,13 @@
     ".src{font-size:12px;color:var(--mu);margin:-4px 0 0}.src ol{margin:2px 0;padding-left:1.4em}" +
     ".sugg{display:flex;flex-wrap:wrap;gap:6px}" +
     ".sugg button{border:1px solid var(--a);color:var(--a);background:var(--bg);border-radius:14px;padding:5px 10px;cursor:pointer;font:inherit;font-size:13px}" +
-    "form{display:flex;gap:8px;padding:10px;border-top:1px solid var(--bd)}" +
+    "form{display:flex;gap:8px;padding:10px;border-top:1px solid var(--bd)}form.drop{outline:2px dashed var(--a);outline-offset:-4px}" +
+    "form .att{background:transparent;color:var(--fg);border:1px solid var(--bd);padding:0 9px}.att svg{width:18px;height:18px;fill:none;stroke:currentColor;stroke-width:2}" +
+    ".chips,.files{list-style:none;margin:0;padding:6px 10px 0;display:flex;flex-wrap:wrap;gap:6px;font-size:13px}.files{align-self:flex-end;justify-content:flex-end;padding:0;margin-top:-4px;color:var(--mu)}" +
+    ".chips li,.files li{display:flex;align-items:center;gap:4px;border:1px solid var(--bd);border-radius:12px;padding:1px 8px;max-width:100%;min-width:0}.chips li{padding-right:2px}" +
+    ".chips span,.files li{overflow:hidden;text-overflow:ellipsis;white-space:nowrap}.chips small{color:var(--mu);white-space:nowrap}" +
+    ".chips button{border:0;background:transparent;color:var(--fg);cursor:pointer;font-size:16px;line-height:1;padding:2px 5px;border-radius:8px}" +
+    ".ferr{margin:6px 10px 0;color:var(--er);font-size:13px}[hidden]{display:none!important}" +
     "textarea{flex:1;resize:none;font:inherit;color:var(--fg);background:var(--bg);border:1px solid var(--bd);border-radius:10px;padding:8px 10px;height:42px;max-height:120px}" +
     "form button{border:0;background:var(--a);color:#fff;border-radius:10px;padding:0 14px;font:inherit;cursor:pointer}" +
     "form button:disabled,textarea:disabled{opacity:.55;cursor:not-allowed}" +
@@ -146,18 +154,19 @@
   } else {
     root.appendChild(el("style", null, CSS));
   }
+  function icon(d) {
+    var svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("aria-hidden", "true");
+    svg.appendChild(document.createElementNS(svg.namespaceURI, "path")).setAttribute("d", d);
+    return svg;
+  }
   var wrap = root.appendChild(el("div", { class: INLINE ? "inline" : "launcher" }));
   var uid = "aw" + Math.random().toString(36).slice(2, 8);
   var fab = null;
   if (!INLINE) {
     fab = wrap.appendChild(el("button", { class: "fab", type: "button", "aria-expanded": "false", "aria-controls": uid, "aria-label": "Open chat" }));
-    var svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-    svg.setAttribute("viewBox", "0 0 24 24");
-    svg.setAttribute("aria-hidden", "true");
-    var path = document.createElementNS("http://www.w3.org/2000/svg", "path");
-    path.setAttribute("d", "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z");
-    svg.appendChild(path);
-    fab.appendChild(svg);
+    fab.appendChild(icon("M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z"));
   }
   var panel = wrap.appendChild(el("section", { class: "panel", id: uid, "aria-labelledby": uid + "t" }));
   if (!INLINE) { panel.hidden = true; panel.setAttribute("role", "dialog"); }
@@ -166,8 +175,13 @@
   var closeBtn = INLINE ? null : head.appendChild(el("button", { type: "button", "aria-label": "Close chat" }, "\u00d7"));
   var log = panel.appendChild(el("div", { class: "log", role: "log", "aria-live": "polite", "aria-relevant": "additions", tabindex: "0", "aria-label": "Conversation" }));
   var status = panel.appendChild(el("div", { class: "status", role: "status" }));
+  // files to send, and why one was refused (in the page only while there is a reason): by the message box
+  var chips = panel.appendChild(el("ul", { class: "chips", "aria-label": "Files to send", hidden: "" }));
+  var ferr = el("p", { class: "ferr", role: "alert" });
   var form = panel.appendChild(el("form"));
   form.appendChild(el("label", { class: "sr", for: uid + "m" }, "Message"));
+  var attach = form.appendChild(el("button", { type: "button", class: "att", "aria-label": "Attach files", title: "Attach files", hidden: "" }));
+  attach.appendChild(icon("M21 11l-8.5 8.5a5 5 0 0 1-7-7L14 4a3.3 3.3 0 0 1 4.8 4.8l-8.5 8.5a1.7 1.7 0 0 1-2.4-2.4L15.5 7.3"));
   var input = form.appendChild(el("textarea", { id: uid + "m", rows: "1", maxlength: "4000", placeholder: "Type your message\u2026", disabled: "" }));
   var sendBtn = form.appendChild(el("button", { type: "submit", disabled: "" }, "Send"));
 
@@ -210,9 +224,9 @@
     save({ visitor: state.visitor, token: state.token, expires_at: state.expires ? new Date(state.expires).toISOString() : null, conversation_id: state.conversation, config: state.config });
   }
   function call(method, path, body) {
-    var headers = { "Content-Type": "application/json" };
+    var multipart = body instanceof FormData, headers = multipart ? {} : { "Content-Type": "application/json" };
     if (state.token) headers["X-Anonymous-Token"] = state.token;
-    return fetch(API + path, { method: method, headers: headers, body: body ? JSON.stringify(body) : undefined, credentials: "omit", mode: "cors" })
+    return fetch(API + path, { method: method, headers: headers, body: body && !multipart ? JSON.stringify(body) : body, credentials: "omit", mode: "cors" })
       .then(function (response) {
         return response.json().catch(function () { return {}; }).then(function (data) {
           if (response.ok) return data;
@@ -220,6 +234,7 @@
           var failure = new Error(error.message || "The chat service answered " + response.status + ".");
           failure.status = response.status;
           failure.code = error.code;
+          failure.files = (error.fields || {}).files;
           throw failure;
         });
       }, function () {
@@ -269,11 +284,16 @@
     if (fab) fab.setAttribute("title", config.title || "Chat");
     if (/^#[0-9a-f]{6}$/i.test(config.colour || "")) host.style.setProperty("--a", config.colour);
     wrap.classList.toggle("left", config.position === "bottom-left");
+    attach.hidden = !config.attachments;
   }
 
   // ---- messages ----
-  function addUser(text) {
-    log.appendChild(el("div", { class: "msg user" }, text));
+  function addUser(text, files) {
+    if (text) log.appendChild(el("div", { class: "msg user" }, text));
+    if (files && files.length) {
+      var list = log.appendChild(el("ul", { class: "files", "aria-label": "Attached files" }));
+      files.forEach(function (f) { list.appendChild(el("li", null, f.name)); });
+    }
     scroll();
   }
   function addBot(text) {
@@ -341,25 +361,94 @@
     addError(message);
   }
 
+  // ---- files to send: checked here for a quick answer; the server checks again and reads them ----
+  var files = [];
+  function size(n) {
+    return n >= 1048576 ? (n % 1048576 ? (n / 1048576).toFixed(1) : n / 1048576) + " MB" : n >= 1024 ? Math.round(n / 1024) + " KB" : n + " bytes";
+  }
+  function fileError(text) {
+    ferr.textContent = text || "";
+    if (text) panel.insertBefore(ferr, form); else ferr.remove();
+  }
+  function showFiles() {
+    chips.textContent = "";
+    files.forEach(function (file, i) {
+      var chip = chips.appendChild(el("li"));
+      chip.appendChild(el("span", { title: file.name }, file.name));
+      chip.appendChild(document.createTextNode(" "));
+      chip.appendChild(el("small", null, size(file.size)));
+      chip.appendChild(el("button", { type: "button", "aria-label": "Remove " + file.name }, "\u00d7")).addEventListener("click", function () {
+        files.splice(i, 1);
+        showFiles();
+        fileError("");
+        (chips.querySelector("button") || input).focus();
+      });
+    });
+    chips.hidden = !files.length;
+  }
+  function addFiles(list) {
+    var limits = state.config.attachments, refused = [];
+    if (!limits || input.disabled) return;
+    Array.prototype.forEach.call(list, function (file) {
+      if (!file.size) refused.push(file.name + ": the file is empty.");
+      else if (file.size > limits.max_bytes) refused.push(file.name + ": the file is " + size(file.size) + "; attach files of at most " + limits.max_size + ".");
+      else if (files.length >= limits.max_files) refused.push(file.name + ": attach at most " + limits.max_files + " files to one message.");
+      else files.push(file);
+    });
+    showFiles();
+    fileError(refused.join(" "));
+  }
+  // the picker stays in the form: a detached one may be collected before the visitor has chosen
+  var picker = form.appendChild(el("input", { type: "file", multiple: "", hidden: "", tabindex: "-1", "aria-hidden": "true" }));
+  picker.addEventListener("change", function () { addFiles(picker.files); picker.value = ""; input.focus(); });
+  attach.addEventListener("click", function () { picker.click(); });
+  // dropping files on the message box (or anywhere on the form) attaches them
+  function dragsFiles(event) {
+    return !attach.hidden && event.dataTransfer && [].indexOf.call(event.dataTransfer.types, "Files") >= 0;
+  }
+  form.addEventListener("dragover", function (event) {
+    if (dragsFiles(event)) { event.preventDefault(); form.classList.add("drop"); }
+  });
+  form.addEventListener("dragleave", function (event) {
+    if (!form.contains(event.relatedTarget)) form.classList.remove("drop");
+  });
+  form.addEventListener("drop", function (event) {
+    form.classList.remove("drop");
+    if (dragsFiles(event)) { event.preventDefault(); addFiles(event.dataTransfer.files); input.focus(); }
+  });
+
   function send(text) {
     if (state.busy) return;
     var sugg = log.querySelector(".sugg");
     if (sugg) sugg.remove();
     setBusy(true);
-    setStatus("Sending\u2026");
+    var sent = files.slice();
+    setStatus(sent.length ? "Sending and reading " + sent.length + (sent.length > 1 ? " files" : " file") + "\u2026" : "Sending\u2026");
+    fileError("");
     var body = { message: text, idempotency_key: Date.now().toString(36) + Math.random().toString(36).slice(2) };
     if (state.conversation) body.conversation_id = state.conversation;
+    if (sent.length) {
+      // the same keys as a multipart form, one "files" part per file
+      var formData = new FormData();
+      for (var name in body) formData.append(name, body[name]);
+      sent.forEach(function (file) { formData.append("files", file, file.name); });
+      body = formData;
+    }
     var go = state.expires - Date.now() < 30000 ? refresh() : Promise.resolve();
     go.then(function () { return call("POST", "messages/", body); }).then(function (data) {
       input.value = "";
-      addUser(text);
+      files = [];
+      showFiles();
+      addUser(text, sent);
       state.conversation = data.conversation_id;
       persist();
       stream(data.run_id);
     }, function (error) {
       setBusy(false);
       setStatus("");
-      addError(error.message);
+      // a refused file: said next to the message box; what was typed and the files stay
+      if (sent.length || error.files) fileError((error.files || [error.message]).join(" "));
+      else addError(error.message);
     });
   }
 
@@ -443,7 +532,7 @@
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     var text = input.value.trim();
-    if (text && !input.disabled) send(text);
+    if ((text || files.length) && !input.disabled) send(text);
   });
   input.addEventListener("keydown", function (event) {
     if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); form.requestSubmit ? form.requestSubmit() : form.dispatchEvent(new Event("submit")); }
@@ -455,7 +544,7 @@
       var messages = data.messages || [];
       if (!messages.length) intro();
       messages.forEach(function (m) {
-        if (m.role === "user") addUser(m.content);
+        if (m.role === "user") addUser(m.content, m.files);
         else {
           var node = addBot(m.content);
           addSources(node, m.citations);
