@@ -15,7 +15,7 @@ from django.contrib import admin, messages
 from django.db.models import Q, QuerySet, StringAgg, Value
 from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce, NullIf
-from django.http import HttpRequest, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponseRedirect, QueryDict
 from django.urls import reverse
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.contrib.filters.admin import FieldTextFilter, RangeDateTimeFilter
@@ -29,6 +29,7 @@ from runtime.admin_support import (
     confirmed_action,
     label_html,
 )
+from runtime.admin_transcript import transcript_html
 from runtime.channels.models import WidgetChannel
 from runtime.channels.services import ChannelError, widget_channel_set_enabled
 from runtime.models import AgentCheckpoint, AgentConversation, AgentEvent, AgentMessage, AgentRun, MemoryEntry
@@ -71,29 +72,6 @@ class EventInline(ReadOnlyMixin, TabularInline):
     @display(description="Payload")
     def payload_text(self, event: AgentEvent) -> str:
         return _json_text(event.payload)
-
-
-class MessageInline(ReadOnlyMixin, TabularInline):
-    model = AgentMessage
-    fields = ["seq", "role", "agent_key", "content_text", "tool_calls_text", "run", "created_at"]
-    readonly_fields = fields
-    ordering = ["seq"]
-    extra = 0
-    # Unfold renders each read-only cell through its field machinery, ~4 ms a message: a page of
-    # 20 keeps a long conversation's page bounded (the builder's owner view reads it whole)
-    per_page = 20
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[AgentMessage]:
-        # each row names its run: one join, not a query per message
-        return super().get_queryset(request).select_related("run")
-
-    @display(description="Content")
-    def content_text(self, message: AgentMessage) -> str:
-        return _json_text(message.content)
-
-    @display(description="Tool calls")
-    def tool_calls_text(self, message: AgentMessage) -> str:
-        return _json_text(message.tool_calls)
 
 
 def _manageable(modeladmin: ModelAdmin, request: HttpRequest, runs: QuerySet[AgentRun]) -> list[AgentRun]:
