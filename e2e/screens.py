@@ -60,9 +60,37 @@ def _import_preview(text: str) -> Callable[[Any], None]:
     return preview
 
 
+def _long_admin_conversation(staff, agent_key: str):
+    """A conversation of more than a page of messages, with a tool call, its result and text that
+    does not break by itself (a long URL), for the admin's conversation page."""
+    from runtime.models import AgentConversation, AgentMessage, AgentRun
+
+    chat = AgentConversation.objects.create(agent_key=agent_key, user=staff, title="Where is my parcel?")
+    run = AgentRun.objects.create(conversation=chat, agent_key=agent_key, user=staff, status="succeeded")
+    url = "https://shop.example.com/track/" + "0123456789abcdef" * 8
+    said = [
+        ("user", {"content": "Where is my parcel? I ordered it last week and it has not arrived yet."}),
+        ("assistant", {"tool_calls": [{"id": "call_1", "name": "track", "arguments": {"order": "A-1"}}]}),
+        ("tool", {"name": "track", "content": f'{{"status": "in transit", "url": "{url}"}}'}),
+        ("assistant", {"content": f"It is on its way; follow it at {url}\nIt should arrive by Friday."}),
+    ] * 6
+    AgentMessage.objects.bulk_create(
+        AgentMessage(
+            conversation=chat,
+            run=run,
+            seq=seq,
+            role=role,
+            agent_key="" if role == "user" else agent_key,
+            **fields,
+        )
+        for seq, (role, fields) in enumerate(said, start=1)
+    )
+    return chat
+
+
 def builder_screens(staff) -> list[Screen]:
     """Create the data (an agent with two versions and a draft, an HTTP tool, a system, memory, a
-    knowledge base with an indexed document, a widget, an API key, a conversation, a team) and
+    knowledge base with an indexed document, a widget, an API key, conversations, a team) and
     return every screen."""
     from django.contrib.auth.models import Permission
     from django.core.files.uploadedfile import SimpleUploadedFile
@@ -143,6 +171,8 @@ def builder_screens(staff) -> list[Screen]:
     wait_until(lambda: AgentRun.objects.filter(pk=run.pk, status="succeeded").exists(), "the run", timeout=60)
     run.refresh_from_db()
 
+    chat = _long_admin_conversation(staff, agent.slug)
+
     exported = export_agent(agent=agent).replace(agent.slug, "imported-helper")
     a = f"/agents/{agent.public_id}"
     k = f"/knowledge/{base.public_id}"
@@ -183,6 +213,7 @@ def builder_screens(staff) -> list[Screen]:
         ("model-keys", "/settings/models/", None),
         ("admin-runs", "/admin/runtime/agentrun/", None),
         ("admin-run", f"/admin/runtime/agentrun/{run.pk}/change/", None),
+        ("admin-conversation", f"/admin/runtime/agentconversation/{chat.pk}/change/", None),
     ]
 
 

@@ -4,6 +4,7 @@ and an edit made on page 2 answers with page 2, not the first page."""
 from __future__ import annotations
 
 import hashlib
+import re
 
 import pytest
 from playwright.sync_api import expect
@@ -70,9 +71,7 @@ def test_admin_conversation_page_shows_its_messages_20_at_a_time(page, staff):
     from builder.services import agent_create
     from runtime.models import AgentConversation, AgentMessage, AgentRun
 
-    # the messages inline needs the model's view permission, which builder staff do not have
-    staff.is_superuser = True
-    staff.save(update_fields=["is_superuser"])
+    # the agent's owner, a staff user without model permissions, reads its conversations
     agent_create(owner=staff, slug="support", name="Support", config={"system_prompt": "x"})
     conversation = AgentConversation.objects.create(agent_key="support", user=staff, title="Orders")
     for i in range(20):
@@ -86,9 +85,30 @@ def test_admin_conversation_page_shows_its_messages_20_at_a_time(page, staff):
             for n, role in ((1, "user"), (2, "assistant"))
         )
     page.goto(f"/admin/runtime/agentconversation/{conversation.pk}/change/")
-    expect(page.get_by_text("user says 0", exact=True)).to_be_visible(timeout=LOAD)
+    messages = page.get_by_role("list", name="Messages 1 to 20")
+    expect(messages.get_by_role("listitem")).to_have_count(20, timeout=LOAD)
+    expect(messages.get_by_role("listitem").first).to_contain_text("user says 0")
+    expect(messages.get_by_role("listitem").nth(1)).to_contain_text("assistant says 0")
     expect(page.get_by_text("assistant says 19", exact=True)).to_have_count(0)
     shot(page, "pager-admin-conversation-page-1")
-    page.locator(".inline-pagination a", has_text="2").click()  # Unfold's pager: htmx links without href
-    expect(page.get_by_text("assistant says 19", exact=True)).to_be_visible(timeout=LOAD)
+    pager = page.get_by_role("navigation", name="Pages of messages")
+    expect(pager).to_contain_text("Page 1 of 2")
+    pager.get_by_role("link", name="Next").click()
+    expect(pager).to_contain_text("Page 2 of 2", timeout=LOAD)
+    expect(page.get_by_text("assistant says 19", exact=True)).to_be_visible()
+    expect(page.get_by_text("user says 0", exact=True)).to_have_count(0)
     shot(page, "pager-admin-conversation-page-2")
+    # a message links to the run that wrote it
+    page.get_by_role("list", name="Messages 21 to 40").get_by_role("listitem").last.get_by_role(
+        "link", name="run"
+    ).click()
+    expect(page).to_have_url(re.compile(r"/admin/runtime/agentrun/[0-9a-f-]+/change/$"), timeout=LOAD)
+    pager_back = f"/admin/runtime/agentconversation/{conversation.pk}/change/?messages-page=2"
+    # on a phone the page of messages reads without scrolling sideways
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(pager_back)
+    expect(page.get_by_role("navigation", name="Pages of messages")).to_contain_text(
+        "Page 2 of 2", timeout=LOAD
+    )
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    shot(page, "pager-admin-conversation-390")

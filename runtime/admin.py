@@ -15,7 +15,7 @@ from django.contrib import admin, messages
 from django.db.models import Q, QuerySet, StringAgg, Value
 from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce, NullIf
-from django.http import HttpRequest, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponseRedirect, QueryDict
 from django.urls import reverse
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.contrib.filters.admin import FieldTextFilter, RangeDateTimeFilter
@@ -23,12 +23,14 @@ from unfold.decorators import action, display
 
 from runtime import access
 from runtime.admin_support import (
+    CappedCountPaginator,
     QuickRowsMixin,
     ReadOnlyMixin,
     VisibleRowsMixin,
     confirmed_action,
     label_html,
 )
+from runtime.admin_transcript import transcript_html
 from runtime.channels.models import WidgetChannel
 from runtime.channels.services import ChannelError, widget_channel_set_enabled
 from runtime.models import AgentCheckpoint, AgentConversation, AgentEvent, AgentMessage, AgentRun, MemoryEntry
@@ -71,29 +73,6 @@ class EventInline(ReadOnlyMixin, TabularInline):
     @display(description="Payload")
     def payload_text(self, event: AgentEvent) -> str:
         return _json_text(event.payload)
-
-
-class MessageInline(ReadOnlyMixin, TabularInline):
-    model = AgentMessage
-    fields = ["seq", "role", "agent_key", "content_text", "tool_calls_text", "run", "created_at"]
-    readonly_fields = fields
-    ordering = ["seq"]
-    extra = 0
-    # Unfold renders each read-only cell through its field machinery, ~4 ms a message: a page of
-    # 20 keeps a long conversation's page bounded (the builder's owner view reads it whole)
-    per_page = 20
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[AgentMessage]:
-        # each row names its run: one join, not a query per message
-        return super().get_queryset(request).select_related("run")
-
-    @display(description="Content")
-    def content_text(self, message: AgentMessage) -> str:
-        return _json_text(message.content)
-
-    @display(description="Tool calls")
-    def tool_calls_text(self, message: AgentMessage) -> str:
-        return _json_text(message.tool_calls)
 
 
 def _manageable(modeladmin: ModelAdmin, request: HttpRequest, runs: QuerySet[AgentRun]) -> list[AgentRun]:
@@ -161,6 +140,7 @@ class AgentRunAdmin(QuickRowsMixin, RunRowsMixin, ReadOnlyMixin, ModelAdmin):
     actions = ["cancel_runs", "retry_runs"]
     actions_detail = ["cancel_run", "retry_run"]
     show_full_result_count = False
+    paginator = CappedCountPaginator  # "1,000+ runs": no scan of every visible run per view
 
     def has_manage_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         run = self.resolve(request, obj)
@@ -273,6 +253,7 @@ class AgentEventAdmin(QuickRowsMixin, RunRowsMixin, ReadOnlyMixin, ModelAdmin):
     search_fields = ["run__id", "event_type"]
     readonly_fields = [f.name for f in AgentEvent._meta.fields]
     show_full_result_count = False
+    paginator = CappedCountPaginator
 
     @display(description="Agent", ordering="run__agent_key")
     def agent(self, event: AgentEvent) -> str:
@@ -298,11 +279,27 @@ class AgentConversationAdmin(QuickRowsMixin, VisibleRowsMixin, ModelAdmin):
         "active_agent_key",
         "created_at",
         "updated_at",
+        "transcript",
     ]
-    inlines = [MessageInline]
+    fieldsets = [
+        (None, {"fields": ["title", "metadata", *readonly_fields[:-1]]}),
+        ("Messages", {"fields": ["transcript"]}),
+    ]
 
     def visible_filter(self, user: Any) -> Q | None:
         return access.visible_conversations_q(user)
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Any:
+        conversation = super().get_object(request, object_id, from_field)
+        if conversation is not None:
+            # a read-only field sees only the object: the transcript's page travels on it
+            conversation.transcript_query = request.GET
+        return conversation
+
+    @display(description="Transcript")
+    def transcript(self, conversation: AgentConversation) -> str:
+        # one template over the page's rows: Unfold's inline rendered each cell, ~4 ms a message
+        return transcript_html(conversation, getattr(conversation, "transcript_query", QueryDict()))
 
 
 @admin.register(AgentMessage)

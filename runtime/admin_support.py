@@ -16,10 +16,12 @@ from typing import Any
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db.models import Model, Q
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.functional import cached_property
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from unfold.admin import ModelAdmin, checkbox
@@ -104,6 +106,32 @@ class QuickRowsMixin:
         return mark_safe(_checkbox_html().replace(_PK_SLOT, escape(str(obj.pk))))  # noqa: S308 - pk escaped
 
     action_checkbox.short_description = ModelAdmin.action_checkbox.short_description  # type: ignore[attr-defined]
+
+
+# -- counting at most so many rows ------------------------------------------------------------
+# Django's changelist counts every row it could list on each view: for a staff user that is a
+# scan of all runs through the sharing filter (the runs of 1,000 shared agents among 10,000), the
+# page's costliest statement, and it grows with the table. Counting stops at COUNT_CAP instead.
+
+
+class AtLeast(int):
+    """A row count that stopped at its cap: it pages like the number, and reads "1,000+"."""
+
+    def __str__(self) -> str:
+        return f"{int(self):,}+"
+
+
+class CappedCountPaginator(Paginator):
+    """Counts at most ``COUNT_CAP`` rows (one ``LIMIT``ed count, in no particular order); beyond
+    that the changelist shows "1,000+" and its first ``COUNT_CAP`` rows in pages; filters narrow
+    the rest."""
+
+    COUNT_CAP = 1_000
+
+    @cached_property
+    def count(self) -> int:
+        counted = self.object_list.order_by()[: self.COUNT_CAP + 1].count()
+        return AtLeast(self.COUNT_CAP) if counted > self.COUNT_CAP else counted
 
 
 def confirmed_action(

@@ -245,7 +245,12 @@ def test_the_owners_secrets_do_not_reach_another_staff_user(clients, data):
         body = client.get(url).content.decode()
         assert "owner-only answer" not in body and "my secret question" not in body
     conversation = AgentConversation.objects.get()
-    assert client.get(f"/admin/runtime/agentconversation/{conversation.pk}/change/").status_code == 302
+    change = f"/admin/runtime/agentconversation/{conversation.pk}/change/"
+    assert client.get(change).status_code == 302
+    assert client.get(change, {"messages-page": 1}).status_code == 302  # paging does not open it
+    # the owner, a staff user without model permissions, reads the conversation's messages
+    owner_page = clients["owner"].get(change).content.decode()
+    assert "Messages 1–1 of 1" in owner_page and "my secret question" in owner_page
 
 
 def test_anonymous_sessions_are_for_superusers_only(clients):
