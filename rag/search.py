@@ -16,6 +16,8 @@ vector half still reads the whole question. Small bases are searched with every 
 ``hnsw.iterative_scan`` lets the index keep scanning when the knowledge-base filter drops
 rows, so a filter never empties the result; ``hnsw.ef_search`` is ``EF_SEARCH`` (pgvector's
 default of 40 gave recall@10 0.91 in a base that shares its index with as many other chunks).
+The vector half orders by ``embedding::halfvec(<dims>)``, the expression each model's HNSW
+index is built on (migration 0004); the ``vector_score`` shown is computed in full precision.
 """
 
 from __future__ import annotations
@@ -42,10 +44,10 @@ COMMON_WORD_SHARE = 0.05
 _SQL = r"""
 WITH vec AS (
     SELECT id, dist, row_number() OVER (ORDER BY dist) AS rank FROM (
-        SELECT c.id, c.embedding::vector({dims}) <=> %(vector)s::vector({dims}) AS dist
+        SELECT c.id, c.embedding::halfvec({dims}) <=> %(vector)s::halfvec({dims}) AS dist
         FROM rag_chunk c
         WHERE c.embedding_model = {model} AND c.knowledge_base_id = ANY(%(bases)s)
-        ORDER BY c.embedding::vector({dims}) <=> %(vector)s::vector({dims})
+        ORDER BY c.embedding::halfvec({dims}) <=> %(vector)s::halfvec({dims})
         LIMIT %(candidates)s
     ) nearest
 ),
@@ -139,6 +141,31 @@ def _model_literal(key: str) -> str:
     return f"'{key}'"
 
 
+def search_statement(
+    *,
+    model: str,
+    dimensions: int,
+    vector: list[float],
+    base_ids: list[int],
+    query: str,
+    top_k: int,
+    candidates: int,
+) -> tuple[str, dict]:
+    """The one SQL statement (and its parameters) that searches ``base_ids`` of one model."""
+    sql = _SQL.format(dims=int(dimensions), model=_model_literal(model), config=TEXT_SEARCH_CONFIG, rrf=RRF_K)
+    params = {
+        "vector": "[" + ",".join(f"{x:.7f}" for x in vector) + "]",
+        "bases": base_ids,
+        "candidates": max(candidates, top_k),
+        "text": query[:2000],
+        "top_k": top_k,
+        "text_scan": TEXT_SCAN,
+        "common_from": COMMON_WORDS_FROM,
+        "common_share": COMMON_WORD_SHARE,
+    }
+    return sql, params
+
+
 def search(
     *,
     knowledge_bases: list[KnowledgeBase],
@@ -156,23 +183,15 @@ def search(
     if query and by_model:
         for model, base_ids in by_model.items():
             embedder = get_embedder(model)
-            vector = embedder.embed([query])[0]
-            sql = _SQL.format(
-                dims=int(embedder.dimensions),
-                model=_model_literal(model),
-                config=TEXT_SEARCH_CONFIG,
-                rrf=RRF_K,
+            sql, params = search_statement(
+                model=model,
+                dimensions=embedder.dimensions,
+                vector=embedder.embed([query])[0],
+                base_ids=base_ids,
+                query=query,
+                top_k=top_k,
+                candidates=candidates,
             )
-            params = {
-                "vector": "[" + ",".join(f"{x:.7f}" for x in vector) + "]",
-                "bases": base_ids,
-                "candidates": max(candidates, top_k),
-                "text": query[:2000],
-                "top_k": top_k,
-                "text_scan": TEXT_SCAN,
-                "common_from": COMMON_WORDS_FROM,
-                "common_share": COMMON_WORD_SHARE,
-            }
             with transaction.atomic(), connection.cursor() as cursor:
                 try:
                     with transaction.atomic():
