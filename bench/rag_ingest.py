@@ -27,11 +27,13 @@ from __future__ import annotations
 import itertools
 import os
 import random
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 
 from bench._sse import env_int
 from bench.common import PROJECT_ROOT, PYTHON, dedicated_database, django_env, setup_django, stop_process
@@ -76,6 +78,19 @@ class Workers:
             )
             for _ in range(count)
         ]
+
+    def each_alone(self) -> Iterator[None]:
+        """Yield once per worker with the others paused (SIGSTOP), so what the caller queues then
+        is claimed by that worker: a warm-up reaches every worker, not whichever wakes first."""
+        for chosen in self.processes:
+            others = [p for p in self.processes if p is not chosen]
+            for process in others:
+                process.send_signal(signal.SIGSTOP)
+            try:
+                yield
+            finally:
+                for process in others:
+                    process.send_signal(signal.SIGCONT)
 
     def stop(self) -> None:
         for process in self.processes:
@@ -189,9 +204,13 @@ def main() -> list[dict]:
         for count in (1, 2):
             workers = Workers(url, count, env)
             try:
-                # warm-up: the workers' imports, the parser's fork server, the SDK's first connection
-                for model in MODELS:
-                    _upload_round(owner, model=model, texts=[document_text(rng, 20)], tag=f"warm {count}")
+                # warm-up of every worker: its imports, the parser's fork server, the SDK's first
+                # connection (a second worker left cold paid these inside the first measured round)
+                for number, _ in enumerate(workers.each_alone()):
+                    for model in MODELS:
+                        _upload_round(
+                            owner, model=model, texts=[document_text(rng, 20)], tag=f"warm {count}.{number}"
+                        )
                 figures: dict[str, dict[str, list[float]]] = {
                     m: {"engine": [], "embed": [], "insert": [], "no_hnsw": [], "seconds": [], "chunks": []}
                     for m in MODELS

@@ -121,9 +121,11 @@ def _recall(base, rng: random.Random) -> float:
     from rag.search import EF_SEARCH
 
     embedder = get_embedder(base.embedding_model)
-    sql = (
+    # the search's expression (the HNSW index's, half precision), against an exact scan in full precision
+    approximate_sql, exact_sql = (
         "SELECT id FROM rag_chunk WHERE embedding_model = 'local' AND knowledge_base_id = %s "
-        "ORDER BY embedding::vector(64) <=> %s::vector(64) LIMIT 10"
+        f"ORDER BY embedding::{kind}(64) <=> %s::{kind}(64) LIMIT 10"
+        for kind in ("halfvec", "vector")
     )
     total = 0.0
     for _ in range(50):
@@ -131,10 +133,10 @@ def _recall(base, rng: random.Random) -> float:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
             cursor.execute(f"SET LOCAL hnsw.ef_search = {EF_SEARCH}")  # as the product's search does
-            cursor.execute(sql, [base.pk, vector])
+            cursor.execute(approximate_sql, [base.pk, vector])
             approx = {row[0] for row in cursor.fetchall()}
             cursor.execute("SET LOCAL enable_indexscan = off")
-            cursor.execute(sql, [base.pk, vector])
+            cursor.execute(exact_sql, [base.pk, vector])
             exact = {row[0] for row in cursor.fetchall()}
         total += len(approx & exact) / 10
     return total / 50

@@ -4,7 +4,7 @@ A document's chunks are written in the same transaction that marks it ``ready``
 (``rag/ingest.py``), replacing whatever chunks it had, so search never sees a
 half-indexed document and a resumed ingestion never duplicates chunks.
 Chunk embeddings live in one untyped ``vector`` column; each embedding model has
-a partial HNSW index on ``embedding::vector(<its dimensions>)`` (migration 0002),
+a partial HNSW index on ``embedding::halfvec(<its dimensions>)`` (migrations 0002, 0004),
 which is how pgvector indexes vectors of several sizes in one table.
 """
 

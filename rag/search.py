@@ -19,6 +19,8 @@ default of 40 gave recall@10 0.91 in a base that shares its index with as many o
 Both settings and the statement go to the server as one query string (one round trip, one
 transaction); the fused ranking is cut to ``top_k`` before the chunks' rows, documents and
 bases are read, so only the rows returned are fetched.
+The vector half orders by ``embedding::halfvec(<dims>)``, the expression each model's HNSW
+index is built on (migration 0004); the ``vector_score`` shown is computed in full precision.
 """
 
 from __future__ import annotations
@@ -58,10 +60,10 @@ _BEFORE_ITERATIVE_SCAN = (
 _SQL = r"""
 WITH vec AS (
     SELECT id, dist, row_number() OVER (ORDER BY dist) AS rank FROM (
-        SELECT c.id, c.embedding::vector({dims}) <=> %(vector)s::vector({dims}) AS dist
+        SELECT c.id, c.embedding::halfvec({dims}) <=> %(vector)s::halfvec({dims}) AS dist
         FROM rag_chunk c
         WHERE c.embedding_model = {model} AND c.knowledge_base_id = ANY(%(bases)s)
-        ORDER BY c.embedding::vector({dims}) <=> %(vector)s::vector({dims})
+        ORDER BY c.embedding::halfvec({dims}) <=> %(vector)s::halfvec({dims})
         LIMIT %(candidates)s
     ) nearest
 ),
@@ -181,6 +183,33 @@ def embed_question(*, models: set[str], query: str) -> dict[str, list[float]]:
     return {model: get_embedder(model).embed([query])[0] for model in models} if query else {}
 
 
+def search_statement(
+    *,
+    model: str,
+    dimensions: int,
+    vector: list[float],
+    base_ids: list[int],
+    query: str,
+    top_k: int,
+    candidates: int,
+) -> tuple[str, dict]:
+    """The one SQL statement (and its parameters) that searches ``base_ids`` of one model."""
+    sql = _SQL.format(dims=int(dimensions), model=_model_literal(model), config=TEXT_SEARCH_CONFIG, rrf=RRF_K)
+    params = {
+        "vector": "[" + ",".join(f"{x:.7f}" for x in vector) + "]",
+        "bases": base_ids,
+        "candidates": max(candidates, top_k),
+        "text": query[:2000],
+        "top_k": top_k,
+        "text_scan": TEXT_SCAN,
+        "common_from": COMMON_WORDS_FROM,
+        "common_share": COMMON_WORD_SHARE,
+        "ef_search": str(EF_SEARCH),
+        "before_iterative_scan": list(_BEFORE_ITERATIVE_SCAN),
+    }
+    return sql, params
+
+
 def search(
     *,
     knowledge_bases: list[KnowledgeBase],
@@ -200,25 +229,15 @@ def search(
     if query and by_model:
         for model, base_ids in by_model.items():
             embedder = get_embedder(model)
-            vector = vectors[model] if vectors and model in vectors else embedder.embed([query])[0]
-            sql = _SQL.format(
-                dims=int(embedder.dimensions),
-                model=_model_literal(model),
-                config=TEXT_SEARCH_CONFIG,
-                rrf=RRF_K,
+            sql, params = search_statement(
+                model=model,
+                dimensions=embedder.dimensions,
+                vector=vectors[model] if vectors and model in vectors else embedder.embed([query])[0],
+                base_ids=base_ids,
+                query=query,
+                top_k=top_k,
+                candidates=candidates,
             )
-            params = {
-                "vector": "[" + ",".join(f"{x:.7f}" for x in vector) + "]",
-                "bases": base_ids,
-                "candidates": max(candidates, top_k),
-                "text": query[:2000],
-                "top_k": top_k,
-                "text_scan": TEXT_SCAN,
-                "common_from": COMMON_WORDS_FROM,
-                "common_share": COMMON_WORD_SHARE,
-                "ef_search": str(EF_SEARCH),
-                "before_iterative_scan": list(_BEFORE_ITERATIVE_SCAN),
-            }
             with connection.cursor() as cursor:
                 # One round trip (each costs milliseconds on a busy server): the settings and the
                 # search go as one query string, which PostgreSQL runs as one transaction, so the

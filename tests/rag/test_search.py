@@ -102,3 +102,32 @@ def test_words_most_passages_contain_do_not_hide_the_distinctive_one(owner, monk
     # a question made only of common words still searches text (with its rarest word)
     monkeypatch.setattr(search_module, "COMMON_WORD_SHARE", 0.05)
     assert any(h.text_score is not None for h in search(knowledge_bases=[base], query="policy", top_k=5).hits)
+
+
+@pytest.mark.parametrize("model", ["local", "hash", "openai-small"])
+def test_the_vector_half_can_use_the_models_hnsw_index(owner, model):
+    """The statement orders by the expression the model's partial HNSW index is built on
+    (``embedding::halfvec(<dims>)``, migration 0004): with a cast that differs from the index's,
+    every search would scan the whole table. Sequential scans are priced out so the plan shows
+    whether the index *can* serve the statement, whatever the table's size."""
+    from django.db import connection, transaction
+
+    from rag.embeddings import model_config
+    from rag.search import search_statement
+
+    base = knowledge_base_create(owner=owner, name="Planned", embedding_model=model)
+    dims = int(model_config(model)["dimensions"])
+    sql, params = search_statement(
+        model=model,
+        dimensions=dims,
+        vector=[1.0] * dims,
+        base_ids=[base.pk],
+        query="refund",
+        top_k=5,
+        candidates=40,
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert f"Index Scan using rag_chunk_hnsw_half_{model.replace('-', '_')}" in plan, plan
