@@ -72,7 +72,8 @@ def system_publish(*, system: AgentSystem, user: AbstractBaseUser) -> dict[str, 
     pins: dict[str, str] = {}
     members = [m.agent for m in system.members.select_related("agent__draft", "agent__published_version")]
     # a member that delegates to another member is published after it (sub-agents go live first)
-    members.sort(key=lambda agent: _delegates_to_members(agent, members))
+    depth = {agent.slug: _delegates_to_members(agent, members) for agent in members}
+    members.sort(key=lambda agent: depth[agent.slug])
     for agent in members:
         if agent.published_version is None or agent.draft.has_unpublished_changes:
             version = agent_publish(agent=agent, user=user, note=f"Published with system {system.name}")

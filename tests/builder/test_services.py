@@ -155,9 +155,10 @@ def test_publish_waits_for_sub_agents_that_were_never_published(owner):
 
 def test_system_publish_puts_delegated_members_live_first(owner):
     # the entry delegates to a member that delegates to another: published deepest first
-    specialist = make_agent(owner, slug="specialist")
-    triage = make_agent(owner, slug="triage", sub_agents=["specialist"])
-    entry = make_agent(owner, slug="entry", sub_agents=["triage"])
+    # members are listed by name: here callers come before the agents they call
+    specialist = make_agent(owner, slug="specialist", name="C specialist")
+    triage = make_agent(owner, slug="triage", name="B triage", sub_agents=["specialist"])
+    entry = make_agent(owner, slug="entry", name="A entry", sub_agents=["triage"])
     system = system_save(
         owner=owner, slug="desk", name="Desk", entry_agent=entry, members={"triage": "t", "specialist": "s"}
     )
