@@ -25,7 +25,36 @@ DATABASE_NAME = "agents"
 # database `make dev` runs for real, so it is durable: a commit the API answered for survives a
 # crash. (The test suite turns synchronous_commit off for its own databases only: tests/fast_db.py.)
 CONF_MARKER = "# agent-builder"
-EXTRA_CONF = "max_connections = 400\nshared_buffers = 128MB\nfsync = on\nsynchronous_commit = on\n"
+
+
+def _memory_bytes() -> int:
+    """What this machine has, or less when a container (cgroup v2) limits this process."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+    except OSError:
+        return total
+    return min(total, int(limit)) if limit.isdigit() else total
+
+
+def shared_buffers_mb(memory: int | None = None) -> int:
+    """An eighth of the memory, between PostgreSQL's default of 128 MB and 1 GB.
+
+    PostgreSQL's 128 MB holds about 100,000 knowledge chunks' HNSW index but not their rows:
+    at 100,000 chunks (+100,000 of another base) a search read 1,700 pages a time from the
+    operating system's cache, and with 1 GB read none (docs/knowledge.md). A quarter of the memory
+    is the usual advice for a dedicated server; this one shares the machine with the workers and
+    whatever else a developer runs.
+    """
+    memory = _memory_bytes() if memory is None else memory
+    return max(128, min(1024, memory // 8 // 1048576))
+
+
+def extra_conf() -> str:
+    return (
+        f"max_connections = 400\nshared_buffers = {shared_buffers_mb()}MB\n"
+        "fsync = on\nsynchronous_commit = on\n"
+    )
 
 
 def data_dir() -> Path:
@@ -90,7 +119,7 @@ def write_conf(folder: Path) -> bool:
     path = folder / "postgresql.conf"
     text = path.read_text()
     head = text.split("\n" + CONF_MARKER + "\n", 1)[0].rstrip("\n")
-    wanted = f"{head}\n\n{CONF_MARKER}\n{EXTRA_CONF}"
+    wanted = f"{head}\n\n{CONF_MARKER}\n{extra_conf()}"
     if text == wanted:
         return False
     path.write_text(wanted)
@@ -99,7 +128,7 @@ def write_conf(folder: Path) -> bool:
 
 def _reload(server) -> None:
     """A server already running with an older block reads the new one (fsync and
-    synchronous_commit take effect on reload; max_connections waits for a restart)."""
+    synchronous_commit take effect on reload; max_connections and shared_buffers wait for a restart)."""
     with psycopg.connect(server.get_uri(), autocommit=True) as conn:
         conn.execute("SELECT pg_reload_conf()")
 

@@ -6,6 +6,8 @@ half-indexed document and a resumed ingestion never duplicates chunks.
 Chunk embeddings live in one untyped ``vector`` column; each embedding model has
 a partial HNSW index on ``embedding::halfvec(<its dimensions>)`` (migrations 0002, 0004),
 which is how pgvector indexes vectors of several sizes in one table.
+The ``search`` column's full-text index is an expression index created by migration 0005 (on the
+words plus a lexeme naming the chunk's knowledge base, see ``rag/search.py``), not declared here.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
-from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
 from pgvector.django import VectorField
@@ -122,7 +123,6 @@ class Chunk(models.Model):
             models.UniqueConstraint(fields=["document", "ordinal"], name="rag_chunk_ordinal_unique")
         ]
         indexes = [
-            GinIndex(fields=["search"], name="rag_chunk_search_gin"),
             models.Index(fields=["knowledge_base", "embedding_model"], name="rag_chunk_kb_model"),
         ]
 

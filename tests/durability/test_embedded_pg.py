@@ -46,7 +46,11 @@ def test_an_old_data_dir_becomes_durable_on_the_next_start(old_data_dir):
     assert embedded_pg.write_conf(folder) is False  # rewritten once, then left alone
 
     server._stop()  # and a fresh start reads the same durable block
-    assert _show(embedded_pg.database_url(), "fsync") == "on"
+    url = embedded_pg.database_url()
+    assert _show(url, "fsync") == "on"
+    with psycopg.connect(url, autocommit=True) as conn:  # shared_buffers changes on a restart only
+        sized = conn.execute("SELECT pg_size_bytes(current_setting('shared_buffers'))").fetchone()[0]
+    assert sized == embedded_pg.shared_buffers_mb() * 1048576
 
 
 def test_only_the_test_database_commits_without_waiting_for_the_disk(db):
@@ -58,3 +62,11 @@ def test_only_the_test_database_commits_without_waiting_for_the_disk(db):
     # the project database on the same server (the one `make dev` uses) keeps the durable default
     dev_url = embedded_pg.database_url()
     assert _show(dev_url, "synchronous_commit") == "on"
+
+
+@pytest.mark.parametrize(
+    ("memory_gb", "expected_mb"), [(0.5, 128), (2, 256), (4, 512), (24, 1024), (256, 1024)]
+)
+def test_shared_buffers_grow_with_the_machine_within_bounds(memory_gb, expected_mb):
+    """An eighth of the memory: never under PostgreSQL's default, never over 1 GB on a big machine."""
+    assert embedded_pg.shared_buffers_mb(int(memory_gb * 1024**3)) == expected_mb

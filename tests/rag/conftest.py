@@ -7,6 +7,14 @@ from rag.models import Document
 from rag.services import knowledge_base_create
 
 
+@pytest.fixture(autouse=True)
+def _fresh_common_words():
+    """Each test's database has its own statistics; a process keeps them for minutes otherwise."""
+    from rag.search import forget_common_words
+
+    forget_common_words()
+
+
 @pytest.fixture
 def base(owner):
     return knowledge_base_create(owner=owner, name="Handbook", chunk_size=60, chunk_overlap=10)
