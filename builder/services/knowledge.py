@@ -87,6 +87,13 @@ def _seen(user: Any, bases: Iterable[KnowledgeBase] | None = None) -> set[Any]:
     return set(visible_to(user, rows).values_list("pk", flat=True))
 
 
+def visible_knowledge_bases(user: Any, public_ids: Iterable[Any]) -> dict[Any, KnowledgeBase]:
+    """The bases of ``public_ids`` that ``user`` may see (the rule for attaching one), by public
+    id: one that does not exist and one hidden from ``user`` are both simply absent."""
+    rows = visible_to(user, KnowledgeBase.objects.filter(public_id__in=list(public_ids)))
+    return {base.public_id: base for base in rows}
+
+
 @transaction.atomic
 def knowledge_attach(
     *,
