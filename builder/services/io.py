@@ -194,8 +194,12 @@ def _knowledge_refs(raw: Any, where: str) -> list[tuple[uuid.UUID, str, dict[str
             raise ConfigError(
                 {"file": f"{at} must be a mapping with id, name, mode, top_k and score_threshold."}
             )
+        if ref.get("id") is None:
+            raise ConfigError(
+                {"file": f"{at}.id is missing: the knowledge base's id; export the file again."}
+            )
         try:
-            public_id = uuid.UUID(str(ref.get("id")))
+            public_id = uuid.UUID(str(ref["id"]))
         except ValueError:
             raise ConfigError(
                 {"file": f"{at}.id: {ref.get('id')!r} is not a knowledge base id; export the file again."}
@@ -214,7 +218,7 @@ def _knowledge_refs(raw: Any, where: str) -> list[tuple[uuid.UUID, str, dict[str
                 {"file": "; ".join(f"{at}.{key}: {message}" for key, message in exc.errors.items())}
             ) from None
         settings["score_threshold"] = float(settings["score_threshold"])
-        refs.append((public_id, name, settings))
+        refs.append((public_id, name[:200], settings))
     return refs
 
 

@@ -236,6 +236,7 @@ BAD = [
         {"id": "handbook"},
         "knowledge_bases[1].id: 'handbook' is not a knowledge base id; export the file again.",
     ),
+    ({"id": None}, "knowledge_bases[1].id is missing: the knowledge base's id; export the file again."),
     ({"name": ["x"]}, "knowledge_bases[1].name must be a text."),
 ]
 
