@@ -290,7 +290,8 @@ class SystemMemberAdmin(OwnedAdmin):
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(VisibleRowsMixin, ModelAdmin):
-    """Who shared, unshared, changed a role, published, restored or deleted what. Read-only; a staff
+    """Who shared, unshared, changed a role, published, restored, deleted, or attached, changed or
+    detached a knowledge base of an agent or system, and what. Read-only; a staff
     user sees the entries of objects they may see (deleted objects: entries they wrote themselves)."""
 
     list_display = [
@@ -301,6 +302,7 @@ class AuditEntryAdmin(VisibleRowsMixin, ModelAdmin):
         "target_name",
         "subject",
         "role",
+        "detail",
     ]
     list_filter = ["action", "target_kind", "created_at"]
     search_fields = ["target_name", "actor_name", "subject", "detail"]
@@ -314,7 +316,15 @@ class AuditEntryAdmin(VisibleRowsMixin, ModelAdmin):
             q |= Q(target_kind=kind, target_id__in=ids)
         return q
 
-    @display(description="Action", label={"deleted": "danger", "published": "success", "unshared": "warning"})
+    @display(
+        description="Action",
+        label={
+            "deleted": "danger",
+            "published": "success",
+            "unshared": "warning",
+            "knowledge_detached": "warning",
+        },
+    )
     def action_badge(self, entry: AuditEntry) -> str:
         return entry.action
 

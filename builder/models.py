@@ -328,6 +328,10 @@ class AuditAction(models.TextChoices):
     RESTORED = "restored", "Restored a version"
     DELETED = "deleted", "Deleted"
     INVITED = "invited", "Invited"
+    # an agent's or a system's use of a knowledge base (the base's name is the entry's subject)
+    KNOWLEDGE_ATTACHED = "knowledge_attached", "Attached knowledge base"
+    KNOWLEDGE_CHANGED = "knowledge_changed", "Changed knowledge base"
+    KNOWLEDGE_DETACHED = "knowledge_detached", "Detached knowledge base"
 
 
 class AuditEntry(models.Model):

@@ -173,7 +173,7 @@ def builder_screens(staff) -> list[Screen]:
 
     chat = _long_admin_conversation(staff, agent.slug)
 
-    exported = export_agent(agent=agent).replace(agent.slug, "imported-helper")
+    exported = export_agent(agent=agent, user=staff).replace(agent.slug, "imported-helper")
     a = f"/agents/{agent.public_id}"
     k = f"/knowledge/{base.public_id}"
     return [

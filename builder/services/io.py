@@ -1,13 +1,15 @@
 """Import and export of agents (and systems) as readable YAML.
 
 Export writes the draft configuration and identity; secrets never leave the
-database (tools are referred to by name). Import is two steps: :func:`import_plan`
-validates the whole file and says what would be created or changed, then
-:func:`import_apply` does it in one transaction, so a bad file saves nothing.
+database (tools are referred to by name, knowledge bases by public id and name,
+never their documents). Import is two steps: :func:`import_plan` validates the
+whole file and says what would be created or changed, then :func:`import_apply`
+does it in one transaction, so a bad file saves nothing.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -18,8 +20,18 @@ from builder.access import perms_for
 from builder.models import Agent, AgentSystem
 from builder.schema import CONFIG_FORMAT, ConfigError, Known, parse_config, validate_slug
 from builder.services.agents import agent_create, agent_update_draft
-from builder.services.knowledge import system_knowledge_from_text
+from builder.services.knowledge import (
+    SETTINGS,
+    knowledge_link_add,
+    knowledge_link_update,
+    knowledge_links,
+    knowledge_settings_check,
+    system_knowledge_from_text,
+    visible_knowledge_bases,
+    visible_knowledge_links,
+)
 from builder.services.systems import system_save
+from rag.models import KnowledgeBase
 from runtime.jsonsafe import text_problem
 
 if TYPE_CHECKING:
@@ -87,34 +99,54 @@ class _ImportLoader(yaml.SafeLoader):
         return super().construct_document(node)
 
 
-def _agent_data(agent: Agent) -> dict[str, Any]:
+def _knowledge_data(target: Agent | AgentSystem, user: AbstractBaseUser) -> dict[str, Any]:
+    """``{"knowledge_bases": [...]}``: the bases of ``target`` that ``user`` may see, by reference
+    (public id and name) with how each is used; nothing when there is none (files of agents
+    without knowledge stay as they were). Bases hidden from ``user`` are left out, name and all."""
+    links = visible_knowledge_links(target, user).order_by("knowledge_base__name", "pk")
+    refs = [
+        {
+            "id": str(link.knowledge_base.public_id),
+            "name": link.knowledge_base.name,
+            **{name: getattr(link, name) for name in SETTINGS},
+        }
+        for link in links
+    ]
+    return {"knowledge_bases": refs} if refs else {}
+
+
+def _agent_data(agent: Agent, user: AbstractBaseUser) -> dict[str, Any]:
     return {
         "slug": agent.slug,
         "name": agent.name,
         "description": agent.description,
         "icon": agent.icon,
         "config": agent.draft.config,
+        **_knowledge_data(agent, user),
     }
 
 
-def export_agent(*, agent: Agent) -> str:
-    return _dump({"format": CONFIG_FORMAT, "kind": "agent", "agents": [_agent_data(agent)]})
+def export_agent(*, agent: Agent, user: AbstractBaseUser) -> str:
+    """``agent``'s file as ``user`` (who may see it) downloads it."""
+    return _dump({"format": CONFIG_FORMAT, "kind": "agent", "agents": [_agent_data(agent, user)]})
 
 
-def export_system(*, system: AgentSystem) -> str:
+def export_system(*, system: AgentSystem, user: AbstractBaseUser) -> str:
+    """``system``'s file, its members' agents included, as ``user`` (who may see it) downloads it."""
     members = system.members.select_related("agent__draft")
     agents = {system.entry_agent.slug: system.entry_agent}
     agents.update({m.agent.slug: m.agent for m in members})
     data = {
         "format": CONFIG_FORMAT,
         "kind": "system",
-        "agents": [_agent_data(a) for a in agents.values()],
+        "agents": [_agent_data(a, user) for a in agents.values()],
         "system": {
             "slug": system.slug,
             "name": system.name,
             "description": system.description,
             "entry_agent": system.entry_agent.slug,
             "members": [{"agent": m.agent.slug, "role": m.role} for m in members],
+            **_knowledge_data(system, user),
         },
     }
     return _dump(data)
@@ -131,6 +163,96 @@ class PlanItem:
     slug: str
     name: str
     changes: list[str] = field(default_factory=list)
+    # knowledge bases: what will be attached or changed, in words, and those left out and why
+    knowledge: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    # the bases to attach, each with its settings (what ``import_apply`` does)
+    links: list[tuple[KnowledgeBase, dict[str, Any]]] = field(default_factory=list, repr=False)
+
+
+SKIPPED = (
+    "knowledge base {name!r} is not attached: there is no knowledge base with the id {id} here "
+    "that you can see; ask its owner to share it, then attach it on the Knowledge page"
+)
+
+
+def _knowledge_refs(raw: Any, where: str) -> list[tuple[uuid.UUID, str, dict[str, Any]]]:
+    """The file's ``knowledge_bases`` list checked: (public id, name, settings) each; a bad value is
+    a ConfigError naming its place, as everywhere in the file. Absent (older files): none."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise ConfigError(
+            {
+                "file": f"{where}.knowledge_bases must be a list of knowledge bases (id, name, mode, top_k, score_threshold)."
+            }
+        )
+    refs: list[tuple[uuid.UUID, str, dict[str, Any]]] = []
+    for index, ref in enumerate(raw, start=1):
+        at = f"{where}.knowledge_bases[{index}]"
+        if not isinstance(ref, dict):
+            raise ConfigError(
+                {"file": f"{at} must be a mapping with id, name, mode, top_k and score_threshold."}
+            )
+        if ref.get("id") is None:
+            raise ConfigError(
+                {"file": f"{at}.id is missing: the knowledge base's id; export the file again."}
+            )
+        try:
+            public_id = uuid.UUID(str(ref["id"]))
+        except ValueError:
+            raise ConfigError(
+                {"file": f"{at}.id: {ref.get('id')!r} is not a knowledge base id; export the file again."}
+            ) from None
+        name = ref.get("name", "")
+        if not isinstance(name, str):
+            raise ConfigError({"file": f"{at}.name must be a text."})
+        if any(public_id == seen for seen, _name, _settings in refs):
+            raise ConfigError({"file": f"{at}.id: the knowledge base {name or public_id!s} is listed twice."})
+        settings = {"mode": ref.get("mode", "auto"), "top_k": ref.get("top_k", 4)}
+        settings["score_threshold"] = ref.get("score_threshold", 0.0)
+        try:
+            knowledge_settings_check(**settings)
+        except ConfigError as exc:
+            raise ConfigError(
+                {"file": "; ".join(f"{at}.{key}: {message}" for key, message in exc.errors.items())}
+            ) from None
+        settings["score_threshold"] = float(settings["score_threshold"])
+        refs.append((public_id, name[:200], settings))
+    return refs
+
+
+def _plan_knowledge(
+    user: AbstractBaseUser, item: PlanItem, raw: Any, where: str, existing: Agent | AgentSystem | None
+) -> None:
+    """Fill ``item``'s knowledge: each base of the file ``user`` may see (the builder's rule for
+    attaching, matched by public id) is attached, or its settings changed; the others are skipped
+    with the reason (a base that does not exist and one hidden from ``user`` read the same, so a
+    file cannot probe for ids). Import never detaches a base the file does not list."""
+    refs = _knowledge_refs(raw, where)
+    if not refs:
+        return
+    bases = visible_knowledge_bases(user, [public_id for public_id, _name, _settings in refs])
+    current = {}
+    if existing is not None:
+        current = {link.knowledge_base_id: link for link in knowledge_links(existing)}
+    for public_id, name, settings in refs:
+        base = bases.get(public_id)
+        if base is None:
+            item.skipped.append(SKIPPED.format(name=name or "(no name)", id=public_id))
+            continue
+        link = current.get(base.pk)
+        if link is None:
+            described = ", ".join(f"{key} {settings[key]}" for key in SETTINGS)
+            item.knowledge.append(f"attach knowledge base {base.name} ({described})")
+        else:
+            changed = [
+                f"{k} {getattr(link, k)} → {settings[k]}" for k in SETTINGS if getattr(link, k) != settings[k]
+            ]
+            if not changed:
+                continue
+            item.knowledge.append(f"knowledge base {base.name}: {', '.join(changed)}")
+        item.links.append((base, settings))
 
 
 @dataclass
@@ -204,7 +326,7 @@ def import_plan(*, user: AbstractBaseUser, text: str, known: Known) -> ImportPla
             ) from None
         existing = Agent.objects.select_related("draft").filter(slug=slug).first()
         if existing is None:
-            items.append(PlanItem("create", "agent", slug, str(raw["name"])))
+            item = PlanItem("create", "agent", slug, str(raw["name"]))
         elif not perms_for(user, existing).edit:
             raise ConfigError(
                 {
@@ -217,7 +339,11 @@ def import_plan(*, user: AbstractBaseUser, text: str, known: Known) -> ImportPla
             changed += [
                 k for k in ("name", "description", "icon") if k in raw and getattr(existing, k) != raw[k]
             ]
-            items.append(PlanItem("update", "agent", slug, str(raw["name"]), changed or ["nothing"]))
+            item = PlanItem("update", "agent", slug, str(raw["name"]), changed)
+        _plan_knowledge(user, item, raw.get("knowledge_bases"), f"{where} ({slug})", existing)
+        if item.action == "update" and not (item.changes or item.knowledge):
+            item.changes = ["nothing"]
+        items.append(item)
     if data["kind"] == "system":
         items.append(_plan_system(user, data.get("system"), slugs))
     return ImportPlan(items=items, data=data)
@@ -254,7 +380,20 @@ def _plan_system(user: AbstractBaseUser, raw: Any, agent_slugs: set[Any]) -> Pla
     if any(k.strip() for k in knowledge):
         # files exported before knowledge bases replaced the system's text box
         item.changes.append(f"shared knowledge (becomes a new knowledge base named {raw['name']})")
+    _plan_knowledge(user, item, raw.get("knowledge_bases"), "system", existing)
     return item
+
+
+def _attach_planned(target: Agent | AgentSystem, item: PlanItem, user: AbstractBaseUser) -> None:
+    """Attach or change what the plan says, through the builder's services (their access rule
+    again, and one audit entry each)."""
+    current = {link.knowledge_base_id: link for link in knowledge_links(target)}
+    for base, settings in item.links:
+        link = current.get(base.pk)
+        if link is None:
+            knowledge_link_add(target=target, user=user, knowledge_base=base, **settings)
+        else:
+            knowledge_link_update(link=link, user=user, **settings)
 
 
 @transaction.atomic
@@ -285,6 +424,7 @@ def import_apply(*, user: AbstractBaseUser, text: str, known: Known) -> list[Pla
             description=raw.get("description", ""),
             icon=raw.get("icon") or agent.icon,
         )
+        _attach_planned(agent, item, user)
     if plan.data["kind"] == "system":
         raw = plan.data["system"]
         system = system_save(
@@ -298,4 +438,5 @@ def import_apply(*, user: AbstractBaseUser, text: str, known: Known) -> list[Pla
         )
 
         system_knowledge_from_text(system=system, user=user, snippets=raw.get("knowledge") or [])
+        _attach_planned(system, next(item for item in plan.items if item.kind == "system"), user)
     return plan.items

@@ -26,6 +26,10 @@ def _links(target: Agent | AgentSystem) -> Any:
     return AgentKnowledge, {"agent": target}
 
 
+def _target_of(link: AgentKnowledge | SystemKnowledge) -> Agent | AgentSystem:
+    return link.system if isinstance(link, SystemKnowledge) else link.agent
+
+
 def knowledge_settings_check(*, mode: str, top_k: int, score_threshold: float) -> None:
     """How an attachment is used: the one place its rules live (the builder's form and the REST
     API both reach them through the services below). Raises ``ConfigError`` naming each field."""
@@ -44,6 +48,28 @@ def knowledge_settings_check(*, mode: str, top_k: int, score_threshold: float) -
         raise ConfigError(errors)
 
 
+SETTINGS = ("mode", "top_k", "score_threshold")
+
+
+def _settings_text(settings: dict[str, Any]) -> str:
+    """``mode auto, top_k 4, score_threshold 0.0``: the names the REST API and export use."""
+    return ", ".join(f"{name} {settings[name]}" for name in SETTINGS)
+
+
+def _changes_text(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """``top_k 5 → 8``: only the settings that differ ("" when none does)."""
+    return ", ".join(
+        f"{name} {before[name]} → {after[name]}" for name in SETTINGS if before[name] != after[name]
+    )
+
+
+def _audit(
+    user: Any, action: str, target: Agent | AgentSystem, base: KnowledgeBase, detail: str = ""
+) -> None:
+    """One entry in the audit log of the agent or system, naming the base (its name at the time)."""
+    audit_record(actor=user, action=action, obj=target, subject=base.name, detail=detail)
+
+
 def _refuse_hidden(bases: Iterable[KnowledgeBase], seen: set[Any], *, field: str) -> None:
     """Using a knowledge base needs at least the viewer role on it."""
     hidden = [base.name for base in bases if base.pk not in seen]
@@ -59,6 +85,13 @@ def _seen(user: Any, bases: Iterable[KnowledgeBase] | None = None) -> set[Any]:
     if bases is not None:
         rows = rows.filter(pk__in=[base.pk for base in bases])
     return set(visible_to(user, rows).values_list("pk", flat=True))
+
+
+def visible_knowledge_bases(user: Any, public_ids: Iterable[Any]) -> dict[Any, KnowledgeBase]:
+    """The bases of ``public_ids`` that ``user`` may see (the rule for attaching one), by public
+    id: one that does not exist and one hidden from ``user`` are both simply absent."""
+    rows = visible_to(user, KnowledgeBase.objects.filter(public_id__in=list(public_ids)))
+    return {base.public_id: base for base in rows}
 
 
 @transaction.atomic
@@ -84,13 +117,24 @@ def knowledge_attach(
     _refuse_hidden(wanted.values(), seen, field="knowledge_bases")
     model, owner = _links(target)
     links = model.objects.filter(**owner)
-    links.filter(knowledge_base_id__in=seen).exclude(knowledge_base_id__in=wanted).delete()
-    present = set(links.values_list("knowledge_base_id", flat=True))
+    dropped = links.filter(knowledge_base_id__in=seen).exclude(knowledge_base_id__in=wanted)
+    for link in dropped.select_related("knowledge_base").order_by("knowledge_base__name"):
+        _audit(user, AuditAction.KNOWLEDGE_DETACHED, target, link.knowledge_base)
+    dropped.delete()
+    present = {
+        row["knowledge_base_id"]: row
+        for row in links.filter(knowledge_base_id__in=wanted).values("knowledge_base_id", *SETTINGS)
+    }
     settings = {"mode": mode, "top_k": top_k, "score_threshold": float(score_threshold)}
     links.filter(knowledge_base_id__in=wanted).update(**settings)
     model.objects.bulk_create(
         [model(knowledge_base=base, **owner, **settings) for pk, base in wanted.items() if pk not in present]
     )
+    for pk, base in sorted(wanted.items(), key=lambda item: item[1].name):
+        if pk not in present:
+            _audit(user, AuditAction.KNOWLEDGE_ATTACHED, target, base, _settings_text(settings))
+        elif changed := _changes_text(present[pk], settings):
+            _audit(user, AuditAction.KNOWLEDGE_CHANGED, target, base, changed)
     return list(wanted.values())
 
 
@@ -124,17 +168,14 @@ def knowledge_link_add(
     model, owner = _links(target)
     if model.objects.filter(**owner, knowledge_base=knowledge_base).exists():
         raise _already(knowledge_base, target)
+    settings = {"mode": mode, "top_k": top_k, "score_threshold": float(score_threshold)}
     try:
         with transaction.atomic():  # a savepoint: two requests attaching the same base at once
-            return model.objects.create(
-                knowledge_base=knowledge_base,
-                **owner,
-                mode=mode,
-                top_k=top_k,
-                score_threshold=float(score_threshold),
-            )
+            link = model.objects.create(knowledge_base=knowledge_base, **owner, **settings)
     except IntegrityError:
         raise _already(knowledge_base, target) from None
+    _audit(user, AuditAction.KNOWLEDGE_ATTACHED, target, knowledge_base, _settings_text(settings))
+    return link
 
 
 @transaction.atomic
@@ -155,9 +196,13 @@ def knowledge_link_update(
     knowledge_settings_check(**settings)
     _refuse_hidden([link.knowledge_base], _seen(user, [link.knowledge_base]), field="knowledge_base")
     settings["score_threshold"] = float(settings["score_threshold"])
+    changed = _changes_text({name: getattr(link, name) for name in SETTINGS}, settings)
+    if not changed:
+        return link  # nothing to save, nothing to record
     for name, value in settings.items():
         setattr(link, name, value)
     link.save(update_fields=list(settings))
+    _audit(user, AuditAction.KNOWLEDGE_CHANGED, _target_of(link), link.knowledge_base, changed)
     return link
 
 
@@ -165,6 +210,7 @@ def knowledge_link_update(
 def knowledge_link_remove(*, link: AgentKnowledge | SystemKnowledge, user: Any) -> None:
     """Detach one knowledge base (the base and its documents stay)."""
     _refuse_hidden([link.knowledge_base], _seen(user, [link.knowledge_base]), field="knowledge_base")
+    _audit(user, AuditAction.KNOWLEDGE_DETACHED, _target_of(link), link.knowledge_base)
     link.delete()
 
 
@@ -199,7 +245,9 @@ def system_knowledge_from_text(
     document_upload(
         knowledge_base=base, upload=SimpleUploadedFile(SHARED_TEXT_NAME, text.encode()), user=user
     )
-    SystemKnowledge.objects.create(system=system, knowledge_base=base, mode="auto")
+    link = SystemKnowledge.objects.create(system=system, knowledge_base=base, mode="auto")
+    settings = {name: getattr(link, name) for name in SETTINGS}
+    _audit(user, AuditAction.KNOWLEDGE_ATTACHED, system, base, _settings_text(settings))
     return base
 
 

@@ -24,13 +24,13 @@ def _yaml_download(text: str, filename: str) -> HttpResponse:
 @staff_view
 def agent_export(request: HttpRequest, public_id: str) -> HttpResponse:
     agent, _perms = get_agent_for_user(request.user, public_id)
-    return _yaml_download(export_agent(agent=agent), f"{agent.slug}.agent.yaml")
+    return _yaml_download(export_agent(agent=agent, user=request.user), f"{agent.slug}.agent.yaml")
 
 
 @staff_view
 def system_export(request: HttpRequest, public_id: str) -> HttpResponse:
     system, _perms = get_system_for_user(request.user, public_id)
-    return _yaml_download(export_system(system=system), f"{system.slug}.system.yaml")
+    return _yaml_download(export_system(system=system, user=request.user), f"{system.slug}.system.yaml")
 
 
 @staff_view
@@ -57,6 +57,9 @@ def import_view(request: HttpRequest) -> HttpResponse:
                 if request.POST.get("confirm"):
                     items = import_apply(user=request.user, text=text, known=known)
                     messages.success(request, f"Imported {len(items)} item(s).")
+                    for item in items:
+                        for reason in item.skipped:
+                            messages.warning(request, f"{item.kind.capitalize()} {item.slug}: {reason}.")
                     return go(request, reverse("builder:agent-list"))
                 plan = import_plan(user=request.user, text=text, known=known)
             except ConfigError as exc:

@@ -10,6 +10,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from accounts.models import AnonymousSession
+from builder.services import agent_create, agent_publish
 from runtime.channels.models import WidgetChannel
 
 API = "/api/agents"
@@ -32,6 +33,14 @@ def client_for():
         return client
 
     return make
+
+
+@pytest.fixture
+def published(owner):
+    """The published agent ``support`` (the widget tests give it their own channel)."""
+    agent = agent_create(owner=owner, slug="support", name="Support", config={"system_prompt": "Help."})
+    agent_publish(agent=agent, user=owner)
+    return agent
 
 
 @pytest.fixture

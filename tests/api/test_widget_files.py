@@ -11,11 +11,9 @@ import asyncio
 from decimal import Decimal
 
 import pytest
-from django.core.cache import cache
 from django.core.files.storage import default_storage
 from rest_framework.test import APIClient
 
-from builder.services import agent_create, agent_publish
 from rag.models import Document
 from runtime import attachments
 from runtime.channels.models import WidgetChannel
@@ -28,22 +26,6 @@ pytestmark = pytest.mark.django_db
 SITE = "https://shop.example.com"
 W = "/api/widget"
 LEASE = ["The lease starts on 1 March 2027.", "The deposit is 2,400 euros, paid by transfer."]
-
-
-@pytest.fixture(autouse=True)
-def _mint_allowance():
-    """Each test mints several visitor tokens from one address (30 a minute by default, counted
-    in the cache): start with a fresh count, and leave none for the tests that follow."""
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def published(owner):
-    agent = agent_create(owner=owner, slug="support", name="Support", config={"system_prompt": "Help."})
-    agent_publish(agent=agent, user=owner)
-    return agent
 
 
 @pytest.fixture
