@@ -194,3 +194,43 @@ def test_attach_a_base_to_a_system_a_wrong_value_then_a_right_one_and_a_member_c
     expect(turn.locator(".b-usage")).to_contain_text("succeeded", timeout=LOAD)
     expect(turn.get_by_role("link", name="[1] refunds.txt")).to_be_visible(timeout=LOAD)
     shot(page, "knowledge-08-system-member-citation")
+
+
+def test_import_attaches_the_bases_it_may_and_says_which_it_skipped(page, staff):
+    """An export file names two knowledge bases: one the importer can see (attached) and one that
+    is not theirs (skipped, with the reason, in the preview and after the import); the agent's
+    sharing panel then shows the attachment in its activity."""
+    import yaml
+    from django.contrib.auth import get_user_model
+
+    from builder.models import Agent
+    from builder.services import agent_create
+    from builder.services.io import export_agent
+    from rag.services import knowledge_base_create
+
+    mine = knowledge_base_create(owner=staff, name="Handbook")
+    stranger = get_user_model().objects.create_user("stranger", is_staff=True)
+    hidden = knowledge_base_create(owner=stranger, name="Private notes")
+    data = yaml.safe_load(export_agent(agent=agent_create(owner=staff, slug="helper", name="Helper"), user=staff))
+    data["agents"][0]["slug"] = "imported-helper"
+    data["agents"][0]["knowledge_bases"] = [
+        {"id": str(mine.public_id), "name": "Handbook", "mode": "tool", "top_k": 6, "score_threshold": 0.2},
+        {"id": str(hidden.public_id), "name": "Private notes", "mode": "auto", "top_k": 4, "score_threshold": 0},
+    ]
+    export = yaml.safe_dump(data, sort_keys=False)
+    page.goto("/import/")
+    page.get_by_label("Or paste the export").fill(export)
+    page.get_by_role("button", name="Preview").click()
+    preview = page.locator("#import")
+    expect(preview).to_contain_text("Handbook", timeout=LOAD)
+    expect(preview.locator("li", has_text="skipped").last).to_contain_text("Private notes")
+    shot(page, "knowledge-import-preview-skipped")
+    assert not Agent.objects.filter(slug="imported-helper").exists()  # nothing until confirmed
+
+    page.get_by_role("button", name="Import").click()
+    expect(page.locator("#import")).to_contain_text("Private notes", timeout=LOAD)
+    shot(page, "knowledge-import-done-skipped")
+    agent = Agent.objects.get(slug="imported-helper")
+    assert [(link.knowledge_base.name, link.mode, link.top_k) for link in agent.knowledge_links.all()] == [
+        ("Handbook", "tool", 6)
+    ]
