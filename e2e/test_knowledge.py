@@ -211,11 +211,19 @@ def test_import_attaches_the_bases_it_may_and_says_which_it_skipped(page, staff)
     mine = knowledge_base_create(owner=staff, name="Handbook")
     stranger = get_user_model().objects.create_user("stranger", is_staff=True)
     hidden = knowledge_base_create(owner=stranger, name="Private notes")
-    data = yaml.safe_load(export_agent(agent=agent_create(owner=staff, slug="helper", name="Helper"), user=staff))
+    data = yaml.safe_load(
+        export_agent(agent=agent_create(owner=staff, slug="helper", name="Helper"), user=staff)
+    )
     data["agents"][0]["slug"] = "imported-helper"
     data["agents"][0]["knowledge_bases"] = [
         {"id": str(mine.public_id), "name": "Handbook", "mode": "tool", "top_k": 6, "score_threshold": 0.2},
-        {"id": str(hidden.public_id), "name": "Private notes", "mode": "auto", "top_k": 4, "score_threshold": 0},
+        {
+            "id": str(hidden.public_id),
+            "name": "Private notes",
+            "mode": "auto",
+            "top_k": 4,
+            "score_threshold": 0,
+        },
     ]
     export = yaml.safe_dump(data, sort_keys=False)
     page.goto("/import/")
@@ -228,9 +236,17 @@ def test_import_attaches_the_bases_it_may_and_says_which_it_skipped(page, staff)
     assert not Agent.objects.filter(slug="imported-helper").exists()  # nothing until confirmed
 
     page.get_by_role("button", name="Import").click()
-    expect(page.locator("#import")).to_contain_text("Private notes", timeout=LOAD)
+    expect(page.get_by_text("Imported 1 item(s).")).to_be_visible(timeout=LOAD)  # on the agent list
+    expect(
+        page.get_by_text("Agent imported-helper: knowledge base 'Private notes' is not attached")
+    ).to_be_visible()
     shot(page, "knowledge-import-done-skipped")
     agent = Agent.objects.get(slug="imported-helper")
     assert [(link.knowledge_base.name, link.mode, link.top_k) for link in agent.knowledge_links.all()] == [
         ("Handbook", "tool", 6)
     ]
+    page.goto(f"/agents/{agent.public_id}/sharing/")  # the attachment is in the agent's activity
+    expect(
+        page.get_by_text(re.compile(r"attached knowledge base Handbook \(mode tool, top_k 6"))
+    ).to_be_visible(timeout=LOAD)
+    shot(page, "knowledge-import-sharing-activity")
