@@ -25,29 +25,12 @@ from builder.services.systems import system_save
 from rag.models import KnowledgeBase
 from rag.services import knowledge_base_create
 from runtime.channels.api_keys import api_key_create
-from tests.builder.conftest import make_agent
+from tests.builder.conftest import kind_of, make_agent
 from tests.builder.test_sharing import client_for, staff
 
 pytestmark = pytest.mark.django_db
 JSON = "application/json"
 DROP = object()  # a key left out of the request
-
-
-@pytest.fixture
-def base(owner):
-    return knowledge_base_create(owner=owner, name="Handbook")
-
-
-@pytest.fixture(params=["agent", "system"])
-def target(request, owner):
-    agent = make_agent(owner)
-    if request.param == "agent":
-        return agent
-    return system_save(owner=owner, slug="desk", name="Desk", entry_agent=agent, members={})
-
-
-def kind_of(target) -> str:
-    return "agent" if type(target).__name__ == "Agent" else "system"
 
 
 def links_of(target):

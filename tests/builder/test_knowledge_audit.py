@@ -10,30 +10,12 @@ from django.utils.html import escape
 
 from builder.models import AuditAction
 from builder.services.sharing import audit_for, person_name, share_add
-from builder.services.systems import system_save
 from rag.services import knowledge_base_create
-from tests.builder.conftest import make_agent
+from tests.builder.conftest import kind_of
 from tests.builder.test_sharing import client_for, staff
 
 pytestmark = pytest.mark.django_db
 JSON = "application/json"
-
-
-@pytest.fixture
-def base(owner):
-    return knowledge_base_create(owner=owner, name="Handbook")
-
-
-@pytest.fixture(params=["agent", "system"])
-def target(request, owner):
-    agent = make_agent(owner)
-    if request.param == "agent":
-        return agent
-    return system_save(owner=owner, slug="desk", name="Desk", entry_agent=agent, members={})
-
-
-def kind_of(target) -> str:
-    return "agent" if type(target).__name__ == "Agent" else "system"
 
 
 def entries(target) -> list[tuple]:

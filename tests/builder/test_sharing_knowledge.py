@@ -15,11 +15,6 @@ from tests.builder.test_sharing import client_for, staff
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def base(owner):
-    return knowledge_base_create(owner=owner, name="Handbook")
-
-
 def upload(client, base):
     return client.post(
         f"/api/knowledge/bases/{base.public_id}/documents/",

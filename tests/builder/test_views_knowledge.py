@@ -15,11 +15,6 @@ pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
-@pytest.fixture
-def base(owner):
-    return knowledge_base_create(owner=owner, name="Handbook")
-
-
 def _upload(client, base, *files, **extra):
     return client.post(
         reverse("builder:knowledge-upload", args=[base.public_id]), {"files": list(files)}, **extra
