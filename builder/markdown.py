@@ -8,6 +8,8 @@ allow-list and http/https/mailto links only, so ``<img onerror>`` and
 
 from __future__ import annotations
 
+import threading
+
 import markdown as md
 import nh3
 from django.utils.safestring import SafeString, mark_safe
@@ -50,9 +52,25 @@ class _EscapeHtml(md.extensions.Extension):
         m.inlinePatterns.deregister("html")
 
 
+_local = threading.local()
+
+
+def _converter() -> md.Markdown:
+    """This thread's converter. Building one (its parser and four extensions) took longer than
+    converting a short reply, and a page renders one per message; a converter is not safe to
+    share between threads, and ``reset()`` before each use clears what the last text left behind
+    (reference links, for one)."""
+    converter = getattr(_local, "converter", None)
+    if converter is None:
+        converter = _local.converter = md.Markdown(
+            extensions=[_EscapeHtml(), "fenced_code", "tables", "sane_lists"]
+        )
+    return converter
+
+
 def render_markdown(text: object) -> SafeString:
     source = text if isinstance(text, str) else ("" if text is None else str(text))
-    html = md.markdown(source, extensions=[_EscapeHtml(), "fenced_code", "tables", "sane_lists"])
+    html = _converter().reset().convert(source)
     clean = nh3.clean(
         html,
         tags=TAGS,
