@@ -15,7 +15,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Model
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+)
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
@@ -29,6 +35,7 @@ from builder.schema import ConfigError
 from builder.services.knowledge import (
     MAX_TOP_K,
     knowledge_link_add,
+    knowledge_link_count,
     knowledge_link_remove,
     knowledge_link_update,
     visible_knowledge_links,
@@ -118,11 +125,18 @@ class AttachmentApiView(APIView):
         return found
 
 
+# How many attached knowledge bases the caller cannot see (and so are not in the list): an editor
+# then knows the agent uses more than the list shows, as the builder's Knowledge page says.
+HIDDEN_HEADER = "X-Hidden-Knowledge-Bases"
+
+
 class AttachmentListView(AttachmentApiView):
     def get(self, request, public_id):
         target, _perms = self.target(public_id)
-        links = visible_knowledge_links(target, request.user).order_by("knowledge_base__name", "pk")
-        return Response(KnowledgeLinkSerializer(links, many=True).data)
+        links = list(visible_knowledge_links(target, request.user).order_by("knowledge_base__name", "pk"))
+        response = Response(KnowledgeLinkSerializer(links, many=True).data)
+        response[HIDDEN_HEADER] = str(knowledge_link_count(target) - len(links))
+        return response
 
     def post(self, request, public_id):
         target, _perms = self.target(public_id, edit=True)
@@ -181,6 +195,16 @@ def _schemas(kind: str) -> tuple[Any, Any]:
             tags=tags,
             summary=f"The knowledge bases of {label} (those you can see) and how each is used",
             responses={200: KnowledgeLinkSerializer(many=True), **_READ_ERRORS},
+            parameters=[
+                OpenApiParameter(
+                    HIDDEN_HEADER,
+                    int,
+                    OpenApiParameter.HEADER,
+                    response=[200],
+                    description=f"How many more knowledge bases are attached to {label} that you "
+                    "cannot see (they are not in the list; ask their owner to share them).",
+                )
+            ],
         ),
         post=extend_schema(
             tags=tags,

@@ -219,6 +219,12 @@ def knowledge_links(target: Agent | AgentSystem) -> list[Any]:
     return list(model.objects.filter(**owner).select_related("knowledge_base"))
 
 
+def knowledge_link_count(target: Agent | AgentSystem) -> int:
+    """How many knowledge bases ``target`` uses, whoever may see them."""
+    model, owner = _links(target)
+    return model.objects.filter(**owner).count()
+
+
 def visible_knowledge_links(target: Agent | AgentSystem, user: Any) -> QuerySet:
     """The attachments of ``target`` whose base ``user`` may see (the others are not theirs to
     read or change), by base name."""

@@ -257,6 +257,27 @@ def test_a_viewer_lists_but_may_not_change(owner, target, base):
     assert settings_of(target) == [("Handbook", "auto", 4, 0.0)]
 
 
+def test_the_list_says_how_many_attached_bases_the_caller_cannot_see(owner, target, base):
+    """As the builder's Knowledge page does: an editor knows the agent uses more than they see."""
+    attach(client_for(owner), target, base)  # the owner's, not shared with the editor
+    editor = staff("ed")
+    share_add(obj=target, actor=owner, role="editor", user=editor)
+    client = client_for(editor)
+    mine = knowledge_base_create(owner=editor, name="Mine")
+    attach(client, target, mine)
+
+    response = client.get(url(target))
+    assert [row["name"] for row in response.json()] == ["Mine"]
+    assert response["X-Hidden-Knowledge-Bases"] == "1"
+    response = client_for(owner).get(url(target))  # the editor's base is not shared with the owner
+    assert [row["name"] for row in response.json()] == ["Handbook"]
+    assert response["X-Hidden-Knowledge-Bases"] == "1"
+    share_add(obj=mine, actor=editor, role="viewer", user=owner)
+    response = client_for(owner).get(url(target))
+    assert [row["name"] for row in response.json()] == ["Handbook", "Mine"]
+    assert response["X-Hidden-Knowledge-Bases"] == "0"
+
+
 def test_an_editor_attaches_only_bases_they_can_see_and_leaves_the_others_alone(owner, target, base):
     attach(client_for(owner), target, base)  # the owner's, not shared with the editor
     editor = staff("ed")
