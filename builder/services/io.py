@@ -22,10 +22,12 @@ from builder.schema import CONFIG_FORMAT, ConfigError, Known, parse_config, vali
 from builder.services.agents import agent_create, agent_update_draft
 from builder.services.knowledge import (
     SETTINGS,
+    changes_text,
     knowledge_link_add,
     knowledge_link_update,
     knowledge_links,
     knowledge_settings_check,
+    settings_text,
     system_knowledge_from_text,
     visible_knowledge_bases,
     visible_knowledge_links,
@@ -243,15 +245,13 @@ def _plan_knowledge(
             continue
         link = current.get(base.pk)
         if link is None:
-            described = ", ".join(f"{key} {settings[key]}" for key in SETTINGS)
-            item.knowledge.append(f"attach knowledge base {base.name} ({described})")
+            item.knowledge.append(f"attach knowledge base {base.name} ({settings_text(settings)})")
         else:
-            changed = [
-                f"{k} {getattr(link, k)} → {settings[k]}" for k in SETTINGS if getattr(link, k) != settings[k]
-            ]
+            # the words the audit log will use for the same change
+            changed = changes_text({name: getattr(link, name) for name in SETTINGS}, settings)
             if not changed:
                 continue
-            item.knowledge.append(f"knowledge base {base.name}: {', '.join(changed)}")
+            item.knowledge.append(f"knowledge base {base.name}: {changed}")
         item.links.append((base, settings))
 
 

@@ -51,12 +51,12 @@ def knowledge_settings_check(*, mode: str, top_k: int, score_threshold: float) -
 SETTINGS = ("mode", "top_k", "score_threshold")
 
 
-def _settings_text(settings: dict[str, Any]) -> str:
+def settings_text(settings: dict[str, Any]) -> str:
     """``mode auto, top_k 4, score_threshold 0.0``: the names the REST API and export use."""
     return ", ".join(f"{name} {settings[name]}" for name in SETTINGS)
 
 
-def _changes_text(before: dict[str, Any], after: dict[str, Any]) -> str:
+def changes_text(before: dict[str, Any], after: dict[str, Any]) -> str:
     """``top_k 5 → 8``: only the settings that differ ("" when none does)."""
     return ", ".join(
         f"{name} {before[name]} → {after[name]}" for name in SETTINGS if before[name] != after[name]
@@ -132,8 +132,8 @@ def knowledge_attach(
     )
     for pk, base in sorted(wanted.items(), key=lambda item: item[1].name):
         if pk not in present:
-            _audit(user, AuditAction.KNOWLEDGE_ATTACHED, target, base, _settings_text(settings))
-        elif changed := _changes_text(present[pk], settings):
+            _audit(user, AuditAction.KNOWLEDGE_ATTACHED, target, base, settings_text(settings))
+        elif changed := changes_text(present[pk], settings):
             _audit(user, AuditAction.KNOWLEDGE_CHANGED, target, base, changed)
     return list(wanted.values())
 
@@ -174,7 +174,7 @@ def knowledge_link_add(
             link = model.objects.create(knowledge_base=knowledge_base, **owner, **settings)
     except IntegrityError:
         raise _already(knowledge_base, target) from None
-    _audit(user, AuditAction.KNOWLEDGE_ATTACHED, target, knowledge_base, _settings_text(settings))
+    _audit(user, AuditAction.KNOWLEDGE_ATTACHED, target, knowledge_base, settings_text(settings))
     return link
 
 
@@ -196,7 +196,7 @@ def knowledge_link_update(
     knowledge_settings_check(**settings)
     _refuse_hidden([link.knowledge_base], _seen(user, [link.knowledge_base]), field="knowledge_base")
     settings["score_threshold"] = float(settings["score_threshold"])
-    changed = _changes_text({name: getattr(link, name) for name in SETTINGS}, settings)
+    changed = changes_text({name: getattr(link, name) for name in SETTINGS}, settings)
     if not changed:
         return link  # nothing to save, nothing to record
     for name, value in settings.items():
@@ -253,7 +253,7 @@ def system_knowledge_from_text(
     )
     link = SystemKnowledge.objects.create(system=system, knowledge_base=base, mode="auto")
     settings = {name: getattr(link, name) for name in SETTINGS}
-    _audit(user, AuditAction.KNOWLEDGE_ATTACHED, system, base, _settings_text(settings))
+    _audit(user, AuditAction.KNOWLEDGE_ATTACHED, system, base, settings_text(settings))
     return base
 
 
